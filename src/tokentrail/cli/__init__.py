@@ -1,0 +1,72 @@
+"""The ``tokentrail`` command. Sub-commands load lazily so that ``--help`` starts fast."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+__all__ = ["cli", "main"]
+
+# command name -> ("module", "attribute", one-line help shown by --help without importing it)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("tokentrail.cli.demo", "demo", "Run a LangChain chain and a LlamaIndex app, then report."),
+    "report": ("tokentrail.cli.report", "report", "Spend and tokens, overall or by a dimension."),
+    "top": ("tokentrail.cli.report", "top", "The biggest spenders by user, model or operation."),
+    "history": ("tokentrail.cli.report", "history", "Recent calls."),
+    "html": ("tokentrail.cli.report", "html", "Write a self-contained HTML dashboard."),
+    "price": ("tokentrail.cli.pricing", "price", "Price one call from its token counts."),
+    "models": ("tokentrail.cli.pricing", "models", "List the models in the price catalog."),
+    "budget": ("tokentrail.cli.budget", "budget", "Budget windows: spend, limit, percent."),
+    "export": ("tokentrail.cli.data", "export", "Export rows as CSV, Parquet or JSON lines."),
+    "forget": ("tokentrail.cli.data", "forget", "Delete every row of one user."),
+    "prune": ("tokentrail.cli.data", "prune", "Delete rows older than a retention period."),
+    "path": ("tokentrail.cli.data", "path", "Print the database location."),
+    "status": ("tokentrail.cli.data", "status", "Rows, size, spool backlog, schema version."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a sub-command's module only when that command runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module = importlib.import_module(spec[0])
+        command: click.Command = getattr(module, spec[1])
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, spec[2]) for name, spec in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tokentrail")
+@click.option(
+    "--db",
+    "db",
+    envvar="TOKENTRAIL_DB",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="DuckDB file to use (default: $TOKENTRAIL_DB or the user data directory).",
+)
+@click.pass_context
+def cli(ctx: click.Context, db: str | None) -> None:
+    """tokentrail — what your LLM calls cost.
+
+    Every command takes --json for machine-readable output.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["db"] = db
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the ``tokentrail`` console script."""
+    return cli.main(args=argv, prog_name="tokentrail")

@@ -1,0 +1,421 @@
+"""``Tracker``: the one object users hold.
+
+It carries default attribution, prices each captured call, feeds the budget guard, counts
+calls in active ``track()`` blocks and hands records to the store, whose background
+writer puts them in DuckDB. Capturing never raises into user code; only the budget guard
+raises, on purpose, before a request leaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .context import _RUNS, Attribution, CallContext, Run, active_runs
+from .records import Status, UsageRecord, new_id
+from .usage import Usage
+
+if TYPE_CHECKING:
+    from .analytics import Analytics
+    from .budget import BudgetGuard, BudgetStatus, CheckResult, PreflightRequest, Reservation
+    from .integrations.langchain import TokentrailCallbackHandler
+    from .integrations.llamaindex import LlamaIndexInstrumentation
+    from .pricing.types import Cost
+    from .store import UsageStore
+
+__all__ = ["Tracker"]
+
+logger = logging.getLogger("tokentrail")
+
+Listener = Callable[[UsageRecord], None]
+
+# (framework module, integration module): track() blocks hook into frameworks already imported.
+_TRACK_INTEGRATIONS: tuple[tuple[str, str], ...] = (
+    ("langchain_core", "tokentrail.integrations.langchain"),
+    ("llama_index.core", "tokentrail.integrations.llamaindex"),
+)
+
+
+class Tracker:
+    """Capture, price and store the token usage of LLM calls.
+
+    Example::
+
+        tracker = tokentrail.Tracker()                 # default database, see `tokentrail path`
+        handler = tracker.langchain(user_id="u1")      # a LangChain callback handler
+        chain.invoke(inputs, config={"callbacks": [handler]})
+        with tracker.track(operation="report") as run:
+            chain.invoke(inputs)                       # no callbacks needed inside the block
+        print(run.summary())
+        tracker.close()
+
+    ``path`` is the DuckDB file (default: ``TOKENTRAIL_DB`` or the user data directory).
+    ``user_id``, ``session_id``, ``operation``, ``tags`` and ``metadata`` are defaults for
+    every call; ``price_variant`` (``batch``, ``flex``, ``priority``...) applies to every call.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        operation: str | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        price_variant: str | None = None,
+        pricing: str | os.PathLike[str] | None = None,
+    ) -> None:
+        from .store import UsageStore, resolve_db_path
+
+        self._path = resolve_db_path(path)
+        self._defaults = Attribution.of(user_id, session_id, operation, tags, metadata)
+        self._price_variant = price_variant
+        self._store: UsageStore = UsageStore(self._path)
+        self._guard: BudgetGuard | None = None
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._analytics: Analytics | None = None
+        if pricing is not None:
+            from . import pricing as pricing_module
+
+            pricing_module.load_file(pricing)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def path(self) -> Path:
+        """The DuckDB file this tracker writes to."""
+        return self._path
+
+    @property
+    def store(self) -> UsageStore:
+        """The store behind this tracker (batched writer, spool, DuckDB file)."""
+        return self._store
+
+    @property
+    def defaults(self) -> Attribution:
+        """Attribution applied to every call unless something more specific sets it."""
+        return self._defaults
+
+    @property
+    def analytics(self) -> Analytics:
+        """Queries over this tracker's database (flushes pending records first)."""
+        if self._analytics is None:
+            from .analytics import Analytics
+
+            self._analytics = Analytics(self._path, before_query=self.flush)
+        return self._analytics
+
+    # ------------------------------------------------------------------ capture path
+    def call_context(self, explicit: Attribution | None = None) -> CallContext:
+        """Snapshot the attribution and active runs for a call starting now.
+
+        Precedence: ``explicit`` (per-call metadata and handler arguments) > innermost
+        ``track()`` block > outer blocks > this tracker's defaults.
+        """
+        merged = self._defaults
+        runs = tuple(r for r in active_runs() if r.tracker is self)
+        for run in runs:
+            merged = run.attribution.over(merged)
+        if explicit is not None:
+            merged = explicit.over(merged)
+        return CallContext(attribution=merged, runs=runs)
+
+    def capture(
+        self,
+        record: UsageRecord,
+        *,
+        context: CallContext | None = None,
+        reservation: Reservation | None = None,
+    ) -> UsageRecord:
+        """Take one finished call: attribute, price, settle its budget reservation, store.
+
+        Used by the integrations; never raises. ``context`` is the snapshot taken when the
+        call started (taken now when ``None``); attribution already set on the record wins.
+        """
+        try:
+            ctx = context if context is not None else self.call_context()
+            _apply_attribution(record, ctx.attribution)
+            if record.cost is None:
+                record.cost = self._price(record)
+            for run in ctx.runs:
+                run.add(record)
+        except Exception:  # capture must never break the user's call
+            logger.exception("tokentrail: could not process a captured call; storing it as is")
+        guard = self._guard
+        if guard is not None:
+            try:
+                guard.settle(reservation, record)
+            except Exception:
+                logger.exception("tokentrail: could not settle a budget reservation")
+        self._store.submit(record)
+        for listener in self._listeners:
+            try:
+                listener(record)
+            except Exception:
+                logger.exception("tokentrail: a usage listener failed")
+        return record
+
+    def _price(self, record: UsageRecord) -> Cost | None:
+        from .pricing import cost, zero_cost
+
+        if record.cache_hit:
+            return zero_cost(record.model, provider=record.provider)
+        if record.model is None and record.reported_cost is None:
+            return None
+        return cost(
+            record.model or "",
+            provider=record.provider,
+            at=record.ts,
+            usage=record.usage,
+            variant=record.price_variant or self._price_variant,
+            reported_cost=record.reported_cost,
+        )
+
+    def record(
+        self,
+        *,
+        model: str | None,
+        usage: Usage | Mapping[str, Any] | None = None,
+        provider: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        operation: str | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        latency_ms: float | None = None,
+        status: Status = "ok",
+        error_type: str | None = None,
+        request_id: str | None = None,
+        ts: datetime | None = None,
+        streamed: bool = False,
+        estimated: bool = False,
+        cost: Cost | None = None,
+        reported_cost: Decimal | float | str | None = None,
+        price_variant: str | None = None,
+        run_id: str | None = None,
+        parent_run_id: str | None = None,
+        trace_id: str | None = None,
+    ) -> UsageRecord:
+        """Record a call made outside the frameworks; returns the record. Never raises.
+
+        ``usage`` is a :class:`~tokentrail.Usage` or a mapping of its field names (bad
+        values are fixed and flagged, see :meth:`Usage.from_counts`). The provider is
+        inferred from the model name when not given.
+        """
+        from .providers import infer_provider, normalize_provider
+
+        try:
+            if isinstance(usage, Usage):
+                counts = usage if not estimated else usage.replace(estimated=True)
+            else:
+                counts = Usage.from_counts(usage, estimated=estimated, source="record()")
+            prov = normalize_provider(provider) or infer_provider(model=model)
+            rec = UsageRecord(
+                model=None if model is None else str(model),
+                provider=prov,
+                usage=counts,
+                latency_ms=latency_ms,
+                status=status if status in ("ok", "error", "cancelled") else "ok",
+                error_type=error_type,
+                request_id=request_id,
+                streamed=streamed,
+                cost=cost,
+                reported_cost=_to_decimal(reported_cost),
+                price_variant=price_variant,
+                run_id=run_id,
+                parent_run_id=parent_run_id,
+                trace_id=trace_id,
+            )
+            if ts is not None:
+                rec.ts = ts
+        except Exception:
+            logger.exception("tokentrail: record() got unusable arguments; storing what it can")
+            rec = UsageRecord(model=str(model), provider=provider, usage=Usage(issues=("bad",)))
+        explicit = Attribution.of(user_id, session_id, operation, tags, metadata)
+        return self.capture(rec, context=self.call_context(explicit))
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(record)`` for every captured call; returns an unsubscribe function."""
+        with self._lock:
+            self._listeners = [*self._listeners, listener]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._listeners = [f for f in self._listeners if f is not listener]
+
+        return unsubscribe
+
+    # ------------------------------------------------------------------ integrations
+    def langchain(
+        self,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        operation: str | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> TokentrailCallbackHandler:
+        """A LangChain callback handler that records every model call it sees."""
+        from .integrations.langchain import TokentrailCallbackHandler
+
+        attribution = Attribution.of(user_id, session_id, operation, tags, metadata)
+        return TokentrailCallbackHandler(self, attribution)
+
+    def llamaindex(
+        self,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        operation: str | None = None,
+        tags: Sequence[str] | None = None,
+    ) -> LlamaIndexInstrumentation:
+        """Instrument LlamaIndex globally; returns a handle with ``detach()``."""
+        from .integrations.llamaindex import LlamaIndexInstrumentation
+
+        attribution = Attribution.of(user_id, session_id, operation, tags)
+        return LlamaIndexInstrumentation.attach(self, attribution)
+
+    @contextlib.contextmanager
+    def track(
+        self,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        operation: str | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Iterator[Run]:
+        """Attribute and count every LangChain/LlamaIndex call made inside the block.
+
+        ``with tracker.track(user_id="u1") as run: ...`` then ``run.summary()``. Blocks nest.
+        """
+        run = Run(self, Attribution.of(user_id, session_id, operation, tags, metadata), new_id())
+        token = _RUNS.set((*_RUNS.get(), run))
+        hooks: list[tuple[Any, Any]] = []
+        try:
+            for module in _track_integrations():
+                try:
+                    hooks.append((module, module.enter_track(self, run)))
+                except Exception:
+                    logger.exception("tokentrail: %s could not join a track() block", module)
+            yield run
+        finally:
+            for module, hook_token in reversed(hooks):
+                try:
+                    module.exit_track(self, run, hook_token)
+                except Exception:
+                    logger.exception("tokentrail: %s could not leave a track() block", module)
+            _RUNS.reset(token)
+            run.close()
+
+    # ------------------------------------------------------------------ budget guard
+    def budget(self, usd: float | Decimal | str | None = None, **kwargs: Any) -> Any:
+        """Add a budget; calls that could exceed it raise ``BudgetExceededError`` up front.
+
+        See :class:`tokentrail.budget.BudgetGuard.add` for the arguments (``tokens``,
+        ``per``, ``scope``, ``warn_at``, ``on_warn``, ``tz``, ``user_id``...).
+        """
+        from .budget import BudgetGuard
+
+        with self._lock:
+            if self._guard is None:
+                self._guard = BudgetGuard(self)
+        return self._guard.add(usd=usd, **kwargs)
+
+    def preflight(self, request: PreflightRequest) -> Reservation | None:
+        """Reserve a call's worst-case cost against every budget, or raise.
+
+        Used by the integrations at model start; ``None`` when no budget is set.
+        """
+        guard = self._guard
+        if guard is None:
+            return None
+        return guard.reserve(request)
+
+    def check(self, **kwargs: Any) -> CheckResult:
+        """Would a call fit the budgets? A status instead of an exception (for HTTP 429s)."""
+        from .budget import BudgetGuard
+
+        with self._lock:
+            if self._guard is None:
+                self._guard = BudgetGuard(self)
+        return self._guard.check(**kwargs)
+
+    def budget_status(self) -> list[BudgetStatus]:
+        """Spend, reservations, limit and percent of every budget window in force."""
+        return [] if self._guard is None else self._guard.status()
+
+    # ------------------------------------------------------------------ lifecycle
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Write every captured record to the database; True when all were written."""
+        return self._store.flush(timeout)
+
+    def close(self) -> None:
+        """Flush and release the database file. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._store.close()
+
+    def __enter__(self) -> Tracker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Tracker(path={str(self._path)!r})"
+
+    def _repr_html_(self) -> str:
+        from .display import tracker_html
+
+        return tracker_html(self)
+
+
+def _apply_attribution(record: UsageRecord, attribution: Attribution) -> None:
+    if record.user_id is None:
+        record.user_id = attribution.user_id
+    if record.session_id is None:
+        record.session_id = attribution.session_id
+    if record.operation is None:
+        record.operation = attribution.operation
+    if attribution.tags:
+        record.tags = attribution.tags + tuple(t for t in record.tags if t not in attribution.tags)
+    if attribution.metadata:
+        record.metadata = {**attribution.metadata, **record.metadata}
+
+
+def _to_decimal(value: Decimal | float | str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        result = Decimal(str(value))
+    except ArithmeticError:
+        logger.warning("tokentrail: reported cost %r is not a number; ignored", value)
+        return None
+    return result if result.is_finite() and result >= 0 else None
+
+
+_integration_cache: dict[str, bool] = {}
+
+
+def _track_integrations() -> Iterator[Any]:
+    """Integration modules whose framework is installed and already imported."""
+    for framework, integration in _TRACK_INTEGRATIONS:
+        if framework not in sys.modules:
+            continue
+        available = _integration_cache.get(integration)
+        if available is None:
+            available = importlib.util.find_spec(framework) is not None
+            _integration_cache[integration] = available
+        if available:
+            yield importlib.import_module(integration)

@@ -1,0 +1,231 @@
+"""The canonical token counts of one model call.
+
+Every provider dialect is converted into :class:`Usage` (see ``tokentrail.extract``):
+
+* ``input_tokens`` counts *every* prompt token; ``cache_read_tokens``, ``cache_write_tokens``
+  (of which ``cache_write_1h_tokens`` is the 1-hour TTL part) and ``input_audio_tokens`` are
+  subsets of it.
+* ``output_tokens`` counts every generated token; ``reasoning_tokens`` and
+  ``output_audio_tokens`` are subsets of it.
+
+Construction through :meth:`Usage.from_counts` never raises: bad values are coerced or
+clamped, a warning is logged and the problem is kept in :attr:`Usage.issues`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+__all__ = ["COUNT_FIELDS", "MAX_TOKENS", "Usage", "coerce_count"]
+
+logger = logging.getLogger("tokentrail")
+
+#: Token-count field names, in table order.
+COUNT_FIELDS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "input_audio_tokens",
+    "reasoning_tokens",
+    "output_audio_tokens",
+)
+
+#: Largest count accepted (the table stores BIGINT; no real call comes near this).
+MAX_TOKENS = 2**53
+
+
+def coerce_count(value: Any) -> tuple[int, str | None]:
+    """Turn one reported count into a non-negative ``int``.
+
+    Returns the count and, when the value had to be changed, a short description of the
+    problem. ``None`` and missing values are 0 without a problem.
+    """
+    if value is None:
+        return 0, None
+    if isinstance(value, bool):
+        return 0, f"boolean {value!r} is not a count"
+    if isinstance(value, int):
+        n = value
+    elif isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return 0, f"{value!r} is not a count"
+        n = round(value)
+        if n != value:
+            return _bounded(n, f"fractional count {value!r} rounded to {n}")
+    elif isinstance(value, str):
+        text = value.strip().replace("_", "").replace(",", "")
+        try:
+            n = int(text)
+        except ValueError:
+            try:
+                as_float = float(text)
+            except ValueError:
+                return 0, f"{value!r} is not a count"
+            return coerce_count(as_float)
+    else:
+        try:
+            as_int = int(value)  # Decimal, numpy integers and the like
+        except (TypeError, ValueError, OverflowError):
+            return 0, f"{type(value).__name__} {value!r:.40} is not a count"
+        return coerce_count(as_int)
+    return _bounded(n, None)
+
+
+def _bounded(n: int, problem: str | None) -> tuple[int, str | None]:
+    if n < 0:
+        return 0, f"negative count {n} set to 0"
+    if n > MAX_TOKENS:
+        return MAX_TOKENS, f"count {n} clamped to {MAX_TOKENS}"
+    return n, problem
+
+
+# (subset fields, parent field): the subsets together may not exceed the parent.
+# The 1-hour rule comes after the input rule, which may lower cache_write_tokens.
+_SUBSET_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("cache_read_tokens", "cache_write_tokens"), "input_tokens"),
+    (("cache_write_1h_tokens",), "cache_write_tokens"),
+    (("input_audio_tokens",), "input_tokens"),
+    (("reasoning_tokens", "output_audio_tokens"), "output_tokens"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Canonical token counts of one model call (or a sum of calls).
+
+    Example::
+
+        >>> u = Usage(input_tokens=1200, cache_read_tokens=1000, output_tokens=300)
+        >>> u.total_tokens
+        1500
+        >>> (u + u).input_tokens
+        2400
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    input_audio_tokens: int = 0
+    reasoning_tokens: int = 0
+    output_audio_tokens: int = 0
+    #: True when the counts were estimated locally, not reported by the provider.
+    estimated: bool = False
+    #: Problems found while validating the counts (values clamped, coerced or dropped).
+    issues: tuple[str, ...] = ()
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Mapping[str, Any] | None = None,
+        /,
+        *,
+        estimated: bool = False,
+        source: str = "usage",
+        **kwargs: Any,
+    ) -> Usage:
+        """Build a valid ``Usage`` from loosely typed counts; never raises.
+
+        Accepts a mapping and/or keyword arguments with the field names. ``None`` is 0;
+        strings of digits and integral floats are accepted; negative, NaN, non-numeric
+        values become 0; a subset larger than its parent is clamped to it. Each change is
+        logged once as a warning and recorded in :attr:`issues`. ``total_tokens`` given in
+        the input is ignored (it is always ``input + output``); unknown keys are reported.
+        """
+        merged: dict[str, Any] = {}
+        if counts:
+            try:
+                merged.update(counts)
+            except (TypeError, ValueError):
+                merged = {}
+                kwargs.setdefault("_bad_input", type(counts).__name__)
+        merged.update(kwargs)
+        problems: list[str] = []
+        bad = merged.pop("_bad_input", None)
+        if bad is not None:
+            problems.append(f"{bad} is not a mapping of counts")
+        merged.pop("total_tokens", None)
+        values: dict[str, int] = {}
+        for key, raw in merged.items():
+            if key not in _FIELD_SET:
+                problems.append(f"unknown usage field {key!r} ignored")
+                continue
+            n, problem = coerce_count(raw)
+            if problem:
+                problems.append(f"{key}: {problem}")
+            values[key] = n
+        values, clamp_problems = _clamp_subsets(values)
+        problems.extend(clamp_problems)
+        if problems:
+            logger.warning("tokentrail: invalid %s counts fixed: %s", source, "; ".join(problems))
+        return cls(**values, estimated=estimated, issues=tuple(problems))
+
+    @property
+    def total_tokens(self) -> int:
+        """``input_tokens + output_tokens``."""
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def cache_write_5m_tokens(self) -> int:
+        """The 5-minute TTL part of the cache writes."""
+        return self.cache_write_tokens - self.cache_write_1h_tokens
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        """Input tokens neither read from nor written to a cache."""
+        return self.input_tokens - self.cache_read_tokens - self.cache_write_tokens
+
+    @property
+    def is_empty(self) -> bool:
+        """True when every count is 0."""
+        return all(getattr(self, name) == 0 for name in COUNT_FIELDS)
+
+    def __add__(self, other: object) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            *(getattr(self, n) + getattr(other, n) for n in COUNT_FIELDS),
+            estimated=self.estimated or other.estimated,
+            issues=self.issues + other.issues,
+        )
+
+    def replace(self, **changes: Any) -> Usage:
+        """A copy with some fields changed (validated again)."""
+        counts = {n: getattr(self, n) for n in COUNT_FIELDS}
+        flags = {"estimated": changes.pop("estimated", self.estimated)}
+        counts.update(changes)
+        fixed = Usage.from_counts(counts, **flags)
+        return replace(fixed, issues=self.issues + fixed.issues)
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts plus ``total_tokens``, as a plain dict."""
+        out = {n: getattr(self, n) for n in COUNT_FIELDS}
+        out["total_tokens"] = self.total_tokens
+        return out
+
+
+_FIELD_SET = frozenset(COUNT_FIELDS)
+assert _FIELD_SET <= {f.name for f in fields(Usage)}
+
+
+def _clamp_subsets(values: dict[str, int]) -> tuple[dict[str, int], list[str]]:
+    problems: list[str] = []
+    for subset_names, parent in _SUBSET_RULES:
+        parent_value = values.get(parent, 0)
+        total = sum(values.get(n, 0) for n in subset_names)
+        if total <= parent_value:
+            continue
+        problems.append(f"{' + '.join(subset_names)} = {total} exceeds {parent} = {parent_value}")
+        remaining = parent_value
+        for name in subset_names:
+            clamped = min(values.get(name, 0), remaining)
+            values[name] = clamped
+            remaining -= clamped
+    return values, problems
