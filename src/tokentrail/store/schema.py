@@ -1,0 +1,64 @@
+"""The ``usage`` table and the numbered migrations that build it.
+
+Migrations are applied in order and recorded in ``tokentrail_migrations``; a database
+written by an older version opens in a newer one. Never edit a released migration:
+append a new one.
+"""
+
+from __future__ import annotations
+
+__all__ = ["COST_TYPE", "MIGRATIONS", "SCHEMA_VERSION"]
+
+#: Money columns: USD with 12 decimal places (one token at $0.01875 per 1M is exact).
+COST_TYPE = "DECIMAL(18, 12)"
+
+_V1_USAGE = f"""
+CREATE TABLE IF NOT EXISTS usage (
+    id VARCHAR PRIMARY KEY,
+    ts TIMESTAMPTZ NOT NULL,
+    latency_ms DOUBLE,
+    framework VARCHAR NOT NULL,
+    provider VARCHAR,
+    model VARCHAR,
+    priced_model VARCHAR,
+    user_id VARCHAR,
+    session_id VARCHAR,
+    operation VARCHAR,
+    run_id VARCHAR,
+    parent_run_id VARCHAR,
+    trace_id VARCHAR,
+    tags VARCHAR[],
+    metadata JSON,
+    input_tokens BIGINT NOT NULL DEFAULT 0,
+    output_tokens BIGINT NOT NULL DEFAULT 0,
+    total_tokens BIGINT NOT NULL DEFAULT 0,
+    cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+    cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+    cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0,
+    reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+    input_audio_tokens BIGINT NOT NULL DEFAULT 0,
+    output_audio_tokens BIGINT NOT NULL DEFAULT 0,
+    input_cost {COST_TYPE},
+    cache_read_cost {COST_TYPE},
+    cache_write_cost {COST_TYPE},
+    output_cost {COST_TYPE},
+    reasoning_cost {COST_TYPE},
+    audio_cost {COST_TYPE},
+    total_cost {COST_TYPE},
+    currency VARCHAR,
+    cost_source VARCHAR,
+    catalog_version VARCHAR,
+    estimated BOOLEAN NOT NULL DEFAULT FALSE,
+    streamed BOOLEAN NOT NULL DEFAULT FALSE,
+    status VARCHAR NOT NULL DEFAULT 'ok',
+    error_type VARCHAR,
+    request_id VARCHAR
+)
+"""
+
+#: (version, name, statements), applied in order.
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (1, "create usage table", (_V1_USAGE,)),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
