@@ -112,7 +112,9 @@ class RunSummary:
         ]
         if self.unpriced_calls:
             rows.append(("Unpriced calls", f"{self.unpriced_calls:,}"))
-        body = "".join(f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in rows)
+        body = "".join(
+            f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in rows
+        )
         return f"<table><caption>tokentrail run</caption>{body}</table>"
 
 

@@ -140,10 +140,16 @@ _MODEL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^(us|eu|apac|global|jp|au)\.(anthropic|amazon|meta|mistral|cohere)\.", "bedrock"),
         (r"^(anthropic|amazon|meta|cohere|ai21|mistral)\..+(-v\d+(:\d+)?)$", "bedrock"),
         (r"^amazon\.(nova|titan)", "bedrock"),
-        (r"^(gpt-|chatgpt-|o\d(-|$)|text-embedding-|davinci|babbage|codex-|computer-use)", "openai"),
+        (
+            r"^(gpt-|chatgpt-|o\d(-|$)|text-embedding-|davinci|babbage|codex-|computer-use)",
+            "openai",
+        ),
         (r"^claude", "anthropic"),
         (r"^(gemini|gemma|learnlm|text-embedding-00|gemini-embedding)", "google"),
-        (r"^(mistral|mixtral|codestral|ministral|pixtral|magistral|devstral|open-mistral)", "mistral"),
+        (
+            r"^(mistral|mixtral|codestral|ministral|pixtral|magistral|devstral|open-mistral)",
+            "mistral",
+        ),
         (r"^grok", "xai"),
         (r"^deepseek", "deepseek"),
         (r"^(command|embed-(english|multilingual)|c4ai-aya|aya-)", "cohere"),

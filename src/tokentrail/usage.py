@@ -165,7 +165,11 @@ class Usage:
         problems.extend(clamp_problems)
         if problems:
             logger.warning("tokentrail: invalid %s counts fixed: %s", source, "; ".join(problems))
-        return cls(**values, estimated=estimated, issues=tuple(problems))
+        return cls(
+            *(values.get(n, 0) for n in COUNT_FIELDS),
+            estimated=estimated,
+            issues=tuple(problems),
+        )
 
     @property
     def total_tokens(self) -> int:
@@ -212,7 +216,7 @@ class Usage:
 
 
 _FIELD_SET = frozenset(COUNT_FIELDS)
-assert _FIELD_SET <= {f.name for f in fields(Usage)}
+assert {f.name for f in fields(Usage)} >= _FIELD_SET
 
 
 def _clamp_subsets(values: dict[str, int]) -> tuple[dict[str, int], list[str]]:

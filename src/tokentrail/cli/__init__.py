@@ -11,7 +11,11 @@ __all__ = ["cli", "main"]
 
 # command name -> ("module", "attribute", one-line help shown by --help without importing it)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "demo": ("tokentrail.cli.demo", "demo", "Run a LangChain chain and a LlamaIndex app, then report."),
+    "demo": (
+        "tokentrail.cli.demo",
+        "demo",
+        "Run a LangChain chain and a LlamaIndex app, then report.",
+    ),
     "report": ("tokentrail.cli.report", "report", "Spend and tokens, overall or by a dimension."),
     "top": ("tokentrail.cli.report", "top", "The biggest spenders by user, model or operation."),
     "history": ("tokentrail.cli.report", "history", "Recent calls."),
