@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -57,7 +58,7 @@ def coerce_count(value: Any) -> tuple[int, str | None]:
             return 0, f"{value!r} is not a count"
         n = round(value)
         if n != value:
-            return _bounded(n, f"fractional count {value!r} rounded to {n}")
+            return _bounded(n, f"fractional count {value!r} rounded to {_show(n)}")
     elif isinstance(value, str):
         text = value.strip().replace("_", "").replace(",", "")
         try:
@@ -66,22 +67,41 @@ def coerce_count(value: Any) -> tuple[int, str | None]:
             try:
                 as_float = float(text)
             except ValueError:
-                return 0, f"{value!r} is not a count"
+                return 0, f"{value[:40]!r} is not a count"
             return coerce_count(as_float)
     else:
         try:
-            as_int = int(value)  # Decimal, numpy integers and the like
-        except (TypeError, ValueError, OverflowError):
-            return 0, f"{type(value).__name__} {value!r:.40} is not a count"
-        return coerce_count(as_int)
+            # numpy integers and the like convert exactly; Decimal and numpy floats go
+            # through float so that a fraction is flagged instead of silently truncated.
+            return coerce_count(operator.index(value))
+        except Exception:
+            pass
+        try:
+            as_float = float(value)
+        except Exception:
+            return 0, f"{_short_type(value)} is not a count"
+        return coerce_count(as_float)
     return _bounded(n, None)
+
+
+def _short_type(value: Any) -> str:
+    # repr() of foreign objects may be huge, slow or raise: name the type only.
+    try:
+        return type(value).__name__
+    except Exception:  # pragma: no cover - type() of anything has a name
+        return "object"
+
+
+def _show(n: int) -> str:
+    # str() of an int over 4300 digits raises ValueError on Python 3.11+.
+    return str(n) if -(10**30) < n < 10**30 else ("-huge" if n < 0 else "huge")
 
 
 def _bounded(n: int, problem: str | None) -> tuple[int, str | None]:
     if n < 0:
-        return 0, f"negative count {n} set to 0"
+        return 0, f"negative count {_show(n)} set to 0"
     if n > MAX_TOKENS:
-        return MAX_TOKENS, f"count {n} clamped to {MAX_TOKENS}"
+        return MAX_TOKENS, f"count {_show(n)} clamped to {MAX_TOKENS}"
     return n, problem
 
 
@@ -129,6 +149,7 @@ class Usage:
         *,
         estimated: bool = False,
         source: str = "usage",
+        issues: tuple[str, ...] | list[str] = (),
         **kwargs: Any,
     ) -> Usage:
         """Build a valid ``Usage`` from loosely typed counts; never raises.
@@ -138,37 +159,32 @@ class Usage:
         values become 0; a subset larger than its parent is clamped to it. Each change is
         logged once as a warning and recorded in :attr:`issues`. ``total_tokens`` given in
         the input is ignored (it is always ``input + output``); unknown keys are reported.
+        ``issues`` are problems the caller already found (e.g. while reading a provider
+        payload); they are kept first and reported in the same single warning.
         """
-        merged: dict[str, Any] = {}
-        if counts:
-            try:
-                merged.update(counts)
-            except (TypeError, ValueError):
-                merged = {}
-                kwargs.setdefault("_bad_input", type(counts).__name__)
-        merged.update(kwargs)
-        problems: list[str] = []
-        bad = merged.pop("_bad_input", None)
-        if bad is not None:
-            problems.append(f"{bad} is not a mapping of counts")
-        merged.pop("total_tokens", None)
-        values: dict[str, int] = {}
-        for key, raw in merged.items():
-            if key not in _FIELD_SET:
-                problems.append(f"unknown usage field {key!r} ignored")
-                continue
-            n, problem = coerce_count(raw)
-            if problem:
-                problems.append(f"{key}: {problem}")
-            values[key] = n
-        values, clamp_problems = _clamp_subsets(values)
-        problems.extend(clamp_problems)
+        problems: list[str] = [str(p) for p in issues]
+        try:
+            values = _validated(counts, kwargs, problems)
+        except Exception as exc:  # a hostile mapping must not break the caller
+            problems.append(f"counts could not be read ({type(exc).__name__})")
+            values = {}
         if problems:
             logger.warning("tokentrail: invalid %s counts fixed: %s", source, "; ".join(problems))
+        return cls._of(values, estimated=bool(estimated), issues=tuple(problems))
+
+    @classmethod
+    def _of(cls, values: Mapping[str, int], *, estimated: bool, issues: tuple[str, ...]) -> Usage:
         return cls(
-            *(values.get(n, 0) for n in COUNT_FIELDS),
+            input_tokens=values.get("input_tokens", 0),
+            output_tokens=values.get("output_tokens", 0),
+            cache_read_tokens=values.get("cache_read_tokens", 0),
+            cache_write_tokens=values.get("cache_write_tokens", 0),
+            cache_write_1h_tokens=values.get("cache_write_1h_tokens", 0),
+            input_audio_tokens=values.get("input_audio_tokens", 0),
+            reasoning_tokens=values.get("reasoning_tokens", 0),
+            output_audio_tokens=values.get("output_audio_tokens", 0),
             estimated=estimated,
-            issues=tuple(problems),
+            issues=issues,
         )
 
     @property
@@ -194,8 +210,8 @@ class Usage:
     def __add__(self, other: object) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
-        return Usage(
-            *(getattr(self, n) + getattr(other, n) for n in COUNT_FIELDS),
+        return Usage._of(
+            {n: getattr(self, n) + getattr(other, n) for n in COUNT_FIELDS},
             estimated=self.estimated or other.estimated,
             issues=self.issues + other.issues,
         )
@@ -217,6 +233,32 @@ class Usage:
 
 _FIELD_SET = frozenset(COUNT_FIELDS)
 assert {f.name for f in fields(Usage)} >= _FIELD_SET
+
+
+def _validated(
+    counts: Mapping[str, Any] | None, kwargs: dict[str, Any], problems: list[str]
+) -> dict[str, int]:
+    merged: dict[str, Any] = {}
+    if counts is not None:
+        try:
+            merged.update(counts)
+        except Exception:
+            problems.append(f"{_short_type(counts)} is not a mapping of counts")
+            merged = {}
+    merged.update(kwargs)
+    merged.pop("total_tokens", None)
+    values: dict[str, int] = {}
+    for key, raw in merged.items():
+        if key not in _FIELD_SET:
+            problems.append(f"unknown usage field {str(key)[:40]!r} ignored")
+            continue
+        n, problem = coerce_count(raw)
+        if problem:
+            problems.append(f"{key}: {problem}")
+        values[key] = n
+    values, clamp_problems = _clamp_subsets(values)
+    problems.extend(clamp_problems)
+    return values
 
 
 def _clamp_subsets(values: dict[str, int]) -> tuple[dict[str, int], list[str]]:
