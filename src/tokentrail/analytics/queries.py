@@ -1,0 +1,580 @@
+"""The analytics queries: parameterized SQL over the ``usage`` table, one function each.
+
+Each function takes an open DuckDB connection and returns a :class:`Result` (no pandas
+needed); :class:`tokentrail.analytics.Analytics` turns them into DataFrames. User input
+only ever reaches the SQL as bound parameters; dimension and period names are checked
+against fixed lists before they shape a query.
+
+Conventions: ``since`` is inclusive, ``until`` exclusive; money is USD; rows with an
+unknown cost (``total_cost IS NULL``) are counted in calls and tokens but add nothing to
+``cost`` and are reported as ``unpriced_calls``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from ..timeparse import (
+    TimeLike,
+    get_zone,
+    month_end,
+    parse_time,
+    period_start,
+    time_range,
+)
+from .result import Result
+from .savings import cache_savings_rows
+
+__all__ = [
+    "DIMENSIONS",
+    "FILTERS",
+    "by",
+    "cache_savings",
+    "forecast",
+    "history",
+    "latency",
+    "over_time",
+    "rate",
+    "summary",
+    "trend",
+]
+
+#: Columns a query can be filtered on (``tag`` matches any of a call's tags).
+FILTERS: tuple[str, ...] = (
+    "user_id",
+    "session_id",
+    "operation",
+    "model",
+    "provider",
+    "tag",
+    "framework",
+    "status",
+)
+
+#: Dimensions ``by()`` groups on, and the label used where the value is missing.
+DIMENSIONS: dict[str, str] = {
+    "model": "(unknown)",
+    "provider": "(unknown)",
+    "user_id": "(none)",
+    "session_id": "(none)",
+    "operation": "(none)",
+    "tag": "(untagged)",
+    "framework": "(none)",
+    "status": "(none)",
+    "priced_model": "(unpriced)",
+}
+
+_ALIASES = {"user": "user_id", "session": "session_id", "tags": "tag", "op": "operation"}
+
+_PERIOD_INTERVAL = {
+    "hour": "INTERVAL 1 HOUR",
+    "day": "INTERVAL 1 DAY",
+    "week": "INTERVAL 7 DAY",
+    "month": "INTERVAL 1 MONTH",
+}
+
+_TREND_SPAN = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
+
+# Sums that can be summed again after grouping (so "other" = sum of the small groups).
+_AGGREGATES = """
+    count(*)::BIGINT AS calls,
+    coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
+    coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
+    coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
+    coalesce(sum(cache_write_tokens), 0)::BIGINT AS cache_write_tokens,
+    coalesce(sum(reasoning_tokens), 0)::BIGINT AS reasoning_tokens,
+    coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens,
+    coalesce(sum(total_cost), 0)::DECIMAL(38, 12) AS cost,
+    count(*) FILTER (WHERE total_cost IS NULL)::BIGINT AS unpriced_calls,
+    count(*) FILTER (WHERE status = 'error')::BIGINT AS errors"""
+
+_SUM_COLUMNS = (
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost",
+    "unpriced_calls",
+    "errors",
+)
+
+
+def _resum(prefix: str = "") -> str:
+    casts = {"cost": "DECIMAL(38, 12)"}
+    return ",\n    ".join(
+        f"sum({prefix}{c})::{casts.get(c, 'BIGINT')} AS {c}" for c in _SUM_COLUMNS
+    )
+
+
+# ---------------------------------------------------------------------------- filters
+def canonical_dimension(name: str) -> str:
+    """Check a dimension name (``user`` and ``session`` are accepted for the ``_id`` ones)."""
+    dim = _ALIASES.get(name, name)
+    if dim not in DIMENSIONS:
+        raise ValueError(f"unknown dimension {name!r}: use one of {', '.join(DIMENSIONS)}")
+    return dim
+
+
+def where(
+    since: TimeLike = None,
+    until: TimeLike = None,
+    filters: Mapping[str, Any] | None = None,
+    *,
+    now: datetime | None = None,
+    tz: str | None = None,
+) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause and its parameters for a time range and attribute filters.
+
+    A filter value may be a string or a list of strings (any of them matches).
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    start, end = time_range(since, until, now=now, tz=tz)
+    if start is not None:
+        clauses.append("ts >= ?")
+        params.append(start)
+    if end is not None:
+        clauses.append("ts < ?")
+        params.append(end)
+    for key, value in (filters or {}).items():
+        if value is None:
+            continue
+        name = _ALIASES.get(key, key)
+        if name not in FILTERS:
+            raise ValueError(f"unknown filter {key!r}: use one of {', '.join(FILTERS)}")
+        values = [value] if isinstance(value, str) else [str(v) for v in value]
+        if not values:
+            continue
+        if name == "tag":
+            clauses.append("list_has_any(coalesce(tags, []::VARCHAR[]), ?::VARCHAR[])")
+            params.append(values)
+        else:
+            clauses.append(f"{name} IN ({', '.join('?' for _ in values)})")
+            params.extend(values)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _keyed_source(dimension: str | None, where_sql: str) -> str:
+    """``SELECT ... FROM usage`` with a ``key`` column for the dimension (tags unnested)."""
+    if dimension is None:
+        return f"SELECT *, 'all' AS key FROM usage {where_sql}"
+    label = DIMENSIONS[dimension].replace("'", "''")
+    if dimension == "tag":
+        return (
+            "SELECT *, unnest(CASE WHEN len(coalesce(tags, []::VARCHAR[])) = 0 "
+            f"THEN ['{label}'] ELSE tags END) AS key FROM usage {where_sql}"
+        )
+    return f"SELECT *, coalesce({dimension}, '{label}') AS key FROM usage {where_sql}"
+
+
+def _fetch(con: Any, sql: str, params: Sequence[Any]) -> Result:
+    cursor = con.execute(sql, list(params))
+    columns = [d[0] for d in cursor.description]
+    return Result(columns, [tuple(r) for r in cursor.fetchall()])
+
+
+def _ratio(num: Any, den: Any) -> float:
+    return float(num) / float(den) if den else float("nan")
+
+
+# ---------------------------------------------------------------------------- summary
+def summary(
+    con: Any,
+    since: TimeLike = None,
+    until: TimeLike = None,
+    *,
+    now: datetime | None = None,
+    **filters: Any,
+) -> Result:
+    """One row of totals: calls, tokens, cost, error rate, estimated share, cache hit rate,
+    cache savings and reasoning share.
+
+    ``cache_hit_rate`` = cache_read_tokens / input_tokens; ``reasoning_share`` =
+    reasoning_tokens / output_tokens; ratios are NaN when undefined (nothing to divide by).
+    """
+    where_sql, params = where(since, until, filters, now=now)
+    sql = f"""
+        SELECT {_AGGREGATES},
+            count(*) FILTER (WHERE estimated)::BIGINT AS estimated_calls,
+            timezone('UTC', min(ts)) AS first_call,
+            timezone('UTC', max(ts)) AS last_call
+        FROM usage {where_sql}"""
+    row = _fetch(con, sql, params).first()
+    savings = cache_savings_rows(con, where_sql, params)
+    saved = sum((r["savings"] for r in savings if r["savings"] is not None), Decimal(0))
+    unpriced_cache = sum(r["cache_read_tokens"] for r in savings if r["savings"] is None)
+    out: dict[str, Any] = {
+        "calls": row["calls"],
+        "input_tokens": row["input_tokens"],
+        "output_tokens": row["output_tokens"],
+        "total_tokens": row["total_tokens"],
+        "cache_read_tokens": row["cache_read_tokens"],
+        "cache_write_tokens": row["cache_write_tokens"],
+        "reasoning_tokens": row["reasoning_tokens"],
+        "cost": row["cost"],
+        "priced_calls": row["calls"] - row["unpriced_calls"],
+        "unpriced_calls": row["unpriced_calls"],
+        "errors": row["errors"],
+        "error_rate": _ratio(row["errors"], row["calls"]),
+        "estimated_share": _ratio(row["estimated_calls"], row["calls"]),
+        "cache_hit_rate": _ratio(row["cache_read_tokens"], row["input_tokens"]),
+        "cache_savings": saved,
+        "cache_tokens_unpriced": unpriced_cache,
+        "reasoning_share": _ratio(row["reasoning_tokens"], row["output_tokens"]),
+        "avg_cost_per_call": (
+            row["cost"] / (row["calls"] - row["unpriced_calls"])
+            if row["calls"] - row["unpriced_calls"]
+            else Decimal(0)
+        ),
+        "first_call": row["first_call"],
+        "last_call": row["last_call"],
+    }
+    return Result(list(out), [tuple(out.values())], utc_columns=("first_call", "last_call"))
+
+
+def cache_savings(
+    con: Any,
+    since: TimeLike = None,
+    until: TimeLike = None,
+    *,
+    now: datetime | None = None,
+    **filters: Any,
+) -> Result:
+    """Per priced model: cached tokens, what they cost, what they would have cost at the
+    full input price, and the difference (``savings``; NULL when the model's price is unknown).
+    """
+    where_sql, params = where(since, until, filters, now=now)
+    rows = cache_savings_rows(con, where_sql, params)
+    columns = [
+        "priced_model",
+        "provider",
+        "cache_read_tokens",
+        "cache_read_cost",
+        "full_price_cost",
+        "savings",
+    ]
+    return Result(columns, [tuple(r[c] for c in columns) for r in rows])
+
+
+# ---------------------------------------------------------------------------- by dimension
+def by(
+    con: Any,
+    dimension: str,
+    since: TimeLike = None,
+    until: TimeLike = None,
+    *,
+    top: int | None = None,
+    now: datetime | None = None,
+    **filters: Any,
+) -> Result:
+    """Totals per value of ``dimension``, biggest cost first (then tokens, then name).
+
+    With ``top=N`` the groups after the N-th are added up into one row labelled ``other``.
+    ``share`` is each group's part of the total cost (of total tokens when nothing is
+    priced). With ``dimension="tag"`` a call counts once under each of its tags.
+    """
+    dim = canonical_dimension(dimension)
+    where_sql, params = where(since, until, filters, now=now)
+    limit = top if top is not None and top > 0 else 2**62
+    sql = f"""
+        WITH g AS (
+            SELECT key, {_AGGREGATES} FROM ({_keyed_source(dim, where_sql)}) GROUP BY key
+        ), r AS (
+            SELECT *, row_number() OVER (ORDER BY cost DESC, total_tokens DESC, key) AS rn FROM g
+        ), c AS (
+            SELECT CASE WHEN rn <= ? THEN key ELSE 'other' END AS {dim},
+                min(rn) AS rn, {_resum()}
+            FROM r GROUP BY 1
+        )
+        SELECT * EXCLUDE (rn),
+            CASE WHEN (SELECT sum(cost) FROM c) > 0 THEN cost / (SELECT sum(cost) FROM c)
+                 WHEN (SELECT sum(total_tokens) FROM c) > 0
+                 THEN total_tokens / (SELECT sum(total_tokens) FROM c)
+                 ELSE 0 END::DOUBLE AS share
+        FROM c ORDER BY rn"""
+    return _fetch(con, sql, [*params, limit])
+
+
+# ---------------------------------------------------------------------------- over time
+def over_time(
+    con: Any,
+    period: str = "day",
+    by: str | None = None,
+    since: TimeLike = None,
+    until: TimeLike = None,
+    *,
+    tz: str = "UTC",
+    top: int | None = None,
+    now: datetime | None = None,
+    **filters: Any,
+) -> Result:
+    """Totals per calendar period (``hour``, ``day``, ``week`` from Monday, ``month``).
+
+    ``period`` is the local start of each period in ``tz`` (a naive timestamp). Every period
+    from the first to the last (or from ``since`` to ``until`` when given) is present, with
+    zeros where nothing happened; with ``by``, every period has a row for every group, and
+    ``top=N`` keeps the N biggest groups and adds the rest up as ``other``.
+    """
+    if period not in _PERIOD_INTERVAL:
+        raise ValueError(f"unknown period {period!r}: use one of {', '.join(_PERIOD_INTERVAL)}")
+    get_zone(tz)  # fail early with a clear message
+    dim = canonical_dimension(by) if by is not None else None
+    start, end = time_range(since, until, now=now, tz=tz)
+    where_sql, params = where(start, end, filters)
+    limit = top if top is not None and top > 0 else 2**62
+    interval = _PERIOD_INTERVAL[period]
+    trunc = f"date_trunc('{period}', timezone(?, ts))"
+    lo = f"date_trunc('{period}', timezone(?, ?::TIMESTAMPTZ))"
+    sql = f"""
+        WITH base AS (
+            SELECT {trunc} AS period, key, {_AGGREGATES}
+            FROM ({_keyed_source(dim, where_sql)}) GROUP BY ALL
+        ), ranked AS (
+            SELECT key, row_number() OVER (
+                ORDER BY sum(cost) DESC, sum(total_tokens) DESC, key) AS rn
+            FROM base GROUP BY key
+        ), collapsed AS (
+            SELECT period, CASE WHEN rn <= ? THEN b.key ELSE 'other' END AS key,
+                min(rn) AS rn, {_resum("b.")}
+            FROM base b JOIN ranked USING (key) GROUP BY ALL
+        ), bounds AS (
+            SELECT coalesce({lo}, min(period)) AS lo, coalesce({lo}, max(period)) AS hi
+            FROM collapsed
+        ), periods AS (
+            SELECT unnest(generate_series(lo, hi, {interval})) AS period
+            FROM bounds WHERE lo IS NOT NULL AND hi >= lo
+        ), keys AS (
+            SELECT key, min(rn) AS rn FROM collapsed GROUP BY key
+        )
+        SELECT p.period, k.key, {", ".join(f"coalesce(c.{c}, 0) AS {c}" for c in _SUM_COLUMNS)}
+        FROM periods p CROSS JOIN keys k
+        LEFT JOIN collapsed c ON c.period = p.period AND c.key = k.key
+        ORDER BY p.period, k.rn"""
+    last = end - timedelta(microseconds=1) if end is not None else None
+    all_params = [tz, *params, limit, tz, start, tz, last]
+    result = _fetch(con, sql, all_params)
+    if dim is None:
+        keep = [i for i, c in enumerate(result.columns) if c != "key"]
+        result = Result(
+            [result.columns[i] for i in keep], [tuple(r[i] for i in keep) for r in result.rows]
+        )
+    else:
+        result.columns[1] = dim
+    result.attrs.update({"period": period, "tz": tz, "by": dim})
+    return result
+
+
+# ---------------------------------------------------------------------------- trend
+def trend(
+    con: Any,
+    period: str = "week",
+    *,
+    now: datetime | None = None,
+    **filters: Any,
+) -> Result:
+    """The last ``period`` (``hour``, ``day``, ``week`` = 7 days, ``month`` = 30 days) against
+    the one before it: one row per metric with ``current``, ``previous``, ``change`` and
+    ``change_pct`` (NaN when the previous value is 0).
+    """
+    spans = {**_TREND_SPAN, "month": timedelta(days=30)}
+    if period not in spans:
+        raise ValueError(f"unknown period {period!r}: use one of {', '.join(spans)}")
+    current_end = parse_time("now", now=now)
+    assert current_end is not None
+    span = spans[period]
+    current_start = current_end - span
+    previous_start = current_start - span
+    where_sql, params = where(previous_start, current_end, filters)
+    half = "ts >= ?"
+    sql = f"""
+        SELECT {half} AS is_current, {_AGGREGATES}
+        FROM usage {where_sql} GROUP BY 1"""
+    got = {r["is_current"]: r for r in _fetch(con, sql, [current_start, *params])}
+    metrics = ("cost", "total_tokens", "input_tokens", "output_tokens", "calls")
+    rows = []
+    for metric in metrics:
+        cur = got.get(True, {}).get(metric, 0)
+        prev = got.get(False, {}).get(metric, 0)
+        change = cur - prev
+        pct = float(change) / float(prev) * 100 if prev else float("nan")
+        rows.append((metric, cur, prev, change, pct))
+    return Result(
+        ["metric", "current", "previous", "change", "change_pct"],
+        rows,
+        attrs={
+            "period": period,
+            "current_from": current_start,
+            "previous_from": previous_start,
+            "until": current_end,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------- forecast
+def forecast(
+    con: Any,
+    *,
+    lookback_days: int = 7,
+    tz: str = "UTC",
+    now: datetime | None = None,
+    **filters: Any,
+) -> Result:
+    """Month-end spend projected from the recent daily run rate.
+
+    ``projected`` = month-to-date spend + ``run_rate_per_day`` × days left in the month,
+    where the run rate is the spend of the last ``lookback_days`` days divided by that many
+    days (fewer when the data is younger than that, but at least one). The ``method``
+    column says this in words, with the numbers used.
+    """
+    current = parse_time("now", now=now)
+    assert current is not None
+    month_start = period_start(current, "month", tz)
+    end = month_end(current, tz)
+    window_start = current - timedelta(days=lookback_days)
+    where_sql, params = where(None, current, filters)
+    sql = f"""
+        SELECT coalesce(sum(total_cost) FILTER (WHERE ts >= ?), 0)::DECIMAL(38, 12) AS mtd,
+               coalesce(sum(total_cost) FILTER (WHERE ts >= ?), 0)::DECIMAL(38, 12) AS recent,
+               timezone('UTC', min(ts)) AS first_call,
+               count(*) FILTER (WHERE total_cost IS NULL AND ts >= ?)::BIGINT AS unpriced
+        FROM usage {where_sql}"""
+    row = _fetch(con, sql, [month_start, window_start, month_start, *params]).first()
+    first = row["first_call"]
+    days = float(lookback_days)
+    if first is not None:
+        age_days = (current - first.replace(tzinfo=timezone.utc)).total_seconds() / 86400
+        days = max(1.0, min(days, age_days))
+    recent: Decimal = row["recent"]
+    mtd: Decimal = row["mtd"]
+    rate = recent / Decimal(str(days)) if days else Decimal(0)
+    days_left = (end - current).total_seconds() / 86400
+    projected = mtd + rate * Decimal(str(round(days_left, 6)))
+    local_month = month_start.astimezone(get_zone(tz)).strftime("%Y-%m")
+    method = (
+        f"month-to-date spend ${mtd:,.2f} + run rate ${rate:,.4f}/day (spend of the last "
+        f"{days:g} days ÷ {days:g}) × {days_left:.2f} days left in {local_month} ({tz})"
+    )
+    out = {
+        "month": local_month,
+        "month_to_date": mtd,
+        "run_rate_per_day": rate,
+        "lookback_days": days,
+        "days_left": days_left,
+        "projected": projected,
+        "unpriced_calls": row["unpriced"],
+        "method": method,
+    }
+    return Result(list(out), [tuple(out.values())], attrs={"method": method})
+
+
+# ---------------------------------------------------------------------------- rate
+def rate(
+    con: Any,
+    since: TimeLike = None,
+    until: TimeLike = None,
+    *,
+    now: datetime | None = None,
+    **filters: Any,
+) -> Result:
+    """Rate of consumption: tokens, cost and calls per minute between the first call's start
+    and the last call's end (start + latency). Rates are NaN when that span is zero.
+    """
+    where_sql, params = where(since, until, filters, now=now)
+    sql = f"""
+        SELECT count(*)::BIGINT AS calls,
+            coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens,
+            coalesce(sum(total_cost), 0)::DECIMAL(38, 12) AS cost,
+            timezone('UTC', min(ts)) AS first_call,
+            timezone('UTC', max(ts + to_milliseconds(coalesce(latency_ms, 0)::BIGINT)))
+                AS last_end
+        FROM usage {where_sql}"""
+    row = _fetch(con, sql, params).first()
+    minutes = float("nan")
+    if row["first_call"] is not None:
+        minutes = (row["last_end"] - row["first_call"]).total_seconds() / 60
+    ok = minutes == minutes and minutes > 0
+    out = {
+        "calls": row["calls"],
+        "total_tokens": row["total_tokens"],
+        "cost": row["cost"],
+        "first_call": row["first_call"],
+        "last_end": row["last_end"],
+        "minutes": minutes,
+        "tokens_per_minute": row["total_tokens"] / minutes if ok else float("nan"),
+        "cost_per_minute": float(row["cost"]) / minutes if ok else float("nan"),
+        "calls_per_minute": row["calls"] / minutes if ok else float("nan"),
+    }
+    return Result(list(out), [tuple(out.values())], utc_columns=("first_call", "last_end"))
+
+
+# ---------------------------------------------------------------------------- latency
+def latency(
+    con: Any,
+    by: str | None = None,
+    since: TimeLike = None,
+    until: TimeLike = None,
+    *,
+    now: datetime | None = None,
+    **filters: Any,
+) -> Result:
+    """Latency percentiles in milliseconds (p50/p95/p99 by linear interpolation, and the
+    mean) over calls with a recorded latency, overall or per group of ``by``.
+    """
+    dim = canonical_dimension(by) if by is not None else None
+    where_sql, params = where(since, until, filters, now=now)
+    quantiles = "quantile_cont(latency_ms, [0.5, 0.95, 0.99])"
+    sql = f"""
+        SELECT {"key AS " + dim + "," if dim else ""}
+            count(latency_ms)::BIGINT AS calls,
+            {quantiles}[1] AS p50_ms, {quantiles}[2] AS p95_ms, {quantiles}[3] AS p99_ms,
+            avg(latency_ms) AS mean_ms, max(latency_ms) AS max_ms
+        FROM ({_keyed_source(dim, where_sql)}) WHERE latency_ms IS NOT NULL
+        {"GROUP BY key ORDER BY calls DESC, key" if dim else ""}"""
+    return _fetch(con, sql, params)
+
+
+# ---------------------------------------------------------------------------- history
+HISTORY_COLUMNS = (
+    "ts",
+    "model",
+    "provider",
+    "user_id",
+    "session_id",
+    "operation",
+    "framework",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "total_cost",
+    "latency_ms",
+    "status",
+    "estimated",
+    "tags",
+    "id",
+)
+
+
+def history(
+    con: Any,
+    limit: int = 50,
+    since: TimeLike = None,
+    until: TimeLike = None,
+    *,
+    now: datetime | None = None,
+    **filters: Any,
+) -> Result:
+    """The most recent calls, newest first (``ts`` in UTC; ``total_cost`` NULL = unpriced)."""
+    where_sql, params = where(since, until, filters, now=now)
+    cols = ", ".join("timezone('UTC', ts) AS ts" if c == "ts" else c for c in HISTORY_COLUMNS)
+    sql = f"SELECT {cols} FROM usage {where_sql} ORDER BY ts DESC, id DESC LIMIT ?"
+    result = _fetch(con, sql, [*params, max(0, int(limit))])
+    result.utc_columns = ("ts",)
+    return result
