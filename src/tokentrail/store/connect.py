@@ -1,0 +1,132 @@
+"""Opening the DuckDB file: retry while another process holds it, clear errors otherwise.
+
+DuckDB lets one process write a file at a time (readers in other processes need the
+writer gone too). tokentrail writers hold the file only for one batch, so a lock conflict
+is almost always over in milliseconds: it is retried with jittered exponential backoff,
+never surfaced, until ``timeout``. Anything else (a corrupt file, a file from a newer
+DuckDB, a directory without write permission) becomes a :class:`StoreError` that says
+what is wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import StoreError
+from .paths import resolve_db_path
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["connect", "is_lock_conflict", "reading"]
+
+# Substrings of DuckDB errors that mean "someone else has the file right now".
+_TRANSIENT = (
+    "Could not set lock on file",
+    "Conflicting lock is held",
+    "different configuration than existing connections",
+    "Resource temporarily unavailable",
+)
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """True when ``exc`` is DuckDB refusing the file because another connection holds it."""
+    text = str(exc)
+    return any(marker in text for marker in _TRANSIENT)
+
+
+def describe(exc: BaseException, path: Path) -> str:
+    """A one-line explanation of why ``path`` cannot be used."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "not a valid DuckDB database file" in text:
+        return f"{path} is not a DuckDB database (corrupt or another kind of file): {text}"
+    if "Permission denied" in text or "Read-only file system" in text:
+        return f"no permission to write {path} or its directory: {text}"
+    if "version number" in text or "newer version" in text.lower():
+        return f"{path} was written by a newer DuckDB than this one: {text}"
+    return f"cannot open {path}: {text}"
+
+
+def connect(
+    path: Path, *, read_only: bool = False, timeout: float = 30.0
+) -> duckdb.DuckDBPyConnection:
+    """Open ``path``, retrying lock conflicts for up to ``timeout`` seconds.
+
+    Raises :class:`StoreError` when the file cannot be used, or when it is still locked
+    after ``timeout``. For a writable open the parent directory is created first.
+    """
+    import duckdb
+
+    if not read_only:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory of {path}: {exc}") from exc
+    deadline = time.monotonic() + max(0.0, timeout)
+    delay = 0.002
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.Error as exc:
+            if not is_lock_conflict(exc):
+                raise StoreError(describe(exc, path)) from exc
+            now = time.monotonic()
+            if now >= deadline:
+                raise StoreError(
+                    f"{path} is still locked by another process after {timeout:g}s: {exc}"
+                ) from exc
+            # Jitter keeps several waiting processes from retrying in lock-step.
+            time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - now)))
+            delay = min(delay * 2, 0.25)
+
+
+@contextlib.contextmanager
+def reading(
+    path: str | os.PathLike[str] | None = None, *, timeout: float = 30.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection for queries over the ``usage`` table.
+
+    Read-only when the file exists (retrying while a writer holds it); a database of an
+    older schema is migrated first. When the file does not exist yet, an in-memory
+    database with an empty ``usage`` table of the right schema is yielded, so queries
+    work and return nothing. Keep the block short: writers wait while it is open.
+
+    Example::
+
+        with reading("usage.duckdb") as con:
+            con.sql("SELECT model, sum(total_cost) FROM usage GROUP BY 1").show()
+    """
+    import duckdb
+
+    from .migrate import check_readable, migrate
+
+    db = resolve_db_path(path)
+    con: Any
+    if not db.exists():
+        con = duckdb.connect(":memory:")
+        migrate(con)
+    else:
+        con = connect(db, read_only=True, timeout=timeout)
+        try:
+            stale = check_readable(con, db)
+        except BaseException:
+            con.close()
+            raise
+        if stale:
+            con.close()
+            writer = connect(db, timeout=timeout)
+            try:
+                migrate(writer, db)
+            finally:
+                writer.close()
+            con = connect(db, read_only=True, timeout=timeout)
+    try:
+        yield con
+    finally:
+        con.close()

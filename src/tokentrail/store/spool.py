@@ -1,0 +1,382 @@
+"""The append-only spool: every record reaches the kernel before ``submit()`` returns.
+
+Each process appends to its own *segment* files in ``<db>.spool/``, one unbuffered
+``os.write`` per record, so a record survives the process being killed (SIGKILL) the
+moment ``submit()`` returned. A segment holds at most ``max_rows`` records; when full, or
+when the background writer wants it, it is *rotated* (closed) and becomes ready to be
+copied into DuckDB, after which it is deleted.
+
+A process holds an exclusive ``flock`` on ``<token>.lock`` for its whole life. The kernel
+drops the lock when the process dies, however it dies, so another process can tell a dead
+writer's segments (lock free) from a live one's (lock held) without trusting pids, and
+the one that takes the lock is the only one that drains them.
+
+Record format: a 4-byte little-endian length, then a pickle (protocol 5) of a tuple of
+plain values (str, int, float, bool, None, list) in :data:`~tokentrail.records.COLUMNS`
+order. Spool files are read back with an unpickler that refuses every global, so a
+tampered file cannot run code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import pickle
+import struct
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+try:  # POSIX; on other systems a dead writer's segments are left for a later version.
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+from ..records import COLUMNS, UsageRecord
+
+__all__ = [
+    "LOCK_SUFFIX",
+    "SEGMENT_SUFFIX",
+    "Claim",
+    "SpoolWriter",
+    "claim_orphans",
+    "encode",
+    "read_segment",
+    "segment_rows_estimate",
+]
+
+logger = logging.getLogger("tokentrail")
+
+SEGMENT_SUFFIX = ".seg"
+LOCK_SUFFIX = ".lock"
+_HEADER = struct.Struct("<I")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+# DECIMAL(18, 12) holds |x| < 10**6: a larger cost would make the whole segment fail to
+# insert, so it is stored as NULL (unknown) instead.
+_MAX_COST = Decimal(10**6)
+_dumps = pickle.dumps
+
+
+def _money(value: Decimal | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        if value.is_finite() and -_MAX_COST < value < _MAX_COST:
+            return str(value)
+    except (AttributeError, TypeError, ArithmeticError):
+        pass
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return value if value is None or type(value) is str else str(value)
+
+
+def _timestamp(ts: Any) -> int:
+    if isinstance(ts, datetime):
+        if ts.tzinfo is None:  # a naive time is taken as UTC, like every ts we create
+            ts = ts.replace(tzinfo=timezone.utc)
+        micros: int = (ts - _EPOCH) // _MICROSECOND
+        return micros
+    return (datetime.now(timezone.utc) - _EPOCH) // _MICROSECOND
+
+
+def encode(record: UsageRecord) -> tuple[Any, ...]:
+    """The record as a tuple of plain values in ``COLUMNS`` order (the spool format).
+
+    Same values as :meth:`UsageRecord.to_row`, except ``ts`` (microseconds since the
+    epoch, UTC) and the money columns (decimal strings). Written for speed: it runs on the
+    caller's thread for every call.
+    """
+    u = record.usage
+    c = record.cost
+    meta = record.metadata
+    if record.cache_hit or record.price_variant or u.issues:
+        meta = dict(meta) if meta else {}
+        if record.cache_hit:
+            meta["cache_hit"] = True
+        if record.price_variant:
+            meta.setdefault("price_variant", record.price_variant)
+        if u.issues:
+            meta["usage_issues"] = list(u.issues)
+    if meta:
+        import json
+
+        meta_text: str | None = json.dumps(meta, default=str, separators=(",", ":"))
+    else:
+        meta_text = None
+    latency = record.latency_ms
+    if latency is not None:
+        latency = float(latency)
+    if c is None:
+        costs: tuple[Any, ...] = (None,) * 11
+    else:
+        costs = (
+            _money(c.input_cost),
+            _money(c.cache_read_cost),
+            _money(c.cache_write_cost),
+            _money(c.output_cost),
+            _money(c.reasoning_cost),
+            _money(c.audio_cost),
+            _money(c.total),
+            _text(c.currency),
+            _text(c.source),
+            _text(c.catalog_version),
+            _text(c.model),
+        )
+    return (
+        str(record.id),
+        _timestamp(record.ts),
+        latency,
+        _text(record.framework),
+        _text(record.provider),
+        _text(record.model),
+        costs[10],
+        _text(record.user_id),
+        _text(record.session_id),
+        _text(record.operation),
+        _text(record.run_id),
+        _text(record.parent_run_id),
+        _text(record.trace_id),
+        [t if type(t) is str else str(t) for t in record.tags],
+        meta_text,
+        int(u.input_tokens),
+        int(u.output_tokens),
+        int(u.input_tokens) + int(u.output_tokens),
+        int(u.cache_read_tokens),
+        int(u.cache_write_tokens),
+        int(u.cache_write_1h_tokens),
+        int(u.reasoning_tokens),
+        int(u.input_audio_tokens),
+        int(u.output_audio_tokens),
+        *costs[:10],
+        bool(u.estimated),
+        bool(record.streamed),
+        _text(record.status) or "ok",
+        _text(record.error_type),
+        _text(record.request_id),
+    )
+
+
+def frame(row: tuple[Any, ...]) -> bytes:
+    """One spool record: length prefix + pickled row."""
+    payload = _dumps(row, 5)
+    return _HEADER.pack(len(payload)) + payload
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    """Unpickles plain values only: any global (class, function) is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"spool records hold plain values, not {module}.{name}")
+
+
+def read_segment(path: Path) -> tuple[list[tuple[Any, ...]], int]:
+    """The rows of a segment file and the number of bytes that could not be read.
+
+    A record cut short (the writer died inside ``write``, or the disk filled up) and
+    anything after it is skipped and counted in the second value.
+    """
+    data = path.read_bytes()
+    rows: list[tuple[Any, ...]] = []
+    view = memoryview(data)
+    pos = 0
+    end = len(data)
+    width = len(COLUMNS)
+    header = _HEADER.size
+    while pos + header <= end:
+        (size,) = _HEADER.unpack_from(view, pos)
+        start = pos + header
+        if size == 0 or start + size > end:
+            break
+        try:
+            row = _PlainUnpickler(io.BytesIO(view[start : start + size])).load()
+        except Exception:
+            break
+        if type(row) is not tuple or len(row) != width:
+            break
+        rows.append(row)
+        pos = start + size
+    return rows, end - pos
+
+
+def segment_rows_estimate(path: Path) -> int:
+    """How many records a segment holds (counts length prefixes; no unpickling)."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read()
+    except OSError:
+        return 0
+    count = 0
+    pos = 0
+    header = _HEADER.size
+    while pos + header <= len(data):
+        (size,) = _HEADER.unpack_from(data, pos)
+        if size == 0 or pos + header + size > len(data):
+            break
+        pos += header + size
+        count += 1
+    return count
+
+
+def _lock(fd: int, blocking: bool) -> bool:
+    if fcntl is None:  # pragma: no cover - Windows
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+class SpoolWriter:
+    """This process's segments in one spool directory.
+
+    ``append`` writes one record; ``rotate`` closes the segment being written and returns
+    its path for the writer to ingest. Not thread-safe: the store serializes calls.
+    """
+
+    def __init__(self, directory: Path, max_rows: int) -> None:
+        self.directory = directory
+        self.max_rows = max_rows
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._lock_path = directory / f"{self.token}{LOCK_SUFFIX}"
+        self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        _lock(self._lock_fd, blocking=True)
+        self._seq = 0
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self.rows = 0  # records in the open segment
+
+    def _open(self) -> int:
+        self._seq += 1
+        path = self.directory / f"{self.token}-{self._seq:08d}{SEGMENT_SUFFIX}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        self._fd = os.open(path, flags, 0o600)
+        self._path = path
+        self.rows = 0
+        return self._fd
+
+    def append(self, data: bytes) -> Path | None:
+        """Write one framed record; returns a segment that just became full, if any."""
+        fd = self._fd
+        if fd is None:
+            fd = self._open()
+        written = os.write(fd, data)
+        if written != len(data):
+            # Short write (disk full): cut the partial record off so the segment stays
+            # readable, and let the caller keep this record some other way.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_END) - written)
+            raise OSError(f"short write to the spool ({written} of {len(data)} bytes)")
+        self.rows += 1
+        if self.rows >= self.max_rows:
+            return self.rotate()
+        return None
+
+    def rotate(self) -> Path | None:
+        """Close the open segment; returns its path when it holds records."""
+        fd, path, rows = self._fd, self._path, self.rows
+        self._fd = None
+        self._path = None
+        self.rows = 0
+        if fd is None:
+            return None
+        os.close(fd)
+        if rows == 0 and path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        return path
+
+    def close(self) -> None:
+        """Release the lock; the lock file is removed when no segment is left."""
+        self.rotate()
+        if self._lock_fd >= 0:
+            if not any(self.directory.glob(f"{self.token}-*{SEGMENT_SUFFIX}")):
+                with contextlib.suppress(OSError):
+                    self._lock_path.unlink()
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop the parent's descriptors without touching its files."""
+        for fd in (self._fd, self._lock_fd):
+            if fd is not None and fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fd = None
+        self._lock_fd = -1
+
+
+@dataclass
+class Claim:
+    """The segments of one dead writer, locked by this process until released."""
+
+    token: str
+    lock_path: Path
+    lock_fd: int
+    segments: list[Path] = field(default_factory=list)
+
+    def release(self) -> None:
+        """Remove the lock file when every segment is gone, then unlock."""
+        if not any(p.exists() for p in self.segments):
+            with contextlib.suppress(OSError):
+                self.lock_path.unlink()
+        with contextlib.suppress(OSError):
+            os.close(self.lock_fd)
+
+
+def _token_of(name: str) -> str:
+    stem = name[: -len(SEGMENT_SUFFIX)]
+    return stem.rsplit("-", 1)[0]
+
+
+def claim_orphans(directory: Path, own_tokens: set[str]) -> Iterator[Claim]:
+    """Lock and yield the segments of every writer in ``directory`` that is gone.
+
+    A writer is gone when its lock file can be locked (the kernel released the lock at
+    its death) or was already removed. Segments whose owner is alive are left alone.
+    """
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    by_token: dict[str, list[Path]] = {}
+    for name in names:
+        if name.endswith(SEGMENT_SUFFIX):
+            by_token.setdefault(_token_of(name), []).append(directory / name)
+    for token in sorted(by_token):
+        if token in own_tokens or fcntl is None:
+            continue
+        lock_path = directory / f"{token}{LOCK_SUFFIX}"
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        except OSError:
+            continue
+        if not _lock(fd, blocking=False):
+            os.close(fd)
+            continue
+        segments = sorted(p for p in by_token[token] if p.exists())
+        yield Claim(token, lock_path, fd, segments)
+    # Lock files left without segments (a writer that exited cleanly before removing it).
+    for name in names:
+        if name.endswith(LOCK_SUFFIX) and name[: -len(LOCK_SUFFIX)] not in by_token:
+            token = name[: -len(LOCK_SUFFIX)]
+            if token in own_tokens or fcntl is None:
+                continue
+            path = directory / name
+            with contextlib.suppress(OSError):
+                fd = os.open(path, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
+                if _lock(fd, blocking=False):
+                    path.unlink()
+                os.close(fd)

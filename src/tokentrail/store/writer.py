@@ -1,0 +1,443 @@
+"""``UsageStore``: the spool on the caller's thread, DuckDB on a background thread.
+
+``submit(record)`` encodes the record and appends it to this process's spool segment
+(one ``os.write``), then returns; nothing waits on DuckDB or on a lock held by another
+process. A daemon thread wakes every ``interval`` seconds (or as soon as a segment fills
+up), closes the open segment and copies the ready segments into DuckDB in bulk, opening
+the file only for that batch so other processes and notebooks can use it in between.
+
+Memory stays flat whatever the load: records live in the spool files, not in a queue,
+and a segment is read back only when it is written to DuckDB. When the spool itself
+cannot be written (no writable directory, disk full) records are kept in a bounded
+in-memory buffer instead, with one warning.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import StoreError
+from .connect import connect, is_lock_conflict
+from .migrate import migrate
+from .paths import fallback_spool_dir, primary_spool_dir, resolve_db_path
+from .spool import Claim, SpoolWriter, claim_orphans, encode, frame, read_segment
+
+if TYPE_CHECKING:
+    from ..records import UsageRecord
+
+__all__ = ["UsageStore"]
+
+logger = logging.getLogger("tokentrail")
+
+# How long to leave the database alone after it proved unusable (corrupt, newer schema,
+# no permission) before trying again; records wait in the spool meanwhile.
+_RETRY_AFTER = 30.0
+# How often the writer looks for segments left by processes that died.
+_ORPHAN_SCAN_EVERY = 30.0
+
+
+class UsageStore:
+    """Durable, batched, lock-friendly writes of usage records to a DuckDB file.
+
+    Example::
+
+        store = UsageStore("usage.duckdb")
+        store.submit(record)      # microseconds; the record is already safe on disk
+        store.flush()             # optional: wait until it is in DuckDB
+        store.close()
+
+    ``interval``: seconds between background batches. ``segment_rows``: records per spool
+    segment (and at most per insert). ``memory_cap``: records kept in memory when the
+    spool cannot be written. ``lock_timeout``: how long one batch waits for another
+    process to release the file before trying again later.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        interval: float = 1.0,
+        segment_rows: int = 10_000,
+        memory_cap: int = 100_000,
+        lock_timeout: float = 10.0,
+    ) -> None:
+        self.path: Path = resolve_db_path(path)
+        self.interval = interval
+        self.segment_rows = max(1, segment_rows)
+        self.memory_cap = max(1, memory_cap)
+        self.lock_timeout = lock_timeout
+        self._init_state()
+        _STORES.add(self)
+        self._start_thread()
+
+    def _init_state(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()  # spool writer, ready list, memory rows, counters
+        self._io_lock = threading.Lock()  # one batch at a time
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._spool: SpoolWriter | None = None
+        self._spool_failed = False
+        self._ready: list[tuple[Path, int]] = []
+        self._memory: deque[tuple[Any, ...]] = deque()
+        self._submitted = 0
+        self._committed = 0
+        self._lost = 0
+        self._unlinked: list[str] = []
+        self._migrated = False
+        self._retry_at = 0.0
+        self._next_orphan_scan = 0.0
+        self._warned: set[str] = set()
+        self._failing = False
+
+    # ------------------------------------------------------------------ caller's thread
+    def submit(self, record: UsageRecord) -> None:
+        """Queue one record for the database; it is in the spool when this returns.
+
+        Never raises and never blocks on the database.
+        """
+        try:
+            row = encode(record)
+            data = frame(row)
+        except Exception:
+            self._warn_once("encode", "a usage record could not be encoded; it was dropped")
+            logger.debug("tokentrail: bad record %r", record, exc_info=True)
+            return
+        with self._lock:
+            self._submitted += 1
+            if self._thread is None:
+                self._start_thread()
+            spool = self._spool
+            if spool is None and not self._spool_failed:
+                spool = self._open_spool()
+            if spool is not None:
+                try:
+                    full = spool.append(data)
+                except OSError as exc:
+                    self._warn_once(
+                        "spool-write", f"cannot write the spool ({exc}); keeping records in memory"
+                    )
+                    self._keep_in_memory(row)
+                    return
+                if full is not None:
+                    self._ready.append((full, spool.max_rows))
+                    self._wake.set()
+                return
+            self._keep_in_memory(row)
+
+    def _keep_in_memory(self, row: tuple[Any, ...]) -> None:
+        if len(self._memory) >= self.memory_cap:
+            self._memory.popleft()
+            self._lost += 1
+            self._warn_once(
+                "memory-full",
+                f"more than {self.memory_cap} records could not be spooled or stored; "
+                "the oldest are being dropped",
+            )
+        self._memory.append(row)
+
+    def _open_spool(self) -> SpoolWriter | None:
+        errors = []
+        for directory in (primary_spool_dir(self.path), fallback_spool_dir(self.path)):
+            try:
+                self._spool = SpoolWriter(directory, self.segment_rows)
+            except OSError as exc:
+                errors.append(f"{directory}: {exc}")
+                continue
+            if directory != primary_spool_dir(self.path):
+                self._warn_once(
+                    "spool-fallback",
+                    f"cannot write next to {self.path} ({errors[0]}); spooling to {directory}",
+                )
+            return self._spool
+        self._spool_failed = True
+        self._warn_once(
+            "spool-open",
+            "no writable spool directory (" + "; ".join(errors) + "); keeping records in memory",
+        )
+        return None
+
+    # ------------------------------------------------------------------ lifecycle
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Write every record submitted so far to DuckDB; True when all are there.
+
+        Also drains segments left by processes that died. Returns False (never raises)
+        when the database is unusable or still locked after ``timeout`` seconds; the
+        records then stay in the spool for a later attempt.
+        """
+        if os.getpid() != self._pid:
+            _after_fork_in_child_one(self)
+        target = self._submitted
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        self._drain(deadline, force=True)
+        return self._committed >= target and self._lost == 0 and not self._memory
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Flush, stop the background thread and release the spool. Idempotent.
+
+        Records still pending (database unusable) stay in the spool, where the next
+        process that opens this database picks them up.
+        """
+        self.flush(timeout)
+        thread = self._thread
+        self._stop = True
+        self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
+        with self._lock:
+            self._thread = None
+            self._stop = False
+            spool, self._spool = self._spool, None
+            if spool is not None:
+                rows = spool.rows
+                last = spool.rotate()
+                if last is not None:
+                    self._ready.append((last, rows))
+                spool.close()
+        if self._memory:
+            self._warn_once(
+                "memory-lost",
+                f"{len(self._memory)} records could not be stored and are lost at exit",
+            )
+
+    def pending(self) -> int:
+        """Records of this process not yet in the database."""
+        return self._submitted - self._committed - self._lost
+
+    def __enter__(self) -> UsageStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"UsageStore({str(self.path)!r}, pending={self.pending()})"
+
+    # ------------------------------------------------------------------ background thread
+    def _start_thread(self) -> None:
+        self._stop = False
+        thread = threading.Thread(target=self._run, name="tokentrail-writer", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _run(self) -> None:
+        first = True
+        while not self._stop:
+            if not first:
+                self._wake.wait(self.interval)
+                self._wake.clear()
+                if self._stop:
+                    break
+            first = False
+            try:
+                self._drain(None, force=False)
+            except Exception:  # the writer must survive anything; records stay spooled
+                self._warn_once("writer", "the background writer failed; will retry")
+                logger.debug("tokentrail: writer failure", exc_info=True)
+
+    # ------------------------------------------------------------------ one batch
+    def _drain(self, deadline: float | None, *, force: bool) -> bool:
+        wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._io_lock.acquire(timeout=wait):
+            return False
+        try:
+            return self._drain_locked(deadline, force=force)
+        finally:
+            self._io_lock.release()
+
+    def _drain_locked(self, deadline: float | None, *, force: bool) -> bool:
+        with self._lock:
+            spool = self._spool
+            if spool is not None and spool.rows:
+                rows = spool.rows
+                last = spool.rotate()
+                if last is not None:
+                    self._ready.append((last, rows))
+            ready = list(self._ready)
+            memory = list(self._memory)
+            self._memory.clear()
+        now = time.monotonic()
+        scan_orphans = force or now >= self._next_orphan_scan
+        if not ready and not memory and not scan_orphans:
+            return True
+        if not force and now < self._retry_at:
+            self._restore_memory(memory)
+            return False
+        claims: list[Claim] = []
+        if scan_orphans:
+            self._next_orphan_scan = now + _ORPHAN_SCAN_EVERY
+            own = {self._spool.token} if self._spool is not None else set()
+            own |= {p.name.rsplit("-", 1)[0] for p, _ in ready}
+            for directory in (primary_spool_dir(self.path), fallback_spool_dir(self.path)):
+                claims.extend(claim_orphans(directory, own))
+        if not ready and not memory and not any(c.segments for c in claims):
+            for claim in claims:
+                claim.release()
+            return True
+        try:
+            return self._write(ready, memory, claims, deadline)
+        finally:
+            for claim in claims:
+                claim.release()
+
+    def _write(
+        self,
+        ready: list[tuple[Path, int]],
+        memory: list[tuple[Any, ...]],
+        claims: list[Claim],
+        deadline: float | None,
+    ) -> bool:
+        import duckdb
+
+        from .ingest import insert_rows, insert_segment
+
+        budget = self.lock_timeout
+        if deadline is not None:
+            budget = min(budget, max(0.0, deadline - time.monotonic()))
+        try:
+            con = connect(self.path, timeout=budget)
+        except StoreError as exc:
+            self._restore_memory(memory)
+            if is_lock_conflict(exc.__cause__ or exc):
+                logger.debug("tokentrail: %s busy; will retry", self.path)
+            else:
+                self._fail(str(exc))
+            return False
+        try:
+            if not self._migrated:
+                migrate(con, self.path)
+                self._migrated = True
+            if self._unlinked:
+                done, self._unlinked = self._unlinked, []
+                con.execute(
+                    "DELETE FROM tokentrail_ingested WHERE list_contains(?, segment)", [done]
+                )
+            for path, count in ready:
+                rows = self._read(path)
+                if rows is not None:
+                    insert_segment(con, path.name, rows)
+                self._segment_done(path)
+                with self._lock:
+                    self._ready.remove((path, count))
+                    self._committed += count
+            if memory:
+                con.execute("BEGIN TRANSACTION")
+                insert_rows(con, memory)
+                con.execute("COMMIT")
+                with self._lock:
+                    self._committed += len(memory)
+                memory = []
+            for claim in claims:
+                for path in claim.segments:
+                    rows = self._read(path)
+                    if rows is not None:
+                        inserted = insert_segment(con, path.name, rows)
+                        if inserted:
+                            logger.info(
+                                "tokentrail: recovered %d records spooled by a process that "
+                                "exited without storing them",
+                                inserted,
+                            )
+                    self._segment_done(path)
+        except StoreError as exc:
+            self._restore_memory(memory)
+            self._fail(str(exc))
+            return False
+        except duckdb.Error as exc:
+            self._restore_memory(memory)
+            self._fail(f"cannot write to {self.path}: {str(exc).splitlines()[0]}")
+            return False
+        finally:
+            with contextlib.suppress(Exception):
+                con.close()
+        if self._failing:
+            self._failing = False
+            self._warned.discard("db")
+            logger.warning("tokentrail: %s is writable again; spooled records stored", self.path)
+        return True
+
+    def _read(self, path: Path) -> list[tuple[Any, ...]] | None:
+        try:
+            rows, torn = read_segment(path)
+        except FileNotFoundError:
+            return None  # another process drained it first
+        if torn:
+            logger.warning(
+                "tokentrail: %s ends with %d unreadable bytes (a write cut short); skipped",
+                path.name,
+                torn,
+            )
+        return rows
+
+    def _segment_done(self, path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self._warn_once("unlink", f"cannot delete spool segment {path}: {exc}")
+            return
+        self._unlinked.append(path.name)
+
+    def _restore_memory(self, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            with self._lock:
+                self._memory.extendleft(reversed(rows))
+
+    def _fail(self, message: str) -> None:
+        self._failing = True
+        self._retry_at = time.monotonic() + _RETRY_AFTER
+        self._warn_once(
+            "db", f"{message}; records are kept in the spool and stored once it is usable"
+        )
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning("tokentrail: %s", message)
+
+    # ------------------------------------------------------------------ fork
+    def _after_fork_in_child(self) -> None:
+        spool = self._spool
+        if spool is not None:
+            spool.forget_after_fork()
+        warned = self._warned
+        self._init_state()
+        self._warned = warned
+
+
+_STORES: weakref.WeakSet[UsageStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child_one(store: UsageStore) -> None:
+    store._after_fork_in_child()
+
+
+def _after_fork_in_child() -> None:
+    # The child has none of the parent's threads and may have inherited locked locks:
+    # every store starts over with a spool of its own; the parent keeps its segments.
+    for store in list(_STORES):
+        store._after_fork_in_child()
+
+
+def _close_all_at_exit() -> None:
+    for store in list(_STORES):
+        try:
+            store.close(timeout=10.0)
+        except Exception:  # exiting anyway; the records are safe in the spool
+            logger.debug("tokentrail: close at exit failed", exc_info=True)
+
+
+atexit.register(_close_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
