@@ -1,0 +1,169 @@
+"""OpenAI Chat Completions and Responses usage, and OpenAI streams.
+
+Chat Completions ``usage``::
+
+    prompt_tokens                              -> input_tokens (includes cached and audio)
+    prompt_tokens_details.cached_tokens        -> cache_read_tokens
+    prompt_tokens_details.cache_write_tokens   -> cache_write_tokens
+    prompt_tokens_details.audio_tokens         -> input_audio_tokens
+    completion_tokens                          -> output_tokens (includes reasoning, audio)
+    completion_tokens_details.reasoning_tokens -> reasoning_tokens
+    completion_tokens_details.audio_tokens     -> output_audio_tokens
+
+Dropped on purpose: ``total_tokens`` (always recomputed as input + output) and
+``accepted/rejected_prediction_tokens`` (already counted in ``completion_tokens``).
+
+Responses ``usage``: ``input_tokens``, ``input_tokens_details.cached_tokens`` /
+``cache_write_tokens``, ``output_tokens``, ``output_tokens_details.reasoning_tokens``.
+
+A response with ``n > 1`` choices carries ONE ``usage`` for all of them: it is read once,
+never multiplied by the number of choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..usage import Usage
+from ._access import get, has_any, is_record, path
+from ._build import Tally, logger, never_raises
+
+__all__ = [
+    "accumulate_openai_stream",
+    "from_openai_chat",
+    "from_openai_responses",
+    "openai_chat_counts",
+    "usage_object",
+]
+
+_CHAT_KEYS = ("prompt_tokens", "completion_tokens")
+_RESPONSES_KEYS = ("input_tokens", "output_tokens")
+
+
+def usage_object(payload: Any, markers: tuple[str, ...], source: str) -> Any:
+    """The usage record in ``payload``: itself when it carries ``markers``, else ``.usage``.
+
+    ``None`` when there is none (nothing to report); a warning when ``usage`` is present
+    but is not a record (a string, a number, a list).
+    """
+    if not is_record(payload):
+        if payload is not None:
+            logger.warning(
+                "tokentrail: %s usage payload is a %s, not a record; usage dropped",
+                source,
+                type(payload).__name__,
+            )
+        return None
+    if has_any(payload, *markers):
+        return payload
+    usage = get(payload, "usage")
+    if usage is None:
+        return None
+    if not is_record(usage):
+        logger.warning(
+            "tokentrail: %s usage is a %s, not a record; usage dropped",
+            source,
+            type(usage).__name__,
+        )
+        return None
+    return usage
+
+
+def openai_chat_counts(usage: Any, tally: Tally) -> dict[str, int]:
+    """The canonical counts of a Chat Completions ``usage`` record (no quirks applied)."""
+    prompt_details = get(usage, "prompt_tokens_details")
+    completion_details = get(usage, "completion_tokens_details")
+    return {
+        "input_tokens": tally.count(get(usage, "prompt_tokens"), "prompt_tokens"),
+        "output_tokens": tally.count(get(usage, "completion_tokens"), "completion_tokens"),
+        "cache_read_tokens": tally.count(get(prompt_details, "cached_tokens"), "cached_tokens"),
+        "cache_write_tokens": tally.count(
+            get(prompt_details, "cache_write_tokens"), "cache_write_tokens"
+        ),
+        "input_audio_tokens": tally.count(get(prompt_details, "audio_tokens"), "audio_tokens"),
+        "reasoning_tokens": tally.count(
+            get(completion_details, "reasoning_tokens"), "reasoning_tokens"
+        ),
+        "output_audio_tokens": tally.count(get(completion_details, "audio_tokens"), "audio_tokens"),
+    }
+
+
+@never_raises("OpenAI chat")
+def from_openai_chat(payload: Any) -> Usage | None:
+    """Usage of an OpenAI Chat Completions response, chunk, or its ``usage`` record.
+
+    Accepts ``openai.types.chat.ChatCompletion``, ``CompletionUsage``, or the same as dicts.
+    Returns ``None`` when the payload carries no usage (e.g. a stream chunk before the last).
+
+    Example::
+
+        >>> from_openai_chat({"usage": {"prompt_tokens": 10, "completion_tokens": 3}})
+        Usage(input_tokens=10, output_tokens=3, ...)
+    """
+    usage = usage_object(payload, _CHAT_KEYS, "OpenAI chat")
+    if usage is None:
+        return None
+    tally = Tally("OpenAI chat")
+    return tally.usage(**openai_chat_counts(usage, tally))
+
+
+@never_raises("OpenAI responses")
+def from_openai_responses(payload: Any) -> Usage | None:
+    """Usage of an OpenAI Responses API response (or its ``usage``, or a completed event).
+
+    Accepts ``openai.types.responses.Response``, ``ResponseUsage``, a
+    ``response.completed`` stream event, or the same as dicts.
+    """
+    if get(payload, "response") is not None and not has_any(payload, *_RESPONSES_KEYS):
+        payload = get(payload, "response")  # response.completed / response.done events
+    usage = usage_object(payload, _RESPONSES_KEYS, "OpenAI responses")
+    if usage is None:
+        return None
+    tally = Tally("OpenAI responses")
+    input_details = get(usage, "input_tokens_details")
+    output_details = get(usage, "output_tokens_details")
+    return tally.usage(
+        input_tokens=tally.count(get(usage, "input_tokens"), "input_tokens"),
+        output_tokens=tally.count(get(usage, "output_tokens"), "output_tokens"),
+        cache_read_tokens=tally.count(get(input_details, "cached_tokens"), "cached_tokens"),
+        cache_write_tokens=tally.count(
+            get(input_details, "cache_write_tokens"), "cache_write_tokens"
+        ),
+        input_audio_tokens=tally.count(get(input_details, "audio_tokens"), "audio_tokens"),
+        reasoning_tokens=tally.count(get(output_details, "reasoning_tokens"), "reasoning_tokens"),
+        output_audio_tokens=tally.count(get(output_details, "audio_tokens"), "audio_tokens"),
+    )
+
+
+@never_raises("OpenAI stream")
+def accumulate_openai_stream(chunks: Iterable[Any], *, model: str | None = None) -> Usage | None:
+    """Usage of a whole OpenAI-style stream, from its chunks (objects or dicts).
+
+    Chat Completions streams carry usage once, in the final chunk (``stream_options=
+    {"include_usage": True}``); some servers (vLLM with continuous usage stats) repeat a
+    *cumulative* usage on every chunk and Groq puts it under ``x_groq.usage``. Either way
+    the last usage seen is the total: usages are never summed. Responses API streams
+    carry it in the ``response.completed`` event. ``None`` when no chunk had usage.
+    """
+    from .compatible import from_openai_compatible  # the superset of chat quirks
+
+    last_chat: Any = None
+    last_responses: Any = None
+    for chunk in chunks:
+        usage = get(chunk, "usage")
+        if usage is None:
+            usage = path(chunk, "x_groq", "usage")
+        if usage is not None:
+            last_chat = usage
+            continue
+        response_usage = path(chunk, "response", "usage")
+        if response_usage is not None:
+            last_responses = response_usage
+    if last_responses is not None and last_chat is None:
+        return from_openai_responses(last_responses)
+    if last_chat is None:
+        return None
+    if has_any(last_chat, *_RESPONSES_KEYS) and not has_any(last_chat, *_CHAT_KEYS):
+        return from_openai_responses(last_chat)
+    return from_openai_compatible(last_chat, model=model)
