@@ -1,0 +1,792 @@
+"""LangChain integration: one callback handler that records every model call it sees.
+
+``tracker.langchain(...)`` returns a :class:`TokentrailCallbackHandler`; ``tracker.track()``
+blocks attach one automatically to every LangChain call made inside them (through
+LangChain's inheritable configure hook), so no ``callbacks=`` are needed there.
+
+How one model call becomes one row:
+
+* ``on_chat_model_start`` / ``on_llm_start`` (in the caller's context): model, provider,
+  attribution (LangChain ``metadata`` keys ``user_id``/``session_id``/``operation`` and
+  ``tags`` > handler arguments > ``track()`` blocks > tracker defaults) and the budget
+  pre-flight (which may raise :class:`~tokentrail.BudgetExceededError`, on purpose). The
+  state is kept by ``run_id`` because the end events carry no metadata.
+* ``on_llm_end``: usage from the generation's ``usage_metadata`` (once, even with ``n>1``
+  choices), else ``llm_output``; the returned model name wins; a LangChain LLM-cache hit
+  (``usage_metadata["total_cost"] == 0``, set by langchain-core on cache replays) is a
+  zero-token, zero-cost row marked ``cache_hit``; a stream without usage is estimated
+  (tiktoken) from the prompt and the streamed text and marked ``estimated``.
+* ``on_llm_error``: ``status="error"`` with ``error_type``; a stream the consumer abandons
+  (``GeneratorExit``, task cancellation, ``KeyboardInterrupt``) is ``status="cancelled"``
+  with the tokens seen so far (estimated).
+
+Every handler of the same tracker shares one table of calls in flight, so a call seen by
+two handlers (the same handler attached twice, an explicit handler inside a ``track()``
+block) is still recorded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.tracers.context import register_configure_hook
+
+from ..context import Attribution, CallContext, Run
+from ..errors import BudgetExceededError
+from ..providers import infer_provider
+from ..records import Status, UsageRecord
+from ..usage import Usage
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+    from langchain_core.outputs import LLMResult
+
+    from ..budget import Reservation
+    from ..tracker import Tracker
+
+__all__ = ["TokentrailCallbackHandler", "enter_track", "exit_track"]
+
+logger = logging.getLogger("tokentrail")
+
+# Tags LangChain and LangGraph add on their own: step counters and tracing flags.
+_NOISE_TAG = re.compile(r"^(seq:step:\d+|graph:step:\d+|langsmith:.*|map:key:.*)$")
+# LangChain metadata keys that are plumbing, not the user's attribution.
+_NOISE_META = re.compile(r"^(ls_|langgraph_(?!node$)|checkpoint_|__)")
+_ATTRIBUTION_KEYS = ("user_id", "session_id", "operation")
+_CANCELLED = (GeneratorExit, asyncio.CancelledError, KeyboardInterrupt)
+_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+
+
+@dataclass(slots=True)
+class _Call:
+    """A model call in flight (between its start and end events)."""
+
+    model: str | None
+    provider: str | None
+    ts: datetime
+    t0: float
+    context: CallContext
+    reservation: Reservation | None
+    parent_run_id: str | None
+    trace_id: str
+    metadata: dict[str, Any]
+    # Kept in memory only, for estimating a stream that reports no usage; never stored.
+    messages: Any = None
+    texts: list[str] = field(default_factory=list)
+    last_chunk: Any = None
+
+
+class _Calls:
+    """The calls in flight of one tracker and the root of every run seen (for trace ids)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: dict[UUID, _Call] = {}
+        self.roots: dict[UUID, UUID] = {}
+
+    def root_of(self, run_id: UUID, parent_run_id: UUID | None) -> UUID:
+        if parent_run_id is None:
+            return run_id
+        # A parent the handler never saw (handler attached to the model only) is the
+        # best root we know.
+        return self.roots.get(parent_run_id, parent_run_id)
+
+
+_registries: weakref.WeakKeyDictionary[Tracker, _Calls] = weakref.WeakKeyDictionary()
+_registries_lock = threading.Lock()
+
+
+def _calls_of(tracker: Tracker) -> _Calls:
+    with _registries_lock:
+        found = _registries.get(tracker)
+        if found is None:
+            found = _registries[tracker] = _Calls()
+        return found
+
+
+class TokentrailCallbackHandler(BaseCallbackHandler):
+    """A LangChain callback handler that records one usage row per model call.
+
+    Example::
+
+        handler = tracker.langchain(user_id="u1", operation="chat")
+        chain.invoke(inputs, config={"callbacks": [handler]})
+        llm = ChatOpenAI(model="gpt-4o-mini", callbacks=[handler])   # or on the model
+
+    Works for ``invoke``/``stream``/``batch`` and their async forms, LCEL chains, agents
+    and LangGraph graphs. Thread-safe and async-safe. It never raises into the chain
+    except :class:`~tokentrail.BudgetExceededError` from a budget set with
+    ``tracker.budget(...)`` (that is why ``raise_error`` is true).
+    """
+
+    #: Let the budget guard's BudgetExceededError reach the caller (sync and async).
+    raise_error: bool = True
+    #: Cheap and non-blocking: run in the caller's thread/loop, no executor hop.
+    run_inline: bool = True
+
+    def __init__(self, tracker: Tracker, attribution: Attribution | None = None) -> None:
+        super().__init__()
+        self.tracker = tracker
+        self.attribution = attribution if attribution is not None else Attribution()
+        self._calls = _calls_of(tracker)
+
+    def __repr__(self) -> str:
+        return f"TokentrailCallbackHandler({self.tracker!r}, {self.attribution!r})"
+
+    # ------------------------------------------------------------------ starts
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Open a call (chat models)."""
+        self._start(
+            serialized,
+            messages[0] if messages else [],
+            True,
+            run_id,
+            parent_run_id,
+            tags,
+            metadata,
+            kwargs,
+        )
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Open a call (text-completion LLMs)."""
+        self._start(serialized, prompts, False, run_id, parent_run_id, tags, metadata, kwargs)
+
+    def _start(
+        self,
+        serialized: Mapping[str, Any] | None,
+        messages: Any,
+        chat: bool,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        tags: list[str] | None,
+        metadata: Mapping[str, Any] | None,
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        calls = self._calls
+        if run_id in calls.calls:  # a second handler of this tracker: already counted
+            return
+        try:
+            call = self._open(
+                serialized, messages, chat, run_id, parent_run_id, tags, metadata, kwargs
+            )
+        except Exception:
+            logger.exception("tokentrail: could not read a LangChain model start")
+            return
+        if call is None:
+            return
+        with calls.lock:
+            if run_id in calls.calls:
+                already = True
+            else:
+                already = False
+                calls.calls[run_id] = call
+        if already and call.reservation is not None:
+            self._release(call)
+
+    def _open(
+        self,
+        serialized: Mapping[str, Any] | None,
+        messages: Any,
+        chat: bool,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        tags: list[str] | None,
+        metadata: Mapping[str, Any] | None,
+        kwargs: Mapping[str, Any],
+    ) -> _Call | None:
+        meta = metadata or {}
+        params = kwargs.get("invocation_params") or {}
+        model = _model_from_start(params, meta)
+        provider = infer_provider(
+            ls_provider=_str(meta.get("ls_provider")),
+            model=model,
+            base_url=_base_url(serialized, params),
+            class_name=_class_name(serialized),
+        )
+        explicit = _attribution_from(meta, tags).over(self.attribution)
+        context = self.tracker.call_context(explicit)
+        reservation = self._preflight(model, provider, messages, chat, params, context)
+        calls = self._calls
+        return _Call(
+            model=model,
+            provider=provider,
+            ts=datetime.now(timezone.utc),
+            t0=time.perf_counter(),
+            context=context,
+            reservation=reservation,
+            parent_run_id=None if parent_run_id is None else str(parent_run_id),
+            trace_id=str(calls.root_of(run_id, parent_run_id)),
+            metadata=_user_metadata(meta),
+            messages=(messages, chat),
+        )
+
+    def _preflight(
+        self,
+        model: str | None,
+        provider: str | None,
+        messages: Any,
+        chat: bool,
+        params: Mapping[str, Any],
+        context: CallContext,
+    ) -> Reservation | None:
+        if getattr(self.tracker, "_guard", None) is None:
+            return None  # no budget: nothing to reserve, nothing to convert
+        try:
+            from ..budget import PreflightRequest
+
+            request = PreflightRequest(
+                model=model,
+                provider=provider,
+                messages=_as_dicts(messages, chat),
+                max_tokens=_max_tokens(params),
+                tools=params.get("tools"),
+                context=context,
+            )
+        except Exception:
+            logger.exception("tokentrail: could not build a budget pre-flight request")
+            return None
+        try:
+            return self.tracker.preflight(request)
+        except BudgetExceededError:
+            raise  # the one error tokentrail raises on purpose
+        except Exception:
+            logger.exception("tokentrail: the budget pre-flight failed; the call goes ahead")
+            return None
+
+    # ------------------------------------------------------------------ stream
+    def on_llm_new_token(
+        self,
+        token: str | list[str | dict[str, Any]],
+        *,
+        chunk: Any = None,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Remember what was streamed (for cancelled streams and streams without usage)."""
+        call = self._calls.calls.get(run_id)
+        if call is None:
+            return
+        # Two handlers of one tracker get the same chunk object: count it once.
+        marker = chunk if chunk is not None else token
+        if marker is call.last_chunk and marker is not None:
+            return
+        call.last_chunk = marker
+        if isinstance(token, str):
+            if token:
+                call.texts.append(token)
+        else:
+            call.texts.append(_content_text(token))
+
+    # ------------------------------------------------------------------ ends
+    def on_llm_end(
+        self,
+        response: LLMResult,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Close a call: usage, returned model, latency; hand the record to the tracker."""
+        call = self._pop(run_id)
+        if call is None:
+            return
+        try:
+            record = self._record(call, run_id, response, "ok", None)
+        except Exception:
+            logger.exception("tokentrail: could not read a LangChain model result")
+            record = self._bare_record(call, run_id, "ok")
+        self._capture(record, call)
+
+    def on_llm_error(
+        self,
+        error: BaseException,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Close a failed or abandoned call."""
+        call = self._pop(run_id)
+        if call is None:
+            return
+        status: Status = "cancelled" if isinstance(error, _CANCELLED) else "error"
+        try:
+            response = kwargs.get("response")
+            record = self._record(call, run_id, response, status, error)
+        except Exception:
+            logger.exception("tokentrail: could not read a failed LangChain model call")
+            record = self._bare_record(call, run_id, status)
+        record.error_type = type(error).__name__
+        self._capture(record, call)
+
+    def _pop(self, run_id: UUID) -> _Call | None:
+        calls = self._calls
+        with calls.lock:
+            return calls.calls.pop(run_id, None)
+
+    def _capture(self, record: UsageRecord, call: _Call) -> None:
+        try:
+            self.tracker.capture(record, context=call.context, reservation=call.reservation)
+        except Exception:  # Tracker.capture never raises; belt and braces
+            logger.exception("tokentrail: could not capture a LangChain model call")
+
+    def _release(self, call: _Call) -> None:
+        guard = getattr(self.tracker, "_guard", None)
+        if guard is None:
+            return
+        try:
+            release = getattr(guard, "release", None)
+            if release is not None:
+                release(call.reservation)
+        except Exception:
+            logger.exception("tokentrail: could not release a budget reservation")
+
+    def _bare_record(self, call: _Call, run_id: UUID, status: Status) -> UsageRecord:
+        return UsageRecord(
+            model=call.model,
+            provider=call.provider,
+            usage=Usage(),
+            framework="langchain",
+            ts=call.ts,
+            latency_ms=(time.perf_counter() - call.t0) * 1000.0,
+            run_id=str(run_id),
+            parent_run_id=call.parent_run_id,
+            trace_id=call.trace_id,
+            metadata=call.metadata,
+            streamed=bool(call.texts),
+            status=status,
+        )
+
+    def _record(
+        self,
+        call: _Call,
+        run_id: UUID,
+        response: LLMResult | None,
+        status: Status,
+        error: BaseException | None,
+    ) -> UsageRecord:
+        record = self._bare_record(call, run_id, status)
+        result = _read_result(response)
+        if result.model:
+            record.model = result.model
+        record.request_id = result.request_id or _error_request_id(error)
+        record.price_variant = result.variant
+        usage = result.usage
+        if result.cache_hit:
+            record.cache_hit = True
+            if usage is not None and not usage.is_empty:
+                # No request was sent: keep what the cached answer had cost, for savings.
+                record.metadata = {
+                    **record.metadata,
+                    "saved_input_tokens": usage.input_tokens,
+                    "saved_output_tokens": usage.output_tokens,
+                }
+            usage = Usage()
+        elif usage is None:
+            text = result.text if result.text is not None else "".join(call.texts)
+            if status == "ok" or text:
+                usage = _estimate(call, record.model, text)
+        record.usage = usage if usage is not None else Usage()
+        return record
+
+    # ------------------------------------------------------------------ trace roots
+    def _open_parent(self, run_id: UUID, parent_run_id: UUID | None) -> None:
+        calls = self._calls
+        if run_id in calls.roots:
+            return
+        root = calls.root_of(run_id, parent_run_id)
+        with calls.lock:
+            calls.roots[run_id] = root
+
+    def _close_parent(self, run_id: UUID) -> None:
+        calls = self._calls
+        with calls.lock:
+            calls.roots.pop(run_id, None)
+
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Remember the chain's root run (for the trace id of the model calls inside)."""
+        self._open_parent(run_id, parent_run_id)
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Forget the chain."""
+        self._close_parent(run_id)
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Forget the chain."""
+        self._close_parent(run_id)
+
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any] | None,
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Remember the tool run's root."""
+        self._open_parent(run_id, parent_run_id)
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Forget the tool run."""
+        self._close_parent(run_id)
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Forget the tool run."""
+        self._close_parent(run_id)
+
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any] | None,
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Remember the retriever run's root."""
+        self._open_parent(run_id, parent_run_id)
+
+    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Forget the retriever run."""
+        self._close_parent(run_id)
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """Forget the retriever run."""
+        self._close_parent(run_id)
+
+
+# ---------------------------------------------------------------------- track() blocks
+_track_vars: weakref.WeakKeyDictionary[Tracker, ContextVar[TokentrailCallbackHandler | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _track_var(tracker: Tracker) -> ContextVar[TokentrailCallbackHandler | None]:
+    with _registries_lock:
+        var = _track_vars.get(tracker)
+        if var is None:
+            # One inheritable configure hook per tracker: LangChain adds the handler the
+            # variable holds to every callback manager configured in this context.
+            var = ContextVar(f"tokentrail_langchain_{id(tracker):x}", default=None)
+            register_configure_hook(var, True)
+            _track_vars[tracker] = var
+        return var
+
+
+def enter_track(tracker: Tracker, run: Run) -> Token[TokentrailCallbackHandler | None]:
+    """Attach a handler for ``tracker`` to every LangChain call in the current context.
+
+    Called by ``Tracker.track()``. Nested blocks of the same tracker reuse the outer
+    block's handler (the attribution and the runs to credit come from the tracker's run
+    stack when each call starts), so a call is recorded once whatever the nesting.
+    """
+    var = _track_var(tracker)
+    handler = var.get()
+    if handler is None:
+        handler = TokentrailCallbackHandler(tracker)
+    return var.set(handler)
+
+
+def exit_track(tracker: Tracker, run: Run, token: Token[TokentrailCallbackHandler | None]) -> None:
+    """Undo :func:`enter_track` (the outer block's handler, if any, is active again)."""
+    var = _track_var(tracker)
+    try:
+        var.reset(token)
+    except ValueError:
+        # Exited in another context (a generator finalized elsewhere): clear it here.
+        var.set(None)
+
+
+# ---------------------------------------------------------------------- reading events
+@dataclass(slots=True)
+class _Result:
+    usage: Usage | None = None
+    model: str | None = None
+    request_id: str | None = None
+    variant: str | None = None
+    cache_hit: bool = False
+    text: str | None = None
+
+
+def _read_result(response: LLMResult | None) -> _Result:
+    """Usage, returned model, request id and cache-hit flag from an ``LLMResult``."""
+    out = _Result()
+    if response is None:
+        return out
+    generations = [g for group in (response.generations or []) for g in group]
+    message = None
+    usage_metadata = None
+    for gen in generations:
+        msg = getattr(gen, "message", None)
+        um = getattr(msg, "usage_metadata", None)
+        if um:
+            message, usage_metadata = msg, um
+            break
+    if message is None and generations:
+        message = getattr(generations[0], "message", None)
+    response_metadata: Mapping[str, Any] = getattr(message, "response_metadata", None) or {}
+    llm_output: Mapping[str, Any] = response.llm_output or {}
+    out.model = (
+        _str(response_metadata.get("model_name"))
+        or _str(response_metadata.get("model"))
+        or _str(llm_output.get("model_name"))
+        or _str(llm_output.get("model"))
+    )
+    out.request_id = _str(response_metadata.get("request_id")) or _str(response_metadata.get("id"))
+    if usage_metadata:
+        out.cache_hit = _is_cache_hit(usage_metadata)
+        out.usage = _from_usage_metadata(usage_metadata)
+        out.variant = _service_tier(usage_metadata, response_metadata)
+    else:
+        out.usage = _from_llm_output(llm_output)
+        out.variant = _service_tier(None, response_metadata)
+    if out.usage is None and generations:
+        # Every generation of one run is a choice of the same request: their texts add up.
+        parts: list[str] = []
+        for gen in generations:
+            parts.append(getattr(gen, "text", "") or "")
+            msg = getattr(gen, "message", None)
+            for tc in getattr(msg, "tool_calls", None) or ():
+                parts.append(str(tc.get("name", "")) + json.dumps(tc.get("args", {}), default=str))
+        out.text = "".join(parts)
+    return out
+
+
+def _is_cache_hit(usage_metadata: Mapping[str, Any]) -> bool:
+    # langchain-core replays cached chat generations with usage_metadata["total_cost"] = 0
+    # (BaseChatModel._convert_cached_generations); providers never set that key.
+    return "total_cost" in usage_metadata and not usage_metadata.get("total_cost")
+
+
+def _from_usage_metadata(usage_metadata: Mapping[str, Any]) -> Usage | None:
+    try:
+        from ..extract import from_langchain_usage_metadata
+    except ImportError:
+        return _fallback_usage_metadata(usage_metadata)
+    return from_langchain_usage_metadata(usage_metadata)
+
+
+def _from_llm_output(llm_output: Mapping[str, Any]) -> Usage | None:
+    if not llm_output:
+        return None
+    try:
+        from ..extract import from_langchain_llm_output
+    except ImportError:
+        raw = llm_output.get("token_usage") or llm_output.get("usage")
+        if not isinstance(raw, Mapping) or not raw:
+            return None
+        return Usage.from_counts(
+            input_tokens=raw.get("prompt_tokens", raw.get("input_tokens")),
+            output_tokens=raw.get("completion_tokens", raw.get("output_tokens")),
+            source="langchain llm_output",
+        )
+    return from_langchain_llm_output(llm_output)
+
+
+def _service_tier(
+    usage_metadata: Mapping[str, Any] | None, response_metadata: Mapping[str, Any]
+) -> str | None:
+    tier: str | None = None
+    if usage_metadata:
+        try:
+            from ..extract import service_tier_from_usage_metadata
+        except ImportError:
+            pass
+        else:
+            tier = service_tier_from_usage_metadata(usage_metadata)
+    if tier is None:
+        tier = _str(response_metadata.get("service_tier"))
+    if tier is None:
+        return None
+    tier = tier.lower()
+    # "default"/"auto"/"standard" are the standard price; only real variants change it.
+    return tier if tier in ("flex", "priority", "batch") else None
+
+
+def _fallback_usage_metadata(um: Mapping[str, Any]) -> Usage:
+    """Used only until ``tokentrail.extract`` is installed alongside (same convention)."""
+    inp = um.get("input_token_details") or {}
+    out = um.get("output_token_details") or {}
+    w5 = inp.get("ephemeral_5m_input_tokens") or 0
+    w1 = inp.get("ephemeral_1h_input_tokens") or 0
+    writes = (inp.get("cache_creation") or 0) + w5 + w1
+    return Usage.from_counts(
+        input_tokens=um.get("input_tokens"),
+        output_tokens=um.get("output_tokens"),
+        cache_read_tokens=inp.get("cache_read"),
+        cache_write_tokens=writes,
+        cache_write_1h_tokens=w1,
+        input_audio_tokens=inp.get("audio"),
+        reasoning_tokens=out.get("reasoning"),
+        output_audio_tokens=out.get("audio"),
+        source="langchain usage_metadata",
+    )
+
+
+def _estimate(call: _Call, model: str | None, output_text: str) -> Usage:
+    """Estimate a call the provider reported no usage for (prompt + what was generated)."""
+    from ..estimate import count_message_tokens, count_text_tokens
+
+    messages, chat = call.messages if call.messages is not None else ([], True)
+    prompt = count_message_tokens(_as_dicts(messages, chat), model=model)
+    completion = count_text_tokens(output_text, model=model) if output_text else 0
+    return Usage.from_counts(
+        input_tokens=prompt, output_tokens=completion, estimated=True, source="estimate"
+    )
+
+
+def _error_request_id(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    return _str(getattr(error, "request_id", None))
+
+
+# ---------------------------------------------------------------------- reading starts
+def _str(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def _model_from_start(params: Mapping[str, Any], meta: Mapping[str, Any]) -> str | None:
+    for key in ("model", "model_name", "model_id", "deployment_name", "azure_deployment"):
+        found = _str(params.get(key))
+        if found:
+            return found
+    return _str(meta.get("ls_model_name"))
+
+
+def _class_name(serialized: Mapping[str, Any] | None) -> str | None:
+    if not serialized:
+        return None
+    ident = serialized.get("id")
+    if isinstance(ident, Sequence) and ident and not isinstance(ident, str):
+        return _str(ident[-1])
+    return _str(serialized.get("name"))
+
+
+_BASE_URL_KEYS = ("base_url", "openai_api_base", "api_base", "anthropic_api_url", "endpoint")
+
+
+def _base_url(serialized: Mapping[str, Any] | None, params: Mapping[str, Any]) -> str | None:
+    for key in _BASE_URL_KEYS:
+        found = params.get(key)
+        if isinstance(found, str) and found:
+            return found
+    kwargs = (serialized or {}).get("kwargs")
+    if isinstance(kwargs, Mapping):
+        for key in _BASE_URL_KEYS:
+            found = kwargs.get(key)
+            if isinstance(found, str) and found:
+                return found
+    return None
+
+
+def _attribution_from(meta: Mapping[str, Any], tags: Sequence[str] | None) -> Attribution:
+    values = [_str(meta.get(k)) for k in _ATTRIBUTION_KEYS]
+    clean = tuple(t for t in (tags or ()) if not _NOISE_TAG.match(t))
+    if not clean and not any(values):
+        return _EMPTY
+    return Attribution(values[0], values[1], values[2], clean)
+
+
+_EMPTY = Attribution()
+
+
+def _user_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The scalar metadata the user set (LangChain's and LangGraph's plumbing left out)."""
+    out: dict[str, Any] = {}
+    for key, value in meta.items():
+        if key in _ATTRIBUTION_KEYS or _NOISE_META.match(key):
+            continue
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            out[key] = value
+    return out
+
+
+def _max_tokens(params: Mapping[str, Any]) -> int | None:
+    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens", "num_predict"):
+        value = params.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for part in content or ():
+        if isinstance(part, str):
+            parts.append(part)
+        elif isinstance(part, Mapping):
+            text = part.get("text")
+            if isinstance(text, str):
+                parts.append(text)
+    return "".join(parts)
+
+
+def _as_dicts(messages: Any, chat: bool) -> list[dict[str, Any]]:
+    """LangChain messages (or prompt strings) as ``{"role", "content"}`` dicts."""
+    if not chat:
+        return [{"role": "user", "content": str(p)} for p in messages or ()]
+    out: list[dict[str, Any]] = []
+    for m in messages or ():
+        role = _ROLES.get(getattr(m, "type", ""), getattr(m, "type", "user"))
+        if role == "chat":
+            role = getattr(m, "role", "user")
+        item: dict[str, Any] = {"role": role, "content": getattr(m, "content", "")}
+        tool_calls = getattr(m, "tool_calls", None)
+        if tool_calls:
+            extra = json.dumps(
+                [{"name": t.get("name"), "args": t.get("args")} for t in tool_calls], default=str
+            )
+            item["content"] = _content_text(item["content"]) + extra
+        name = getattr(m, "name", None)
+        if name:
+            item["name"] = name
+        out.append(item)
+    return out
