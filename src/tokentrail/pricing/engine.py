@@ -1,0 +1,418 @@
+"""The cost engine: match a model name, pick the prices in force, bill each leaf once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from datetime import date, datetime, time, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from ..errors import PricingError, UnknownModelError
+from ..providers import normalize_provider, provider_from_model
+from ..usage import Usage
+from .catalog import Catalog, ModelEntry, ProviderModels, entry_from_spec
+from .leaves import leaf_counts, leaf_prices
+from .names import name_candidates
+from .types import Cost
+
+__all__ = ["Pricer"]
+
+logger = logging.getLogger("tokentrail")
+
+_MILLION = Decimal(1_000_000)
+_ZERO = Decimal(0)
+_CACHE_LIMIT = 20_000
+_Resolved = tuple[Decimal | None, ...]
+
+
+def _moment(at: datetime | date | str | None) -> tuple[date, time]:
+    """The UTC day and time of a call (naive datetimes are UTC; a date is its midnight)."""
+    if at is None:
+        now = datetime.now(timezone.utc)
+        return now.date(), now.time()
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at.strip().replace("Z", "+00:00"))
+    if isinstance(at, datetime):
+        if at.tzinfo is not None:
+            at = at.astimezone(timezone.utc)
+        return at.date(), at.time().replace(tzinfo=None)
+    if isinstance(at, date):
+        return at, time(0)
+    raise TypeError(f"at must be a datetime, a date or an ISO 8601 string, not {type(at).__name__}")
+
+
+def _as_usage(usage: Usage | Mapping[str, Any] | None, fields: Mapping[str, Any]) -> Usage:
+    if isinstance(usage, Usage) and not fields:
+        return usage
+    counts: dict[str, Any] = {}
+    if isinstance(usage, Usage):
+        counts.update(usage.as_dict())
+    elif usage is not None:
+        counts.update(usage)
+    counts.update(fields)
+    return Usage.from_counts(counts, source="cost()")
+
+
+class Pricer:
+    """A catalog plus the user's overrides, with the lookup caches.
+
+    ``tokentrail.pricing`` keeps one process-wide instance; tests and tools can build their
+    own over another catalog directory.
+    """
+
+    def __init__(self, catalog: Catalog | None = None, *, env: bool = True) -> None:
+        self.catalog = catalog or Catalog()
+        self._lock = threading.RLock()
+        self._lookups: dict[tuple[str, str | None], ModelEntry | None] = {}
+        self._resolved: dict[tuple[int, int, str | None, int | None, int | None], _Resolved] = {}
+        self._overrides: dict[str | None, ProviderModels] = {}
+        self._override_specs: dict[tuple[str | None, str], dict[str, Any]] = {}
+        self._warned: set[str] = set()
+        self._env_pending = env
+
+    # ------------------------------------------------------------------ overrides
+
+    def register(
+        self,
+        model: str,
+        *,
+        provider: str | None = None,
+        input: Decimal | float | str | None = None,
+        output: Decimal | float | str | None = None,
+        cache_read: Decimal | float | str | None = None,
+        cache_write: Decimal | float | str | None = None,
+        cache_write_1h: Decimal | float | str | None = None,
+        reasoning: Decimal | float | str | None = None,
+        input_audio: Decimal | float | str | None = None,
+        output_audio: Decimal | float | str | None = None,
+        tiers: list[Mapping[str, Any]] | None = None,
+        match: list[Mapping[str, str]] | None = None,
+        effective_from: date | str | None = None,
+        variants: list[Mapping[str, Any]] | None = None,
+        context_window: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Add or override a model's prices (USD per 1M tokens); see ``pricing.register``."""
+        from pydantic import ValidationError
+
+        from .schema import ModelSpec
+
+        pid = normalize_provider(provider)
+        given = {
+            "input": input,
+            "output": output,
+            "cache_read": cache_read,
+            "cache_write": cache_write,
+            "cache_write_1h": cache_write_1h,
+            "reasoning": reasoning,
+            "input_audio": input_audio,
+            "output_audio": output_audio,
+        }
+        prices: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+        if not prices:
+            raise PricingError(f"register({model!r}): give at least one price, e.g. input=2.5")
+        if tiers:
+            prices["tiers"] = list(tiers)
+        key = (pid, model.lower())
+        with self._lock:
+            previous = self._override_specs.get(key)
+            periods = [
+                p
+                for p in (previous or {}).get("periods", [])
+                if p.get("effective_from") != (str(effective_from) if effective_from else None)
+            ]
+            periods.append({"effective_from": effective_from, "prices": prices})
+            periods.sort(key=lambda p: str(p.get("effective_from") or ""))
+            raw: dict[str, Any] = {
+                "id": model,
+                "name": name,
+                "match": match or [{"exact": model}],
+                "context_window": context_window,
+                "periods": periods,
+                "variants": list(variants or ()),
+            }
+            try:
+                spec = ModelSpec.model_validate(raw)
+            except ValidationError as exc:
+                raise PricingError(f"invalid price override for {model!r}:\n{exc}") from exc
+            self._override_specs[key] = raw
+            entry = entry_from_spec(
+                spec.model_dump(mode="json", exclude_none=True),
+                pid or "",
+                catalog_version=None,
+                source="override",
+            )
+            self._add_override(pid, entry)
+
+    def load_file(self, path: str | os.PathLike[str]) -> int:
+        """Load a user price file (catalog format); its models override the catalog.
+
+        Returns the number of models loaded; raises ``PricingError`` when invalid.
+        """
+        from .catalog import compile_file
+
+        data = compile_file(Path(path))
+        provider = data.get("provider") or {}
+        pid = normalize_provider(provider.get("id"))
+        models = data.get("models", [])
+        with self._lock:
+            for spec in models:
+                entry = entry_from_spec(
+                    spec, pid or "", catalog_version=data["catalog_version"], source="override"
+                )
+                self._add_override(pid, entry)
+        return len(models)
+
+    def _add_override(self, pid: str | None, entry: ModelEntry) -> None:
+        models = self._overrides.get(pid)
+        if models is None:
+            models = self._overrides[pid] = ProviderModels(pid or "", (), ())
+        models.entries = [e for e in models.entries if e.id != entry.id]
+        models.add(entry, first=True)
+        self._lookups.clear()
+        self._resolved.clear()
+
+    def clear_overrides(self) -> None:
+        """Forget every override (registered or loaded from a file)."""
+        with self._lock:
+            self._overrides.clear()
+            self._override_specs.clear()
+            self._lookups.clear()
+            self._resolved.clear()
+
+    def _load_env(self) -> None:
+        self._env_pending = False
+        value = os.environ.get("TOKENTRAIL_PRICING")
+        if not value:
+            return
+        for part in value.split(os.pathsep):
+            if not part.strip():
+                continue
+            try:
+                self.load_file(part.strip())
+            except Exception as exc:  # never break the app over a bad user file
+                logger.warning("tokentrail: TOKENTRAIL_PRICING file ignored: %s", exc)
+
+    # ------------------------------------------------------------------ lookup
+
+    def find(self, model: str, provider: str | None = None) -> ModelEntry | None:
+        """The catalog (or override) entry pricing ``model``, or ``None``. Cached."""
+        key = (model, provider)
+        try:
+            return self._lookups[key]
+        except KeyError:
+            pass
+        if self._env_pending:
+            self._load_env()
+        pid = normalize_provider(provider)
+        entry = self._find(model, pid)
+        if len(self._lookups) > _CACHE_LIMIT:
+            self._lookups.clear()
+        self._lookups[key] = entry
+        return entry
+
+    def _search_order(self, model: str, pid: str | None) -> list[str]:
+        known = self.catalog.files
+        inferred = provider_from_model(model)
+        order: list[str] = []
+        if pid is not None and pid in known:
+            order.append(pid)
+            if inferred and inferred != pid and inferred in known:
+                order.append(inferred)
+            return order
+        if inferred and inferred in known:
+            order.append(inferred)
+        order.extend(p for p in self.catalog.provider_ids() if p not in order)
+        return order
+
+    def _find(self, model: str, pid: str | None) -> ModelEntry | None:
+        candidates = name_candidates(model)
+        for scope in (pid, None):
+            overrides = self._overrides.get(scope)
+            if overrides is not None:
+                for name in candidates:
+                    found = overrides.find(name)
+                    if found is not None:
+                        return found
+        for provider_id in self._search_order(model, pid):
+            models = self.catalog.provider(provider_id)
+            if models is None:
+                continue
+            for name in candidates:
+                found = models.find(name)
+                if found is not None:
+                    return found
+            for fallback in models.fallback:
+                other = self.catalog.provider(fallback)
+                if other is None:
+                    continue
+                for name in candidates:
+                    found = other.find(name)
+                    if found is not None:
+                        return found
+        return None
+
+    # ------------------------------------------------------------------ pricing
+
+    def zero_cost(self, model: str | None, provider: str | None = None) -> Cost:
+        """A $0 cost (local models, framework cache hits)."""
+        return Cost(
+            total=_ZERO,
+            model=model,
+            provider=normalize_provider(provider),
+            catalog_version=self.catalog.version("local") or self.catalog.version(),
+        )
+
+    def cost(
+        self,
+        model: str | None,
+        *,
+        provider: str | None = None,
+        at: datetime | date | str | None = None,
+        usage: Usage | Mapping[str, Any] | None = None,
+        variant: str | None = None,
+        reported_cost: Decimal | float | str | None = None,
+        strict: bool = False,
+        **usage_fields: Any,
+    ) -> Cost | None:
+        """Price one call; see ``tokentrail.pricing.cost``."""
+        try:
+            return self._cost(
+                model, provider, at, usage, variant, reported_cost, strict, usage_fields
+            )
+        except Exception as exc:
+            if strict:
+                if isinstance(exc, PricingError):
+                    raise
+                raise PricingError(f"cannot price {model!r}: {exc}") from exc
+            logger.warning("tokentrail: cannot price model %r: %s", model, exc)
+            return None
+
+    def _cost(
+        self,
+        model: str | None,
+        provider: str | None,
+        at: datetime | date | str | None,
+        usage: Usage | Mapping[str, Any] | None,
+        variant: str | None,
+        reported_cost: Decimal | float | str | None,
+        strict: bool,
+        usage_fields: Mapping[str, Any],
+    ) -> Cost | None:
+        pid = normalize_provider(provider)
+        if reported_cost is not None:
+            return self._reported(model, pid, reported_cost)
+        if pid is not None and pid in self.catalog.local_providers():
+            return self.zero_cost(model, pid)
+        entry = self.find(model, pid) if model else None
+        if entry is None:
+            if strict:
+                raise UnknownModelError(str(model), pid)
+            self._warn_once(
+                f"model:{model}",
+                "tokentrail: no price known for model %r (provider %r); its cost is left "
+                "unknown. Add it with tokentrail.pricing.register(...) or a "
+                "TOKENTRAIL_PRICING file.",
+                model,
+                pid,
+            )
+            return None
+        counts = _as_usage(usage, usage_fields)
+        return self._price(entry, counts, at, variant, strict)
+
+    def _price(
+        self,
+        entry: ModelEntry,
+        usage: Usage,
+        at: datetime | date | str | None,
+        variant: str | None,
+        strict: bool,
+    ) -> Cost:
+        periods = entry.periods
+        simple = (
+            len(periods) == 1 and periods[0].hours is None and periods[0].effective_from is None
+        )
+        if simple and variant is None:
+            index, period, day = 0, periods[0], None
+        else:
+            day, clock = _moment(at)
+            found = entry.period_at(day, clock)
+            # A call dated before the first known price: the earliest price is the best guess.
+            index, period = found if found is not None else (0, periods[0])
+        table = period.prices
+        vtable = None
+        if variant is not None:
+            assert day is not None
+            vtable = entry.variant_at(variant, day)
+            if vtable is None:
+                if strict:
+                    raise PricingError(
+                        f"model {entry.id!r} has no {variant!r} price on {day}; known variants: "
+                        f"{sorted(entry.variants) or 'none'}"
+                    )
+                self._warn_once(
+                    f"variant:{entry.id}:{variant}",
+                    "tokentrail: model %r has no %r price; priced at the standard rate",
+                    entry.id,
+                    variant,
+                )
+        n_input = usage.input_tokens
+        tier = vtier = None
+        if table.tiers and n_input > table.tiers[0][0]:
+            tier = max(t for t, _ in table.tiers if n_input > t)
+        if vtable is not None and vtable.tiers and n_input > vtable.tiers[0][0]:
+            vtier = max(t for t, _ in vtable.tiers if n_input > t)
+        key = (id(entry), index, variant if vtable is not None else None, tier, vtier)
+        prices = self._resolved.get(key)
+        if prices is None:
+            merged = dict(table.at(n_input)[0])
+            if vtable is not None:
+                merged.update(vtable.at(n_input)[0])
+            prices = tuple(None if p is None else p / _MILLION for p in leaf_prices(merged))
+            self._resolved[key] = prices
+        counts = leaf_counts(usage)
+        leaf = [_ZERO if not n or p is None else p * n for n, p in zip(counts, prices, strict=True)]
+        total = sum(leaf, _ZERO)
+        return Cost(
+            total=total,
+            input_cost=leaf[0],
+            cache_read_cost=leaf[1],
+            cache_write_cost=leaf[2] + leaf[3],
+            output_cost=leaf[5],
+            reasoning_cost=leaf[6],
+            audio_cost=leaf[4] + leaf[7],
+            model=entry.id,
+            provider=entry.provider or None,
+            effective_from=period.effective_from,
+            effective_to=entry.effective_to(index) if len(periods) > 1 else None,
+            catalog_version=entry.catalog_version,
+            source="override" if entry.source == "override" else "catalog",
+            variant=variant if vtable is not None else None,
+            tier_threshold=tier if tier is not None else vtier,
+        )
+
+    def _reported(self, model: str | None, pid: str | None, reported: Any) -> Cost:
+        try:
+            total = Decimal(str(reported).strip())
+        except (InvalidOperation, ValueError) as exc:
+            raise PricingError(f"reported cost {reported!r} is not a number") from exc
+        if not total.is_finite() or total < 0:
+            raise PricingError(f"reported cost {reported!r} is not a finite amount >= 0")
+        entry = self.find(model, pid) if model else None
+        return Cost(
+            total=total,
+            model=entry.id if entry else model,
+            provider=pid or (entry.provider if entry else None),
+            catalog_version=entry.catalog_version if entry else None,
+            source="provider",
+        )
+
+    def _warn_once(self, key: str, message: str, *args: Any) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        logger.warning(message, *args)
