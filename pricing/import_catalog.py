@@ -212,9 +212,14 @@ def clause_rules(clause: Any) -> list[dict[str, str]]:
 
 
 def convert_prices(model_price: Any) -> dict[str, Any] | None:
-    """A genai ``ModelPrice`` as a catalog price set; ``None`` when it has no token price."""
+    """A genai ``ModelPrice`` as a catalog price set; ``None`` when it has no token price.
+
+    A price set with no price at all is a free model (genai-prices bills it 0).
+    """
     from genai_prices.types import TieredPrices
 
+    if not any(v is not None for v in model_price.__dict__.values()):
+        return {"input": "0", "output": "0"}
     base: dict[str, str] = {}
     tiers: dict[int, dict[str, str]] = defaultdict(dict)
     for key, value in model_price.__dict__.items():
@@ -317,8 +322,30 @@ def convert_model(model: Any) -> dict[str, Any] | None:
         spec["variants"] = variants
     if model.deprecated:
         spec["deprecated"] = True
+    other = _non_token_prices(model)
+    if other:
+        spec["note"] = (
+            "Also billed outside tokens, not modelled by tokentrail (genai-prices units): "
+            + ", ".join(other)
+            + "."
+        )
     spec["sources"] = ["genai-prices"]
     return spec
+
+
+def _non_token_prices(model: Any) -> list[str]:
+    """Prices genai-prices knows for this model that are not per token (requests, searches)."""
+    from genai_prices.types import ModelPrice
+
+    sets = (
+        [model.prices] if isinstance(model.prices, ModelPrice) else [c.prices for c in model.prices]
+    )
+    found: dict[str, str] = {}
+    for price_set in sets:
+        for key, value in price_set.__dict__.items():
+            if value is not None and key not in GENAI_KEYS and not key.startswith("_"):
+                found[key] = f"{key}={fmt(value) if isinstance(value, Decimal) else value}"
+    return sorted(found.values())
 
 
 def genai_catalog() -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
@@ -757,7 +784,9 @@ def build(out_dir: Path) -> dict[str, Any]:
             sources += sorted(seen.get(key, set()) | set(spec["sources"]) - {"genai-prices"})
             spec["sources"] = sources
             if key in by_model and key not in DECISIONS:
-                spec["note"] = note_for(by_model[key])
+                spec["note"] = " ".join(
+                    part for part in (note_for(by_model[key]), spec.get("note")) if part
+                )
     out_dir.mkdir(parents=True, exist_ok=True)
     for provider, specs in sorted(models.items()):
         write_provider(out_dir, meta[provider], specs)

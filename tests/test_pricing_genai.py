@@ -1,0 +1,152 @@
+"""Every model the catalog shares with genai-prices costs the same on a grid of usages.
+
+genai-prices is the catalog's primary source, so a disagreement is either a conversion bug
+or a decision taken on purpose; the latter must carry its justification in the catalog
+(the model's ``note:``). Agreement below 98% of the shared models fails the test.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+genai_prices = pytest.importorskip("genai_prices")
+
+from genai_prices.data import providers as genai_providers  # noqa: E402
+
+from tokentrail.pricing.catalog import Catalog, catalog_dir  # noqa: E402
+from tokentrail.pricing.engine import Pricer  # noqa: E402
+from tokentrail.usage import Usage  # noqa: E402
+
+AT = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+
+# genai-prices provider id -> tokentrail provider id (as in pricing/import_catalog.py)
+PROVIDERS = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "google": "google",
+    "aws": "bedrock",
+    "azure": "azure",
+    "mistral": "mistral",
+    "x-ai": "xai",
+    "deepseek": "deepseek",
+    "groq": "groq",
+    "together": "together",
+    "fireworks": "fireworks",
+    "cerebras": "cerebras",
+    "cohere": "cohere",
+    "perplexity": "perplexity",
+    "openrouter": "openrouter",
+}
+
+GRID: tuple[dict[str, int], ...] = (
+    {"input_tokens": 1_000, "output_tokens": 200},
+    {"input_tokens": 50_000, "cache_read_tokens": 40_000, "output_tokens": 1_000},
+    {"input_tokens": 10_000, "cache_write_tokens": 2_000, "output_tokens": 500},
+    {
+        "input_tokens": 20_000,
+        "cache_write_tokens": 6_000,
+        "cache_write_1h_tokens": 4_000,
+        "cache_read_tokens": 5_000,
+        "output_tokens": 700,
+    },
+    {"input_tokens": 250_000, "cache_read_tokens": 100_000, "output_tokens": 5_000},
+    {"input_tokens": 3_000, "output_tokens": 3_000, "reasoning_tokens": 2_000},
+    {"input_tokens": 4_000, "input_audio_tokens": 1_000, "output_tokens": 900},
+)
+
+_GENAI_KEYS = {
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "cache_read_tokens": "cache_read_tokens",
+    "cache_write_tokens": "cache_write_tokens",
+    "cache_write_1h_tokens": "cache_write_1h_tokens",
+    "input_audio_tokens": "input_audio_tokens",
+    "reasoning_tokens": "output_reasoning_tokens",
+}
+
+
+def _genai_total(model_ref: str, provider_id: str, counts: dict[str, int]) -> Decimal:
+    usage = genai_prices.Usage(**{_GENAI_KEYS[k]: v for k, v in counts.items()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = genai_prices.calc_price(
+            usage, model_ref, provider_id=provider_id, genai_request_timestamp=AT
+        )
+    return Decimal(result.total_price)
+
+
+def _ref_for(model, provider) -> str | None:
+    """A name genai-prices itself resolves to ``model`` (its id, or one of its exact names)."""
+    from genai_prices.data_snapshot import get_snapshot
+
+    names = [model.id] + [
+        getattr(c, "equals", None) for c in getattr(model.match, "or_", [model.match])
+    ]
+    for name in names:
+        if not name:
+            continue
+        try:
+            _, found = get_snapshot().find_provider_model(name, None, provider.id, None)
+        except LookupError:
+            continue
+        if found is model:
+            return name
+    return None
+
+
+def _compare() -> tuple[int, list[str]]:
+    pricer = Pricer(Catalog(catalog_dir()), env=False)
+    shared = 0
+    disagreements: list[str] = []
+    for provider in genai_providers:
+        ours_id = PROVIDERS.get(provider.id)
+        if ours_id is None:
+            continue
+        for model in provider.models:
+            ref = _ref_for(model, provider)
+            if ref is None:
+                continue
+            entry = pricer.find(ref, ours_id)
+            if entry is None:
+                continue
+            shared += 1
+            problems = []
+            for counts in GRID:
+                try:
+                    theirs = _genai_total(ref, provider.id, counts)
+                except (ValueError, LookupError):
+                    continue  # genai-prices cannot price this usage shape for the model
+                ours = pricer.cost(ref, provider=ours_id, at=AT, usage=Usage(**counts), strict=True)
+                assert ours is not None
+                if abs(ours.total - theirs) > Decimal("1e-9") * max(theirs, Decimal(1)):
+                    problems.append(f"{counts}: ours {ours.total} vs genai-prices {theirs}")
+            if problems:
+                note = entry.note or "NO JUSTIFICATION IN THE CATALOG"
+                disagreements.append(
+                    f"{provider.id}/{model.id} -> {entry.provider}/{entry.id}: "
+                    f"{problems[0]} ({len(problems)} usages) | note: {note}"
+                )
+    return shared, disagreements
+
+
+def test_catalog_agrees_with_genai_prices_on_shared_models() -> None:
+    shared, disagreements = _compare()
+    assert shared > 1000, f"only {shared} models shared with genai-prices"
+    agreement = 1 - len(disagreements) / shared
+    report = "\n".join(disagreements)
+    print(f"\n{shared} shared models, agreement {agreement:.2%}\n{report}")
+    assert agreement >= 0.98, f"agreement {agreement:.2%} < 98%:\n{report}"
+    unjustified = [d for d in disagreements if "NO JUSTIFICATION" in d]
+    assert not unjustified, "disagreements without a note in the catalog:\n" + "\n".join(
+        unjustified
+    )
+
+
+def test_catalog_files_are_the_shipped_ones() -> None:
+    assert (catalog_dir() / "openai.yaml").is_file()
+    assert Path(catalog_dir()).name in {"pricing", "_catalog"}
