@@ -291,22 +291,19 @@ def cache_hit_rate(
     inputs = frame["input_tokens"].astype(float)
     rate = (frame["cache_read_tokens"].astype(float) / inputs.where(inputs > 0)) * 100
     x = list(frame["period"].dt.to_pydatetime())
-    ax.plot(x, rate, color=PALETTE[2], marker="o", markersize=3, linewidth=2)
+    ax.plot(x, rate, color=PALETTE[2], marker="o", markersize=3, linewidth=2, label=f"Per {period}")
     ax.fill_between(x, rate.fillna(0), color=PALETTE[2], alpha=0.12)
     total_in = inputs.sum()
     if total_in > 0:
         overall = frame["cache_read_tokens"].sum() / total_in * 100
-        ax.axhline(overall, color="#888888", linestyle="--", linewidth=1)
-        ax.text(
-            x[-1],
-            overall + 2,
-            f"overall {overall:.0f}%",
-            ha="right",
-            va="bottom",
-            fontsize=9,
-            color="#555555",
-            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+        ax.axhline(
+            overall,
+            color="#888888",
+            linestyle="--",
+            linewidth=1,
+            label=f"Whole range: {overall:.0f}%",
         )
+        ax.legend(loc="upper right", frameon=False, fontsize=9)
     _date_axis(ax)
     ax.set_ylim(0, 100)
     ax.yaxis.set_major_formatter(_formatter(lambda v, _p: f"{v:.0f}%"))
