@@ -1,0 +1,670 @@
+"""The calls in flight of one tracker's LlamaIndex integration, and the hub that feeds them.
+
+LlamaIndex reports a model call as a start event, in-progress events while it streams, then
+an end event or an exception, all carrying the id of the span the call runs in. A
+:class:`Recorder` (one per tracker) keeps each call by span id from start to finish and
+turns it into exactly one :class:`~tokentrail.records.UsageRecord`:
+
+* the attribution and active ``track()`` runs are taken at the start event, which runs in
+  the caller's context; the budget reservation is taken there too;
+* a call started inside another call (``chat()`` falling back to ``complete()``, or
+  Anthropic's ``complete()`` calling ``chat()``) is the *nested* call: it is the one that
+  reaches the provider, so it records and the outer call does not;
+* a stream ends with its end event, or is ``cancelled`` when the consumer drops it (the
+  generator's close raises ``GeneratorExit``; a generator never started is seen through a
+  weak reference taken when its span returns it).
+
+The :class:`Hub` is process-wide: it owns the span tree (parent of every open span) and the
+set of recorders in use, and installs the LlamaIndex handlers only while one is in use.
+Nothing in this module imports LlamaIndex.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..context import Attribution, CallContext
+from ..errors import BudgetExceededError
+from ..providers import infer_provider
+from ..records import Status, UsageRecord
+from ..usage import Usage
+from . import llamaindex_usage as lu
+
+if TYPE_CHECKING:
+    from ..tracker import Tracker
+
+__all__ = ["Call", "Hub", "Recorder", "tag_attribution"]
+
+logger = logging.getLogger("tokentrail")
+
+Kind = Literal["chat", "completion", "embedding"]
+Source = Literal["events", "callback"]
+
+# Depth limit of the walk up the span tree (LlamaIndex nests a few levels per component).
+_MAX_DEPTH = 64
+_CANCELLED = (GeneratorExit, asyncio.CancelledError, KeyboardInterrupt)
+_FIELD_TAGS = ("user_id", "session_id", "operation")
+
+
+def tag_attribution(tags: Mapping[str, Any] | None) -> Attribution | None:
+    """Attribution from LlamaIndex ``instrument_tags``.
+
+    ``user_id``, ``session_id`` and ``operation`` set those fields, ``tags`` (a string or a
+    list) adds tags, and every other key goes to the record's metadata.
+    """
+    if not tags:
+        return None
+    raw_tags = tags.get("tags")
+    if isinstance(raw_tags, str):
+        tag_list: Sequence[str] = (raw_tags,)
+    elif isinstance(raw_tags, (list, tuple, set, frozenset)):
+        tag_list = [str(t) for t in raw_tags]
+    else:
+        tag_list = ()
+    metadata = {k: v for k, v in tags.items() if k not in _FIELD_TAGS and k != "tags"}
+    return Attribution.of(
+        tags.get("user_id"), tags.get("session_id"), tags.get("operation"), tag_list, metadata
+    )
+
+
+@dataclass(slots=True, eq=False)
+class Call:
+    """One model or embedding call between its start and its end."""
+
+    span: str
+    kind: Kind
+    source: Source
+    ctx: CallContext
+    model: str | None
+    provider: str | None
+    ts: datetime
+    t0: float
+    run_id: str | None = None
+    parent_run_id: str | None = None
+    trace_id: str | None = None
+    messages: Sequence[Any] | None = None
+    prompt: str | None = None
+    #: The outer call this one runs inside (its provider call is this one).
+    parent: Call | None = None
+    #: Nested calls started inside this one; when > 0 this call records nothing itself.
+    children: int = 0
+    reservation: Any = None
+    #: The budget refusal taken at start, raised by the callback handler when one is present.
+    refusal: BudgetExceededError | None = None
+    #: The last streamed response, and the last one whose raw payload carried usage.
+    last: Any = None
+    usage_response: Any = None
+    streamed: bool = False
+    #: A legacy callback handler saw this call too (it only guards it then).
+    linked: bool = False
+    #: The legacy callback's event id, when a callback handler started this call.
+    event_id: str | None = None
+    done: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Recorder:
+    """The LlamaIndex calls of one tracker: started, streamed and finished into records."""
+
+    def __init__(self, tracker: Tracker, hub: Hub) -> None:
+        self.tracker = tracker
+        self.hub = hub
+        #: Attached instrumentation handles, most recent last (its attribution applies).
+        self.handles: list[Any] = []
+        self.track_depth = 0
+        self.callbacks = 0
+        self.calls: dict[str, Call] = {}
+        self.embeds: dict[str, list[Call]] = {}
+        self.by_event: dict[str, Call] = {}
+        self._warned_unstoppable = False
+
+    # ------------------------------------------------------------------ state
+    @property
+    def in_use(self) -> bool:
+        """True while a handle, a ``track()`` block or a callback handler uses it."""
+        return bool(self.handles or self.track_depth or self.callbacks)
+
+    @property
+    def busy(self) -> bool:
+        """True while calls are in flight."""
+        return bool(self.calls or self.embeds)
+
+    def _events_context(self, tags: Mapping[str, Any] | None) -> CallContext | None:
+        """The context of a call seen through instrumentation events; None: not ours."""
+        explicit = tag_attribution(tags)
+        handles = self.handles
+        if handles:
+            base: Attribution = handles[-1].attribution
+            return self.tracker.call_context(explicit.over(base) if explicit else base)
+        if self.track_depth:
+            ctx = self.tracker.call_context(explicit)
+            return ctx if ctx.runs else None
+        return None
+
+    def _ancestor_call(self, span: str) -> Call | None:
+        spans = self.hub.spans
+        entry = spans.get(span)
+        depth = 0
+        while entry is not None and depth < _MAX_DEPTH:
+            parent_id = entry[0]
+            if parent_id is None:
+                return None
+            found = self.calls.get(parent_id)
+            if found is not None:
+                return found
+            entry = spans.get(parent_id)
+            depth += 1
+        return None
+
+    def _lineage(self, span: str) -> tuple[str | None, str | None]:
+        """(parent span id, root span id) of an open span."""
+        spans = self.hub.spans
+        entry = spans.get(span)
+        parent = entry[0] if entry is not None else None
+        root = parent
+        depth = 0
+        while root is not None and depth < _MAX_DEPTH:
+            up = spans.get(root)
+            if up is None or up[0] is None:
+                break
+            root = up[0]
+            depth += 1
+        return parent, root if root is not None else span
+
+    # ------------------------------------------------------------------ LLM calls
+    def start_llm(
+        self,
+        span: str | None,
+        kind: Kind,
+        model_dict: Mapping[str, Any] | None,
+        *,
+        messages: Sequence[Any] | None = None,
+        prompt: str | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        source: Source = "events",
+        attribution: Attribution | None = None,
+    ) -> Call | None:
+        """A chat or completion call starts (in the caller's context).
+
+        With ``source="callback"`` a budget refusal raises ``BudgetExceededError``;
+        instrumentation events cannot stop a call, so the refusal is kept on the call.
+        """
+        if span is None:
+            return None
+        existing = self.calls.get(span)
+        if existing is not None:
+            return existing
+        parent = self._ancestor_call(span)
+        if parent is not None:
+            ctx = parent.ctx
+        elif source == "events":
+            found = self._events_context(tags)
+            if found is None:
+                return None
+            ctx = found
+        else:
+            explicit = tag_attribution(tags)
+            if attribution is not None:
+                explicit = explicit.over(attribution) if explicit else attribution
+            ctx = self.tracker.call_context(explicit)
+        model_dict = model_dict or {}
+        model = _model_name(model_dict)
+        entry = self.hub.spans.get(span)
+        instance = entry[1] if entry is not None else None
+        provider = infer_provider(
+            model=model,
+            base_url=_base_url(instance),
+            class_name=_str_or_none(model_dict.get("class_name")),
+        )
+        run_parent, trace = self._lineage(span)
+        call = Call(
+            span=span,
+            kind=kind,
+            source=source,
+            ctx=ctx,
+            model=model,
+            provider=provider,
+            ts=datetime.now(timezone.utc),
+            t0=time.perf_counter(),
+            run_id=span,
+            parent_run_id=run_parent,
+            trace_id=trace,
+            messages=messages,
+            prompt=prompt,
+            parent=parent,
+        )
+        if parent is not None:
+            parent.children += 1
+        elif self.tracker._guard is not None:
+            self._preflight(call, model_dict, kwargs, instance, raise_refusal=source == "callback")
+        self.calls[span] = call
+        return call
+
+    def _preflight(
+        self,
+        call: Call,
+        model_dict: Mapping[str, Any],
+        kwargs: Mapping[str, Any] | None,
+        instance: Any,
+        *,
+        raise_refusal: bool,
+    ) -> None:
+        try:
+            from ..budget import PreflightRequest
+
+            request = PreflightRequest(
+                model=call.model,
+                provider=call.provider,
+                messages=[lu.message_dict(m) for m in call.messages]
+                if call.messages is not None
+                else None,
+                prompt=call.prompt,
+                max_tokens=_max_tokens(model_dict, kwargs, instance),
+                context=call.ctx,
+            )
+            call.reservation = self.tracker.preflight(request)
+        except BudgetExceededError as err:
+            if raise_refusal:
+                raise
+            call.refusal = err
+        except Exception:
+            logger.exception("tokentrail: budget pre-flight failed for a LlamaIndex call")
+
+    def link_callback(self, span: str | None, event_id: str) -> Call | None:
+        """A legacy callback handler sees a call the instrumentation already started.
+
+        Raises the budget refusal taken at start (the callback's start event propagates
+        exceptions, so this is what stops the call before its request is sent).
+        """
+        if span is None:
+            return None
+        call = self.calls.get(span)
+        if call is None or call.source != "events" or call.linked:
+            return None
+        call.linked = True
+        if call.refusal is not None:
+            self.calls.pop(span, None)
+            self.hub.settle_idle(self)
+            raise call.refusal
+        self.by_event[event_id] = call
+        call.event_id = event_id
+        return call
+
+    def progress(self, span: str | None, response: Any) -> None:
+        """A streamed chunk arrived."""
+        call = self.calls.get(span) if span is not None else None
+        if call is None:
+            return
+        call.streamed = True
+        call.last = response
+        raw = getattr(response, "raw", None)
+        if raw is not None and lu.has_usage(raw):
+            call.usage_response = response
+
+    def end(self, span: str | None, response: Any, source: Source) -> None:
+        """The call returned (or its stream was consumed to the end)."""
+        call = self.calls.get(span) if span is not None else None
+        if call is None or call.source != source:
+            return
+        self.calls.pop(call.span, None)
+        self._finish(call, response, "ok", None)
+
+    def end_event(self, event_id: str, response: Any, exc: BaseException | None) -> None:
+        """The legacy callback's end event for a call it started itself."""
+        call = self.by_event.pop(event_id, None)
+        if call is None or call.source != "callback":
+            return
+        if call.kind == "embedding":
+            self._pop_embed(call)
+            chunks = response if isinstance(response, Sequence) else ()
+            if exc is not None:
+                self._finish(call, None, _status_of(exc), exc)
+            else:
+                self._finish(call, None, "ok", None, chunks=chunks)
+            return
+        if self.calls.get(call.span) is call:
+            self.calls.pop(call.span, None)
+        if exc is not None:
+            self._finish(call, None, _status_of(exc), exc)
+        else:
+            self._finish(call, response, "ok", None)
+
+    def fail(self, span: str | None, exc: BaseException | None, source: Source) -> None:
+        """The call raised, or its stream was closed early (``GeneratorExit``)."""
+        call = self.calls.get(span) if span is not None else None
+        if call is None or call.source != source:
+            return
+        self.calls.pop(call.span, None)
+        self._finish(call, None, _status_of(exc), exc)
+
+    def span_exit(self, span: str, result: Any) -> None:
+        """A span returned: a stream's generator is watched until it is consumed or dropped."""
+        call = self.calls.get(span)
+        if call is None or call.done:
+            return
+        if inspect.isgenerator(result) or inspect.isasyncgen(result):
+            call.streamed = True
+            # Not weak-referenceable: the generator's close() event still reports it.
+            with contextlib.suppress(TypeError):
+                weakref.finalize(result, self._collected, call)
+
+    def span_drop(self, span: str, err: BaseException | None) -> None:
+        """A span raised: the calls running in it failed."""
+        call = self.calls.get(span)
+        if call is not None and call.source == "events":
+            self.calls.pop(span, None)
+            if isinstance(err, BudgetExceededError) and call.last is None:
+                # Refused before its request was sent (by another guard): nothing was spent.
+                self._release(call)
+            else:
+                self._finish(call, None, _status_of(err), err)
+        pending = self.embeds.get(span)
+        if pending:
+            for item in [c for c in pending if c.source == "events"]:
+                self._pop_embed(item)
+                self._finish(item, None, _status_of(err), err)
+
+    def _collected(self, call: Call) -> None:
+        """A stream's generator was garbage-collected: consumed, closed, or never started."""
+        if call.done:
+            return
+        try:
+            if self.calls.get(call.span) is call:
+                self.calls.pop(call.span, None)
+            # Collected before the generator's close() reports GeneratorExit (weak
+            # references are cleared first), or never started: the consumer dropped it.
+            self._finish(call, None, "cancelled", GeneratorExit())
+        except Exception:  # runs inside the garbage collector: never raise
+            logger.exception("tokentrail: could not record an abandoned LlamaIndex stream")
+
+    # ------------------------------------------------------------------ embeddings
+    def start_embedding(
+        self,
+        span: str | None,
+        model_dict: Mapping[str, Any] | None,
+        *,
+        tags: Mapping[str, Any] | None = None,
+        source: Source = "events",
+        attribution: Attribution | None = None,
+    ) -> Call | None:
+        """An embedding call starts (one batch: one provider request)."""
+        if span is None:
+            return None
+        if source == "events":
+            found = self._events_context(tags)
+            if found is None:
+                return None
+            ctx = found
+        else:
+            explicit = tag_attribution(tags)
+            if attribution is not None:
+                explicit = explicit.over(attribution) if explicit else attribution
+            ctx = self.tracker.call_context(explicit)
+        model_dict = model_dict or {}
+        model = _model_name(model_dict)
+        entry = self.hub.spans.get(span)
+        instance = entry[1] if entry is not None else None
+        provider = infer_provider(
+            model=model,
+            base_url=_base_url(instance),
+            class_name=_str_or_none(model_dict.get("class_name")),
+        )
+        run_parent, trace = self._lineage(span)
+        call = Call(
+            span=span,
+            kind="embedding",
+            source=source,
+            ctx=ctx,
+            model=model,
+            provider=provider,
+            ts=datetime.now(timezone.utc),
+            t0=time.perf_counter(),
+            run_id=span,
+            parent_run_id=run_parent,
+            trace_id=trace,
+        )
+        self.embeds.setdefault(span, []).append(call)
+        return call
+
+    def link_embedding(self, span: str | None, event_id: str) -> Call | None:
+        """A legacy callback sees an embedding the instrumentation already started."""
+        if span is None:
+            return None
+        for call in self.embeds.get(span, ()):
+            if call.source == "events" and not call.linked:
+                call.linked = True
+                return call
+        return None
+
+    def end_embedding(self, span: str | None, chunks: Sequence[str], source: Source) -> None:
+        """An embedding batch returned."""
+        pending = self.embeds.get(span) if span is not None else None
+        if not pending:
+            return
+        for call in pending:
+            if call.source == source and not call.done:
+                self._pop_embed(call)
+                self._finish(call, None, "ok", None, chunks=chunks)
+                return
+
+    def _pop_embed(self, call: Call) -> None:
+        pending = self.embeds.get(call.span)
+        if pending is None:
+            return
+        try:
+            pending.remove(call)
+        except ValueError:
+            return
+        if not pending:
+            self.embeds.pop(call.span, None)
+
+    # ------------------------------------------------------------------ finishing
+    def _release(self, call: Call) -> None:
+        call.done = True
+        guard = self.tracker._guard
+        release: Callable[[Any], Any] | None = getattr(guard, "release", None)
+        if call.reservation is not None and release is not None:
+            try:
+                release(call.reservation)
+            except Exception:
+                logger.exception("tokentrail: could not release a budget reservation")
+        self.hub.settle_idle(self)
+
+    def _finish(
+        self,
+        call: Call,
+        response: Any,
+        status: Status,
+        exc: BaseException | None,
+        *,
+        chunks: Sequence[str] = (),
+    ) -> None:
+        if call.done:
+            return
+        call.done = True
+        if call.event_id is not None:
+            self.by_event.pop(call.event_id, None)
+        try:
+            if call.children:
+                # Its nested calls reached the provider and recorded; one row per call.
+                return
+            record = self._record(call, response, status, exc, chunks)
+            reservation = call.reservation
+            if call.parent is not None:
+                reservation, call.parent.reservation = call.parent.reservation, None
+            if call.refusal is not None or (call.parent is not None and call.parent.refusal):
+                self._warn_unstoppable()
+            self.tracker.capture(record, context=call.ctx, reservation=reservation)
+        except Exception:  # capturing must never break the app
+            logger.exception("tokentrail: could not record a LlamaIndex call")
+        finally:
+            self.hub.settle_idle(self)
+
+    def _record(
+        self,
+        call: Call,
+        response: Any,
+        status: Status,
+        exc: BaseException | None,
+        chunks: Sequence[str],
+    ) -> UsageRecord:
+        latency_ms = (time.perf_counter() - call.t0) * 1000.0
+        if call.kind == "embedding":
+            usage = (
+                Usage(input_tokens=lu.estimate_embedding(chunks, call.model), estimated=True)
+                if chunks
+                else Usage()
+            )
+            return UsageRecord(
+                model=call.model,
+                provider=call.provider,
+                usage=usage,
+                framework="llamaindex",
+                ts=call.ts,
+                latency_ms=latency_ms,
+                operation="embedding",
+                run_id=call.run_id,
+                parent_run_id=call.parent_run_id,
+                trace_id=call.trace_id,
+                status=status,
+                error_type=type(exc).__name__ if exc is not None else None,
+            )
+        final = response if response is not None else call.last
+        source = call.usage_response if call.usage_response is not None else final
+        raw = getattr(source, "raw", None)
+        model = lu.model_of(raw) or lu.model_of(getattr(final, "raw", None)) or call.model
+        reported = lu.usage_of(source, call.provider, model)
+        if reported is not None:
+            usage = reported
+        elif status == "ok" or call.last is not None:
+            # Served without reported usage (a stream without include_usage, a local
+            # model): estimate what was sent and what came back.
+            usage = Usage(
+                input_tokens=lu.estimate_prompt(call.messages, call.prompt, model),
+                output_tokens=lu.estimate_text(lu.response_text(final), model),
+                estimated=True,
+            )
+        else:
+            usage = Usage()  # failed before any answer: nothing known to be billed
+        return UsageRecord(
+            model=model,
+            provider=call.provider,
+            usage=usage,
+            framework="llamaindex",
+            ts=call.ts,
+            latency_ms=latency_ms,
+            run_id=call.run_id,
+            parent_run_id=call.parent_run_id,
+            trace_id=call.trace_id,
+            streamed=call.streamed,
+            status=status,
+            error_type=type(exc).__name__ if exc is not None else None,
+            request_id=lu.request_id_of(raw)
+            or lu.request_id_of(getattr(final, "raw", None))
+            or _error_request_id(exc),
+            price_variant=lu.price_variant_of(raw),
+        )
+
+    def _warn_unstoppable(self) -> None:
+        if self._warned_unstoppable:
+            return
+        self._warned_unstoppable = True
+        logger.warning(
+            "tokentrail: a LlamaIndex call went over budget but could not be stopped: "
+            "instrumentation events cannot raise. Add tokentrail's TokentrailLlamaIndexCallback "
+            "to Settings.callback_manager or wrap the LLM with guard_llm(llm, tracker)."
+        )
+
+
+class Hub:
+    """Process-wide: the span tree, the recorders in use, and the installed handlers."""
+
+    def __init__(self, install: Callable[[], None], uninstall: Callable[[], None]) -> None:
+        self._install = install
+        self._uninstall = uninstall
+        self.lock = threading.RLock()
+        #: Open spans: id -> (parent id, instance whose method the span wraps).
+        self.spans: dict[str, tuple[str | None, Any]] = {}
+        self._by_tracker: dict[int, Recorder] = {}
+        #: The recorders that receive events (a tuple: read without the lock).
+        self.recorders: tuple[Recorder, ...] = ()
+        self._installed = False
+
+    def recorder(self, tracker: Tracker) -> Recorder:
+        """The tracker's recorder, installing the handlers if needed. Call under ``lock``."""
+        rec = self._by_tracker.get(id(tracker))
+        if rec is None or rec.tracker is not tracker:
+            rec = Recorder(tracker, self)
+            self._by_tracker[id(tracker)] = rec
+            self.recorders = (*self.recorders, rec)
+        if not self._installed:
+            self._install()
+            self._installed = True
+        return rec
+
+    def settle_idle(self, rec: Recorder) -> None:
+        """Drop a recorder nobody uses once its last call is done; uninstall when none is left."""
+        if rec.in_use or rec.busy:
+            return
+        with self.lock:
+            if rec.in_use or rec.busy or self._by_tracker.get(id(rec.tracker)) is not rec:
+                return
+            del self._by_tracker[id(rec.tracker)]
+            self.recorders = tuple(r for r in self.recorders if r is not rec)
+            if not self.recorders and self._installed:
+                self._installed = False
+                self._uninstall()
+                self.spans.clear()
+
+
+def _status_of(exc: BaseException | None) -> Status:
+    return "cancelled" if isinstance(exc, _CANCELLED) else "error"
+
+
+def _error_request_id(exc: BaseException | None) -> str | None:
+    value = getattr(exc, "request_id", None) if exc is not None else None
+    return value if isinstance(value, str) and value else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _model_name(model_dict: Mapping[str, Any]) -> str | None:
+    name = _str_or_none(model_dict.get("model_name")) or _str_or_none(model_dict.get("model"))
+    return None if name in (None, "unknown") else name
+
+
+def _base_url(instance: Any) -> str | None:
+    if instance is None:
+        return None
+    for attr in ("api_base", "base_url", "azure_endpoint", "endpoint"):
+        value = getattr(instance, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _max_tokens(
+    model_dict: Mapping[str, Any], kwargs: Mapping[str, Any] | None, instance: Any
+) -> int | None:
+    for value in (
+        (kwargs or {}).get("max_tokens"),
+        (kwargs or {}).get("max_completion_tokens"),
+        getattr(instance, "max_tokens", None),
+        model_dict.get("num_output"),
+    ):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None

@@ -1,0 +1,187 @@
+"""Token usage, model and request id of one LlamaIndex call, read from its responses.
+
+LlamaIndex copies only three counts into ``ChatResponse.additional_kwargs``; the provider's
+own response in ``response.raw`` says more (cached and reasoning tokens, Anthropic cache
+writes), so the raw payload is read first through :mod:`tokentrail.extract`, and the copied
+counts are the fallback. When a stream carried no usage, the counts are estimated locally
+(:mod:`tokentrail.estimate`) and marked ``estimated``. Nothing here imports LlamaIndex: the
+objects are read by attribute, so the functions are cheap and easy to test.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..usage import Usage
+
+__all__ = [
+    "estimate_embedding",
+    "estimate_prompt",
+    "estimate_text",
+    "has_usage",
+    "message_dict",
+    "model_of",
+    "price_variant_of",
+    "request_id_of",
+    "response_text",
+    "usage_of",
+]
+
+logger = logging.getLogger("tokentrail")
+
+
+def _get(obj: Any, name: str) -> Any:
+    """``obj[name]`` for mappings, ``obj.name`` otherwise; ``None`` when missing."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def has_usage(raw: Any) -> bool:
+    """True when a raw provider payload (response or stream chunk) carries a usage block."""
+    return _get(raw, "usage") is not None or _get(raw, "usage_metadata") is not None
+
+
+def model_of(raw: Any) -> str | None:
+    """The model the provider says served the call (``gpt-4o-mini-2024-07-18``)."""
+    value = _get(raw, "model")
+    if value is None:
+        message = _get(raw, "message")  # Anthropic's message_start event
+        value = _get(message, "model")
+    return str(value) if isinstance(value, str) and value else None
+
+
+def price_variant_of(raw: Any) -> str | None:
+    """The price variant a response was billed at (``flex``, ``priority``, ``batch``) or None."""
+    if raw is None:
+        return None
+    try:
+        from ..extract import service_tier_of
+
+        tier = service_tier_of(raw)
+    except Exception:
+        return None
+    return tier if tier in ("flex", "priority", "batch") else None
+
+
+def request_id_of(raw: Any) -> str | None:
+    """The provider's id of the response (``chatcmpl-…``, ``msg_…``), if any."""
+    value = _get(raw, "id")
+    return value if isinstance(value, str) and value else None
+
+
+def usage_of(response: Any, provider: str | None, model: str | None) -> Usage | None:
+    """Reported usage of a ``ChatResponse``/``CompletionResponse``, ``None`` if it has none.
+
+    The raw provider payload wins; the counts LlamaIndex copied into ``additional_kwargs``
+    (``prompt_tokens``/``completion_tokens``, or Anthropic's streamed ``usage`` dict) are
+    used when the raw payload has nothing readable.
+    """
+    if response is None:
+        return None
+    raw = _get(response, "raw")
+    if raw is not None and has_usage(raw):
+        usage = _extract(raw, provider, model)
+        if usage is not None:
+            return usage
+    return _from_additional_kwargs(response)
+
+
+def _extract(raw: Any, provider: str | None, model: str | None) -> Usage | None:
+    try:
+        from ..extract import extract_usage
+    except ImportError:  # pragma: no cover - the extract module ships with tokentrail
+        return None
+    # Shape detection reads OpenAI-compatible servers right whatever the client class;
+    # Anthropic's stream deltas need the dialect said (their usage has no telltale keys).
+    dialect = "anthropic" if provider == "anthropic" else None
+    try:
+        usage = extract_usage(raw, dialect=dialect, model=model)
+    except Exception:  # a payload we cannot read is a missing usage, not a failure
+        logger.debug("tokentrail: could not read usage from %s", type(raw).__name__, exc_info=True)
+        return None
+    if usage is None or (usage.is_empty and not usage.issues):
+        return None
+    return usage
+
+
+def _from_additional_kwargs(response: Any) -> Usage | None:
+    extra = _get(response, "additional_kwargs")
+    if isinstance(extra, Mapping) and ("prompt_tokens" in extra or "completion_tokens" in extra):
+        return Usage.from_counts(
+            input_tokens=extra.get("prompt_tokens"),
+            output_tokens=extra.get("completion_tokens"),
+            source="LlamaIndex additional_kwargs",
+        )
+    # Anthropic streams put the message_start/message_delta counts on the message.
+    message_extra = _get(_get(response, "message"), "additional_kwargs")
+    counts = message_extra.get("usage") if isinstance(message_extra, Mapping) else None
+    if isinstance(counts, Mapping) and counts:
+        return Usage.from_counts(
+            input_tokens=counts.get("input_tokens"),
+            output_tokens=counts.get("output_tokens"),
+            source="LlamaIndex message usage",
+        )
+    return None
+
+
+def response_text(response: Any) -> str:
+    """The text generated so far (a chat message's content or a completion's text)."""
+    if response is None:
+        return ""
+    message = _get(response, "message")
+    if message is not None:
+        try:
+            content = message.content
+        except Exception:  # blocks that cannot be rendered as text
+            content = None
+        return content if isinstance(content, str) else ""
+    text = _get(response, "text")
+    return text if isinstance(text, str) else ""
+
+
+def message_dict(message: Any) -> dict[str, Any]:
+    """A ``ChatMessage`` as the ``{"role", "content"}`` mapping the estimator reads."""
+    role = _get(message, "role")
+    role = getattr(role, "value", role)
+    try:
+        content = message.content if not isinstance(message, Mapping) else message.get("content")
+    except Exception:
+        content = None
+    return {"role": str(role or "user"), "content": content if isinstance(content, str) else ""}
+
+
+def estimate_prompt(messages: Sequence[Any] | None, prompt: str | None, model: str | None) -> int:
+    """Local estimate of the prompt tokens of a chat (``messages``) or completion call."""
+    try:
+        from .. import estimate
+
+        if messages is not None:
+            return estimate.count_message_tokens([message_dict(m) for m in messages], model)
+        return estimate.count_text_tokens(prompt or "", model)
+    except Exception:  # estimation is best effort: never fail a capture on it
+        logger.debug("tokentrail: prompt estimate failed", exc_info=True)
+        text = "".join(message_dict(m)["content"] for m in messages or ()) + (prompt or "")
+        return (len(text) + 3) // 4
+
+
+def estimate_text(text: str, model: str | None) -> int:
+    """Local estimate of the tokens of a generated text."""
+    if not text:
+        return 0
+    try:
+        from .. import estimate
+
+        return estimate.count_text_tokens(text, model)
+    except Exception:
+        logger.debug("tokentrail: text estimate failed", exc_info=True)
+        return (len(text) + 3) // 4
+
+
+def estimate_embedding(chunks: Sequence[str], model: str | None) -> int:
+    """Local estimate of the input tokens of an embedding call over ``chunks``."""
+    return sum(estimate_text(c, model) for c in chunks if isinstance(c, str))
