@@ -153,7 +153,64 @@ MODELS_DEV_KEYS = {
 
 # Decisions taken by hand from the vendors' published price pages, keyed by
 # (provider, model id). "note" is written beside the model; "prices" replaces figures.
-DECISIONS: dict[tuple[str, str], dict[str, Any]] = {}
+_SONNET_4_LONG = (
+    "Long context (1M beta): above 200k input tokens the whole request costs 2x input and "
+    "1.5x output, cache multipliers stacking ($6 / $22.50 at list price). genai-prices has no "
+    "tier for this entry; Anthropic's pricing page and launch note (2025-08-12) publish it."
+)
+_DEEPSEEK_V3 = (
+    "History from api-docs.deepseek.com/quick_start/pricing: standard {std} with the "
+    "16:30-00:30 UTC night discount until 2025-09-05 (16:00 UTC); then $0.56 in / $0.07 cached "
+    "/ $1.68 out with no night discount (DeepSeek-V3.1); from 2025-09-29 $0.28 / $0.028 / $0.42 "
+    "(DeepSeek-V3.2 price cut; the page still lists it). genai-prices stops before 2025-09-05 "
+    "and litellm/models.dev keep only today's figure."
+)
+_DEEPSEEK_LATER = [
+    {
+        "effective_from": date(2025, 9, 5),
+        "prices": {"input": "0.56", "cache_read": "0.07", "output": "1.68"},
+    },
+    {
+        "effective_from": date(2025, 9, 29),
+        "prices": {"input": "0.28", "cache_read": "0.028", "output": "0.42"},
+    },
+]
+
+#: Decisions taken by hand from the vendors' published price pages:
+#: (provider, model ids, what to change). "long_context" adds the Anthropic long-context
+#: tier to the model's latest prices, "periods_add" appends dated periods; "note" is written
+#: beside each model.
+DECISIONS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
+    ("anthropic", ("claude-sonnet-4-0",), {"long_context": 200_000, "note": _SONNET_4_LONG}),
+    ("google", ("claude-4-sonnet",), {"long_context": 200_000, "note": _SONNET_4_LONG}),
+    (
+        "bedrock",
+        (
+            "global.anthropic.claude-sonnet-4-20250514-v1:0",
+            "regional.anthropic.claude-sonnet-4-20250514-v1:0",
+            "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "regional.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        ),
+        {"long_context": 200_000, "note": _SONNET_4_LONG + " Bedrock offers the same beta."},
+    ),
+    (
+        "deepseek",
+        ("deepseek-chat",),
+        {
+            "periods_add": _DEEPSEEK_LATER,
+            "note": _DEEPSEEK_V3.format(std="$0.27 in / $0.07 cached / $1.10 out"),
+        },
+    ),
+    (
+        "deepseek",
+        ("deepseek-reasoner",),
+        {
+            "periods_add": _DEEPSEEK_LATER,
+            "note": _DEEPSEEK_V3.format(std="$0.55 in / $0.14 cached / $2.19 out"),
+        },
+    ),
+]
+_DECIDED = {(p, i) for p, ids, _ in DECISIONS for i in ids}
 
 # litellm keys that carry a region or deployment scope: their prices legitimately differ
 _REGIONAL = re.compile(
@@ -180,16 +237,21 @@ def per_million(value: Any) -> Decimal:
 # --------------------------------------------------------------------------- genai-prices
 
 
+def _escape(text: str) -> str:
+    # re.escape also escapes "-", which is literal outside a class anyway: keep rules readable
+    return re.escape(text).replace("\\-", "-")
+
+
 def _clause_regex(clause: Any) -> str:
     kind = type(clause).__name__
     if kind == "ClauseEquals":
-        return f"^{re.escape(clause.equals.lower())}$"
+        return f"^{_escape(clause.equals.lower())}$"
     if kind == "ClauseStartsWith":
-        return f"^{re.escape(clause.starts_with.lower())}"
+        return f"^{_escape(clause.starts_with.lower())}"
     if kind == "ClauseEndsWith":
-        return f"{re.escape(clause.ends_with.lower())}$"
+        return f"{_escape(clause.ends_with.lower())}$"
     if kind == "ClauseContains":
-        return re.escape(clause.contains.lower())
+        return _escape(clause.contains.lower())
     if kind == "ClauseRegex":
         return str(clause.regex)
     if kind == "ClauseOr":
@@ -526,6 +588,8 @@ def cross_check(
                 and theirs == base.get("input")
             ):
                 continue
+            if ours is None and theirs == 0:
+                continue  # "no price" and "0" bill the same
             if ours is None or _differs(ours, theirs):
                 out.append(
                     Disagreement(
@@ -679,7 +743,7 @@ def write_report(
     for row in disagreements:
         by_model[(row.provider, row.model)].append(row)
     total_models = sum(counts.values())
-    decided = sum(1 for key in by_model if key in DECISIONS)
+    decided = len(_DECIDED)
     lines = [
         "# Price catalog: discrepancies between sources",
         "",
@@ -695,7 +759,7 @@ def write_report(
         "only (genai-prices lacks them).",
         f"- Models where a source disagrees with the catalog by more than "
         f"{TOLERANCE * 100}%: {len(by_model)} ({len(disagreements)} price figures).",
-        f"- Decided by hand from the vendor's page: {decided}; the rest keep genai-prices' "
+        f"- Models decided by hand from the vendor's page: {decided}; the rest keep genai-prices' "
         "figure (curated per model with the vendor page and verification date in its "
         "`price_comments`). Every decision is written as `note:` beside the model.",
         "",
@@ -722,11 +786,8 @@ def write_report(
         "## Decisions taken from the vendors' pages",
         "",
     ]
-    if DECISIONS:
-        for (provider, model), decision in sorted(DECISIONS.items()):
-            lines.append(f"- **{provider} / {model}**: {decision['note']}")
-    else:
-        lines.append("- none")
+    for provider, ids, decision in DECISIONS:
+        lines.append(f"- **{provider}**: {', '.join(ids)} — {decision['note']}")
     lines += [
         "",
         "## Every disagreement",
@@ -746,14 +807,36 @@ def write_report(
     (directory / "DISCREPANCIES.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _long_context_tier(prices: dict[str, Any], threshold: int) -> dict[str, Any]:
+    factors = {
+        "input": Decimal(2),
+        "cache_read": Decimal(2),
+        "cache_write": Decimal(2),
+        "cache_write_1h": Decimal(2),
+        "output": Decimal("1.5"),
+    }
+    tier: dict[str, Any] = {"above": threshold}
+    for key, factor in factors.items():
+        if key in prices:
+            tier[key] = fmt(Decimal(prices[key]) * factor)
+    return tier
+
+
 def apply_decisions(models: dict[str, list[dict[str, Any]]]) -> None:
-    for (provider, model_id), decision in DECISIONS.items():
-        for spec in models.get(provider, []):
-            if spec["id"] != model_id:
-                continue
-            if "prices" in decision:
+    for provider, ids, decision in DECISIONS:
+        found = {spec["id"]: spec for spec in models.get(provider, []) if spec["id"] in ids}
+        missing = set(ids) - set(found)
+        if missing:
+            raise SystemExit(f"DECISIONS: {provider} has no model {sorted(missing)}")
+        for spec in found.values():
+            if "long_context" in decision:
                 target = spec["prices"] if "prices" in spec else spec["periods"][-1]["prices"]
-                target.update(decision["prices"])
+                if not target.get("tiers"):
+                    target["tiers"] = [_long_context_tier(target, decision["long_context"])]
+            if "periods_add" in decision:
+                if "prices" in spec:
+                    spec["periods"] = [{"prices": spec.pop("prices")}]
+                spec["periods"].extend(dict(p) for p in decision["periods_add"])
             spec["note"] = decision["note"]
 
 
@@ -783,7 +866,7 @@ def build(out_dir: Path) -> dict[str, Any]:
             sources = ["genai-prices"] if "genai-prices" in spec["sources"] else []
             sources += sorted(seen.get(key, set()) | set(spec["sources"]) - {"genai-prices"})
             spec["sources"] = sources
-            if key in by_model and key not in DECISIONS:
+            if key in by_model and key not in _DECIDED:
                 spec["note"] = " ".join(
                     part for part in (note_for(by_model[key]), spec.get("note")) if part
                 )
