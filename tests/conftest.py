@@ -66,7 +66,9 @@ def read_rows(
 
     assert tracker.flush(10), "records were not written in time"
     with reading(tracker.path) as con:
-        cur = con.execute(f"SELECT * FROM usage {where} ORDER BY ts, id", params or [])
+        # ts comes back as a naive UTC timestamp: DuckDB needs pytz for aware ones.
+        sql = f"SELECT * REPLACE (timezone('UTC', ts) AS ts) FROM usage {where} ORDER BY ts, id"
+        cur = con.execute(sql, params or [])
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 

@@ -28,6 +28,7 @@ block) is still recorded once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -213,8 +214,30 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             else:
                 already = False
                 calls.calls[run_id] = call
-        if already and call.reservation is not None:
-            self._release(call)
+        if already:
+            if call.reservation is not None:
+                self._release(call)
+            return
+        # An async caller cancelled while LangChain awaits the request gets no end event
+        # (agenerate's gather is cancelled with it): close such calls when the task ends.
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no event loop in this thread
+            task = None
+        if task is not None:
+            task.add_done_callback(functools.partial(self._task_done, run_id))
+
+    def _task_done(self, run_id: UUID, task: asyncio.Task[Any]) -> None:
+        call = self._pop(run_id)
+        if call is None:
+            return  # the call ended normally
+        try:
+            record = self._record(call, run_id, None, "cancelled", None)
+            record.error_type = "CancelledError" if task.cancelled() else "NoEndEvent"
+        except Exception:
+            logger.exception("tokentrail: could not record a cancelled LangChain call")
+            record = self._bare_record(call, run_id, "cancelled")
+        self._capture(record, call)
 
     def _open(
         self,
@@ -418,7 +441,9 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             usage = Usage()
         elif usage is None:
             text = result.text if result.text is not None else "".join(call.texts)
-            if status == "ok" or text:
+            # An error with nothing streamed was most likely not billed; a cancelled call
+            # most likely reached the provider (estimated as a lower bound).
+            if status != "error" or text:
                 usage = _estimate(call, record.model, text)
         record.usage = usage if usage is not None else Usage()
         return record
@@ -602,41 +627,25 @@ def _is_cache_hit(usage_metadata: Mapping[str, Any]) -> bool:
 
 
 def _from_usage_metadata(usage_metadata: Mapping[str, Any]) -> Usage | None:
-    try:
-        from ..extract import from_langchain_usage_metadata
-    except ImportError:
-        return _fallback_usage_metadata(usage_metadata)
+    from ..extract import from_langchain_usage_metadata
+
     return from_langchain_usage_metadata(usage_metadata)
 
 
 def _from_llm_output(llm_output: Mapping[str, Any]) -> Usage | None:
     if not llm_output:
         return None
-    try:
-        from ..extract import from_langchain_llm_output
-    except ImportError:
-        raw = llm_output.get("token_usage") or llm_output.get("usage")
-        if not isinstance(raw, Mapping) or not raw:
-            return None
-        return Usage.from_counts(
-            input_tokens=raw.get("prompt_tokens", raw.get("input_tokens")),
-            output_tokens=raw.get("completion_tokens", raw.get("output_tokens")),
-            source="langchain llm_output",
-        )
+    from ..extract import from_langchain_llm_output
+
     return from_langchain_llm_output(llm_output)
 
 
 def _service_tier(
     usage_metadata: Mapping[str, Any] | None, response_metadata: Mapping[str, Any]
 ) -> str | None:
-    tier: str | None = None
-    if usage_metadata:
-        try:
-            from ..extract import service_tier_from_usage_metadata
-        except ImportError:
-            pass
-        else:
-            tier = service_tier_from_usage_metadata(usage_metadata)
+    from ..extract import service_tier_from_usage_metadata
+
+    tier = service_tier_from_usage_metadata(usage_metadata) if usage_metadata else None
     if tier is None:
         tier = _str(response_metadata.get("service_tier"))
     if tier is None:
@@ -644,26 +653,6 @@ def _service_tier(
     tier = tier.lower()
     # "default"/"auto"/"standard" are the standard price; only real variants change it.
     return tier if tier in ("flex", "priority", "batch") else None
-
-
-def _fallback_usage_metadata(um: Mapping[str, Any]) -> Usage:
-    """Used only until ``tokentrail.extract`` is installed alongside (same convention)."""
-    inp = um.get("input_token_details") or {}
-    out = um.get("output_token_details") or {}
-    w5 = inp.get("ephemeral_5m_input_tokens") or 0
-    w1 = inp.get("ephemeral_1h_input_tokens") or 0
-    writes = (inp.get("cache_creation") or 0) + w5 + w1
-    return Usage.from_counts(
-        input_tokens=um.get("input_tokens"),
-        output_tokens=um.get("output_tokens"),
-        cache_read_tokens=inp.get("cache_read"),
-        cache_write_tokens=writes,
-        cache_write_1h_tokens=w1,
-        input_audio_tokens=inp.get("audio"),
-        reasoning_tokens=out.get("reasoning"),
-        output_audio_tokens=out.get("audio"),
-        source="langchain usage_metadata",
-    )
 
 
 def _estimate(call: _Call, model: str | None, output_text: str) -> Usage:
