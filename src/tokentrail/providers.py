@@ -44,6 +44,7 @@ _ALIASES: dict[str, str] = {
     "openai": "openai",
     "openai-chat": "openai",
     "openai_chat": "openai",
+    "openai-codex": "openai",
     "chatopenai": "openai",
     "anthropic": "anthropic",
     "anthropic-chat": "anthropic",
@@ -62,6 +63,7 @@ _ALIASES: dict[str, str] = {
     "vertexai": "google",
     "vertex_ai": "google",
     "vertex-ai": "google",
+    "google-ai-studio": "google",
     "bedrock": "bedrock",
     "amazon_bedrock": "bedrock",
     "amazon-bedrock": "bedrock",
@@ -107,15 +109,14 @@ _ALIASES: dict[str, str] = {
     "lm-studio": "lmstudio",
 }
 
-# Host fragments of the providers' API endpoints -> stable id.
+# API host domains -> stable id. A host matches a domain when it IS the domain or ends with
+# "." + domain (so "box.ai" is not "x.ai"). Bedrock hosts are matched separately.
 _HOSTS: tuple[tuple[str, str], ...] = (
-    ("openai.azure.com", "azure"),
     ("azure.com", "azure"),
-    ("api.openai.com", "openai"),
+    ("azure-api.net", "azure"),
+    ("openai.com", "openai"),
     ("anthropic.com", "anthropic"),
-    ("generativelanguage.googleapis.com", "google"),
-    ("aiplatform.googleapis.com", "google"),
-    ("bedrock", "bedrock"),
+    ("googleapis.com", "google"),
     ("mistral.ai", "mistral"),
     ("x.ai", "xai"),
     ("deepseek.com", "deepseek"),
@@ -130,18 +131,31 @@ _HOSTS: tuple[tuple[str, str], ...] = (
     ("perplexity.ai", "perplexity"),
 )
 
+_BEDROCK_HOST = re.compile(r"(^|\.)bedrock[a-z0-9-]*\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+
 # Default local ports -> stable id (only consulted for loopback hosts).
 _LOCAL_PORTS: dict[int, str] = {11434: "ollama", 1234: "lmstudio", 8080: "llamacpp"}
+# Ports specific enough to name the server on any host (e.g. "http://ollama:11434").
+_ANY_HOST_PORTS: dict[int, str] = {11434: "ollama"}
 
 # Model-name patterns -> stable id, first match wins.
 _MODEL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p), provider)
     for p, provider in (
-        (r"^(us|eu|apac|global|jp|au)\.(anthropic|amazon|meta|mistral|cohere)\.", "bedrock"),
-        (r"^(anthropic|amazon|meta|cohere|ai21|mistral)\..+(-v\d+(:\d+)?)$", "bedrock"),
+        (
+            r"^(us|eu|apac|global|jp|au|ca|us-gov)\."
+            r"(anthropic|amazon|meta|mistral|cohere|deepseek|writer|twelvelabs)\.",
+            "bedrock",
+        ),
+        (
+            r"^(anthropic|amazon|meta|cohere|ai21|mistral|deepseek|openai|qwen|writer|stability|"
+            r"twelvelabs|moonshot|minimax)\.[a-z0-9].*(-v\d+(:\d+)?|:\d+)$",
+            "bedrock",
+        ),
         (r"^amazon\.(nova|titan)", "bedrock"),
         (
-            r"^(gpt-|chatgpt-|o\d(-|$)|text-embedding-|davinci|babbage|codex-|computer-use)",
+            r"^(gpt-|chatgpt-|o\d(-|$)|text-embedding-(3|ada)|davinci|babbage|codex-|computer-use|"
+            r"omni-moderation|whisper|tts-|dall-e|sora)",
             "openai",
         ),
         (r"^claude", "anthropic"),
@@ -158,18 +172,27 @@ _MODEL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
-@lru_cache(maxsize=512)
 def normalize_provider(name: str | None) -> str | None:
     """Map a provider spelling (``x-ai``, ``vertex_ai``, ``azure_openai``...) to its stable id.
 
-    Unknown names are returned lowercased so that nothing is lost; ``None`` stays ``None``.
+    Unknown names are returned lowercased so that nothing is lost; ``None`` (or an empty
+    name, or anything that is not a string) gives ``None``. Never raises.
     """
-    if name is None:
+    if not isinstance(name, str):
         return None
-    key = str(name).strip().lower()
+    return _normalize(name)
+
+
+@lru_cache(maxsize=512)
+def _normalize(name: str) -> str | None:
+    key = name.strip().lower()
     if not key:
         return None
-    return _ALIASES.get(key, _ALIASES.get(key.replace(" ", ""), key))
+    for candidate in (key, key.replace(" ", ""), key.replace("-", "_"), key.replace("_", "-")):
+        found = _ALIASES.get(candidate)
+        if found:
+            return found
+    return key
 
 
 def infer_provider(
@@ -202,10 +225,25 @@ def infer_provider(
     return None
 
 
-@lru_cache(maxsize=1024)
 def provider_from_model(model: str) -> str | None:
-    """Guess the provider from a model name alone (``claude-…`` → ``anthropic``)."""
+    """Guess the provider from a model name alone (``claude-…`` → ``anthropic``).
+
+    Understands provider prefixes (``openai/gpt-4o``, ``models/gemini-2.5-pro``,
+    ``accounts/fireworks/models/…``), fine-tune ids (``ft:gpt-4o-mini:org::id``) and
+    Bedrock model ids (``us.anthropic.claude-…-v1:0``). ``None`` when unknown; never raises.
+    """
+    if not isinstance(model, str):
+        return None
+    return _provider_from_model(model)
+
+
+@lru_cache(maxsize=1024)
+def _provider_from_model(model: str) -> str | None:
     name = model.strip().lower()
+    if name.startswith("accounts/fireworks/"):
+        return "fireworks"
+    if name.startswith("ft:"):
+        name = name[3:]
     if "/" in name:
         prefix, _, rest = name.partition("/")
         if prefix in _ALIASES:
@@ -217,32 +255,68 @@ def provider_from_model(model: str) -> str | None:
     return None
 
 
+def _provider_from_url(base_url: object) -> str | None:
+    if not isinstance(base_url, str):
+        return None
+    return _provider_from_url_text(base_url.strip())
+
+
 @lru_cache(maxsize=256)
-def _provider_from_url(base_url: str) -> str | None:
+def _provider_from_url_text(base_url: str) -> str | None:
     try:
         parsed = urlparse(base_url if "//" in base_url else f"http://{base_url}")
-        host = (parsed.hostname or "").lower()
+        host = (parsed.hostname or "").lower().rstrip(".")
         port = parsed.port
     except ValueError:
         return None
-    for fragment, provider in _HOSTS:
-        if fragment in host:
+    if _BEDROCK_HOST.search(host):
+        return "bedrock"
+    for domain, provider in _HOSTS:
+        if host == domain or host.endswith("." + domain):
             return provider
+    if port in _ANY_HOST_PORTS:
+        return _ANY_HOST_PORTS[port]
     if host in {"localhost", "127.0.0.1", "::1", "0.0.0.0"} and port in _LOCAL_PORTS:
         return _LOCAL_PORTS[port]
     return None
 
 
-def _provider_from_class(class_name: str) -> str | None:
-    name = class_name.lower()
+# Words in client class names (ChatBedrockConverse, GoogleGenAI, AzureChatOpenAI...), most
+# specific first: "AzureChatOpenAI" is Azure, "ChatAnthropicVertex" is Anthropic's model.
+_CLASS_WORDS: tuple[tuple[str, str], ...] = (
+    ("azure", "azure"),
+    ("bedrock", "bedrock"),
+    ("anthropic", "anthropic"),
+    ("vertex", "google"),
+    ("gemini", "google"),
+    ("google", "google"),
+    ("mistral", "mistral"),
+    ("ollama", "ollama"),
+    ("groq", "groq"),
+    ("deepseek", "deepseek"),
+    ("together", "together"),
+    ("fireworks", "fireworks"),
+    ("cerebras", "cerebras"),
+    ("cohere", "cohere"),
+    ("openrouter", "openrouter"),
+    ("perplexity", "perplexity"),
+    ("lmstudio", "lmstudio"),
+    ("llamacpp", "llamacpp"),
+    ("vllm", "vllm"),
+    ("openai", "openai"),
+)
+
+
+def _provider_from_class(class_name: object) -> str | None:
+    if not isinstance(class_name, str):
+        return None
+    name = class_name.strip().lower()
     for prefix in ("chat", "llm", ""):
         if name.startswith(prefix):
             found = _ALIASES.get(name[len(prefix) :])
             if found:
                 return found
-    for key in ("azure", "anthropic", "bedrock", "vertex", "gemini", "mistral", "ollama", "groq"):
-        if key in name:
-            return normalize_provider(key)
-    if "openai" in name:
-        return "openai"
+    for word, provider in _CLASS_WORDS:
+        if word in name:
+            return provider
     return None
