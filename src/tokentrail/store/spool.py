@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import pickle
@@ -61,7 +62,23 @@ _MICROSECOND = timedelta(microseconds=1)
 # DECIMAL(18, 12) holds |x| < 10**6: a larger cost would make the whole segment fail to
 # insert, so it is stored as NULL (unknown) instead.
 _MAX_COST = Decimal(10**6)
+_INF = float("inf")
 _dumps = pickle.dumps
+# One encoder built once: json.dumps with options builds a new encoder on every call.
+_meta_encoder = json.JSONEncoder(default=str, separators=(",", ":"))
+
+
+def _meta_json(meta: Any) -> str | None:
+    try:
+        text: str = _meta_encoder.encode(meta)
+    except (TypeError, ValueError):  # keys that are not strings, circular references
+        try:
+            text = json.dumps(
+                {str(k): v for k, v in meta.items()}, default=repr, separators=(",", ":")
+            )
+        except Exception:
+            return None
+    return text
 
 
 def _money(value: Decimal | None) -> str | None:
@@ -106,15 +123,12 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
             meta.setdefault("price_variant", record.price_variant)
         if u.issues:
             meta["usage_issues"] = list(u.issues)
-    if meta:
-        import json
-
-        meta_text: str | None = json.dumps(meta, default=str, separators=(",", ":"))
-    else:
-        meta_text = None
+    meta_text = _meta_json(meta) if meta else None
     latency = record.latency_ms
     if latency is not None:
         latency = float(latency)
+        if latency != latency or latency in (_INF, -_INF):
+            latency = None
     if c is None:
         costs: tuple[Any, ...] = (None,) * 11
     else:
@@ -181,8 +195,9 @@ class _PlainUnpickler(pickle.Unpickler):
 def read_segment(path: Path) -> tuple[list[tuple[Any, ...]], int]:
     """The rows of a segment file and the number of bytes that could not be read.
 
-    A record cut short (the writer died inside ``write``, or the disk filled up) and
-    anything after it is skipped and counted in the second value.
+    A record that does not decode is skipped (its length prefix says where the next one
+    starts); a record cut short at the end of the file (the writer died inside ``write``)
+    is skipped too. Both are counted in the second value.
     """
     data = path.read_bytes()
     rows: list[tuple[Any, ...]] = []
@@ -191,20 +206,23 @@ def read_segment(path: Path) -> tuple[list[tuple[Any, ...]], int]:
     end = len(data)
     width = len(COLUMNS)
     header = _HEADER.size
+    bad = 0
     while pos + header <= end:
         (size,) = _HEADER.unpack_from(view, pos)
         start = pos + header
         if size == 0 or start + size > end:
             break
-        try:
-            row = _PlainUnpickler(io.BytesIO(view[start : start + size])).load()
-        except Exception:
-            break
-        if type(row) is not tuple or len(row) != width:
-            break
-        rows.append(row)
         pos = start + size
-    return rows, end - pos
+        try:
+            row = _PlainUnpickler(io.BytesIO(view[start:pos])).load()
+        except Exception:
+            bad += header + size
+            continue
+        if type(row) is not tuple or len(row) != width:
+            bad += header + size
+            continue
+        rows.append(row)
+    return rows, bad + (end - pos)
 
 
 def segment_rows_estimate(path: Path) -> int:

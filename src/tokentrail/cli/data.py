@@ -1,0 +1,195 @@
+"""Data commands: ``export``, ``forget``, ``prune``, ``path``, ``status``.
+
+Exit codes: 0 success, 1 the database cannot be used (corrupt, newer schema, locked,
+no permission; the message says which), 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..errors import StoreError
+from ._common import db_path, echo_json
+
+__all__ = ["export", "forget", "path", "prune", "status"]
+
+T = TypeVar("T")
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run a store action; a StoreError becomes a one-line message and exit code 1."""
+    try:
+        return action()
+    except StoreError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(1) from None
+
+
+def _human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+@click.command("path")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def path(ctx: click.Context, as_json: bool) -> None:
+    """Print the database location (set it with --db or TOKENTRAIL_DB)."""
+    db = db_path(ctx)
+    if as_json:
+        echo_json({"path": str(db), "exists": db.exists()})
+    else:
+        click.echo(str(db))
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Rows, size, spool backlog and schema version of the database."""
+    from ..store.maintenance import status as store_status
+
+    db = db_path(ctx)
+    info = _run(lambda: store_status(db))
+    if as_json:
+        echo_json(info)
+        return
+    spool = info["spool"]
+    lines = [f"database        {info['path']}"]
+    if not info["exists"]:
+        lines.append("                (not created yet: it appears with the first recorded call)")
+    else:
+        lines += [
+            f"size            {_human_size(info['size_bytes'])}",
+            f"rows            {info['rows']:,}",
+            f"users           {info['users']:,}",
+            f"first call      {info['first_call'] or '-'}",
+            f"last call       {info['last_call'] or '-'}",
+            f"schema version  {info['schema_version']} (this tokentrail: "
+            f"{info['supported_schema_version']})",
+        ]
+    lines.append(
+        f"spool backlog   {spool['records']:,} records in {spool['segments']} segments"
+        + (f" ({', '.join(spool['directories'])})" if spool["directories"] else "")
+    )
+    click.echo("\n".join(lines))
+
+
+@click.command("export")
+@click.option("--user", "user", default=None, help="Only this user's rows.")
+@click.option(
+    "--since", default=None, help='Only calls since then: "30d", "this-month", "2026-11-01"...'
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "jsonl"]),
+    default="csv",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="File to write (default: standard output).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (needs -o).")
+@click.pass_context
+def export(
+    ctx: click.Context,
+    user: str | None,
+    since: str | None,
+    fmt: str,
+    output: str | None,
+    as_json: bool,
+) -> None:
+    """Export rows of the usage table as CSV, Parquet or JSON lines."""
+    from ..store.maintenance import export as store_export
+    from ..timeparse import parse_time
+
+    db = db_path(ctx)
+    start = None
+    if since is not None:
+        try:
+            start = parse_time(since)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--since") from None
+    if output is None and as_json:
+        raise click.UsageError("--json prints a summary; give the data a file with -o FILE")
+    if output is not None:
+        count = _run(lambda: store_export(db, output, fmt=fmt, user=user, since=start))
+        if as_json:
+            echo_json({"path": str(Path(output)), "rows": count, "format": fmt})
+        else:
+            click.echo(f"exported {count:,} rows to {output}", err=True)
+        return
+    # To standard output: stage in a temporary file, then stream it.
+    with tempfile.TemporaryDirectory(prefix="tokentrail-export-") as tmp:
+        staging = os.path.join(tmp, f"export.{fmt}")
+        _run(lambda: store_export(db, staging, fmt=fmt, user=user, since=start))
+        out: Any = sys.stdout.buffer
+        with open(staging, "rb") as fh:
+            while chunk := fh.read(1 << 16):
+                out.write(chunk)
+        out.flush()
+
+
+@click.command("forget")
+@click.option("--user", "user", required=True, help="The user whose rows are deleted.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def forget(ctx: click.Context, user: str, as_json: bool) -> None:
+    """Delete every row of one user (right to erasure)."""
+    from ..store.maintenance import forget as store_forget
+
+    db = db_path(ctx)
+    count = _run(lambda: store_forget(db, user))
+    _done(as_json, {"user": user, "deleted": count}, f"deleted {count:,} rows of user {user!r}")
+
+
+@click.command("prune")
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    help="Delete calls older than this: 365d, 30d, 12h, 2w, 1y.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def prune(ctx: click.Context, older_than: str, as_json: bool) -> None:
+    """Delete rows older than a retention period."""
+    from ..store.maintenance import parse_duration
+    from ..store.maintenance import prune as store_prune
+
+    try:
+        delta = parse_duration(older_than)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    db = db_path(ctx)
+    count = _run(lambda: store_prune(db, delta))
+    _done(
+        as_json,
+        {"older_than": older_than, "deleted": count},
+        f"deleted {count:,} rows older than {older_than}",
+    )
+
+
+def _done(as_json: bool, data: dict[str, Any], message: str) -> None:
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(message)

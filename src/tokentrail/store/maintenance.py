@@ -1,0 +1,260 @@
+"""Data rights and housekeeping: export, forget a user, prune old rows, status.
+
+Each function opens the database only for its own statement (retrying while a writer
+holds it) and raises :class:`StoreError` with a clear message when it cannot.
+Before deleting, segments left in the spool by processes that died are stored first, so
+that ``forget`` and ``prune`` also reach records that were not in DuckDB yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import StoreError
+from .connect import connect, reading
+from .migrate import migrate, schema_version
+from .paths import resolve_db_path, spool_dirs
+from .schema import SCHEMA_VERSION
+from .spool import LOCK_SUFFIX, SEGMENT_SUFFIX, segment_rows_estimate
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "drain_spool",
+    "export",
+    "forget",
+    "parse_duration",
+    "prune",
+    "spool_backlog",
+    "status",
+]
+
+#: ``--format`` values of :func:`export`.
+EXPORT_FORMATS: tuple[str, ...] = ("csv", "parquet", "jsonl")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(y|w|d|h|m|s)\s*$", re.IGNORECASE)
+_UNIT = {
+    "y": timedelta(days=365),
+    "w": timedelta(weeks=1),
+    "d": timedelta(days=1),
+    "h": timedelta(hours=1),
+    "m": timedelta(minutes=1),
+    "s": timedelta(seconds=1),
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"365d"``, ``"30d"``, ``"12h"``, ``"2w"``, ``"1y"`` (365 days), ``"90m"`` -> timedelta.
+
+    Raises ``ValueError`` with the accepted forms for anything else.
+    """
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(
+            f"{text!r} is not a duration: use a number and a unit, e.g. 365d, 30d, 12h, 2w, 1y"
+        )
+    amount = float(match.group(1))
+    delta: timedelta = _UNIT[match.group(2).lower()] * amount
+    if delta <= timedelta(0):
+        raise ValueError(f"{text!r} must be longer than zero")
+    return delta
+
+
+def spool_backlog(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Records waiting in the spool (not in DuckDB yet): segments, records, writers."""
+    db = resolve_db_path(path)
+    segments = 0
+    records = 0
+    writers: set[str] = set()
+    locations = []
+    for directory in spool_dirs(db):
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        found = False
+        for name in names:
+            if name.endswith(SEGMENT_SUFFIX):
+                segments += 1
+                found = True
+                records += segment_rows_estimate(directory / name)
+                writers.add(name[: -len(SEGMENT_SUFFIX)].rsplit("-", 1)[0])
+            elif name.endswith(LOCK_SUFFIX):
+                writers.add(name[: -len(LOCK_SUFFIX)])
+        if found:
+            locations.append(str(directory))
+    return {
+        "segments": segments,
+        "records": records,
+        "writers": len(writers),
+        "directories": locations,
+    }
+
+
+def drain_spool(path: str | os.PathLike[str] | None = None, timeout: float = 30.0) -> bool:
+    """Store the spooled records of processes that are gone; True when none are left."""
+    from .writer import UsageStore
+
+    db = resolve_db_path(path)
+    if not any(os.path.isdir(d) for d in spool_dirs(db)):
+        return True
+    store = UsageStore(db, interval=3600.0)
+    try:
+        return store.flush(timeout)
+    finally:
+        store.close(timeout)
+
+
+def status(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Where the database is, its size, rows, schema version and spool backlog."""
+    db = resolve_db_path(path)
+    info: dict[str, Any] = {
+        "path": str(db),
+        "exists": db.exists(),
+        "size_bytes": 0,
+        "rows": 0,
+        "users": 0,
+        "first_call": None,
+        "last_call": None,
+        "schema_version": None,
+        "supported_schema_version": SCHEMA_VERSION,
+        "spool": spool_backlog(db),
+    }
+    if not db.exists():
+        return info
+    wal = db.with_name(db.name + ".wal")
+    info["size_bytes"] = db.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+    con = connect(db, read_only=True)
+    try:
+        version = schema_version(con)
+        info["schema_version"] = version
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{db} has schema version {version}, newer than this tokentrail supports "
+                f"({SCHEMA_VERSION}); upgrade tokentrail to use it"
+            )
+        if version >= 1:
+            row = con.execute(
+                "SELECT count(*), count(DISTINCT user_id), "
+                "strftime(min(ts) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ'), "
+                "strftime(max(ts) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') FROM usage"
+            ).fetchall()[0]
+            info.update(rows=row[0], users=row[1], first_call=row[2], last_call=row[3])
+    finally:
+        con.close()
+    return info
+
+
+def _where(user: str | None, since: datetime | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if user is not None:
+        clauses.append("user_id = ?")
+        params.append(user)
+    if since is not None:
+        clauses.append("ts >= ?::TIMESTAMPTZ")
+        params.append(_utc(since).isoformat())
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def export(
+    path: str | os.PathLike[str] | None,
+    out: str | os.PathLike[str],
+    *,
+    fmt: str = "csv",
+    user: str | None = None,
+    since: datetime | None = None,
+) -> int:
+    """Write the ``usage`` rows (optionally one user's, optionally since a time) to ``out``.
+
+    ``fmt`` is ``csv``, ``parquet`` or ``jsonl``; timestamps are written in UTC. Returns
+    the number of rows written.
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise StoreError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
+    target = Path(out)
+    options = {
+        "csv": "FORMAT csv, HEADER true",
+        "parquet": "FORMAT parquet",
+        "jsonl": "FORMAT json",
+    }[fmt]
+    where, params = _where(user, since)
+    # COPY writes to a temporary file first so that a failed export never leaves half a file.
+    with tempfile.TemporaryDirectory(prefix="tokentrail-export-") as tmp:
+        staging = Path(tmp) / f"export.{fmt}"
+        with reading(path) as con:
+            con.execute("SET TimeZone = 'UTC'")
+            count = con.execute(f"SELECT count(*) FROM usage{where}", params).fetchall()[0][0]
+            literal = str(staging).replace("'", "''")
+            con.execute(
+                f"COPY (SELECT * FROM usage{where} ORDER BY ts, id) TO '{literal}' ({options})",
+                params,
+            )
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(staging, target)
+        except OSError as exc:
+            raise StoreError(f"cannot write {target}: {exc}") from exc
+    return int(count)
+
+
+def _delete(db: Path, where: str, params: list[Any], timeout: float) -> int:
+    con = connect(db, timeout=timeout)
+    try:
+        migrate(con, db)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            count = con.execute(f"SELECT count(*) FROM usage{where}", params).fetchall()[0][0]
+            con.execute(f"DELETE FROM usage{where}", params)
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                con.execute("ROLLBACK")
+            raise
+        # Rewrite the storage so deleted values do not linger in the file.
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return int(count)
+
+
+def forget(path: str | os.PathLike[str] | None, user: str, *, timeout: float = 30.0) -> int:
+    """Delete every row of ``user``; returns how many were deleted.
+
+    Spooled records of processes that are gone are stored first so they are deleted too.
+    Records still being written by a running process are not reached: stop it first.
+    """
+    db = resolve_db_path(path)
+    if not db.exists():
+        return 0
+    drain_spool(db, timeout)
+    where, params = _where(user, None)
+    return _delete(db, where, params, timeout)
+
+
+def prune(
+    path: str | os.PathLike[str] | None,
+    older_than: timedelta,
+    *,
+    now: datetime | None = None,
+    timeout: float = 30.0,
+) -> int:
+    """Delete rows whose call started more than ``older_than`` ago; returns how many."""
+    db = resolve_db_path(path)
+    if not db.exists():
+        return 0
+    drain_spool(db, timeout)
+    cutoff = _utc(now or datetime.now(timezone.utc)) - older_than
+    return _delete(db, " WHERE ts < ?::TIMESTAMPTZ", [cutoff.isoformat()], timeout)
