@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .context import _RUNS, Attribution, CallContext, Run, active_runs
 from .records import Status, UsageRecord, new_id
-from .usage import Usage
+from .usage import COUNT_FIELDS, MAX_TOKENS, Usage
 
 if TYPE_CHECKING:
     from .analytics import Analytics
@@ -80,6 +80,7 @@ class Tracker:
 
         self._path = resolve_db_path(path)
         self._defaults = Attribution.of(user_id, session_id, operation, tags, metadata)
+        self._default_context = CallContext(attribution=self._defaults, runs=())
         self._price_variant = price_variant
         self._store: UsageStore = UsageStore(self._path)
         self._guard: BudgetGuard | None = None
@@ -124,8 +125,11 @@ class Tracker:
         Precedence: ``explicit`` (per-call metadata and handler arguments) > innermost
         ``track()`` block > outer blocks > this tracker's defaults.
         """
+        active = active_runs()
+        if not active and explicit is None:
+            return self._default_context  # the common case, kept off the hot path
         merged = self._defaults
-        runs = tuple(r for r in active_runs() if r.tracker is self)
+        runs = tuple(r for r in active if r.tracker is self)
         for run in runs:
             merged = run.attribution.over(merged)
         if explicit is not None:
@@ -168,13 +172,13 @@ class Tracker:
         return record
 
     def _price(self, record: UsageRecord) -> Cost | None:
-        from .pricing import cost, zero_cost
-
+        cost, zero_cost = _pricing_functions()
         if record.cache_hit:
-            return zero_cost(record.model, provider=record.provider)
+            free: Cost = zero_cost(record.model, provider=record.provider)
+            return free
         if record.model is None and record.reported_cost is None:
             return None
-        return cost(
+        priced: Cost | None = cost(
             record.model or "",
             provider=record.provider,
             at=record.ts,
@@ -182,6 +186,7 @@ class Tracker:
             variant=record.price_variant or self._price_variant,
             reported_cost=record.reported_cost,
         )
+        return priced
 
     def record(
         self,
@@ -220,17 +225,21 @@ class Tracker:
             if isinstance(usage, Usage):
                 counts = usage if not estimated else usage.replace(estimated=True)
             else:
-                counts = Usage.from_counts(usage, estimated=estimated, source="record()")
-            prov = normalize_provider(provider) or infer_provider(model=model)
+                counts = _plain_usage(usage, estimated) or Usage.from_counts(
+                    usage, estimated=estimated, source="record()"
+                )
+            prov = normalize_provider(provider) or infer_provider(
+                model=None if model is None else str(model)
+            )
             rec = UsageRecord(
                 model=None if model is None else str(model),
                 provider=prov,
                 usage=counts,
-                latency_ms=latency_ms,
+                latency_ms=_to_float(latency_ms),
                 status=status if status in ("ok", "error", "cancelled") else "ok",
-                error_type=error_type,
-                request_id=request_id,
-                streamed=streamed,
+                error_type=None if error_type is None else str(error_type),
+                request_id=None if request_id is None else str(request_id),
+                streamed=bool(streamed),
                 cost=cost,
                 reported_cost=_to_decimal(reported_cost),
                 price_variant=price_variant,
@@ -239,12 +248,32 @@ class Tracker:
                 trace_id=trace_id,
             )
             if ts is not None:
-                rec.ts = ts
-        except Exception:
-            logger.exception("tokentrail: record() got unusable arguments; storing what it can")
-            rec = UsageRecord(model=str(model), provider=provider, usage=Usage(issues=("bad",)))
-        explicit = Attribution.of(user_id, session_id, operation, tags, metadata)
-        return self.capture(rec, context=self.call_context(explicit))
+                rec.ts = ts if isinstance(ts, datetime) else rec.ts
+        except Exception as exc:
+            logger.warning(
+                "tokentrail: record() got unusable arguments (%s); storing what it can", exc
+            )
+            rec = UsageRecord(
+                model=_safe_str(model),
+                provider=_safe_str(provider),
+                usage=Usage(issues=(f"record() arguments unusable: {type(exc).__name__}",)),
+            )
+        try:
+            if (
+                user_id is None
+                and session_id is None
+                and operation is None
+                and not tags
+                and not metadata
+            ):
+                context = self.call_context()
+            else:
+                explicit = Attribution.of(user_id, session_id, operation, tags, metadata)
+                context = self.call_context(explicit)
+        except Exception as exc:
+            logger.warning("tokentrail: record() got unusable attribution (%s); ignored", exc)
+            context = self._default_context
+        return self.capture(rec, context=context)
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(record)`` for every captured call; returns an unsubscribe function."""
@@ -394,12 +423,70 @@ def _apply_attribution(record: UsageRecord, attribution: Attribution) -> None:
         record.metadata = {**attribution.metadata, **record.metadata}
 
 
+_COUNT_SET = frozenset(COUNT_FIELDS)
+
+
+def _plain_usage(counts: Mapping[str, Any] | None, estimated: bool) -> Usage | None:
+    """The common case without the full validation: a dict of sane ints whose subsets fit.
+
+    Returns ``None`` for anything else, which then goes through ``Usage.from_counts``
+    (coercion, clamping, warnings, issues).
+    """
+    if type(counts) is not dict or not counts.keys() <= _COUNT_SET:
+        return None
+    for value in counts.values():
+        if type(value) is not int or value < 0 or value > MAX_TOKENS:
+            return None
+    u = Usage(**counts, estimated=bool(estimated))
+    if (
+        u.cache_read_tokens + u.cache_write_tokens > u.input_tokens
+        or u.cache_write_1h_tokens > u.cache_write_tokens
+        or u.input_audio_tokens > u.input_tokens
+        or u.reasoning_tokens + u.output_audio_tokens > u.output_tokens
+    ):
+        return None
+    return u
+
+
+def _to_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        logger.warning("tokentrail: latency %r is not a number; ignored", value)
+        return None
+    return result if result == result and result not in (float("inf"), float("-inf")) else None
+
+
+def _safe_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(value)
+    except Exception:
+        return None
+
+
+_PRICING: list[Any] = []
+
+
+def _pricing_functions() -> tuple[Any, Any]:
+    # Imported on first use (keeps `import tokentrail` light), then cached: a `from ... import`
+    # per call costs more than the rest of the lookup.
+    if not _PRICING:
+        from .pricing import cost, zero_cost
+
+        _PRICING.extend((cost, zero_cost))
+    return _PRICING[0], _PRICING[1]
+
+
 def _to_decimal(value: Decimal | float | str | None) -> Decimal | None:
     if value is None:
         return None
     try:
         result = Decimal(str(value))
-    except ArithmeticError:
+    except (ArithmeticError, ValueError, TypeError):
         logger.warning("tokentrail: reported cost %r is not a number; ignored", value)
         return None
     return result if result.is_finite() and result >= 0 else None
