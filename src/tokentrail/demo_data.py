@@ -217,7 +217,7 @@ def _call(
     error_type = None
     if rng.random() < 0.015:
         status, error_type, output_tokens, reasoning = "error", "RateLimitError", 0, 0
-    latency = 180 + (output_tokens + reasoning) * rng.uniform(8, 22) + input_tokens * 0.02
+    latency = 250 + output_tokens * rng.uniform(6, 14) + input_tokens * 0.03
     if op.name == "embed":
         latency = 40 + input_tokens * 0.05
     session = f"{user}-{ts:%m%d}-{ts.hour // 4}"

@@ -44,12 +44,13 @@ def _missing(value: Any) -> bool:
 
 
 def money(value: Any, digits: int | None = None) -> str:
-    """``$1,234.56``; small amounts keep 4 significant decimals; ``—`` when unknown."""
+    """``$1,234.56``; cents-or-less amounts get 4 or 6 decimals; ``—`` when unknown."""
     if _missing(value):
         return "—"
     amount = Decimal(str(value))
     if digits is None:
-        digits = 2 if abs(amount) >= 1 or amount == 0 else 4
+        size = abs(amount)
+        digits = 2 if size >= 1 or amount == 0 else 4 if size >= Decimal("0.001") else 6
     return f"-${-amount:,.{digits}f}" if amount < 0 else f"${amount:,.{digits}f}"
 
 

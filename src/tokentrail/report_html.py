@@ -1,0 +1,227 @@
+"""``tokentrail html``: one self-contained HTML dashboard file.
+
+Everything is inline — CSS, charts as SVG drawn by matplotlib — so the file opens anywhere
+without a network: mail it, attach it to a ticket, open it from disk. Contents: KPI tiles
+(spend, tokens, calls, cache savings, month-end forecast), spend over time by model, spend
+by model, usage by operation, token mix, cache hit rate, top users and recent calls.
+
+Example::
+
+    from tokentrail import report_html
+    report_html.write("report.html", "usage.duckdb", since="30d")
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import display
+from .analytics import Analytics
+from .timeparse import TimeLike
+
+__all__ = ["render", "write"]
+
+_PAGE_CSS = """
+body { font-family: -apple-system, BlinkMacSystemFont, Segoe UI, Roboto, Helvetica, Arial,
+       sans-serif; color: #222; margin: 0; background: #f4f5f7; }
+header { background: #1f2937; color: #fff; padding: 18px 32px; }
+header h1 { margin: 0; font-size: 22px; font-weight: 600; }
+header p { margin: 4px 0 0; color: #cbd5e1; font-size: 13px; }
+main { padding: 20px 32px 40px; max-width: 1280px; margin: 0 auto; }
+.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(180px, 1fr));
+         gap: 14px; margin-bottom: 18px; }
+.tile { background: #fff; border-radius: 10px; padding: 14px 18px;
+        box-shadow: 0 1px 2px rgba(0,0,0,.06); }
+.tile .label { font-size: 11px; text-transform: uppercase; letter-spacing: .05em; color: #6b7280; }
+.tile .value { font-size: 26px; font-weight: 650; margin-top: 4px; }
+.tile .note { font-size: 12px; color: #6b7280; margin-top: 2px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; }
+.card { background: #fff; border-radius: 10px; padding: 12px 16px;
+        box-shadow: 0 1px 2px rgba(0,0,0,.06); margin-bottom: 16px; overflow-x: auto; }
+.card h2 { font-size: 15px; margin: 4px 0 10px; }
+.card.wide { grid-column: 1 / -1; }
+.card svg { width: 100%; height: auto; display: block; }
+table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
+th, td { padding: 5px 10px; border-bottom: 1px solid #eef0f3; white-space: nowrap; }
+th { text-align: left; color: #374151; border-bottom: 2px solid #e5e7eb; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.error td { color: #b91c1c; }
+.muted { color: #9ca3af; }
+footer { color: #6b7280; font-size: 12px; margin-top: 8px; }
+"""
+
+
+def _svg(fig: Any) -> str:
+    import matplotlib
+
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "tokentrail"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight")
+    text = buffer.getvalue()
+    # Keep only the <svg> element: the XML prolog and DOCTYPE are not allowed mid-document.
+    start = text.find("<svg")
+    svg = text[start:] if start >= 0 else text
+    return re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
+
+
+def _table(columns: list[tuple[str, bool]], rows: list[list[str]], row_classes: list[str]) -> str:
+    head = "".join(
+        f"<th class='{'num' if numeric else ''}'>{html.escape(name)}</th>"
+        for name, numeric in columns
+    )
+    body = "".join(
+        f"<tr class='{cls}'>"
+        + "".join(
+            f"<td class='{'num' if numeric else ''}'>{html.escape(cell)}</td>"
+            for cell, (_name, numeric) in zip(row, columns, strict=True)
+        )
+        + "</tr>"
+        for row, cls in zip(rows, row_classes, strict=True)
+    )
+    if not rows:
+        body = f"<tr><td colspan='{len(columns)}' class='muted'>No calls in this range</td></tr>"
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render(
+    source: Any = None,
+    *,
+    since: TimeLike = None,
+    until: TimeLike = None,
+    period: str = "day",
+    tz: str = "UTC",
+    title: str = "LLM usage report",
+    recent: int = 25,
+    now: datetime | None = None,
+    **filters: Any,
+) -> str:
+    """The dashboard as one HTML string (a tracker, Analytics, path or ``None`` as source)."""
+    from . import plots
+
+    analytics = plots._analytics(source)
+    fast = Analytics(analytics.path)  # one flush is enough: later queries skip before_query
+    summary = analytics.summary(since, until, **filters).iloc[0].to_dict()
+    forecast = fast.forecast(tz=tz, now=now, **filters).iloc[0].to_dict()
+    users = fast.by("user_id", since, until, top=10, **filters)
+    calls = fast.history(recent, since=since, until=until, **filters)
+
+    tiles = display.summary_tiles(summary)[:4]
+    tiles.append(
+        (
+            f"Forecast {forecast['month']}",
+            display.money(forecast["projected"]),
+            f"{display.money(forecast['run_rate_per_day'])}/day run rate",
+        )
+    )
+    tiles_html = "".join(
+        f"<div class='tile'><div class='label'>{html.escape(label)}</div>"
+        f"<div class='value'>{html.escape(value)}</div>"
+        f"<div class='note'>{html.escape(note)}</div></div>"
+        for label, value, note in tiles
+    )
+
+    charts = [
+        ("Spend over time", plots.cost_over_time(fast, period, tz=tz, since=since, until=until, **filters)),
+        ("Spend by model", plots.cost_by_model(fast, since=since, until=until, **filters)),
+        ("Usage by operation", plots.usage_by_operation(fast, since=since, until=until, **filters)),
+        ("Tokens: input, cached, output", plots.token_mix(fast, period, tz=tz, since=since, until=until, **filters)),
+        ("Prompt-cache hit rate", plots.cache_hit_rate(fast, period, tz=tz, since=since, until=until, **filters)),
+    ]  # fmt: skip
+    chart_cards = "".join(
+        f"<section class='card chart{' wide' if i == 0 else ''}' data-chart='{html.escape(name)}'"
+        f" aria-label='{html.escape(name)}'>{_svg(fig)}</section>"
+        for i, (name, fig) in enumerate(charts)
+    )
+
+    user_rows = [
+        [
+            str(r["user_id"]),
+            display.count(r["calls"]),
+            display.count(r["total_tokens"]),
+            display.money(r["cost"]),
+            display.percent(r["share"]),
+        ]
+        for r in users.to_dict("records")
+    ]
+    users_html = _table(
+        [("User", False), ("Calls", True), ("Tokens", True), ("Spend", True), ("Share", True)],
+        user_rows,
+        [""] * len(user_rows),
+    )
+    call_rows = [
+        [
+            r["ts"].strftime("%Y-%m-%d %H:%M:%S"),
+            str(r["model"] or "—"),
+            str(r["user_id"] or "—"),
+            str(r["operation"] or "—"),
+            display.count(r["input_tokens"]),
+            display.count(r["output_tokens"]),
+            display.count(r["cache_read_tokens"]),
+            display.money(r["total_cost"]),
+            "—" if r["latency_ms"] != r["latency_ms"] else f"{r['latency_ms']:,.0f} ms",
+            str(r["status"]),
+        ]
+        for r in calls.to_dict("records")
+    ]
+    calls_html = _table(
+        [
+            ("Time (UTC)", False),
+            ("Model", False),
+            ("User", False),
+            ("Operation", False),
+            ("Input", True),
+            ("Output", True),
+            ("Cached", True),
+            ("Cost", True),
+            ("Latency", True),
+            ("Status", False),
+        ],
+        call_rows,
+        ["error" if r[-1] == "error" else "" for r in call_rows],
+    )
+
+    generated = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    first, last = summary.get("first_call"), summary.get("last_call")
+    span = (
+        f"{first:%Y-%m-%d} → {last:%Y-%m-%d}"
+        if first is not None and first == first and last is not None
+        else "no calls yet"
+    )
+    where = html.escape(str(getattr(analytics, "path", "") or "default database"))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>{_PAGE_CSS}</style></head>
+<body>
+<header><h1>{html.escape(title)}</h1>
+<p>{html.escape(span)} · {display.count(summary["calls"])} calls · generated {generated} ·
+<span class="db">{where}</span></p></header>
+<main>
+<section class="tiles" id="kpis">{tiles_html}</section>
+<div class="grid">{chart_cards}</div>
+<section class="card" id="top-users"><h2>Top users</h2>{users_html}</section>
+<section class="card" id="recent-calls"><h2>Recent calls</h2>{calls_html}</section>
+<footer>Forecast method: {html.escape(str(forecast["method"]))}.
+Money in USD; {display.count(summary["unpriced_calls"])} calls with an unknown price are
+counted but not priced. Made by tokentrail.</footer>
+</main></body></html>
+"""
+
+
+def write(
+    out: str | os.PathLike[str],
+    source: Any = None,
+    **kwargs: Any,
+) -> Path:
+    """Render the dashboard and write it to ``out``; returns the path."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(source, **kwargs), encoding="utf-8")
+    return path
