@@ -458,3 +458,37 @@ def test_capture_never_raises_into_the_chain(
     chat_openai().invoke("hi", config={"callbacks": [tracker.langchain()]})
     [rec] = captured
     assert rec.model == "gpt-4o-mini" and rec.status == "ok"  # a bare row, still stored
+
+
+def test_budget_refusal_propagates_before_the_request(
+    tracker: Any, captured: list[Any], wire_server: WireServer, chat_openai: Callable[..., Any]
+) -> None:
+    from tokentrail import BudgetExceededError
+
+    wire_server.set_default(input_tokens=1000, output_tokens=100)  # $0.00021 spent a call
+    tracker.budget(usd="0.001", per="day", scope="global")
+    llm = chat_openai(max_tokens=1000)  # worst case a call: ~$0.0006 reserved
+    handler = tracker.langchain()
+    llm.invoke("a", config={"callbacks": [handler]})
+    llm.invoke("b", config={"callbacks": [handler]})
+    with pytest.raises(BudgetExceededError):
+        llm.invoke("c", config={"callbacks": [handler]})
+    assert wire_server.request_count == 2 and len(captured) == 2
+    with tracker.track(), pytest.raises(BudgetExceededError):
+        llm.invoke("d")  # the track() handler guards too
+    assert wire_server.request_count == 2
+
+
+async def test_budget_refusal_propagates_async(
+    tracker: Any, wire_server: WireServer, chat_openai: Callable[..., Any]
+) -> None:
+    from tokentrail import BudgetExceededError
+
+    tracker.budget(usd="0.0001", per="day", scope="user")
+    llm = chat_openai(max_tokens=1000)
+    with pytest.raises(BudgetExceededError):
+        await llm.ainvoke("a", config={"callbacks": [tracker.langchain(user_id="u1")]})
+    with pytest.raises(BudgetExceededError):
+        async for _ in llm.astream("b", config={"callbacks": [tracker.langchain(user_id="u1")]}):
+            pass
+    assert wire_server.request_count == 0

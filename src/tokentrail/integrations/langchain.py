@@ -203,6 +203,8 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             call = self._open(
                 serialized, messages, chat, run_id, parent_run_id, tags, metadata, kwargs
             )
+        except BudgetExceededError:
+            raise  # refused before the request leaves: the one error meant for the caller
         except Exception:
             logger.exception("tokentrail: could not read a LangChain model start")
             return
@@ -261,7 +263,7 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         )
         explicit = _attribution_from(meta, tags).over(self.attribution)
         context = self.tracker.call_context(explicit)
-        reservation = self._preflight(model, provider, messages, chat, params, context)
+        reservation = self._preflight(model, provider, messages, chat, params, context, run_id)
         calls = self._calls
         return _Call(
             model=model,
@@ -284,6 +286,7 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         chat: bool,
         params: Mapping[str, Any],
         context: CallContext,
+        run_id: UUID,
     ) -> Reservation | None:
         if getattr(self.tracker, "_guard", None) is None:
             return None  # no budget: nothing to reserve, nothing to convert
@@ -293,10 +296,12 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             request = PreflightRequest(
                 model=model,
                 provider=provider,
-                messages=_as_dicts(messages, chat),
+                messages=_as_dicts(messages, chat) if chat else None,
+                prompt=None if chat else "\n".join(str(p) for p in messages or ()),
                 max_tokens=_max_tokens(params),
                 tools=params.get("tools"),
                 context=context,
+                run_id=str(run_id),
             )
         except Exception:
             logger.exception("tokentrail: could not build a budget pre-flight request")
