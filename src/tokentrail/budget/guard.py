@@ -931,9 +931,13 @@ def _limit(raw: Any, unit: str) -> Amount:
         if not value.is_finite() or value < 0:
             raise ValueError(f"usd must be a non-negative amount, got {raw!r}")
         return value
-    if isinstance(raw, bool) or int(raw) != raw or int(raw) < 0:
+    try:
+        value = Decimal(str(raw))
+    except ArithmeticError:
+        value = Decimal(-1)
+    if isinstance(raw, bool) or not value.is_finite() or value != int(value) or value < 0:
         raise ValueError(f"tokens must be a non-negative integer, got {raw!r}")
-    return int(raw)
+    return int(value)
 
 
 def _unpriced_policy(value: Any) -> Unpriced:

@@ -1,0 +1,94 @@
+"""``tokentrail budget status``: every budget window's spend, limit and percent.
+
+Budgets come from ``<database>.budgets.json``, which ``tracker.budget(...)`` keeps up to
+date, and from ``--usd/--tokens --per --scope [--key]`` for an ad-hoc look (for example
+``tokentrail budget status --usd 5 --per day --scope user``). Spend is read from the
+database; reservations of calls in flight are only visible inside the running process
+(``tracker.budget_status()``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ._common import db_path, echo_json
+
+__all__ = ["budget"]
+
+
+@click.group("budget")
+def budget() -> None:
+    """Budget windows: spend, limit, percent."""
+
+
+@budget.command("status")
+@click.option("--usd", type=str, default=None, help="Ad-hoc budget in USD (instead of saved).")
+@click.option("--tokens", type=int, default=None, help="Ad-hoc budget in tokens.")
+@click.option("--per", default="day", show_default=True, help="Window: day, week, month, 24h...")
+@click.option("--scope", default="user", show_default=True, help="global, user, model, tag:<t>...")
+@click.option("--key", default=None, help="Only this user (or other scope value).")
+@click.option("--tz", default="UTC", show_default=True, help="Time zone of calendar windows.")
+@click.option("--top", type=int, default=50, show_default=True, help="Show at most N rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def status(
+    ctx: click.Context,
+    usd: str | None,
+    tokens: int | None,
+    per: str,
+    scope: str,
+    key: str | None,
+    tz: str,
+    top: int,
+    as_json: bool,
+) -> None:
+    """Spend of every budget window (saved budgets, or the one given by the options)."""
+    from ..budget.offline import status_from_store
+    from ..budget.persist import budgets_file, load_budget_specs
+
+    db = db_path(ctx)
+    specs: list[dict[str, Any]]
+    if usd is not None or tokens is not None:
+        specs = []
+        for unit, limit in (("usd", usd), ("tokens", tokens)):
+            if limit is not None:
+                specs.append(
+                    {"unit": unit, "limit": limit, "per": per, "scope": scope, "key": key, "tz": tz}
+                )
+    else:
+        specs = load_budget_specs(db)
+        if key is not None:
+            specs = [s for s in specs if s.get("key") in (None, key)]
+    try:
+        rows = status_from_store(db, specs)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if key is not None:
+        rows = [r for r in rows if r.key == key or r.scope == "global"]
+    rows = rows[: max(0, top)]
+    if as_json:
+        echo_json({"database": str(db), "budgets": [r.as_dict() for r in rows]})
+        return
+    if not specs:
+        click.echo(
+            f"No budgets saved for {db} ({budgets_file(db).name} is missing).\n"
+            "Declare one in code with tracker.budget(...), or pass --usd/--tokens --per --scope."
+        )
+        return
+    if not rows:
+        click.echo("No spend yet in any budget window.")
+        return
+    click.echo(f"{'scope':<14} {'key':<18} {'window':<8} {'spent':>14} {'limit':>14} {'%':>6}")
+    for r in rows:
+        bar = "█" * min(10, int(r.percent // 10))
+        flag = " ⚠" if r.percent >= 80 else ""
+        click.echo(
+            f"{r.scope:<14} {r.key or '-'!s:<18.18} {r.window:<8} {_fmt(r.spent, r.unit):>14} "
+            f"{_fmt(r.limit, r.unit):>14} {r.percent:>5.0f}% {bar}{flag}"
+        )
+
+
+def _fmt(value: Any, unit: str) -> str:
+    return f"${value:,.4f}" if unit == "usd" else f"{int(value):,}"
