@@ -59,7 +59,15 @@ class Result:
 
     def to_json_records(self) -> list[dict[str, Any]]:
         """Rows as dicts of JSON-friendly values (Decimal -> str, datetimes -> ISO 8601)."""
-        return [{k: _jsonable(v) for k, v in row.items()} for row in self]
+        out = []
+        for row in self:
+            item = {k: _jsonable(v) for k, v in row.items()}
+            for name in self.utc_columns:  # stored as naive UTC: say so
+                value = row.get(name)
+                if isinstance(value, datetime) and value.tzinfo is None:
+                    item[name] = value.isoformat() + "+00:00"
+            out.append(item)
+        return out
 
     def to_frame(self) -> Any:
         """A pandas DataFrame (money as float USD, timestamps in UTC where stored as UTC)."""
