@@ -148,6 +148,8 @@ def _run(ctx: click.Context, fn: Callable[[Any], Any]) -> Any:
             return fn(con)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    except BrokenPipeError:  # output piped into `head`: not a database problem
+        raise
     except Exception as exc:
         click.echo(
             f"Error: could not read {path}: {exc}\n"
