@@ -15,7 +15,7 @@ from ..errors import PricingError, UnknownModelError
 from ..providers import normalize_provider, provider_from_model
 from ..usage import Usage
 from .catalog import Catalog, ModelEntry, ProviderModels, entry_from_spec
-from .leaves import leaf_counts, leaf_prices
+from .leaves import LEAVES, leaf_counts, leaf_prices
 from .names import name_candidates
 from .types import Cost
 
@@ -322,7 +322,34 @@ class Pricer:
             )
             return None
         counts = _as_usage(usage, usage_fields)
-        return self._price(entry, counts, at, variant, strict)
+        return self._price(entry, counts, at, variant, strict)[0]
+
+    def explain(
+        self,
+        model: str,
+        *,
+        provider: str | None = None,
+        at: datetime | date | str | None = None,
+        usage: Usage | Mapping[str, Any] | None = None,
+        variant: str | None = None,
+        **usage_fields: Any,
+    ) -> tuple[Cost, list[tuple[str, int, Decimal | None, Decimal]]]:
+        """The cost and its leaves: ``(leaf, tokens, USD per 1M tokens, cost)`` each.
+
+        Strict: raises ``UnknownModelError`` or ``PricingError`` (for the CLI and tools).
+        """
+        pid = normalize_provider(provider)
+        entry = self.find(model, pid)
+        if entry is None:
+            raise UnknownModelError(model, pid)
+        cost, counts, prices = self._price(
+            entry, _as_usage(usage, usage_fields), at, variant, strict=True
+        )
+        lines = [
+            (leaf, n, None if p is None else p * _MILLION, _ZERO if p is None else p * n)
+            for leaf, n, p in zip(LEAVES, counts, prices, strict=True)
+        ]
+        return cost, lines
 
     def _price(
         self,
@@ -331,7 +358,7 @@ class Pricer:
         at: datetime | date | str | None,
         variant: str | None,
         strict: bool,
-    ) -> Cost:
+    ) -> tuple[Cost, tuple[int, ...], _Resolved]:
         periods = entry.periods
         simple = (
             len(periods) == 1 and periods[0].hours is None and periods[0].effective_from is None
@@ -377,7 +404,7 @@ class Pricer:
         counts = leaf_counts(usage)
         leaf = [_ZERO if not n or p is None else p * n for n, p in zip(counts, prices, strict=True)]
         total = sum(leaf, _ZERO)
-        return Cost(
+        cost = Cost(
             total=total,
             input_cost=leaf[0],
             cache_read_cost=leaf[1],
@@ -394,6 +421,7 @@ class Pricer:
             variant=variant if vtable is not None else None,
             tier_threshold=tier if tier is not None else vtier,
         )
+        return cost, counts, prices
 
     def _reported(self, model: str | None, pid: str | None, reported: Any) -> Cost:
         try:
