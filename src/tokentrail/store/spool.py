@@ -11,21 +11,18 @@ drops the lock when the process dies, however it dies, so another process can te
 writer's segments (lock free) from a live one's (lock held) without trusting pids, and
 the one that takes the lock is the only one that drains them.
 
-Record format: a 4-byte little-endian length, then a pickle (protocol 5) of a tuple of
-plain values (str, int, float, bool, None, list) in :data:`~tokentrail.records.COLUMNS`
-order. Spool files are read back with an unpickler that refuses every global, so a
-tampered file cannot run code.
+Record format: one line of JSON per record, an array of plain values (str, int, float,
+bool, null, a list of tags) in :data:`~tokentrail.records.COLUMNS` order, ``ts`` as
+microseconds since the epoch (UTC) and money as decimal strings. DuckDB reads the
+segments natively (``read_json_objects``), so storing a batch costs no Python per row.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
 import os
-import pickle
-import struct
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,23 +44,25 @@ __all__ = [
     "Claim",
     "SpoolWriter",
     "claim_orphans",
+    "cut_torn_tail",
     "encode",
+    "frame",
     "read_segment",
     "segment_rows_estimate",
 ]
 
 logger = logging.getLogger("tokentrail")
 
-SEGMENT_SUFFIX = ".seg"
+SEGMENT_SUFFIX = ".jsonl"
 LOCK_SUFFIX = ".lock"
-_HEADER = struct.Struct("<I")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 # DECIMAL(18, 12) holds |x| < 10**6: a larger cost would make the whole segment fail to
 # insert, so it is stored as NULL (unknown) instead.
 _MAX_COST = Decimal(10**6)
 _INF = float("inf")
-_dumps = pickle.dumps
+# One encoder built once: json.dumps with options builds a new encoder on every call.
+_line_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 # One encoder built once: json.dumps with options builds a new encoder on every call.
 _meta_encoder = json.JSONEncoder(default=str, separators=(",", ":"))
 
@@ -179,69 +178,82 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
     )
 
 
+def _clean(value: Any) -> Any:
+    if type(value) is str:
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if type(value) is list:
+        return [_clean(v) for v in value]
+    return value
+
+
 def frame(row: tuple[Any, ...]) -> bytes:
-    """One spool record: length prefix + pickled row."""
-    payload = _dumps(row, 5)
-    return _HEADER.pack(len(payload)) + payload
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """Unpickles plain values only: any global (class, function) is refused."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(f"spool records hold plain values, not {module}.{name}")
+    """One spool record: the row as a line of JSON (ASCII, ending with a newline)."""
+    text: str = _line_encoder.encode(row)
+    if "\\ud" in text:
+        # A lone surrogate (invalid UTF-16 from a bad decode) would make DuckDB reject the
+        # line: replace it. Real non-BMP characters pass through unchanged.
+        text = _line_encoder.encode(tuple(_clean(v) for v in row))
+    return (text + "\n").encode("ascii")
 
 
 def read_segment(path: Path) -> tuple[list[tuple[Any, ...]], int]:
     """The rows of a segment file and the number of bytes that could not be read.
 
-    A record that does not decode is skipped (its length prefix says where the next one
-    starts); a record cut short at the end of the file (the writer died inside ``write``)
-    is skipped too. Both are counted in the second value.
+    For inspection and tests: storing a segment does not go through Python (see
+    ``ingest``). A line cut short at the end of the file (the writer died inside
+    ``write``) or that does not decode is skipped and counted.
     """
     data = path.read_bytes()
     rows: list[tuple[Any, ...]] = []
-    view = memoryview(data)
-    pos = 0
-    end = len(data)
     width = len(COLUMNS)
-    header = _HEADER.size
     bad = 0
-    while pos + header <= end:
-        (size,) = _HEADER.unpack_from(view, pos)
-        start = pos + header
-        if size == 0 or start + size > end:
-            break
-        pos = start + size
+    complete, _, torn = data.rpartition(b"\n")
+    bad += len(torn)
+    for line in complete.split(b"\n") if complete else ():
         try:
-            row = _PlainUnpickler(io.BytesIO(view[start:pos])).load()
-        except Exception:
-            bad += header + size
+            value = json.loads(line)
+        except ValueError:
+            bad += len(line) + 1
             continue
-        if type(row) is not tuple or len(row) != width:
-            bad += header + size
+        if type(value) is not list or len(value) != width:
+            bad += len(line) + 1
             continue
-        rows.append(row)
-    return rows, bad + (end - pos)
+        rows.append(tuple(value))
+    return rows, bad
 
 
 def segment_rows_estimate(path: Path) -> int:
-    """How many records a segment holds (counts length prefixes; no unpickling)."""
+    """How many complete records a segment holds (counts lines; no decoding)."""
     try:
         with path.open("rb") as fh:
-            data = fh.read()
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
     except OSError:
         return 0
-    count = 0
-    pos = 0
-    header = _HEADER.size
-    while pos + header <= len(data):
-        (size,) = _HEADER.unpack_from(data, pos)
-        if size == 0 or pos + header + size > len(data):
-            break
-        pos += header + size
-        count += 1
-    return count
+
+
+def cut_torn_tail(path: Path) -> int:
+    """Truncate a dead writer's segment after its last complete line; bytes removed."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with path.open("rb+") as fh:
+        fh.seek(max(0, size - 1))
+        if fh.read(1) == b"\n":
+            return 0
+        keep = 0
+        block = 1 << 16
+        pos = size
+        while pos > 0:
+            start = max(0, pos - block)
+            fh.seek(start)
+            chunk = fh.read(pos - start)
+            found = chunk.rfind(b"\n")
+            if found >= 0:
+                keep = start + found + 1
+                break
+            pos = start
+        fh.truncate(keep)
+    return size - keep
 
 
 def _lock(fd: int, blocking: bool) -> bool:

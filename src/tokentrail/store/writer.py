@@ -23,13 +23,21 @@ import time
 import weakref
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import StoreError
 from .connect import connect, is_lock_conflict
 from .migrate import migrate
 from .paths import fallback_spool_dir, primary_spool_dir, resolve_db_path
-from .spool import Claim, SpoolWriter, claim_orphans, encode, frame, read_segment
+from .spool import (
+    Claim,
+    SpoolWriter,
+    claim_orphans,
+    cut_torn_tail,
+    encode,
+    frame,
+    segment_rows_estimate,
+)
 
 if TYPE_CHECKING:
     from ..records import UsageRecord
@@ -89,7 +97,7 @@ class UsageStore:
         self._spool: SpoolWriter | None = None
         self._spool_failed = False
         self._ready: list[tuple[Path, int]] = []
-        self._memory: deque[tuple[Any, ...]] = deque()
+        self._memory: deque[bytes] = deque()
         self._submitted = 0
         self._committed = 0
         self._lost = 0
@@ -107,8 +115,7 @@ class UsageStore:
         Never raises and never blocks on the database.
         """
         try:
-            row = encode(record)
-            data = frame(row)
+            data = frame(encode(record))
         except Exception:
             self._warn_once("encode", "a usage record could not be encoded; it was dropped")
             logger.debug("tokentrail: bad record %r", record, exc_info=True)
@@ -127,15 +134,15 @@ class UsageStore:
                     self._warn_once(
                         "spool-write", f"cannot write the spool ({exc}); keeping records in memory"
                     )
-                    self._keep_in_memory(row)
+                    self._keep_in_memory(data)
                     return
                 if full is not None:
                     self._ready.append((full, spool.max_rows))
                     self._wake.set()
                 return
-            self._keep_in_memory(row)
+            self._keep_in_memory(data)
 
-    def _keep_in_memory(self, row: tuple[Any, ...]) -> None:
+    def _keep_in_memory(self, line: bytes) -> None:
         if len(self._memory) >= self.memory_cap:
             self._memory.popleft()
             self._lost += 1
@@ -144,7 +151,7 @@ class UsageStore:
                 f"more than {self.memory_cap} records could not be spooled or stored; "
                 "the oldest are being dropped",
             )
-        self._memory.append(row)
+        self._memory.append(line)
 
     def _open_spool(self) -> SpoolWriter | None:
         errors = []
@@ -293,13 +300,13 @@ class UsageStore:
     def _write(
         self,
         ready: list[tuple[Path, int]],
-        memory: list[tuple[Any, ...]],
+        memory: list[bytes],
         claims: list[Claim],
         deadline: float | None,
     ) -> bool:
         import duckdb
 
-        from .ingest import insert_rows, insert_segment
+        from .ingest import insert_lines, insert_segment
 
         budget = self.lock_timeout
         if deadline is not None:
@@ -323,31 +330,37 @@ class UsageStore:
                     "DELETE FROM tokentrail_ingested WHERE list_contains(?, segment)", [done]
                 )
             for path, count in ready:
-                rows = self._read(path)
-                if rows is not None:
-                    insert_segment(con, path.name, rows)
+                if path.exists():
+                    self._check(path, insert_segment(con, path), count)
                 self._segment_done(path)
                 with self._lock:
                     self._ready.remove((path, count))
                     self._committed += count
             if memory:
-                con.execute("BEGIN TRANSACTION")
-                insert_rows(con, memory)
-                con.execute("COMMIT")
+                self._check(None, insert_lines(con, memory), len(memory))
                 with self._lock:
                     self._committed += len(memory)
                 memory = []
             for claim in claims:
                 for path in claim.segments:
-                    rows = self._read(path)
-                    if rows is not None:
-                        inserted = insert_segment(con, path.name, rows)
-                        if inserted:
-                            logger.info(
-                                "tokentrail: recovered %d records spooled by a process that "
-                                "exited without storing them",
-                                inserted,
-                            )
+                    if not path.exists():
+                        continue  # another process stored it first
+                    torn = cut_torn_tail(path)
+                    if torn:
+                        logger.warning(
+                            "tokentrail: %s ended with a record cut short (%d bytes); skipped",
+                            path.name,
+                            torn,
+                        )
+                    expected = segment_rows_estimate(path)
+                    inserted = insert_segment(con, path)
+                    if inserted is not None:
+                        self._check(path, inserted, expected)
+                        logger.info(
+                            "tokentrail: stored %d records spooled by a process that ended "
+                            "before storing them",
+                            inserted,
+                        )
                     self._segment_done(path)
         except StoreError as exc:
             self._restore_memory(memory)
@@ -366,18 +379,15 @@ class UsageStore:
             logger.warning("tokentrail: %s is writable again; spooled records stored", self.path)
         return True
 
-    def _read(self, path: Path) -> list[tuple[Any, ...]] | None:
-        try:
-            rows, torn = read_segment(path)
-        except FileNotFoundError:
-            return None  # another process drained it first
-        if torn:
+    def _check(self, path: Path | None, inserted: int | None, expected: int) -> None:
+        if inserted is not None and inserted < expected:
+            where = path.name if path is not None else "memory"
             logger.warning(
-                "tokentrail: %s ends with %d unreadable bytes (a write cut short); skipped",
-                path.name,
-                torn,
+                "tokentrail: %d of %d spooled records in %s could not be read and were skipped",
+                expected - inserted,
+                expected,
+                where,
             )
-        return rows
 
     def _segment_done(self, path: Path) -> None:
         try:
@@ -389,7 +399,7 @@ class UsageStore:
             return
         self._unlinked.append(path.name)
 
-    def _restore_memory(self, rows: list[tuple[Any, ...]]) -> None:
+    def _restore_memory(self, rows: list[bytes]) -> None:
         if rows:
             with self._lock:
                 self._memory.extendleft(reversed(rows))

@@ -1,0 +1,411 @@
+"""The store on real DuckDB files: paths, exact rows, migrations, bad storage, exactly-once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tokentrail import StoreError
+from tokentrail.pricing.types import Cost
+from tokentrail.records import COLUMNS, UsageRecord
+from tokentrail.store import UsageStore, reading, resolve_db_path
+from tokentrail.store.migrate import MIGRATIONS_TABLE, migrate, schema_version
+from tokentrail.store.paths import fallback_spool_dir, primary_spool_dir
+from tokentrail.store.schema import MIGRATIONS, SCHEMA_VERSION
+from tokentrail.store.spool import SEGMENT_SUFFIX, encode, frame, read_segment
+from tokentrail.usage import Usage
+
+
+@pytest.fixture(autouse=True)
+def _state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fallback spool lives under the user state directory: keep it in tmp_path.
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+def make_record(i: int = 0, **kw: Any) -> UsageRecord:
+    defaults: dict[str, Any] = {
+        "model": "gpt-4o",
+        "provider": "openai",
+        "usage": Usage(input_tokens=100 + i, output_tokens=10, cache_read_tokens=50),
+        "user_id": f"user-{i % 3}",
+        "session_id": "s1",
+        "operation": "chat",
+        "tags": ("beta", "eu"),
+        "metadata": {"team": "search", "n": i},
+        "latency_ms": 12.5,
+        "cost": Cost(
+            total=Decimal("0.000123456789"),
+            input_cost=Decimal("0.0001"),
+            cache_read_cost=Decimal("1E-7"),
+            output_cost=Decimal("0.000023356789"),
+            model="gpt-4o",
+            catalog_version="test",
+        ),
+        "request_id": f"req-{i}",
+    }
+    defaults.update(kw)
+    return UsageRecord(**defaults)
+
+
+def all_rows(db: Path) -> list[dict[str, Any]]:
+    with reading(db) as con:
+        cur = con.execute(
+            "SELECT * REPLACE (epoch_us(ts) AS ts, CAST(metadata AS VARCHAR) AS metadata) "
+            "FROM usage ORDER BY id"
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def count(db: Path) -> int:
+    with reading(db) as con:
+        return int(con.execute("SELECT count(*) FROM usage").fetchall()[0][0])
+
+
+def spooled_segments(db: Path) -> list[Path]:
+    found: list[Path] = []
+    for d in (primary_spool_dir(db), fallback_spool_dir(db)):
+        if d.is_dir():
+            found += sorted(d.glob(f"*{SEGMENT_SUFFIX}"))
+    return found
+
+
+# ---------------------------------------------------------------------------- paths
+def test_path_argument_wins_over_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TOKENTRAIL_DB", str(tmp_path / "env.duckdb"))
+    assert resolve_db_path(tmp_path / "arg.duckdb") == tmp_path / "arg.duckdb"
+    assert resolve_db_path(None) == tmp_path / "env.duckdb"
+
+
+def test_default_path_is_in_the_user_data_directory(monkeypatch: pytest.MonkeyPatch):
+    import platformdirs
+
+    monkeypatch.delenv("TOKENTRAIL_DB", raising=False)
+    expected = Path(platformdirs.user_data_path("tokentrail")) / "usage.duckdb"
+    assert resolve_db_path() == expected
+
+
+def test_nothing_is_created_until_a_record_arrives(tmp_path: Path):
+    db = tmp_path / "deep" / "dir" / "usage.duckdb"
+    store = UsageStore(db)
+    try:
+        assert store.flush(5)
+        assert not db.parent.exists()
+        store.submit(make_record())
+        assert store.flush(10)
+        assert db.exists()
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------------- rows
+def test_stored_rows_equal_to_row_for_every_column(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    records = [make_record(i) for i in range(5)]
+    records.append(
+        make_record(
+            99,
+            cost=None,
+            tags=(),
+            metadata={},
+            latency_ms=None,
+            status="error",
+            error_type="RateLimitError",
+            cache_hit=True,
+            price_variant="batch",
+            usage=Usage(input_tokens=5, issues=("input_tokens: negative count -1 set to 0",)),
+            user_id="ünïcödé \"quoted\"\n'x'",
+        )
+    )
+    with UsageStore(db) as store:
+        for r in records:
+            store.submit(r)
+        assert store.flush(10)
+    stored = {row["id"]: row for row in all_rows(db)}
+    assert len(stored) == len(records)
+    for r in records:
+        expected = r.to_row()
+        got = stored[r.id]
+        assert list(got) == list(COLUMNS)
+        for name in COLUMNS:
+            want = expected[name]
+            if name == "ts":
+                want = int(r.ts.timestamp() * 1_000_000)
+                assert abs(got[name] - want) <= 1
+            elif name == "metadata":
+                import json
+
+                assert (json.loads(got[name]) if got[name] else None) == (
+                    json.loads(want) if want else None
+                )
+            else:
+                assert got[name] == want, name
+
+
+def test_naive_timestamps_are_taken_as_utc(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    naive = datetime(2026, 1, 2, 3, 4, 5, 678901)
+    with UsageStore(db) as store:
+        store.submit(make_record(ts=naive))
+        assert store.flush(10)
+    aware = naive.replace(tzinfo=timezone.utc)
+    assert all_rows(db)[0]["ts"] == int(aware.timestamp()) * 1_000_000 + 678901
+
+
+def test_costs_too_large_for_the_column_become_unknown_not_a_failed_batch(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    with UsageStore(db) as store:
+        store.submit(make_record(1, cost=Cost(total=Decimal("1e9"))))
+        store.submit(make_record(2, cost=Cost(total=Decimal("NaN"))))
+        store.submit(make_record(3))
+        assert store.flush(10)
+    totals = sorted(str(r["total_cost"]) for r in all_rows(db))
+    assert totals == ["0.000123456789", "None", "None"]
+
+
+def test_reading_a_missing_file_gives_an_empty_usage_table(tmp_path: Path):
+    db = tmp_path / "nothing.duckdb"
+    with reading(db) as con:
+        cur = con.execute("SELECT * FROM usage")
+        assert [d[0] for d in cur.description] == list(COLUMNS)
+        assert cur.fetchall() == []
+    assert not db.exists()
+
+
+# ---------------------------------------------------------------------------- migrations
+def test_migrations_are_recorded_in_order(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    with UsageStore(db) as store:
+        store.submit(make_record())
+        assert store.flush(10)
+    with reading(db) as con:
+        got = con.execute(f"SELECT version, name FROM {MIGRATIONS_TABLE} ORDER BY version")
+        assert got.fetchall() == [(v, name) for v, name, _ in MIGRATIONS]
+        assert schema_version(con) == SCHEMA_VERSION
+
+
+def test_a_database_from_an_older_version_is_migrated_and_keeps_its_rows(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(
+        f"CREATE TABLE {MIGRATIONS_TABLE} (version INTEGER, name VARCHAR, applied_at TIMESTAMPTZ DEFAULT current_timestamp)"
+    )
+    version, name, statements = MIGRATIONS[0]
+    for statement in statements:
+        con.execute(statement)
+    con.execute(f"INSERT INTO {MIGRATIONS_TABLE} (version, name) VALUES (?, ?)", [version, name])
+    con.execute(
+        "INSERT INTO usage (id, ts, framework) VALUES ('old-row', TIMESTAMPTZ '2025-01-01 00:00:00+00', 'manual')"
+    )
+    con.close()
+    with UsageStore(db) as store:
+        store.submit(make_record())
+        assert store.flush(10)
+    with reading(db) as con:
+        assert schema_version(con) == SCHEMA_VERSION
+        ids = sorted(r[0] for r in con.execute("SELECT id FROM usage").fetchall())
+    assert len(ids) == 2 and "old-row" in ids
+
+
+def newer_schema_db(db: Path) -> None:
+    con = duckdb.connect(str(db))
+    migrate(con)
+    con.execute(
+        f"INSERT INTO {MIGRATIONS_TABLE} (version, name) VALUES (?, 'from the future')",
+        [SCHEMA_VERSION + 1],
+    )
+    con.close()
+
+
+def corrupt_db(db: Path) -> None:
+    db.write_bytes(b"this is not a duckdb file\n" * 200)
+
+
+def unwritable_db(tmp_path: Path) -> Path:
+    """A database path whose directory cannot be created or written."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    if os.access(locked, os.W_OK):  # running as root: permissions are not enforced
+        blocker = tmp_path / "blocker"
+        blocker.write_text("a file where a directory should be")
+        return blocker / "sub" / "usage.duckdb"
+    return locked / "usage.duckdb"
+
+
+@pytest.mark.parametrize("kind", ["newer schema", "corrupt file", "unwritable directory"])
+def test_bad_storage_keeps_records_in_the_spool_with_one_warning(
+    tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture
+):
+    if kind == "newer schema":
+        db = tmp_path / "usage.duckdb"
+        newer_schema_db(db)
+    elif kind == "corrupt file":
+        db = tmp_path / "usage.duckdb"
+        corrupt_db(db)
+    else:
+        db = unwritable_db(tmp_path)
+    caplog.set_level(logging.WARNING, logger="tokentrail")
+    store = UsageStore(db, interval=0.05)
+    try:
+        for i in range(20):
+            store.submit(make_record(i))  # never raises
+        assert store.flush(5) is False
+        assert store.flush(5) is False
+        store.submit(make_record(20))
+        assert store.flush(5) is False
+        assert store.pending() == 21
+    finally:
+        store.close(timeout=2)
+    warnings = [r for r in caplog.records if "records are kept in the spool" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+    segments = spooled_segments(db)
+    assert sum(len(read_segment(p)[0]) for p in segments) == 21
+    if kind == "unwritable directory":
+        assert all(fallback_spool_dir(db) in p.parents for p in segments)
+
+
+@pytest.mark.parametrize("kind", ["newer schema", "corrupt file"])
+def test_reading_bad_storage_raises_a_clear_store_error(tmp_path: Path, kind: str):
+    db = tmp_path / "usage.duckdb"
+    (newer_schema_db if kind == "newer schema" else corrupt_db)(db)
+    with pytest.raises(StoreError) as info:
+        with reading(db):
+            pass
+    text = str(info.value)
+    assert str(db) in text
+    assert ("newer" in text) if kind == "newer schema" else ("not a DuckDB database" in text)
+
+
+def test_spooled_records_are_stored_once_the_database_is_fixed(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    corrupt_db(db)
+    store = UsageStore(db)
+    for i in range(7):
+        store.submit(make_record(i))
+    assert store.flush(5) is False
+    store.close(timeout=2)
+    db.unlink()  # the user moves the broken file away
+    with UsageStore(db) as fresh:
+        assert fresh.flush(10)
+    assert count(db) == 7
+    assert spooled_segments(db) == []
+
+
+# ---------------------------------------------------------------------------- exactly once
+def test_a_crash_between_commit_and_spool_deletion_does_not_duplicate(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    store = UsageStore(db, interval=3600)
+    for i in range(50):
+        store.submit(make_record(i))
+    # Rotate the segment without writing it, keep a copy: this is what the disk holds
+    # if the process dies right after the DuckDB commit, before deleting the file.
+    spool = store._spool
+    assert spool is not None
+    segment = spool.rotate()
+    assert segment is not None
+    store._ready.append((segment, 50))
+    shutil.copy(segment, saved / segment.name)
+    assert store.flush(10)
+    store.close()
+    assert count(db) == 50
+    # The copy comes back as a dead writer's leftover segment.
+    shutil.copy(saved / segment.name, segment)
+    with UsageStore(db) as other:
+        assert other.flush(10)
+    assert count(db) == 50
+    assert not segment.exists()
+
+
+def leftover_segment(db: Path, body: bytes) -> Path:
+    """A segment as a dead process leaves it: no lock held, no lock file."""
+    spool = primary_spool_dir(db)
+    spool.mkdir(parents=True, exist_ok=True)
+    seg = spool / f"999999-deadbeef0000-00000001{SEGMENT_SUFFIX}"
+    seg.write_bytes(body)
+    return seg
+
+
+def test_a_record_cut_short_by_a_crash_is_skipped_and_the_rest_stored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    db = tmp_path / "usage.duckdb"
+    records = [make_record(i) for i in range(3)]
+    body = b"".join(frame(encode(r)) for r in records)
+    seg = leftover_segment(db, body + frame(encode(make_record(3)))[:-25])
+    caplog.set_level(logging.WARNING, logger="tokentrail")
+    with UsageStore(db) as store:
+        assert store.flush(10)
+    assert sorted(r["id"] for r in all_rows(db)) == sorted(r.id for r in records)
+    assert not seg.exists()
+    assert any("cut short" in r.getMessage() for r in caplog.records)
+
+
+def test_lines_that_are_not_records_are_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    db = tmp_path / "usage.duckdb"
+    good = [make_record(i) for i in range(2)]
+    body = (
+        frame(encode(good[0]))
+        + b'{"not": "a record"}\n'
+        + b"not json at all\n"
+        + b'["too", "short"]\n'
+        + frame(encode(good[1]))
+    )
+    leftover_segment(db, body)
+    caplog.set_level(logging.WARNING, logger="tokentrail")
+    with UsageStore(db) as store:
+        assert store.flush(10)
+    assert sorted(r["id"] for r in all_rows(db)) == sorted(r.id for r in good)
+    assert any("3 of 5 spooled records" in r.getMessage() for r in caplog.records)
+
+
+def test_read_segment_reads_back_what_frame_wrote(tmp_path: Path):
+    seg = tmp_path / f"x-1{SEGMENT_SUFFIX}"
+    rows = [encode(make_record(i)) for i in range(3)]
+    seg.write_bytes(b"".join(frame(r) for r in rows) + b'["torn')
+    got, bad = read_segment(seg)
+    assert got == rows
+    assert bad == len(b'["torn')
+
+
+def test_invalid_unicode_is_replaced_not_lost(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    with UsageStore(db) as store:
+        store.submit(make_record(user_id="bad\ud800surrogate", operation="emoji 😀"))
+        assert store.flush(10)
+    (row,) = all_rows(db)
+    assert row["user_id"] == "bad?surrogate"
+    assert row["operation"] == "emoji 😀"
+
+
+def test_memory_stays_bounded_when_nothing_can_be_spooled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    monkeypatch.setenv("XDG_STATE_HOME", str(blocker / "state"))  # fallback unusable too
+    db = blocker / "usage.duckdb"
+    caplog.set_level(logging.WARNING, logger="tokentrail")
+    store = UsageStore(db, memory_cap=100, interval=3600)
+    try:
+        for i in range(250):
+            store.submit(make_record(i))
+        assert len(store._memory) == 100
+        assert store.flush(2) is False
+    finally:
+        store.close(timeout=1)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("oldest are being dropped" in m for m in messages) == 1
+    assert sum("keeping records in memory" in m for m in messages) == 1
