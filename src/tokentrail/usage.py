@@ -47,6 +47,8 @@ def coerce_count(value: Any) -> tuple[int, str | None]:
     Returns the count and, when the value had to be changed, a short description of the
     problem. ``None`` and missing values are 0 without a problem.
     """
+    if type(value) is int and 0 <= value <= MAX_TOKENS:  # the common case, kept fast
+        return value, None
     if value is None:
         return 0, None
     if isinstance(value, bool):
