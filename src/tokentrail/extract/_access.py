@@ -30,6 +30,8 @@ def is_record(obj: Any) -> bool:
 
 def get(obj: Any, name: str) -> Any:
     """``obj[name]`` for a mapping, ``obj.name`` otherwise; ``None`` when absent or unreadable."""
+    if type(obj) is dict:  # decoded JSON and TypedDicts: the common case, kept fast
+        return obj.get(name)
     if obj is None or isinstance(obj, _SCALARS):
         return None
     try:

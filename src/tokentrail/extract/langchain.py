@@ -76,6 +76,8 @@ def _metadata(payload: Any) -> Any:
 
 
 def _detail_items(details: Any) -> list[tuple[str, Any]]:
+    if type(details) is dict:
+        return [(k, v) for k, v in details.items() if isinstance(k, str)]
     if not is_record(details):
         return []
     try:
@@ -86,13 +88,18 @@ def _detail_items(details: Any) -> list[tuple[str, Any]]:
     return [(k, v) for k, v in pairs[:200] if isinstance(k, str)]
 
 
-def _folded(details: Any, suffix: str, tally: Tally) -> int:
-    """Sum of ``suffix`` and every ``<tier>_<suffix>`` key."""
-    total = 0
+_FOLDED = ("cache_read", "cache_creation", "reasoning")
+
+
+def _folded(details: Any, tally: Tally) -> dict[str, int]:
+    """Per canonical key (``cache_read``...), the sum of it and every ``<tier>_<key>``."""
+    sums = dict.fromkeys(_FOLDED, 0)
     for key, value in _detail_items(details):
-        if key == suffix or key.endswith("_" + suffix):
-            total += tally.count(value, key)
-    return total
+        for suffix in _FOLDED:
+            if key == suffix or key.endswith("_" + suffix):
+                sums[suffix] += tally.count(value, key)
+                break
+    return sums
 
 
 @never_raises("LangChain usage_metadata")
@@ -111,19 +118,20 @@ def from_langchain_usage_metadata(payload: Any) -> Usage | None:
     tally = Tally("LangChain usage_metadata")
     inputs = get(md, "input_token_details")
     outputs = get(md, "output_token_details")
-    cache_creation = _folded(inputs, "cache_creation", tally)
+    folded_in = _folded(inputs, tally)
+    cache_creation = folded_in["cache_creation"]
     write_5m = tally.count(get(inputs, "ephemeral_5m_input_tokens"), "ephemeral_5m")
     write_1h = tally.count(get(inputs, "ephemeral_1h_input_tokens"), "ephemeral_1h")
     return tally.usage(
         input_tokens=tally.count(get(md, "input_tokens"), "input_tokens"),
         output_tokens=tally.count(get(md, "output_tokens"), "output_tokens"),
-        cache_read_tokens=_folded(inputs, "cache_read", tally),
+        cache_read_tokens=folded_in["cache_read"],
         # langchain-anthropic zeroes cache_creation when it reports the TTL split; other
         # producers may keep both: the larger is the true total either way.
         cache_write_tokens=max(cache_creation, write_5m + write_1h),
         cache_write_1h_tokens=write_1h,
         input_audio_tokens=tally.count(get(inputs, "audio"), "audio"),
-        reasoning_tokens=_folded(outputs, "reasoning", tally),
+        reasoning_tokens=_folded(outputs, tally)["reasoning"],
         output_audio_tokens=tally.count(get(outputs, "audio"), "audio"),
     )
 
