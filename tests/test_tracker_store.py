@@ -1,0 +1,158 @@
+"""Tracker.record()/capture()/flush()/close() against a real DuckDB file."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tokentrail import Tracker, Usage
+from tokentrail.store import reading
+
+
+@pytest.fixture(autouse=True)
+def _state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+def rows(db: Path) -> list[dict[str, Any]]:
+    with reading(db) as con:
+        cur = con.execute(
+            "SELECT * REPLACE (epoch_us(ts) AS ts, CAST(metadata AS VARCHAR) AS metadata) "
+            "FROM usage ORDER BY ts, id"
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def test_record_stores_a_priced_row_with_attribution(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    with Tracker(db, user_id="default-user", tags=["app"]) as tracker:
+        rec = tracker.record(
+            model="gpt-4o",
+            usage={"input_tokens": 1000, "output_tokens": 100},
+            session_id="s1",
+            operation="chat",
+            tags=["beta"],
+            metadata={"k": "v"},
+            latency_ms=42,
+        )
+        assert tracker.flush(10)
+    (row,) = rows(db)
+    assert row["id"] == rec.id
+    assert row["provider"] == "openai"
+    assert row["user_id"] == "default-user"
+    assert (row["session_id"], row["operation"]) == ("s1", "chat")
+    assert row["tags"] == ["app", "beta"]
+    assert row["metadata"] == '{"k":"v"}'
+    assert (row["input_tokens"], row["output_tokens"], row["total_tokens"]) == (1000, 100, 1100)
+    assert row["latency_ms"] == 42.0
+    assert row["total_cost"] == rec.total_cost
+    if rec.cost is not None:  # the catalog prices gpt-4o
+        assert row["cost_source"] == "catalog" and row["total_cost"] > 0
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"input_tokens": "abc", "output_tokens": -5, "cache_read_tokens": 10},
+        {"input_tokens": 10, "reasoning_tokens": 50},
+        42,
+        ["not", "a", "mapping"],
+        {"input_tokens": float("nan"), "bogus": 1},
+    ],
+)
+def test_record_with_bad_usage_never_raises_and_stores_a_flagged_row(
+    tmp_path: Path, usage: Any, caplog: pytest.LogCaptureFixture
+):
+    db = tmp_path / "usage.duckdb"
+    caplog.set_level(logging.WARNING, logger="tokentrail")
+    with Tracker(db) as tracker:
+        rec = tracker.record(model="gpt-4o", usage=usage)
+        assert tracker.flush(10)
+    (row,) = rows(db)
+    assert row["id"] == rec.id
+    assert rec.usage.issues, "the problem is kept on the record"
+    assert "usage_issues" in (row["metadata"] or "")
+    assert row["input_tokens"] >= 0 and row["output_tokens"] >= 0
+    assert row["cache_read_tokens"] <= row["input_tokens"]
+    assert row["reasoning_tokens"] <= row["output_tokens"]
+
+
+def test_record_with_unusable_arguments_still_stores_a_row(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+
+    class Weird:
+        def __str__(self) -> str:
+            raise RuntimeError("no str for you")
+
+    with Tracker(db) as tracker:
+        tracker.record(
+            model="gpt-4o",
+            usage={"input_tokens": 1},
+            latency_ms="fast",  # type: ignore[arg-type]
+            ts="yesterday",  # type: ignore[arg-type]
+            reported_cost="free",
+            tags=5,  # type: ignore[arg-type]
+        )
+        tracker.record(model=Weird(), usage=None)  # type: ignore[arg-type]
+        assert tracker.flush(10)
+    got = rows(db)
+    assert len(got) == 2
+    assert got[0]["latency_ms"] is None or got[1]["latency_ms"] is None
+
+
+def test_plain_usage_fast_path_matches_full_validation(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    counts = {
+        "input_tokens": 500,
+        "output_tokens": 40,
+        "cache_read_tokens": 100,
+        "reasoning_tokens": 10,
+    }
+    with Tracker(db) as tracker:
+        fast = tracker.record(model="gpt-4o", usage=dict(counts))
+        estimated = tracker.record(model="gpt-4o", usage=dict(counts), estimated=True)
+    assert fast.usage == Usage.from_counts(counts)
+    assert estimated.usage.estimated is True
+
+
+def test_subscribers_see_every_record_and_a_failing_one_is_contained(tmp_path: Path):
+    seen: list[str] = []
+    with Tracker(tmp_path / "usage.duckdb") as tracker:
+        tracker.subscribe(lambda r: seen.append(r.id))
+        tracker.subscribe(lambda r: 1 / 0)
+        rec = tracker.record(model="gpt-4o", usage={"input_tokens": 1})
+    assert seen == [rec.id]
+
+
+def test_close_is_idempotent_and_flushes(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    tracker = Tracker(db)
+    rec = tracker.record(model="gpt-4o", usage={"input_tokens": 3})
+    tracker.close()
+    tracker.close()
+    assert [r["id"] for r in rows(db)] == [rec.id]
+
+
+def test_a_record_after_close_is_still_kept(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    tracker = Tracker(db)
+    tracker.close()
+    rec = tracker.record(model="gpt-4o", usage={"input_tokens": 3})
+    assert tracker.flush(10)
+    assert [r["id"] for r in rows(db)] == [rec.id]
+    tracker.store.close()
+
+
+def test_track_block_rows_carry_the_block_attribution(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    with Tracker(db) as tracker:
+        with tracker.track(user_id="u9", operation="report") as run:
+            tracker.record(model="gpt-4o", usage={"input_tokens": 10, "output_tokens": 1})
+        assert run.summary().calls == 1
+        assert tracker.flush(10)
+    (row,) = rows(db)
+    assert (row["user_id"], row["operation"]) == ("u9", "report")
