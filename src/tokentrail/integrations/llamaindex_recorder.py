@@ -271,7 +271,9 @@ class Recorder:
                 else None,
                 prompt=call.prompt,
                 max_tokens=_max_tokens(model_dict, kwargs, instance),
+                tools=(kwargs or {}).get("tools"),
                 context=call.ctx,
+                run_id=call.run_id,
             )
             call.reservation = self.tracker.preflight(request)
         except BudgetExceededError as err:
