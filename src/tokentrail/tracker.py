@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .budget import BudgetGuard, BudgetStatus, CheckResult, PreflightRequest, Reservation
     from .integrations.langchain import TokentrailCallbackHandler
     from .integrations.llamaindex import LlamaIndexInstrumentation
+    from .live import LiveCounter
     from .pricing.types import Cost
     from .store import UsageStore
 
@@ -285,6 +286,17 @@ class Tracker:
                 self._listeners = [f for f in self._listeners if f is not listener]
 
         return unsubscribe
+
+    def live(self, **kwargs: Any) -> LiveCounter:
+        """Show a running ``Tokens: 12,450 ↑ | Cost: $0.23`` counter of the calls from now on.
+
+        A refreshed stderr line in a terminal, an updating output in a notebook; returns
+        the started :class:`~tokentrail.live.LiveCounter` (``.stop()`` it, or use ``with``).
+        Keyword arguments go to ``LiveCounter`` (``mode``, ``stream``, ``interval``).
+        """
+        from .live import LiveCounter
+
+        return LiveCounter(self, **kwargs).start()
 
     # ------------------------------------------------------------------ integrations
     def langchain(
