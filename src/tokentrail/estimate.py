@@ -167,6 +167,7 @@ def _base(model: str | None) -> str:
     return _PROVIDER_PREFIX.sub("", name)
 
 
+@lru_cache(maxsize=2048)
 def encoding_name_for(model: str | None) -> str | None:
     """The tiktoken encoding an OpenAI model uses, ``None`` for other families.
 
@@ -191,6 +192,7 @@ def family_of(model: str | None) -> str:
     return _family(model).name
 
 
+@lru_cache(maxsize=2048)
 def _family(model: str | None) -> _Family:
     name = _base(model)
     if encoding_name_for(model) is not None:
@@ -308,7 +310,7 @@ def _clear_caches() -> None:
     with _load_lock:
         _encodings.clear()
         _missing.clear()
-    _count_cached.cache_clear()
+    _COUNTS.clear()
 
 
 # ---------------------------------------------------------------------------- heuristic
@@ -383,15 +385,34 @@ def _heuristic(text: str, family: _Family) -> int:
 
 
 # ---------------------------------------------------------------------------- counting
-@lru_cache(maxsize=8192)
-def _count_cached(text: str, encoding: str | None, family: str) -> int:
-    # Repeated system prompts and history are counted once; the key is the encoding (or
-    # the heuristic family) so that equal texts for models sharing a tokenizer share a slot.
+# Counts of texts seen recently, keyed by (hash, length, tokenizer): repeated system prompts
+# and history are tokenized once. Keys hold no text, so memory stays small (~100 B/entry).
+_COUNTS: dict[tuple[int, int, str], int] = {}
+_COUNTS_MAX = 16_384
+_MIN_CACHED_CHARS = 64  # shorter texts are cheaper to count than to look up
+
+
+def _count_uncached(text: str, encoding: str | None, family: str) -> int:
     if encoding is not None:
         enc = _get_encoding(encoding)
         if enc is not None:
             return len(enc.encode_ordinary(text))
     return _heuristic(text, _FAMILY_BY_NAME.get(family, _DEFAULT_FAMILY))
+
+
+def _count_cached(text: str, encoding: str | None, family: str) -> int:
+    if len(text) < _MIN_CACHED_CHARS:
+        return _count_uncached(text, encoding, family)
+    key = (hash(text), len(text), encoding or family)
+    count = _COUNTS.get(key)
+    if count is None:
+        count = _count_uncached(text, encoding, family)
+        if len(_COUNTS) >= _COUNTS_MAX:
+            # Drop the oldest half (dicts keep insertion order); cheaper than strict LRU.
+            for old in list(_COUNTS)[: _COUNTS_MAX // 2]:
+                _COUNTS.pop(old, None)
+        _COUNTS[key] = count
+    return count
 
 
 def count_text_tokens(text: str | None, model: str | None = None) -> int:
@@ -407,10 +428,8 @@ def count_text_tokens(text: str | None, model: str | None = None) -> int:
         encoding = encoding_name_for(model)
         if encoding is not None and _get_encoding(encoding) is None:
             encoding = None
-        key = "" if encoding is not None else _family(model).name
-        if len(text) > 100_000:  # big documents: not worth a cache slot
-            return _count_cached.__wrapped__(text, encoding, key)
-        return _count_cached(text, encoding, key)
+        family = "" if encoding is not None else _family(model).name
+        return _count_cached(text, encoding, family)
     except Exception:
         logger.warning("tokentrail: token count failed; using a length estimate", exc_info=True)
         return max(1, len(str(text)) // 3)

@@ -120,6 +120,8 @@ class Budget:
     tz: tzinfo
     unpriced: Unpriced
     name: str | None = None
+    #: ``warn_at`` as amounts in the budget's unit.
+    marks: tuple[Amount, ...] = ()
 
     @property
     def group(self) -> tuple[str, str, str]:
@@ -290,6 +292,8 @@ class BudgetGuard:
         self._buckets: dict[tuple[int, str | None, str], Bucket] = {}
         self._ids = itertools.count(1)
         self._unpriced_warned: set[str | None] = set()
+        self._spans: dict[tuple[str, tzinfo], tuple[datetime, datetime, str]] = {}
+        self._rates = _RateCache()
 
     # ------------------------------------------------------------------ budgets
     @property
@@ -360,6 +364,7 @@ class BudgetGuard:
                     tz=zone(tz),
                     unpriced=policy,
                     name=name,
+                    marks=tuple(_threshold_of(limit, unit, t) for t in thresholds),
                 )
             )
         with self._lock:
@@ -415,8 +420,8 @@ class BudgetGuard:
                     out.append((budget, key, window_id))
         return out
 
-    @staticmethod
     def _window_id(
+        self,
         window: Window,
         attribution: Attribution,
         ctx: CallContext | None,
@@ -425,7 +430,7 @@ class BudgetGuard:
     ) -> str | None:
         kind = window.kind
         if kind == "calendar":
-            return calendar_span(window.name, now, tz)[0].isoformat()
+            return self._span(window.name, now, tz)[2]
         if kind in ("total", "rolling"):
             return kind
         if kind == "call":
@@ -437,6 +442,17 @@ class BudgetGuard:
             return None
         return f"r:{ctx.runs[-1].run_id}"
 
+    def _span(self, unit: str, now: datetime, tz: tzinfo) -> tuple[datetime, datetime, str]:
+        """The calendar window containing ``now`` (cached: zone arithmetic is not free)."""
+        cache_key = (unit, tz)
+        cached = self._spans.get(cache_key)
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached
+        start, end = calendar_span(unit, now, tz)
+        span = (start, end, start.isoformat())
+        self._spans[cache_key] = span
+        return span
+
     def _bucket(self, budget: Budget, key: str | None, window_id: str, now: datetime) -> Bucket:
         """The bucket for (budget, key, window id); call with the lock held."""
         ident = (budget.id, key, window_id)
@@ -445,7 +461,7 @@ class BudgetGuard:
             return bucket
         start = end = None
         if budget.window.kind == "calendar":
-            start, end = calendar_span(budget.window.name, now, budget.tz)
+            start, end, _ = self._span(budget.window.name, now, budget.tz)
         bucket = Bucket(
             unit=budget.unit,
             key=key,
@@ -533,7 +549,7 @@ class BudgetGuard:
         """The worst case of a call: counted prompt + reply bound, priced."""
         from .. import estimate as est
 
-        model = request.model
+        model = None if request.model is None else str(request.model)
         if request.messages:
             prompt = est.count_message_tokens(request.messages, model, request.tools)
         else:
@@ -546,7 +562,8 @@ class BudgetGuard:
         output = request.max_tokens
         if output is None or isinstance(output, bool) or not isinstance(output, int) or output < 0:
             output = self.config.default_output_tokens
-        return Estimate(prompt, output, _price(model, request.provider, prompt, output), exact)
+        usd = self._rates.price(model, request.provider, prompt, output)
+        return Estimate(prompt, output, usd, exact)
 
     def _amount(self, budget: Budget, estimate: Estimate) -> Amount | None:
         """What a call may cost against ``budget``; ``None`` when it cannot be priced."""
@@ -597,69 +614,95 @@ class BudgetGuard:
         ]
         with self._lock:
             buckets = [self._bucket(b, k, w, now) for b, k, w in applicable]
+            fresh = not any(
+                self._stale(b, bucket) for (b, _), bucket in zip(amounts, buckets, strict=True)
+            )
+            if fresh:  # the common case: one lock acquisition, no I/O
+                return self._decide(amounts, buckets, estimate, request, now, commit)
         for (budget, _), bucket in zip(amounts, buckets, strict=True):
-            if budget.window.kind not in ("run", "call"):
-                self._ensure_loaded(budget, bucket)
+            self._ensure_loaded(budget, bucket)
         with self._lock:
-            failures: list[tuple[Any, BudgetExceededError, BudgetStatus]] = []
-            statuses: list[BudgetStatus] = []
-            for (budget, amount), bucket in zip(amounts, buckets, strict=True):
-                spent = bucket.spent(now) if budget.window.kind != "call" else bucket.zero()
-                reserved = bucket.reserved
-                status = self._status(budget, bucket, spent, reserved)
-                statuses.append(status)
-                if amount is None:
-                    err = BudgetExceededError(
-                        scope=budget.scope.name,
-                        key=bucket.key,
-                        window=budget.window.name,
-                        limit=budget.limit,
-                        spent=spent,
-                        reserved=reserved,
-                        estimate=Decimal(0),
-                        unit=budget.unit,
-                        detail=(
-                            f"no price is known for model {request.model!r}, so the call "
-                            "cannot be bounded; register a price, or add the budget with "
-                            "unpriced='allow' or unpriced=(input_usd_per_mtok, "
-                            "output_usd_per_mtok)"
-                        ),
-                    )
-                    failures.append((_zero(budget.unit) - 1, err, status))
-                    continue
-                headroom = budget.limit - spent - reserved
-                if amount > headroom:
-                    err = BudgetExceededError(
-                        scope=budget.scope.name,
-                        key=bucket.key,
-                        window=budget.window.name,
-                        limit=budget.limit,
-                        spent=spent,
-                        reserved=reserved,
-                        estimate=amount,
-                        unit=budget.unit,
-                    )
-                    failures.append((headroom / budget.limit if budget.limit else -1, err, status))
+            return self._decide(amounts, buckets, estimate, request, now, commit)
+
+    def _stale(self, budget: Budget, bucket: Bucket) -> bool:
+        if bucket.needs_load:
+            return True
+        if self._loader is None or budget.window.kind in ("run", "call"):
+            return False
+        loaded = bucket.loaded_at
+        return loaded is None or time.monotonic() - loaded >= self.config.reload_every
+
+    def _decide(
+        self,
+        amounts: list[tuple[Budget, Amount | None]],
+        buckets: list[Bucket],
+        estimate: Estimate,
+        request: PreflightRequest,
+        now: datetime,
+        commit: bool,
+    ) -> tuple[Reservation | None, list[BudgetStatus], BudgetExceededError | None]:
+        """Check every bucket and, when all fit and ``commit``, reserve (lock held)."""
+        failures: list[tuple[Any, BudgetExceededError]] = []
+        seen: list[tuple[Budget, Bucket, Amount, Amount]] = []
+        for (budget, amount), bucket in zip(amounts, buckets, strict=True):
+            spent = bucket.spent(now) if budget.window.kind != "call" else bucket.zero()
+            reserved = bucket.reserved
+            seen.append((budget, bucket, spent, reserved))
+            if amount is None:
+                err = BudgetExceededError(
+                    scope=budget.scope.name,
+                    key=bucket.key,
+                    window=budget.window.name,
+                    limit=budget.limit,
+                    spent=spent,
+                    reserved=reserved,
+                    estimate=Decimal(0),
+                    unit=budget.unit,
+                    detail=(
+                        f"no price is known for model {request.model!r}, so the call "
+                        "cannot be bounded; register a price, or add the budget with "
+                        "unpriced='allow' or unpriced=(input_usd_per_mtok, "
+                        "output_usd_per_mtok)"
+                    ),
+                )
+                failures.append((-1, err))
+                continue
+            headroom = budget.limit - spent - reserved
+            if amount > headroom:
+                err = BudgetExceededError(
+                    scope=budget.scope.name,
+                    key=bucket.key,
+                    window=budget.window.name,
+                    limit=budget.limit,
+                    spent=spent,
+                    reserved=reserved,
+                    estimate=amount,
+                    unit=budget.unit,
+                )
+                failures.append(
+                    (float(headroom) / float(budget.limit) if budget.limit else -1, err)
+                )
+        if failures or not commit:
+            statuses = [self._status(b, k, sp, rs) for b, k, sp, rs in seen]
             if failures:
                 # The tightest budget decides: the one with the least relative headroom.
                 failures.sort(key=lambda f: f[0])
                 return None, statuses, failures[0][1]
-            if not commit:
-                return None, statuses, None
-            entries: list[tuple[Budget, Bucket, Amount]] = []
-            for (budget, amount), bucket in zip(amounts, buckets, strict=True):
-                assert amount is not None
-                if budget.window.kind != "call":
-                    bucket.reserved += amount
-                entries.append((budget, bucket, amount))
-            reservation = Reservation(
-                id=next(self._ids),
-                estimate=estimate,
-                entries=entries,
-                model=request.model,
-                provider=request.provider,
-            )
-        return reservation, statuses, None
+            return None, statuses, None
+        entries: list[tuple[Budget, Bucket, Amount]] = []
+        for (budget, amount), bucket in zip(amounts, buckets, strict=True):
+            assert amount is not None
+            if budget.window.kind != "call":
+                bucket.reserved += amount
+            entries.append((budget, bucket, amount))
+        reservation = Reservation(
+            id=next(self._ids),
+            estimate=estimate,
+            entries=entries,
+            model=request.model,
+            provider=request.provider,
+        )
+        return reservation, [], None
 
     def settle(self, reservation: Reservation | None, record: UsageRecord) -> None:
         """Swap a reservation for the call's real cost (and count unreserved calls).
@@ -745,9 +788,8 @@ class BudgetGuard:
         track = self._loader is not None and budget.window.kind not in ("run", "call")
         bucket.add_spend(record.id, amount, record.ts or now, track)
         after = before + amount
-        for threshold in budget.warn_at:
-            mark = _threshold(budget, threshold)
-            if threshold not in bucket.warned and after >= mark:
+        for threshold, mark in zip(budget.warn_at, budget.marks, strict=True):
+            if after >= mark and threshold not in bucket.warned:
                 bucket.warned.add(threshold)
                 warn.append((budget, self._status(budget, bucket, after, bucket.reserved)))
 
@@ -920,9 +962,13 @@ def _zero(unit: str) -> Amount:
 
 
 def _threshold(budget: Budget, fraction: float) -> Amount:
-    if budget.unit == "usd":
-        return Decimal(budget.limit) * Decimal(str(fraction))
-    return math.ceil(int(budget.limit) * fraction)
+    return _threshold_of(budget.limit, budget.unit, fraction)
+
+
+def _threshold_of(limit: Amount, unit: str, fraction: float) -> Amount:
+    if unit == "usd":
+        return Decimal(limit) * Decimal(str(fraction))
+    return math.ceil(int(limit) * fraction)
 
 
 def _limit(raw: Any, unit: str) -> Amount:
@@ -952,6 +998,48 @@ def _unpriced_policy(value: Any) -> Unpriced:
 
 def _fallback(price: tuple[Decimal, Decimal], input_tokens: int, output_tokens: int) -> Decimal:
     return (price[0] * input_tokens + price[1] * output_tokens) / _MTOK
+
+
+class _RateCache:
+    """Pre-flight prices without a catalog lookup per call.
+
+    Per (model, provider) the input and output prices per token are taken from
+    :func:`tokentrail.pricing.cost` once a minute; when the model has long-context tiers
+    (the cost of a huge prompt is not proportional) every estimate is priced exactly.
+    """
+
+    TTL = 60.0
+    PROBE = 1000
+    BIG = 2_000_000
+
+    def __init__(self) -> None:
+        # (model, provider) -> (when probed, (input, output) per token or None when tiered)
+        self._rates: dict[tuple[str, str | None], tuple[float, tuple[Decimal, Decimal] | None]] = {}
+
+    def price(
+        self, model: str | None, provider: str | None, prompt: int, output: int
+    ) -> Decimal | None:
+        if not model:
+            return None
+        key = (model, provider)
+        entry = self._rates.get(key)
+        if entry is None or time.monotonic() - entry[0] > self.TTL:
+            entry = (time.monotonic(), self._probe(model, provider))
+            self._rates[key] = entry
+        rates = entry[1]
+        if rates is None:
+            return _price(model, provider, prompt, output)  # tiered or unknown: exact
+        return rates[0] * prompt + rates[1] * output
+
+    def _probe(self, model: str, provider: str | None) -> tuple[Decimal, Decimal] | None:
+        small_in = _price(model, provider, self.PROBE, 0)
+        small_out = _price(model, provider, 0, self.PROBE)
+        big_in = _price(model, provider, self.BIG, 0)
+        if small_in is None or small_out is None or big_in is None:
+            return None
+        if big_in * self.PROBE != small_in * self.BIG:
+            return None  # long-context tiers: not proportional
+        return (small_in / self.PROBE, small_out / self.PROBE)
 
 
 def _price(model: str | None, provider: str | None, prompt: int, output: int) -> Decimal | None:
