@@ -160,6 +160,8 @@ class ModelEntry:
     note: str | None = None
     catalog_version: str | None = None
     source: str = "catalog"
+    #: One undated, all-day period: the price never depends on when the call was made.
+    fixed: bool = False
 
     def period_at(self, day: date, clock: time) -> tuple[int, Period] | None:
         """The period in force (the last active one), with its index."""
@@ -325,6 +327,7 @@ def entry_from_spec(
         note=spec.get("note"),
         catalog_version=catalog_version,
         source=source,
+        fixed=len(periods) == 1 and periods[0].effective_from is None and periods[0].hours is None,
     )
 
 

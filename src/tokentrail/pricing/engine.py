@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import PricingError, UnknownModelError
 from ..providers import normalize_provider, provider_from_model
-from ..usage import Usage
+from ..usage import COUNT_FIELDS, MAX_TOKENS, Usage
 from .catalog import Catalog, ModelEntry, ProviderModels, entry_from_spec
 from .leaves import LEAVES, leaf_counts, leaf_prices
 from .names import name_candidates
@@ -26,6 +26,7 @@ logger = logging.getLogger("tokentrail")
 _MILLION = Decimal(1_000_000)
 _ZERO = Decimal(0)
 _CACHE_LIMIT = 20_000
+_FIELDS = frozenset(COUNT_FIELDS)
 _Resolved = tuple[Decimal | None, ...]
 
 
@@ -45,9 +46,27 @@ def _moment(at: datetime | date | str | None) -> tuple[date, time]:
     raise TypeError(f"at must be a datetime, a date or an ISO 8601 string, not {type(at).__name__}")
 
 
+def _consistent(u: Usage) -> bool:
+    return (
+        u.cache_read_tokens + u.cache_write_tokens <= u.input_tokens
+        and u.cache_write_1h_tokens <= u.cache_write_tokens
+        and u.input_audio_tokens <= u.input_tokens
+        and u.reasoning_tokens + u.output_audio_tokens <= u.output_tokens
+    )
+
+
 def _as_usage(usage: Usage | Mapping[str, Any] | None, fields: Mapping[str, Any]) -> Usage:
     if isinstance(usage, Usage) and not fields:
         return usage
+    if usage is None and _FIELDS.issuperset(fields):
+        # Fast path for plain, valid int counts; anything else goes through the validator.
+        for value in fields.values():
+            if type(value) is not int or value < 0 or value > MAX_TOKENS:
+                break
+        else:
+            fast = Usage(**fields)
+            if _consistent(fast):
+                return fast
     counts: dict[str, Any] = {}
     if isinstance(usage, Usage):
         counts.update(usage.as_dict())
@@ -68,7 +87,9 @@ class Pricer:
         self.catalog = catalog or Catalog()
         self._lock = threading.RLock()
         self._lookups: dict[tuple[str, str | None], ModelEntry | None] = {}
-        self._resolved: dict[tuple[int, int, str | None, int | None, int | None], _Resolved] = {}
+        self._resolved: dict[
+            tuple[int, int, str | None, int | None, int | None], tuple[_Resolved, tuple[Any, ...]]
+        ] = {}
         self._overrides: dict[str | None, ProviderModels] = {}
         self._override_specs: dict[tuple[str | None, str], dict[str, Any]] = {}
         self._warned: set[str] = set()
@@ -360,10 +381,7 @@ class Pricer:
         strict: bool,
     ) -> tuple[Cost, tuple[int, ...], _Resolved]:
         periods = entry.periods
-        simple = (
-            len(periods) == 1 and periods[0].hours is None and periods[0].effective_from is None
-        )
-        if simple and variant is None:
+        if variant is None and entry.fixed:
             index, period, day = 0, periods[0], None
         else:
             day, clock = _moment(at)
@@ -393,33 +411,39 @@ class Pricer:
             tier = max(t for t, _ in table.tiers if n_input > t)
         if vtable is not None and vtable.tiers and n_input > vtable.tiers[0][0]:
             vtier = max(t for t, _ in vtable.tiers if n_input > t)
-        key = (id(entry), index, variant if vtable is not None else None, tier, vtier)
-        prices = self._resolved.get(key)
-        if prices is None:
+        applied = variant if vtable is not None else None
+        key = (id(entry), index, applied, tier, vtier)
+        resolved = self._resolved.get(key)
+        if resolved is None:
             merged = dict(table.at(n_input)[0])
             if vtable is not None:
                 merged.update(vtable.at(n_input)[0])
-            prices = tuple(None if p is None else p / _MILLION for p in leaf_prices(merged))
-            self._resolved[key] = prices
+            per_token = tuple(None if p is None else p / _MILLION for p in leaf_prices(merged))
+            # Cost's fields after the leaves, positional (the hot path builds many Costs).
+            static: tuple[Any, ...] = (
+                "USD",
+                entry.id,
+                entry.provider or None,
+                period.effective_from,
+                entry.effective_to(index) if len(periods) > 1 else None,
+                entry.catalog_version,
+                "override" if entry.source == "override" else "catalog",
+                applied,
+                tier if tier is not None else vtier,
+            )
+            resolved = self._resolved[key] = (per_token, static)
+        prices, static = resolved
         counts = leaf_counts(usage)
         leaf = [_ZERO if not n or p is None else p * n for n, p in zip(counts, prices, strict=True)]
-        total = sum(leaf, _ZERO)
         cost = Cost(
-            total=total,
-            input_cost=leaf[0],
-            cache_read_cost=leaf[1],
-            cache_write_cost=leaf[2] + leaf[3],
-            output_cost=leaf[5],
-            reasoning_cost=leaf[6],
-            audio_cost=leaf[4] + leaf[7],
-            model=entry.id,
-            provider=entry.provider or None,
-            effective_from=period.effective_from,
-            effective_to=entry.effective_to(index) if len(periods) > 1 else None,
-            catalog_version=entry.catalog_version,
-            source="override" if entry.source == "override" else "catalog",
-            variant=variant if vtable is not None else None,
-            tier_threshold=tier if tier is not None else vtier,
+            leaf[0] + leaf[1] + leaf[2] + leaf[3] + leaf[4] + leaf[5] + leaf[6] + leaf[7],
+            leaf[0],
+            leaf[1],
+            leaf[2] + leaf[3],
+            leaf[5],
+            leaf[6],
+            leaf[4] + leaf[7],
+            *static,
         )
         return cost, counts, prices
 
