@@ -353,3 +353,31 @@ def test_unknown_dialect_warns_and_detects(logged: pytest.LogCaptureFixture) -> 
     usage = extract_usage({"prompt_eval_count": 3, "eval_count": 4}, dialect="martian")
     assert usage == Usage(input_tokens=3, output_tokens=4)
     assert len(logged.records) == 1
+
+
+def test_importing_extract_imports_no_sdk_or_framework() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tokentrail.extract\n"
+        "heavy = {'openai', 'anthropic', 'langchain_core', 'llama_index', 'google', 'boto3',"
+        " 'pydantic', 'genai_prices', 'pandas'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_openai_chat_reader_accepts_a_responses_payload() -> None:
+    payload = {"object": "response", "usage": {"input_tokens": 9, "output_tokens": 4,
+                                               "output_tokens_details": {"reasoning_tokens": 3}}}  # fmt: skip
+    assert from_openai_chat(payload) == Usage(input_tokens=9, output_tokens=4, reasoning_tokens=3)
+
+
+def test_lazy_top_level_extract_usage() -> None:
+    import tokentrail
+
+    assert tokentrail.extract_usage({"prompt_eval_count": 1, "eval_count": 2}) == Usage(
+        input_tokens=1, output_tokens=2
+    )

@@ -104,6 +104,8 @@ def from_openai_chat(payload: Any) -> Usage | None:
     usage = usage_object(payload, _CHAT_KEYS, "OpenAI chat")
     if usage is None:
         return None
+    if not has_any(usage, *_CHAT_KEYS) and has_any(usage, *_RESPONSES_KEYS):
+        return from_openai_responses(usage)  # a Responses API payload given to the chat reader
     tally = Tally("OpenAI chat")
     return tally.usage(**openai_chat_counts(usage, tally))
 
