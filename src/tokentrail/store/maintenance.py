@@ -237,9 +237,9 @@ def forget(path: str | os.PathLike[str] | None, user: str, *, timeout: float = 3
     Records still being written by a running process are not reached: stop it first.
     """
     db = resolve_db_path(path)
+    drain_spool(db, timeout)
     if not db.exists():
         return 0
-    drain_spool(db, timeout)
     where, params = _where(user, None)
     return _delete(db, where, params, timeout)
 
@@ -253,8 +253,8 @@ def prune(
 ) -> int:
     """Delete rows whose call started more than ``older_than`` ago; returns how many."""
     db = resolve_db_path(path)
+    drain_spool(db, timeout)
     if not db.exists():
         return 0
-    drain_spool(db, timeout)
     cutoff = _utc(now or datetime.now(timezone.utc)) - older_than
     return _delete(db, " WHERE ts < ?::TIMESTAMPTZ", [cutoff.isoformat()], timeout)
