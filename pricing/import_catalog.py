@@ -194,6 +194,25 @@ DECISIONS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
         {"long_context": 200_000, "note": _SONNET_4_LONG + " Bedrock offers the same beta."},
     ),
     (
+        "openai",
+        ("gpt-4o-audio-preview",),
+        {
+            "prices": {"input_audio": "40", "output_audio": "80"},
+            "note": "Audio tokens: $40 in / $80 out per 1M (OpenAI pricing page, audio "
+            "tokens table); genai-prices lists only the text rates, which would bill audio 16x "
+            "too low. Agrees with litellm.",
+        },
+    ),
+    (
+        "openai",
+        ("gpt-4o-mini-audio-preview",),
+        {
+            "prices": {"input_audio": "10", "output_audio": "20"},
+            "note": "Audio tokens: $10 in / $20 out per 1M (OpenAI pricing page, audio "
+            "tokens table); genai-prices lists only the text rates. Agrees with litellm.",
+        },
+    ),
+    (
         "deepseek",
         ("deepseek-chat",),
         {
@@ -528,6 +547,8 @@ class Disagreement:
     theirs: Decimal
     source: str
     source_key: str
+    #: the catalog has no price of its own for this leaf and bills it at the parent's price
+    fallback: bool = False
 
 
 def _differs(a: Decimal, b: Decimal) -> bool:
@@ -535,6 +556,10 @@ def _differs(a: Decimal, b: Decimal) -> bool:
         return False
     scale = max(abs(a), abs(b))
     return scale > 0 and abs(a - b) / scale > TOLERANCE
+
+
+def _rounds_to(ours: Decimal, theirs: Decimal) -> bool:
+    return theirs == theirs.quantize(Decimal("0.01")) and ours.quantize(Decimal("0.01")) == theirs
 
 
 def _pricer(directory: Path) -> Any:
@@ -554,6 +579,12 @@ def _current_base(entry: Any) -> dict[str, Decimal]:
     return dict(table.base)
 
 
+def _leaf_api() -> tuple[tuple[str, ...], Any]:
+    from tokentrail.pricing.leaves import LEAVES, leaf_prices
+
+    return LEAVES, leaf_prices
+
+
 def cross_check(
     pricer: Any, quotes: list[Quote]
 ) -> tuple[list[Disagreement], dict[tuple[str, str], set[str]], list[Quote]]:
@@ -562,6 +593,7 @@ def cross_check(
     Returns the disagreements, the sources that know each (provider, model), and the quotes
     no catalog entry matched (candidates for coverage additions).
     """
+    LEAVES, leaf_prices = _leaf_api()
     out: list[Disagreement] = []
     seen: dict[tuple[str, str], set[str]] = defaultdict(set)
     unmatched = []
@@ -572,35 +604,43 @@ def cross_check(
             continue
         if quote.source == "litellm" and _REGIONAL.search(quote.key):
             continue  # regional / committed-use price: not the list price we compare
-        if entry.provider != quote.provider and quote.provider not in ("azure",):
+        if _REGION_PREFIX.search(quote.key) and not entry.id.startswith("regional."):
+            continue  # a Bedrock geographic profile (eu., apac.): priced by region
+        if entry.provider != quote.provider and (quote.provider, entry.provider) != (
+            "azure",
+            "openai",
+        ):
             continue  # priced through another provider's catalog (e.g. openrouter ids)
         seen[(entry.provider, entry.id)].add(quote.source)
         base = _current_base(entry)
+        effective = dict(zip(LEAVES, leaf_prices(base), strict=True))
         for key, theirs in quote.prices.items():
-            ours = base.get(key)
-            if key in ("reasoning", "output_audio") and ours is None:
-                ours = base.get("output")
-            if key in ("cache_write_1h", "input_audio") and ours is None:
-                continue  # we bill these leaves at their parent's price; not a disagreement
-            if (
-                ours is None
-                and key in ("cache_read", "cache_write")
-                and theirs == base.get("input")
-            ):
-                continue
+            # compare what each source would bill for this leaf, after fallbacks
+            ours = effective.get(key)
             if ours is None and theirs == 0:
                 continue  # "no price" and "0" bill the same
+            if ours is not None and quote.source == "models.dev" and _rounds_to(ours, theirs):
+                continue  # models.dev keeps 2 decimals: 0.125 is published as 0.13
             if ours is None or _differs(ours, theirs):
-                out.append(
-                    Disagreement(
-                        entry.provider, entry.id, key, ours, theirs, quote.source, quote.key
-                    )
+                row = Disagreement(
+                    entry.provider,
+                    entry.id,
+                    key,
+                    ours,
+                    theirs,
+                    quote.source,
+                    quote.key,
+                    fallback=key not in base,
                 )
+                if row not in out:
+                    out.append(row)
     return out, seen, unmatched
 
 
 # --------------------------------------------------------------------------- coverage
 
+
+_REGION_PREFIX = re.compile(r"(^|/)(us|eu|apac|jp|au|ca|us-gov)\.")
 
 _SKIP_ADD = re.compile(
     r"(embed|rerank|whisper|tts|transcri|moderation|image|dall-e|sora|search|ft:|realtime"
@@ -725,11 +765,17 @@ def note_for(rows: list[Disagreement]) -> str:
         theirs = sorted({f"{r.source} {fmt(r.theirs)}" for r in items})
         ours = fmt(items[0].ours) if items[0].ours is not None else "none"
         parts.append(f"{key}: kept {ours} ({', '.join(theirs)})")
-    return (
-        "Sources disagree: "
-        + "; ".join(parts)
-        + ". Kept genai-prices' figure, which is checked against the vendor's price page."
+    text = "Sources disagree: " + "; ".join(parts) + "."
+    first = rows[0]
+    uplift = all(
+        r.ours is not None and r.ours == (r.theirs * Decimal("1.1")).normalize() for r in rows
     )
+    if first.provider == "bedrock" and first.model.startswith("regional.") and uplift:
+        return text + (
+            " The others list the global cross-region price; AWS bills in-region and "
+            "geographic (us., eu., ...) endpoints of these models 10% higher, as kept here."
+        )
+    return text + " Kept genai-prices' figure (the primary source; not re-verified by hand)."
 
 
 def write_report(
@@ -744,6 +790,8 @@ def write_report(
         by_model[(row.provider, row.model)].append(row)
     total_models = sum(counts.values())
     decided = len(_DECIDED)
+    missing = sum(1 for r in disagreements if r.fallback)
+    differ = len(disagreements) - missing
     lines = [
         "# Price catalog: discrepancies between sources",
         "",
@@ -759,9 +807,13 @@ def write_report(
         "only (genai-prices lacks them).",
         f"- Models where a source disagrees with the catalog by more than "
         f"{TOLERANCE * 100}%: {len(by_model)} ({len(disagreements)} price figures).",
-        f"- Models decided by hand from the vendor's page: {decided}; the rest keep genai-prices' "
-        "figure (curated per model with the vendor page and verification date in its "
-        "`price_comments`). Every decision is written as `note:` beside the model.",
+        f"  Of the figures: {missing} are leaves the catalog bills at the parent's price while "
+        f"another source has a price of its own (e.g. no cached-input price), {differ} are "
+        "different values.",
+        f"- Models decided by hand from the vendor's page: {decided} (below). The rest keep "
+        "genai-prices' figure: it is the primary source (curated per model, many entries cite "
+        "the vendor page and a verification date); they were not re-verified by hand. Every "
+        "decision is written as `note:` beside the model.",
         "",
         "| provider | models | from litellm only | models with a disagreement |",
         "|---|---:|---:|---:|",
@@ -800,6 +852,8 @@ def write_report(
     for (provider, model), rows in sorted(by_model.items()):
         for row in sorted(rows, key=lambda r: (r.key, r.source, r.source_key)):
             ours = fmt(row.ours) if row.ours is not None else "—"
+            if row.fallback:
+                ours += " (parent's)"
             lines.append(
                 f"| {provider} | {model} | {row.key} | {ours} | {row.source} | "
                 f"{fmt(row.theirs)} | `{row.source_key}` |"
@@ -833,6 +887,14 @@ def apply_decisions(models: dict[str, list[dict[str, Any]]]) -> None:
                 target = spec["prices"] if "prices" in spec else spec["periods"][-1]["prices"]
                 if not target.get("tiers"):
                     target["tiers"] = [_long_context_tier(target, decision["long_context"])]
+            if "prices" in decision:
+                target = spec["prices"] if "prices" in spec else spec["periods"][-1]["prices"]
+                target.update(decision["prices"])
+                for key in PRICE_ORDER:  # keep the file's key order
+                    if key in target:
+                        target[key] = target.pop(key)
+                if "tiers" in target:
+                    target["tiers"] = target.pop("tiers")
             if "periods_add" in decision:
                 if "prices" in spec:
                     spec["periods"] = [{"prices": spec.pop("prices")}]
