@@ -261,7 +261,8 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             base_url=_base_url(serialized, params),
             class_name=_class_name(serialized),
         )
-        explicit = _attribution_from(meta, tags).over(self.attribution)
+        from_call = _attribution_from(meta, tags)
+        explicit = self.attribution if from_call is _EMPTY else from_call.over(self.attribution)
         context = self.tracker.call_context(explicit)
         reservation = self._preflight(model, provider, messages, chat, params, context, run_id)
         calls = self._calls
@@ -608,8 +609,9 @@ def _read_result(response: LLMResult | None) -> _Result:
     out.request_id = _str(response_metadata.get("request_id")) or _str(response_metadata.get("id"))
     if usage_metadata:
         out.cache_hit = _is_cache_hit(usage_metadata)
-        out.usage = _from_usage_metadata(usage_metadata)
-        out.variant = _service_tier(usage_metadata, response_metadata)
+        plain = _plain_usage_metadata(usage_metadata)
+        out.usage = plain if plain is not None else _from_usage_metadata(usage_metadata)
+        out.variant = _service_tier(usage_metadata if plain is None else None, response_metadata)
     else:
         out.usage = _from_llm_output(llm_output)
         out.variant = _service_tier(None, response_metadata)
@@ -632,9 +634,76 @@ def _is_cache_hit(usage_metadata: Mapping[str, Any]) -> bool:
 
 
 def _from_usage_metadata(usage_metadata: Mapping[str, Any]) -> Usage | None:
+    fast = _plain_usage_metadata(usage_metadata)
+    if fast is not None:
+        return fast
     from ..extract import from_langchain_usage_metadata
 
     return from_langchain_usage_metadata(usage_metadata)
+
+
+_PLAIN_INPUT = frozenset(
+    {
+        "cache_read",
+        "cache_creation",
+        "audio",
+        "ephemeral_5m_input_tokens",
+        "ephemeral_1h_input_tokens",
+    }
+)
+_PLAIN_OUTPUT = frozenset({"reasoning", "audio"})
+_PLAIN_TOP = frozenset(
+    {
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "input_token_details",
+        "output_token_details",
+        "total_cost",
+    }
+)
+
+
+def _plain_usage_metadata(um: Mapping[str, Any]) -> Usage | None:
+    """The common case (a dict of non-negative ints with the standard keys), without the
+    general extractor; ``None`` sends anything else (tier keys, odd values, subsets larger
+    than their parent) to ``tokentrail.extract``, which fixes and reports it."""
+    if type(um) is not dict or not um.keys() <= _PLAIN_TOP:
+        return None
+    inp = um.get("input_token_details") or {}
+    out = um.get("output_token_details") or {}
+    if type(inp) is not dict or type(out) is not dict:
+        return None
+    if not (inp.keys() <= _PLAIN_INPUT and out.keys() <= _PLAIN_OUTPUT):
+        return None
+    values = (
+        um.get("input_tokens") or 0,
+        um.get("output_tokens") or 0,
+        inp.get("cache_read") or 0,
+        inp.get("cache_creation") or 0,
+        inp.get("ephemeral_5m_input_tokens") or 0,
+        inp.get("ephemeral_1h_input_tokens") or 0,
+        inp.get("audio") or 0,
+        out.get("reasoning") or 0,
+        out.get("audio") or 0,
+    )
+    if any(type(v) is not int or v < 0 for v in values):
+        return None
+    total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out = values
+    # langchain-anthropic zeroes cache_creation when it gives the TTL split.
+    writes = max(creation, w5 + w1)
+    if read + writes > total_in or audio_in > total_in or reasoning + audio_out > total_out:
+        return None
+    return Usage(
+        input_tokens=total_in,
+        output_tokens=total_out,
+        cache_read_tokens=read,
+        cache_write_tokens=writes,
+        cache_write_1h_tokens=w1,
+        input_audio_tokens=audio_in,
+        reasoning_tokens=reasoning,
+        output_audio_tokens=audio_out,
+    )
 
 
 def _from_llm_output(llm_output: Mapping[str, Any]) -> Usage | None:
@@ -648,9 +717,12 @@ def _from_llm_output(llm_output: Mapping[str, Any]) -> Usage | None:
 def _service_tier(
     usage_metadata: Mapping[str, Any] | None, response_metadata: Mapping[str, Any]
 ) -> str | None:
-    from ..extract import service_tier_from_usage_metadata
+    tier = None
+    if usage_metadata:
+        # Only non-standard detail keys (priority_cache_read, flex...) can name a tier.
+        from ..extract import service_tier_from_usage_metadata
 
-    tier = service_tier_from_usage_metadata(usage_metadata) if usage_metadata else None
+        tier = service_tier_from_usage_metadata(usage_metadata)
     if tier is None:
         tier = _str(response_metadata.get("service_tier"))
     if tier is None:

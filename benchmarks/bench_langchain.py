@@ -1,0 +1,134 @@
+"""Per-call overhead of the tokentrail LangChain handler vs LangChain's own usage handler.
+
+Same in-process chat model (no network: a ``BaseChatModel`` returning an ``AIMessage`` with
+``usage_metadata``), same run, interleaved rounds:
+
+* base: ``model.invoke`` with no callback handler;
+* baseline: with ``langchain_core.callbacks.UsageMetadataCallbackHandler``;
+* ours: with ``tracker.langchain()`` — capture, pricing, attribution, the store's
+  queue and the DuckDB write (each round ends with ``tracker.flush()``, counted in).
+
+overhead = time with the handler − time without; the goal is ours ≤ 2× the baseline's.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+GOAL_RATIO = 2.0
+
+
+def _model() -> Any:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    class UsageChat(BaseChatModel):
+        """Answers at once, reporting usage like a real provider integration."""
+
+        model_name: str = "gpt-4o-mini"
+
+        @property
+        def _llm_type(self) -> str:
+            return "usage-chat"
+
+        def _generate(self, messages: Any, stop: Any = None, **kwargs: Any) -> ChatResult:
+            message = AIMessage(
+                content="ok",
+                usage_metadata={
+                    "input_tokens": 1200,
+                    "output_tokens": 80,
+                    "total_tokens": 1280,
+                    "input_token_details": {"cache_read": 1000},
+                },
+                response_metadata={"model_name": "gpt-4o-mini-2024-07-18"},
+            )
+            return ChatResult(generations=[ChatGeneration(message=message)])
+
+    return UsageChat()
+
+
+def _time(model: Any, n: int, callbacks: list[Any] | None, after: Any = None) -> float:
+    config = {"callbacks": callbacks} if callbacks else None
+    gc.collect()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        model.invoke("hello", config=config)
+    if after is not None:
+        after()
+    return (time.perf_counter() - t0) / n
+
+
+def _stored(tracker: Any) -> int:
+    from tokentrail.store import reading
+
+    tracker.flush()
+    with reading(tracker.path) as con:
+        return int(con.execute("SELECT count(*) FROM usage WHERE total_cost > 0").fetchone()[0])
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """Measure the handlers; returns the benchmark rows (see ``benchmarks/__init__``)."""
+    from langchain_core.callbacks import UsageMetadataCallbackHandler
+
+    from tokentrail import Tracker
+
+    n = 100 if quick else 400
+    rounds = 3 if quick else 7
+    model = _model()
+    with tempfile.TemporaryDirectory() as tmp:
+        tracker = Tracker(Path(tmp) / "bench.duckdb")
+        try:
+            ours = tracker.langchain(user_id="bench", operation="bench")
+            # Warm up every path (imports, pricing index, DuckDB file and schema).
+            _time(model, 50, None)
+            _time(model, 50, [UsageMetadataCallbackHandler()])
+            _time(model, 50, [ours], after=tracker.flush)
+            base: list[float] = []
+            theirs: list[float] = []
+            mine: list[float] = []
+            for _ in range(rounds):
+                base.append(_time(model, n, None))
+                theirs.append(_time(model, n, [UsageMetadataCallbackHandler()]))
+                mine.append(_time(model, n, [ours], after=tracker.flush))
+            stored = _stored(tracker)
+        finally:
+            tracker.close()
+    if stored != 50 + rounds * n:  # the handler must really have persisted every call
+        raise RuntimeError(f"expected {50 + rounds * n} stored rows, found {stored}")
+    t_base = statistics.median(base)
+    over_theirs = max(statistics.median(theirs) - t_base, 1e-9)
+    over_mine = max(statistics.median(mine) - t_base, 0.0)
+    ratio = over_mine / over_theirs
+    return [
+        {
+            "name": "langchain handler overhead per call (pricing + DuckDB included)",
+            "value": round(over_mine * 1e6, 1),
+            "unit": "µs",
+            "baseline_name": "UsageMetadataCallbackHandler overhead per call",
+            "baseline_value": round(over_theirs * 1e6, 1),
+            "ratio": round(ratio, 2),
+            "goal": f"≤ {GOAL_RATIO}× baseline",
+            "met": ratio <= GOAL_RATIO,
+        },
+        {
+            "name": "langchain invoke without any handler (in-process model)",
+            "value": round(t_base * 1e6, 1),
+            "unit": "µs",
+            "baseline_name": "",
+            "baseline_value": None,
+            "ratio": None,
+            "goal": "context",
+            "met": True,
+        },
+    ]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
