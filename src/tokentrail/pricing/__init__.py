@@ -5,10 +5,10 @@ Example::
     >>> from tokentrail import pricing
     >>> c = pricing.cost("claude-sonnet-4-5", input_tokens=12_000, output_tokens=800,
     ...                  cache_read_tokens=10_000)
-    >>> c.total, c.model
-    (Decimal('0.021'), 'claude-sonnet-4-5')
+    >>> c.total == Decimal("0.021"), c.model
+    (True, 'claude-sonnet-4-5')
 
-Prices are USD per 1M tokens. A model the catalog does not know costs ``None`` (never $0)
+Prices are USD per 1M tokens; costs are exact ``Decimal`` values. A model the catalog does not know costs ``None`` (never $0)
 and is logged once; ``strict=True`` raises :class:`tokentrail.UnknownModelError` instead.
 Override or add prices with :func:`register`, :func:`load_file` or a file named by the
 ``TOKENTRAIL_PRICING`` environment variable (several paths separated by ``os.pathsep``).
@@ -84,10 +84,13 @@ def cost(
         strict: raise :class:`~tokentrail.UnknownModelError` (or ``PricingError``) instead
             of returning ``None`` and logging.
 
+    Azure: pass the model name the response reports (``gpt-4o-2024-08-06``), not the
+    deployment name, which can be anything; it is priced at the OpenAI model's price.
+
     Example::
 
-        >>> cost("gpt-4o", input_tokens=1_000, output_tokens=200).total
-        Decimal('0.0045')
+        >>> cost("gpt-4o", input_tokens=1_000, output_tokens=200).total == Decimal("0.0045")
+        True
     """
     return default_pricer().cost(
         model,

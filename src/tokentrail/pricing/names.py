@@ -81,8 +81,8 @@ def _strip_prefixes(name: str) -> str:
 def name_candidates(model: str) -> tuple[str, ...]:
     """The names to look up for ``model``, most specific first (all lowercase).
 
-    >>> name_candidates("us.anthropic.claude-sonnet-4-5-20250929-v1:0")[-2:]
-    ('claude-sonnet-4-5-20250929', 'claude-sonnet-4-5')
+    >>> name_candidates("us.anthropic.claude-sonnet-4-5-20250929-v1:0")[-3:]
+    ('claude-sonnet-4-5-20250929', 'claude-sonnet-4-5-2025-09-29', 'claude-sonnet-4-5')
     """
     raw = model.strip().lower()
     out: list[str] = [raw]
