@@ -324,3 +324,42 @@ def test_two_handles_on_one_tracker_record_once_with_the_latest_attribution(
         first.detach()
     [row] = rows(tracker)
     assert row["user_id"] == "second"
+
+
+# ---------------------------------------------------------------------- usage reading
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {
+            "prompt_tokens": 1000,
+            "completion_tokens": 50,
+            "total_tokens": 1050,
+            "prompt_tokens_details": {"cached_tokens": 400, "audio_tokens": 100},
+            "completion_tokens_details": {"reasoning_tokens": 10, "audio_tokens": 5},
+        },
+        {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
+        # Invalid: more cached than prompt tokens; the generic reader clamps and flags it.
+        {
+            "prompt_tokens": 10,
+            "completion_tokens": 3,
+            "total_tokens": 13,
+            "prompt_tokens_details": {"cached_tokens": 40},
+        },
+    ],
+)
+def test_usage_from_an_openai_sdk_response_matches_the_generic_extractor(
+    usage: dict[str, Any], openai_client: Any, wire_server: WireServer
+) -> None:
+    from llama_index.core.base.llms.types import ChatResponse
+
+    from tokentrail.extract import extract_usage
+    from tokentrail.integrations.llamaindex_usage import usage_of
+
+    wire_server.enqueue(Reply(raw_usage=usage))
+    completion = openai_client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+    )
+    response = ChatResponse(message=ChatMessage(role="assistant", content="x"), raw=completion)
+    expected = extract_usage(completion, model="gpt-4o-mini")
+    assert expected is not None
+    assert usage_of(response, "openai", "gpt-4o-mini") == expected

@@ -222,11 +222,7 @@ class Recorder:
         model = _model_name(model_dict)
         entry = self.hub.spans.get(span)
         instance = entry[1] if entry is not None else None
-        provider = infer_provider(
-            model=model,
-            base_url=_base_url(instance),
-            class_name=_str_or_none(model_dict.get("class_name")),
-        )
+        provider = _provider(model, _base_url(instance), model_dict.get("class_name"))
         run_parent, trace = self._lineage(span)
         call = Call(
             span=span,
@@ -417,11 +413,7 @@ class Recorder:
         model = _model_name(model_dict)
         entry = self.hub.spans.get(span)
         instance = entry[1] if entry is not None else None
-        provider = infer_provider(
-            model=model,
-            base_url=_base_url(instance),
-            class_name=_str_or_none(model_dict.get("class_name")),
-        )
+        provider = _provider(model, _base_url(instance), model_dict.get("class_name"))
         run_parent, trace = self._lineage(span)
         call = Call(
             span=span,
@@ -628,6 +620,20 @@ class Hub:
                 self._installed = False
                 self._uninstall()
                 self.spans.clear()
+
+
+_PROVIDERS: dict[tuple[str | None, str | None, Any], str | None] = {}
+
+
+def _provider(model: str | None, base_url: str | None, class_name: Any) -> str | None:
+    """The call's provider id (memoized: a process talks to few model/endpoint pairs)."""
+    key = (model, base_url, class_name if isinstance(class_name, str) else None)
+    if key in _PROVIDERS:
+        return _PROVIDERS[key]
+    found = infer_provider(model=model, base_url=base_url, class_name=key[2] or None)
+    if len(_PROVIDERS) < 1024:
+        _PROVIDERS[key] = found
+    return found
 
 
 def _status_of(exc: BaseException | None) -> Status:

@@ -57,15 +57,14 @@ def model_of(raw: Any) -> str | None:
 
 def price_variant_of(raw: Any) -> str | None:
     """The price variant a response was billed at (``flex``, ``priority``, ``batch``) or None."""
-    if raw is None:
-        return None
-    try:
-        from ..extract import service_tier_of
+    # OpenAI says it at the top level, Anthropic in usage; "default"/"standard" are no variant.
+    for tier in (_get(raw, "service_tier"), _get(_get(raw, "usage"), "service_tier")):
+        if isinstance(tier, str) and tier.lower() in _VARIANTS:
+            return tier.lower()
+    return None
 
-        tier = service_tier_of(raw)
-    except Exception:
-        return None
-    return tier if tier in ("flex", "priority", "batch") else None
+
+_VARIANTS = frozenset({"flex", "priority", "batch"})
 
 
 def request_id_of(raw: Any) -> str | None:
@@ -85,10 +84,66 @@ def usage_of(response: Any, provider: str | None, model: str | None) -> Usage | 
         return None
     raw = _get(response, "raw")
     if raw is not None and has_usage(raw):
+        if provider in _OPENAI_SEMANTICS:
+            fast = _openai_sdk_usage(raw)
+            if fast is not None:
+                return fast
         usage = _extract(raw, provider, model)
         if usage is not None:
             return usage
     return _from_additional_kwargs(response)
+
+
+# Providers whose Chat Completions usage has OpenAI's own meaning (no compatible-server quirks).
+_OPENAI_SEMANTICS = frozenset({"openai", "azure"})
+
+
+def _int(value: Any) -> int | None:
+    if value is None:
+        return 0
+    return value if type(value) is int and value >= 0 else None
+
+
+def _openai_sdk_usage(raw: Any) -> Usage | None:
+    """Fast path for the ``openai`` SDK's ``CompletionUsage`` (the common case).
+
+    Reads the same fields as :func:`tokentrail.extract.from_openai_chat` straight off the
+    SDK object (the generic reader costs tens of microseconds per call on pydantic objects).
+    Anything unexpected (not the SDK type, a non-integer, a subset larger than its parent)
+    returns ``None`` so that the generic reader validates and flags it.
+    """
+    usage: Any = getattr(raw, "usage", None)
+    if type(usage).__name__ != "CompletionUsage" or not type(usage).__module__.startswith(
+        "openai."
+    ):
+        return None
+    prompt_details = usage.prompt_tokens_details
+    completion_details = usage.completion_tokens_details
+    counts = (
+        _int(usage.prompt_tokens),
+        _int(usage.completion_tokens),
+        _int(getattr(prompt_details, "cached_tokens", None)),
+        _int(getattr(prompt_details, "cache_write_tokens", None)),
+        _int(getattr(prompt_details, "audio_tokens", None)),
+        _int(getattr(completion_details, "reasoning_tokens", None)),
+        _int(getattr(completion_details, "audio_tokens", None)),
+    )
+    if any(c is None for c in counts):
+        return None
+    inp, out, cache_read, cache_write, audio_in, reasoning, audio_out = (
+        int(c or 0) for c in counts
+    )
+    if cache_read + cache_write > inp or audio_in > inp or reasoning + audio_out > out:
+        return None
+    return Usage(
+        input_tokens=inp,
+        output_tokens=out,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        input_audio_tokens=audio_in,
+        reasoning_tokens=reasoning,
+        output_audio_tokens=audio_out,
+    )
 
 
 def _extract(raw: Any, provider: str | None, model: str | None) -> Usage | None:

@@ -1,0 +1,192 @@
+"""Per-call overhead of tokentrail's LlamaIndex instrumentation vs LlamaIndex's own counter.
+
+Same in-process LLM (no network: a ``CustomLLM`` whose ``chat`` returns a ``ChatResponse``
+carrying a real ``openai`` ``ChatCompletion`` with usage, cached and reasoning tokens), same
+run, interleaved rounds:
+
+* base: ``llm.chat`` with no tokentrail handlers and an empty callback manager;
+* baseline: with LlamaIndex's ``TokenCountingHandler`` in the LLM's callback manager
+  (it reads the counts from the raw response, so it does not re-tokenize here);
+* ours: with ``tracker.llamaindex()`` attached — event and span handlers, usage from the
+  raw response, attribution, pricing, the store's queue and the DuckDB write (each round
+  ends with ``tracker.flush()``, counted in).
+
+overhead = time with the handler − time without; the goal is ours ≤ the baseline's.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+GOAL_RATIO = 1.0
+
+_RAW = {
+    "id": "chatcmpl-bench",
+    "object": "chat.completion",
+    "created": 1_763_856_000,
+    "model": "gpt-4o-mini-2024-07-18",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "ok"},
+            "finish_reason": "stop",
+            "logprobs": None,
+        }
+    ],
+    "usage": {
+        "prompt_tokens": 1200,
+        "completion_tokens": 80,
+        "total_tokens": 1280,
+        "prompt_tokens_details": {"cached_tokens": 1000},
+        "completion_tokens_details": {"reasoning_tokens": 16},
+    },
+}
+
+
+def _llm() -> Any:
+    from llama_index.core.base.llms.types import (
+        ChatMessage,
+        ChatResponse,
+        CompletionResponse,
+        LLMMetadata,
+    )
+    from llama_index.core.callbacks import CallbackManager
+    from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+    from llama_index.core.llms.custom import CustomLLM
+    from openai.types.chat import ChatCompletion
+
+    raw = ChatCompletion.model_validate(_RAW)
+
+    class UsageLLM(CustomLLM):
+        """Answers at once, with the raw response a real OpenAI call returns."""
+
+        @classmethod
+        def class_name(cls) -> str:
+            return "openai_llm"
+
+        @property
+        def metadata(self) -> LLMMetadata:
+            return LLMMetadata(model_name="gpt-4o-mini", is_chat_model=True)
+
+        @llm_chat_callback()
+        def chat(self, messages: Any, **kwargs: Any) -> ChatResponse:
+            return ChatResponse(
+                message=ChatMessage(role="assistant", content="ok"),
+                raw=raw,
+                additional_kwargs={
+                    "prompt_tokens": 1200,
+                    "completion_tokens": 80,
+                    "total_tokens": 1280,
+                },
+            )
+
+        @llm_completion_callback()
+        def complete(self, prompt: str, formatted: bool = False, **kw: Any) -> CompletionResponse:
+            return CompletionResponse(text="ok", raw=raw)
+
+        @llm_completion_callback()
+        def stream_complete(self, prompt: str, formatted: bool = False, **kw: Any) -> Any:
+            raise NotImplementedError
+
+    return UsageLLM(callback_manager=CallbackManager([]))
+
+
+def _time(llm: Any, n: int, after: Any = None) -> float:
+    from llama_index.core.base.llms.types import ChatMessage
+
+    messages = [ChatMessage(role="user", content="hello")]
+    gc.collect()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        llm.chat(messages)
+    if after is not None:
+        after()
+    return (time.perf_counter() - t0) / n
+
+
+def _stored(tracker: Any) -> int:
+    from tokentrail.store import reading
+
+    tracker.flush()
+    with reading(tracker.path) as con:
+        row = con.execute("SELECT count(*) FROM usage WHERE total_cost > 0").fetchone()
+        return int(row[0]) if row else 0
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """Measure the instrumentation; returns the benchmark rows (see ``benchmarks/__init__``)."""
+    from llama_index.core.callbacks import CallbackManager, TokenCountingHandler
+
+    from tokentrail import Tracker
+
+    n = 100 if quick else 400
+    rounds = 3 if quick else 7
+    plain = _llm()
+    counted = _llm()
+    counter = TokenCountingHandler()
+    counted.callback_manager = CallbackManager([counter])
+    with tempfile.TemporaryDirectory() as tmp:
+        tracker = Tracker(Path(tmp) / "bench.duckdb")
+        try:
+
+            def ours(count: int) -> float:
+                handle = tracker.llamaindex(user_id="bench", operation="bench")
+                try:
+                    return _time(plain, count, after=tracker.flush)
+                finally:
+                    handle.detach()
+
+            # Warm up every path (imports, pricing index, DuckDB file and schema).
+            _time(plain, 50)
+            _time(counted, 50)
+            ours(50)
+            base: list[float] = []
+            theirs: list[float] = []
+            mine: list[float] = []
+            for _ in range(rounds):
+                base.append(_time(plain, n))
+                theirs.append(_time(counted, n))
+                mine.append(ours(n))
+            stored = _stored(tracker)
+        finally:
+            tracker.close()
+    if stored != 50 + rounds * n:  # every call must really have been priced and stored
+        raise RuntimeError(f"expected {50 + rounds * n} stored rows, found {stored}")
+    if counter.total_llm_token_count != (50 + rounds * n) * 1280:
+        raise RuntimeError("TokenCountingHandler did not count every call")
+    t_base = statistics.median(base)
+    over_theirs = max(statistics.median(theirs) - t_base, 1e-9)
+    over_mine = max(statistics.median(mine) - t_base, 0.0)
+    ratio = over_mine / over_theirs
+    return [
+        {
+            "name": "llamaindex instrumentation overhead per call (pricing + DuckDB included)",
+            "value": round(over_mine * 1e6, 1),
+            "unit": "µs",
+            "baseline_name": "TokenCountingHandler overhead per call",
+            "baseline_value": round(over_theirs * 1e6, 1),
+            "ratio": round(ratio, 2),
+            "goal": f"≤ {GOAL_RATIO:g}× baseline",
+            "met": ratio <= GOAL_RATIO,
+        },
+        {
+            "name": "llamaindex chat without any handler (in-process LLM)",
+            "value": round(t_base * 1e6, 1),
+            "unit": "µs",
+            "baseline_name": "",
+            "baseline_value": None,
+            "ratio": None,
+            "goal": "context",
+            "met": True,
+        },
+    ]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)
