@@ -14,7 +14,6 @@ overhead = time with the handler − time without; the goal is ours ≤ 2× the 
 from __future__ import annotations
 
 import gc
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -78,8 +77,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
     from tokentrail import Tracker
 
-    n = 100 if quick else 400
-    rounds = 3 if quick else 7
+    n = 100 if quick else 300
+    rounds = 3 if quick else 9
     model = _model()
     with tempfile.TemporaryDirectory() as tmp:
         tracker = Tracker(Path(tmp) / "bench.duckdb")
@@ -92,30 +91,35 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             base: list[float] = []
             theirs: list[float] = []
             mine: list[float] = []
-            for _ in range(rounds):
+            mine_queued: list[float] = []
+            for _ in range(rounds):  # interleaved, so load changes hit every variant alike
                 base.append(_time(model, n, None))
                 theirs.append(_time(model, n, [UsageMetadataCallbackHandler()]))
                 mine.append(_time(model, n, [ours], after=tracker.flush))
+                mine_queued.append(_time(model, n, [ours]))
+                tracker.flush()  # outside the timing: the queued variant's DuckDB write
             stored = _stored(tracker)
         finally:
             tracker.close()
-    if stored != 50 + rounds * n:  # the handler must really have persisted every call
-        raise RuntimeError(f"expected {50 + rounds * n} stored rows, found {stored}")
-    t_base = statistics.median(base)
-    over_theirs = max(statistics.median(theirs) - t_base, 1e-9)
-    over_mine = max(statistics.median(mine) - t_base, 0.0)
-    ratio = over_mine / over_theirs
+    expected = 50 + 2 * rounds * n
+    if stored != expected:  # the handler must really have persisted every call
+        raise RuntimeError(f"expected {expected} stored rows, found {stored}")
+    # The minimum over rounds is the least disturbed by other processes (2 shared cores).
+    t_base = min(base)
+    over_theirs = max(min(theirs) - t_base, 1e-9)
+    over_mine = max(min(mine) - t_base, 0.0)
+    over_queued = max(min(mine_queued) - t_base, 0.0)
     return [
-        {
-            "name": "langchain handler overhead per call (pricing + DuckDB included)",
-            "value": round(over_mine * 1e6, 1),
-            "unit": "µs",
-            "baseline_name": "UsageMetadataCallbackHandler overhead per call",
-            "baseline_value": round(over_theirs * 1e6, 1),
-            "ratio": round(ratio, 2),
-            "goal": f"≤ {GOAL_RATIO}× baseline",
-            "met": ratio <= GOAL_RATIO,
-        },
+        _row(
+            "langchain handler overhead per call (pricing + spool + DuckDB write)",
+            over_mine,
+            over_theirs,
+        ),
+        _row(
+            "langchain handler overhead per call on the caller's path (DuckDB write deferred)",
+            over_queued,
+            over_theirs,
+        ),
         {
             "name": "langchain invoke without any handler (in-process model)",
             "value": round(t_base * 1e6, 1),
@@ -127,6 +131,20 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             "met": True,
         },
     ]
+
+
+def _row(name: str, ours: float, theirs: float) -> dict[str, Any]:
+    ratio = ours / theirs
+    return {
+        "name": name,
+        "value": round(ours * 1e6, 1),
+        "unit": "µs",
+        "baseline_name": "UsageMetadataCallbackHandler overhead per call",
+        "baseline_value": round(theirs * 1e6, 1),
+        "ratio": round(ratio, 2),
+        "goal": f"≤ {GOAL_RATIO}× baseline",
+        "met": ratio <= GOAL_RATIO,
+    }
 
 
 if __name__ == "__main__":

@@ -492,3 +492,54 @@ async def test_budget_refusal_propagates_async(
         async for _ in llm.astream("b", config={"callbacks": [tracker.langchain(user_id="u1")]}):
             pass
     assert wire_server.request_count == 0
+
+
+def test_tool_calling_agent_two_calls_one_trace(
+    tracker: Any, captured: list[Any], wire_server: WireServer, chat_openai: Callable[..., Any]
+) -> None:
+    import warnings
+
+    from langchain_core.tools import tool
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from langgraph.prebuilt import create_react_agent
+
+    @tool
+    def lookup(city: str) -> str:
+        """Weather for a city."""
+        return f"sunny in {city}"
+
+    wire_server.enqueue(
+        Reply(
+            tool_calls=[{"name": "lookup", "arguments": {"city": "Oslo"}}],
+            input_tokens=150,
+            output_tokens=15,
+        )
+    )
+    wire_server.enqueue(Reply(text="It is sunny.", input_tokens=200, output_tokens=5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        agent = create_react_agent(chat_openai(), [lookup])
+    out = agent.invoke(
+        {"messages": [("user", "weather in Oslo?")]},
+        config={"callbacks": [tracker.langchain(operation="agent")]},
+    )
+    assert out["messages"][-1].content == "It is sunny."
+    assert "tools" in wire_server.bodies()[0]
+    assert len(captured) == 2 == wire_server.request_count
+    assert captured[0].trace_id == captured[1].trace_id
+    # (150 + 200) x 0.15 + (15 + 5) x 0.60 per 1M
+    assert sum(r.total_cost for r in captured) == Decimal("0.0000645")
+
+
+def test_text_llm_without_usage_is_estimated(tracker: Any, captured: list[Any]) -> None:
+    from langchain_core.language_models.fake import FakeListLLM
+
+    llm = FakeListLLM(responses=["forty two"])
+    assert llm.invoke("What is the answer?", config={"callbacks": [tracker.langchain()]}) == (
+        "forty two"
+    )
+    [rec] = captured
+    assert rec.estimated and rec.status == "ok"
+    assert rec.usage.output_tokens >= 2 and rec.usage.input_tokens >= 5
