@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +56,6 @@ SEGMENT_SUFFIX = ".jsonl"
 LOCK_SUFFIX = ".lock"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
-# DECIMAL(18, 12) holds |x| < 10**6: a larger cost would make the whole segment fail to
-# insert, so it is stored as NULL (unknown) instead.
-_MAX_COST = Decimal(10**6)
 _INF = float("inf")
 # One encoder built once: json.dumps with options builds a new encoder on every call.
 _line_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
@@ -80,15 +76,10 @@ def _meta_json(meta: Any) -> str | None:
     return text
 
 
-def _money(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        if value.is_finite() and -_MAX_COST < value < _MAX_COST:
-            return str(value)
-    except (AttributeError, TypeError, ArithmeticError):
-        pass
-    return None
+def _money(value: Any) -> str | None:
+    # Range and NaN are checked by DuckDB (TRY_CAST to DECIMAL(18, 12): NULL when it does
+    # not fit), so one bad figure never fails a batch and the caller pays only for str().
+    return None if value is None else str(value)
 
 
 def _text(value: Any) -> str | None:

@@ -321,6 +321,8 @@ class UsageStore:
                 self._fail(str(exc))
             return False
         try:
+            # One DuckDB thread: batches are small, and the app keeps the other cores.
+            con.execute("SET threads TO 1")
             if not self._migrated:
                 migrate(con, self.path)
                 self._migrated = True
