@@ -543,3 +543,17 @@ def test_text_llm_without_usage_is_estimated(tracker: Any, captured: list[Any]) 
     [rec] = captured
     assert rec.estimated and rec.status == "ok"
     assert rec.usage.output_tokens >= 2 and rec.usage.input_tokens >= 5
+
+
+async def test_long_lived_task_keeps_no_callbacks(
+    tracker: Any, captured: list[Any], wire_server: WireServer, chat_openai: Callable[..., Any]
+) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    before = len(getattr(task, "_callbacks", None) or [])
+    llm = chat_openai()
+    for i in range(5):
+        await llm.ainvoke(str(i), config={"callbacks": [tracker.langchain()]})
+    assert len(captured) == 5
+    # Each call watched the task for cancellation and stopped watching when it ended.
+    assert len(getattr(task, "_callbacks", None) or []) == before

@@ -88,6 +88,8 @@ class _Call:
     messages: Any = None
     texts: list[str] = field(default_factory=list)
     last_chunk: Any = None
+    # The asyncio task the call started in and our done-callback on it.
+    watch: tuple[asyncio.Task[Any], Any] | None = None
 
 
 class _Calls:
@@ -227,7 +229,9 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         except RuntimeError:  # no event loop in this thread
             task = None
         if task is not None:
-            task.add_done_callback(functools.partial(self._task_done, run_id))
+            callback = functools.partial(self._task_done, run_id)
+            task.add_done_callback(callback)
+            call.watch = (task, callback)
 
     def _task_done(self, run_id: UUID, task: asyncio.Task[Any]) -> None:
         call = self._pop(run_id)
@@ -385,7 +389,18 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
     def _pop(self, run_id: UUID) -> _Call | None:
         calls = self._calls
         with calls.lock:
-            return calls.calls.pop(run_id, None)
+            call = calls.calls.pop(run_id, None)
+        if call is not None and call.watch is not None:
+            task, callback = call.watch
+            call.watch = None
+            # A long-lived task (a server's connection handler) makes many calls: do not
+            # let their callbacks pile up. Only the task's own loop thread may touch it.
+            try:
+                if asyncio.get_running_loop() is task.get_loop():
+                    task.remove_done_callback(callback)
+            except RuntimeError:
+                pass
+        return call
 
     def _capture(self, record: UsageRecord, call: _Call) -> None:
         try:
