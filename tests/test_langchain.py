@@ -557,3 +557,40 @@ async def test_long_lived_task_keeps_no_callbacks(
     assert len(captured) == 5
     # Each call watched the task for cancellation and stopped watching when it ended.
     assert len(getattr(task, "_callbacks", None) or []) == before
+
+
+def test_priority_service_tier_priced_as_priority(
+    tracker: Any, captured: list[Any], wire_server: WireServer, chat_openai: Callable[..., Any]
+) -> None:
+    wire_server.enqueue(Reply(service_tier="priority", input_tokens=1000, output_tokens=100))
+    chat_openai().invoke("hi", config={"callbacks": [tracker.langchain()]})
+    [rec] = captured
+    assert rec.price_variant == "priority"
+    # gpt-4o-mini priority: $0.25 input / $1.00 output per 1M
+    assert rec.total_cost == Decimal("0.00035")
+
+
+def test_provider_from_base_url_beats_client_class(tracker: Any, captured: list[Any]) -> None:
+    import uuid
+
+    from langchain_core.messages import AIMessage, HumanMessage
+    from langchain_core.outputs import ChatGeneration, LLMResult
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(
+        model="llama-3.3-70b-versatile", base_url="https://api.groq.com/openai/v1", api_key="x"
+    )
+    handler = tracker.langchain()
+    run_id = uuid.uuid4()
+    handler.on_chat_model_start(
+        llm._serialized,
+        [[HumanMessage("hi")]],
+        run_id=run_id,
+        invocation_params=llm._get_invocation_params(),
+        metadata=llm._get_ls_params(),
+    )
+    usage = {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12}
+    message = AIMessage("ok", usage_metadata=usage)  # type: ignore[arg-type]
+    handler.on_llm_end(LLMResult(generations=[[ChatGeneration(message=message)]]), run_id=run_id)
+    [rec] = captured
+    assert (rec.provider, rec.model) == ("groq", "llama-3.3-70b-versatile")
