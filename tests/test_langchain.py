@@ -594,3 +594,17 @@ def test_provider_from_base_url_beats_client_class(tracker: Any, captured: list[
     handler.on_llm_end(LLMResult(generations=[[ChatGeneration(message=message)]]), run_id=run_id)
     [rec] = captured
     assert (rec.provider, rec.model) == ("groq", "llama-3.3-70b-versatile")
+
+
+async def test_abandoned_async_stream_is_cancelled(
+    tracker: Any, captured: list[Any], wire_server: WireServer, chat_openai: Callable[..., Any]
+) -> None:
+    wire_server.set_default(chunks=[f"w{i} " for i in range(40)], chunk_delay=0.01)
+    stream = chat_openai().astream("go", config={"callbacks": [tracker.langchain()]})
+    async for _ in stream:
+        break
+    await stream.aclose()  # type: ignore[attr-defined]
+    await asyncio.sleep(0)
+    [rec] = captured
+    assert rec.status == "cancelled" and rec.estimated
+    assert rec.usage.input_tokens > 0 and rec.usage.output_tokens < 40
