@@ -78,6 +78,8 @@ _PERIOD_INTERVAL = {
 
 _TREND_SPAN = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
 
+_SLOT_US = 15 * 60 * 1_000_000
+
 # Sums that can be summed again after grouping (so "other" = sum of the small groups).
 _AGGREGATES = """
     count(*)::BIGINT AS calls,
@@ -90,6 +92,34 @@ _AGGREGATES = """
     coalesce(sum(total_cost), 0)::DECIMAL(38, 12) AS cost,
     count(*) FILTER (WHERE total_cost IS NULL)::BIGINT AS unpriced_calls,
     count(*) FILTER (WHERE status = 'error')::BIGINT AS errors"""
+
+# Grouped queries hash every row into a group: fewer aggregate states make them much faster
+# on large tables, so they skip the rarely needed sums; total_tokens is input + output.
+_GROUP_AGGREGATES = """
+    count(*)::BIGINT AS calls,
+    coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
+    coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
+    coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
+    coalesce(sum(total_cost), 0)::DECIMAL(38, 12) AS cost,
+    (count(*) - count(total_cost))::BIGINT AS unpriced_calls,
+    count(*) FILTER (WHERE status = 'error')::BIGINT AS errors"""
+
+_GROUP_COLUMNS = (
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cost",
+    "unpriced_calls",
+    "errors",
+)
+
+_OVER_TIME_SELECT = ", ".join(
+    "coalesce(c.input_tokens + c.output_tokens, 0)::BIGINT AS total_tokens"
+    if c == "total_tokens"
+    else f"coalesce(c.{c}, 0) AS {c}"
+    for c in (*_GROUP_COLUMNS[:4], "total_tokens", *_GROUP_COLUMNS[4:])
+)
 
 _SUM_COLUMNS = (
     "calls",
@@ -105,11 +135,9 @@ _SUM_COLUMNS = (
 )
 
 
-def _resum(prefix: str = "") -> str:
+def _resum(prefix: str = "", columns: Sequence[str] = _GROUP_COLUMNS) -> str:
     casts = {"cost": "DECIMAL(38, 12)"}
-    return ",\n    ".join(
-        f"sum({prefix}{c})::{casts.get(c, 'BIGINT')} AS {c}" for c in _SUM_COLUMNS
-    )
+    return ",\n    ".join(f"sum({prefix}{c})::{casts.get(c, 'BIGINT')} AS {c}" for c in columns)
 
 
 # ---------------------------------------------------------------------------- filters
@@ -284,20 +312,23 @@ def by(
     limit = top if top is not None and top > 0 else 2**62
     sql = f"""
         WITH g AS (
-            SELECT key, {_AGGREGATES} FROM ({_keyed_source(dim, where_sql)}) GROUP BY key
+            SELECT key, {_GROUP_AGGREGATES}
+            FROM ({_keyed_source(dim, where_sql)}) GROUP BY key
         ), r AS (
-            SELECT *, row_number() OVER (ORDER BY cost DESC, total_tokens DESC, key) AS rn FROM g
+            SELECT *, row_number() OVER (
+                ORDER BY cost DESC, input_tokens + output_tokens DESC, key) AS rn
+            FROM g
         ), c AS (
             SELECT CASE WHEN rn <= ? THEN key ELSE 'other' END AS {dim},
                 min(rn) AS rn, {_resum()}
             FROM r GROUP BY 1
-        )
-        SELECT * EXCLUDE (rn),
-            CASE WHEN (SELECT sum(cost) FROM c) > 0 THEN cost / (SELECT sum(cost) FROM c)
-                 WHEN (SELECT sum(total_tokens) FROM c) > 0
-                 THEN total_tokens / (SELECT sum(total_tokens) FROM c)
+        ), t AS (SELECT sum(cost) AS all_cost, sum(input_tokens + output_tokens) AS tokens FROM c)
+        SELECT {dim}, calls, input_tokens, output_tokens, cache_read_tokens,
+            (input_tokens + output_tokens)::BIGINT AS total_tokens, cost, unpriced_calls, errors,
+            CASE WHEN t.all_cost > 0 THEN c.cost / t.all_cost
+                 WHEN t.tokens > 0 THEN (input_tokens + output_tokens) / t.tokens
                  ELSE 0 END::DOUBLE AS share
-        FROM c ORDER BY rn"""
+        FROM c, t ORDER BY rn"""
     return _fetch(con, sql, [*params, limit])
 
 
@@ -329,15 +360,21 @@ def over_time(
     where_sql, params = where(start, end, filters)
     limit = top if top is not None and top > 0 else 2**62
     interval = _PERIOD_INTERVAL[period]
-    trunc = f"date_trunc('{period}', timezone(?, ts))"
     lo = f"date_trunc('{period}', timezone(?, ?::TIMESTAMPTZ))"
+    # Rows are first summed per 15-minute UTC slot (integer arithmetic on the stored
+    # microseconds; every time zone offset is a multiple of 15 minutes), and only those few
+    # slots are converted to local periods: converting each row's time zone is slow.
     sql = f"""
-        WITH base AS (
-            SELECT {trunc} AS period, key, {_AGGREGATES}
+        WITH slots AS (
+            SELECT epoch_us(ts) // {_SLOT_US} AS slot, key, {_GROUP_AGGREGATES}
             FROM ({_keyed_source(dim, where_sql)}) GROUP BY ALL
+        ), base AS (
+            SELECT date_trunc('{period}', timezone(?, make_timestamptz(slot * {_SLOT_US})))
+                AS period, key, {_resum()}
+            FROM slots GROUP BY ALL
         ), ranked AS (
             SELECT key, row_number() OVER (
-                ORDER BY sum(cost) DESC, sum(total_tokens) DESC, key) AS rn
+                ORDER BY sum(cost) DESC, sum(input_tokens + output_tokens) DESC, key) AS rn
             FROM base GROUP BY key
         ), collapsed AS (
             SELECT period, CASE WHEN rn <= ? THEN b.key ELSE 'other' END AS key,
@@ -352,12 +389,12 @@ def over_time(
         ), keys AS (
             SELECT key, min(rn) AS rn FROM collapsed GROUP BY key
         )
-        SELECT p.period, k.key, {", ".join(f"coalesce(c.{c}, 0) AS {c}" for c in _SUM_COLUMNS)}
+        SELECT p.period, k.key, {_OVER_TIME_SELECT}
         FROM periods p CROSS JOIN keys k
         LEFT JOIN collapsed c ON c.period = p.period AND c.key = k.key
         ORDER BY p.period, k.rn"""
     last = end - timedelta(microseconds=1) if end is not None else None
-    all_params = [tz, *params, limit, tz, start, tz, last]
+    all_params = [*params, tz, limit, tz, start, tz, last]
     result = _fetch(con, sql, all_params)
     if dim is None:
         keep = [i for i, c in enumerate(result.columns) if c != "key"]
