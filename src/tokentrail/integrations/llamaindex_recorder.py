@@ -657,8 +657,8 @@ def _model_name(model_dict: Mapping[str, Any]) -> str | None:
 def _base_url(instance: Any) -> str | None:
     if instance is None:
         return None
-    for attr in ("api_base", "base_url", "azure_endpoint", "endpoint"):
-        value = getattr(instance, attr, None)
+    for name in ("api_base", "base_url", "azure_endpoint", "endpoint"):
+        value = lu.attr(instance, name)
         if isinstance(value, str) and value:
             return value
     return None
@@ -670,7 +670,7 @@ def _max_tokens(
     for value in (
         (kwargs or {}).get("max_tokens"),
         (kwargs or {}).get("max_completion_tokens"),
-        getattr(instance, "max_tokens", None),
+        lu.attr(instance, "max_tokens"),
         model_dict.get("num_output"),
     ):
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:

@@ -17,6 +17,7 @@ from typing import Any
 from ..usage import Usage
 
 __all__ = [
+    "attr",
     "estimate_embedding",
     "estimate_prompt",
     "estimate_text",
@@ -32,13 +33,33 @@ __all__ = [
 logger = logging.getLogger("tokentrail")
 
 
+def attr(obj: Any, name: str) -> Any:
+    """``obj.name`` or ``None``, cheaply for pydantic models.
+
+    A missing attribute on a pydantic model goes through ``__getattr__`` and an exception
+    (microseconds each); fields and extras are read from the instance dictionaries instead.
+    """
+    if obj is None:
+        return None
+    try:
+        fields = obj.__dict__
+    except AttributeError:
+        return getattr(obj, name, None)
+    if name in fields:
+        return fields[name]
+    extra = getattr(type(obj), "__pydantic_extra__", None) and obj.__pydantic_extra__
+    if isinstance(extra, dict):
+        return extra.get(name)
+    return getattr(obj, name, None)
+
+
 def _get(obj: Any, name: str) -> Any:
     """``obj[name]`` for mappings, ``obj.name`` otherwise; ``None`` when missing."""
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if type(obj) is dict or isinstance(obj, Mapping):
         return obj.get(name)
-    return getattr(obj, name, None)
+    return attr(obj, name)
 
 
 def has_usage(raw: Any) -> bool:
@@ -119,20 +140,23 @@ def _openai_sdk_usage(raw: Any) -> Usage | None:
         return None
     prompt_details = usage.prompt_tokens_details
     completion_details = usage.completion_tokens_details
-    counts = (
-        _int(usage.prompt_tokens),
-        _int(usage.completion_tokens),
-        _int(getattr(prompt_details, "cached_tokens", None)),
-        _int(getattr(prompt_details, "cache_write_tokens", None)),
-        _int(getattr(prompt_details, "audio_tokens", None)),
-        _int(getattr(completion_details, "reasoning_tokens", None)),
-        _int(getattr(completion_details, "audio_tokens", None)),
-    )
-    if any(c is None for c in counts):
+    inp = _int(usage.prompt_tokens)
+    out = _int(usage.completion_tokens)
+    cache_read = _int(attr(prompt_details, "cached_tokens"))
+    cache_write = _int(attr(prompt_details, "cache_write_tokens"))
+    audio_in = _int(attr(prompt_details, "audio_tokens"))
+    reasoning = _int(attr(completion_details, "reasoning_tokens"))
+    audio_out = _int(attr(completion_details, "audio_tokens"))
+    if (
+        inp is None
+        or out is None
+        or cache_read is None
+        or cache_write is None
+        or audio_in is None
+        or reasoning is None
+        or audio_out is None
+    ):
         return None
-    inp, out, cache_read, cache_write, audio_in, reasoning, audio_out = (
-        int(c or 0) for c in counts
-    )
     if cache_read + cache_write > inp or audio_in > inp or reasoning + audio_out > out:
         return None
     return Usage(
