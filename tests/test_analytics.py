@@ -420,3 +420,22 @@ def test_before_query_runs_first(db: Path) -> None:
 def test_own_sql(db: Path) -> None:
     frame = Analytics(db).sql("SELECT count(*) AS n FROM usage WHERE user_id = ?", ["alice"])
     assert frame.iloc[0]["n"] == 2
+
+
+# ---------------------------------------------------------------------------- with the real parts
+def test_tracker_analytics_sees_calls_just_recorded(tmp_path: Path) -> None:
+    from tokentrail import Tracker
+
+    with Tracker(tmp_path / "t.duckdb") as tracker:
+        tracker.record(
+            model="gpt-4o",
+            provider="openai",
+            usage={"input_tokens": 2000, "cache_read_tokens": 1000, "output_tokens": 100},
+            user_id="u1",
+        )
+        s = tracker.analytics.summary().iloc[0]  # no explicit flush: the property flushes
+        assert s["calls"] == 1
+        # catalog: gpt-4o input $2.50/M, cached input $1.25/M, output $10/M
+        assert s["cost"] == pytest.approx(1000 * 2.5e-6 + 1000 * 1.25e-6 + 100 * 10e-6)
+        assert s["cache_savings"] == pytest.approx(1000 * (2.5e-6 - 1.25e-6))
+        assert tracker.analytics.by_user().iloc[0]["user_id"] == "u1"

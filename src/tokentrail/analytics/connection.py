@@ -27,31 +27,8 @@ def connect(source: Source) -> Iterator[Any]:
     if isinstance(source, duckdb.DuckDBPyConnection):
         yield source
         return
-    try:
-        from ..store import reading, resolve_db_path
-    except ImportError:  # store package still being written: read the file directly
-        with _fallback(Path(source) if source is not None else None) as con:
-            yield con
-        return
+    from ..store import reading, resolve_db_path
+
     path: Path = resolve_db_path(source)
     with reading(path) as con:
         yield con
-
-
-@contextlib.contextmanager
-def _fallback(path: Path | None) -> Iterator[Any]:
-    import duckdb
-
-    from ..store.schema import MIGRATIONS
-
-    if path is not None and path.exists():
-        con = duckdb.connect(str(path), read_only=True)
-    else:
-        con = duckdb.connect()
-        for _version, _name, statements in MIGRATIONS:
-            for statement in statements:
-                con.execute(statement)
-    try:
-        yield con
-    finally:
-        con.close()
