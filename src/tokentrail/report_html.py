@@ -46,7 +46,7 @@ main { padding: 20px 32px 40px; max-width: 1280px; margin: 0 auto; }
         box-shadow: 0 1px 2px rgba(0,0,0,.06); margin-bottom: 16px; overflow-x: auto; }
 .card h2 { font-size: 15px; margin: 4px 0 10px; }
 .card.wide { grid-column: 1 / -1; }
-.card svg { width: 100%; height: auto; display: block; }
+.card svg { width: 100%; height: auto; max-height: 460px; display: block; }
 table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
 th, td { padding: 5px 10px; border-bottom: 1px solid #eef0f3; white-space: nowrap; }
 th { text-align: left; color: #374151; border-bottom: 2px solid #e5e7eb; }
