@@ -79,7 +79,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         record = UsageRecord(
             "gpt-4o-mini", "openai", Usage(input_tokens=1000, output_tokens=200), user_id="u1"
         )
-        record.cost = None
+        from tokentrail import cost
+
+        record.cost = cost("gpt-4o-mini", provider="openai", usage=record.usage)
 
         def messages(kind: str, i: int) -> list[dict[str, str]]:
             if kind == "cold":

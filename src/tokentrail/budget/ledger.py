@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -25,6 +26,11 @@ logger = logging.getLogger("tokentrail")
 
 #: An amount in a budget's unit: USD as Decimal, tokens as int.
 Amount = Decimal | int
+#: Settled calls remembered by id until a reload finds them in the store.
+MAX_PENDING = 20_000
+#: Past this age (seconds) a settled call's row is surely written (the store writes in
+#: sub-second batches), so it may be folded into the base when ``pending`` is too big.
+FOLD_AFTER_S = 60.0
 
 
 def minute_of(ts: datetime) -> int:
@@ -56,7 +62,8 @@ class Bucket:
     rolling: timedelta | None = None
     base: Amount = 0
     base_slots: dict[int, Amount] = field(default_factory=dict)
-    pending: dict[str, tuple[Amount, int]] = field(default_factory=dict)  # id -> (amount, min)
+    # record id -> (amount, minute of the call, time.monotonic() when settled)
+    pending: dict[str, tuple[Amount, int, float]] = field(default_factory=dict)
     pending_total: Amount = 0
     reserved: Amount = 0
     warned: set[float] = field(default_factory=set)
@@ -76,8 +83,8 @@ class Bucket:
         # Slots are whole minutes; keeping the partial oldest minute errs on the safe side.
         for minute in [m for m in self.base_slots if m < cutoff]:
             del self.base_slots[minute]
-        for rid in [r for r, (_, m) in self.pending.items() if m < cutoff]:
-            amount, _ = self.pending.pop(rid)
+        for rid in [r for r, (_, m, _) in self.pending.items() if m < cutoff]:
+            amount = self.pending.pop(rid)[0]
             self.pending_total -= amount
         return sum(self.base_slots.values(), self.zero()) + self.pending_total
 
@@ -86,13 +93,32 @@ class Bucket:
         if not amount:
             return
         if track and record_id is not None:
-            self.pending[record_id] = (amount, minute_of(ts))
+            self.pending[record_id] = (amount, minute_of(ts), time.monotonic())
             self.pending_total += amount
+            if len(self.pending) > MAX_PENDING:
+                self._fold_oldest()
         elif self.rolling is not None:
             minute = minute_of(ts)
             self.base_slots[minute] = self.base_slots.get(minute, self.zero()) + amount
         else:
             self.base += amount
+
+    def _fold_oldest(self) -> None:
+        """Move pending calls settled over :data:`FOLD_AFTER_S` ago into the base.
+
+        A reload replaces the base with the store's sum, which holds those rows by then, so
+        folding them does not lose or double-count them; it bounds memory when a bucket is
+        settled into for a long time without being reloaded. Young entries stay.
+        """
+        horizon = time.monotonic() - FOLD_AFTER_S
+        old = [rid for rid, entry in self.pending.items() if entry[2] <= horizon]
+        for rid in old[: max(len(old), len(self.pending) - MAX_PENDING // 2)]:
+            amount, minute, _ = self.pending.pop(rid)
+            self.pending_total -= amount
+            if self.rolling is not None:
+                self.base_slots[minute] = self.base_slots.get(minute, self.zero()) + amount
+            else:
+                self.base += amount
 
     def apply_load(self, result: LoadResult) -> None:
         """Replace the base with a fresh load; drop pending ids the store now has."""
