@@ -224,10 +224,8 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             return
         # An async caller cancelled while LangChain awaits the request gets no end event
         # (agenerate's gather is cancelled with it): close such calls when the task ends.
-        try:
-            task = asyncio.current_task()
-        except RuntimeError:  # no event loop in this thread
-            task = None
+        # (_get_running_loop: None without raising, the cheap check for sync callers.)
+        task = asyncio.current_task() if asyncio._get_running_loop() is not None else None
         if task is not None:
             callback = functools.partial(self._task_done, run_id)
             task.add_done_callback(callback)
@@ -821,11 +819,17 @@ def _user_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
     """The scalar metadata the user set (LangChain's and LangGraph's plumbing left out)."""
     out: dict[str, Any] = {}
     for key, value in meta.items():
-        if key in _ATTRIBUTION_KEYS or _NOISE_META.match(key):
-            continue
-        if isinstance(value, (str, int, float, bool)) or value is None:
+        keep = _KEEP_KEY.get(key)
+        if keep is None:
+            keep = key not in _ATTRIBUTION_KEYS and not _NOISE_META.match(key)
+            if len(_KEEP_KEY) < 4096:  # metadata keys are few and repeat on every call
+                _KEEP_KEY[key] = keep
+        if keep and (value is None or isinstance(value, (str, int, float, bool))):
             out[key] = value
     return out
+
+
+_KEEP_KEY: dict[str, bool] = {}
 
 
 def _max_tokens(params: Mapping[str, Any]) -> int | None:
