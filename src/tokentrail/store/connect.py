@@ -24,7 +24,7 @@ from .paths import resolve_db_path
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["connect", "is_lock_conflict", "reading"]
+__all__ = ["connect", "is_lock_conflict", "reader_marker", "reading", "yield_to_readers"]
 
 # Substrings of DuckDB errors that mean "someone else has the file right now".
 _TRANSIENT = (
@@ -53,13 +53,45 @@ def describe(exc: BaseException, path: Path) -> str:
     return f"cannot open {path}: {text}"
 
 
+def reader_marker(path: Path) -> Path:
+    """The file a waiting reader touches so that writers let it in (``<db>.reader``)."""
+    return path.with_name(path.name + ".reader")
+
+
+def yield_to_readers(path: Path, limit: float = 0.2) -> None:
+    """Wait (up to ``limit`` seconds) while a reader is waiting for ``path``.
+
+    DuckDB's file lock is a try-lock with no queue: with several writers taking turns a
+    reader that backs off could wait for minutes. A reader that keeps failing touches
+    :func:`reader_marker`; writers pause before their next batch while it is fresh.
+    """
+    marker = reader_marker(path)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            age = time.time() - os.stat(marker).st_mtime
+        except OSError:
+            return
+        if age > 1.0:  # left by a reader that is gone
+            return
+        time.sleep(0.01)
+
+
+def _announce(marker: Path) -> None:
+    # In a read-only directory there is no hint; readers still retry.
+    with contextlib.suppress(OSError):
+        marker.touch()
+
+
 def connect(
     path: Path, *, read_only: bool = False, timeout: float = 30.0
 ) -> duckdb.DuckDBPyConnection:
     """Open ``path``, retrying lock conflicts for up to ``timeout`` seconds.
 
     Raises :class:`StoreError` when the file cannot be used, or when it is still locked
-    after ``timeout``. For a writable open the parent directory is created first.
+    after ``timeout``. For a writable open the parent directory is created first; a
+    read-only open that has to wait asks writers to let it in (see
+    :func:`yield_to_readers`).
     """
     import duckdb
 
@@ -70,20 +102,32 @@ def connect(
             raise StoreError(f"cannot create the directory of {path}: {exc}") from exc
     deadline = time.monotonic() + max(0.0, timeout)
     delay = 0.002
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.Error as exc:
-            if not is_lock_conflict(exc):
-                raise StoreError(describe(exc, path)) from exc
-            now = time.monotonic()
-            if now >= deadline:
-                raise StoreError(
-                    f"{path} is still locked by another process after {timeout:g}s: {exc}"
-                ) from exc
-            # Jitter keeps several waiting processes from retrying in lock-step.
-            time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - now)))
-            delay = min(delay * 2, 0.25)
+    # Readers retry often (a writer's batch takes milliseconds); writers back off further.
+    cap = 0.02 if read_only else 0.25
+    marker = reader_marker(path)
+    waited = False
+    try:
+        while True:
+            try:
+                return duckdb.connect(str(path), read_only=read_only)
+            except duckdb.Error as exc:
+                if not is_lock_conflict(exc):
+                    raise StoreError(describe(exc, path)) from exc
+                now = time.monotonic()
+                if now >= deadline:
+                    raise StoreError(
+                        f"{path} is still locked by another process after {timeout:g}s: {exc}"
+                    ) from exc
+                if read_only:
+                    _announce(marker)
+                    waited = True
+                # Jitter keeps several waiting processes from retrying in lock-step.
+                time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - now)))
+                delay = min(delay * 2, cap)
+    finally:
+        if waited:
+            with contextlib.suppress(OSError):
+                marker.unlink()
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
-from .connect import connect, is_lock_conflict
+from .connect import connect, is_lock_conflict, yield_to_readers
 from .migrate import migrate
 from .paths import fallback_spool_dir, primary_spool_dir, resolve_db_path
 from .spool import (
@@ -311,6 +311,7 @@ class UsageStore:
         budget = self.lock_timeout
         if deadline is not None:
             budget = min(budget, max(0.0, deadline - time.monotonic()))
+        yield_to_readers(self.path)
         try:
             con = connect(self.path, timeout=budget)
         except StoreError as exc:
