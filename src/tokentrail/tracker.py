@@ -260,19 +260,24 @@ class Tracker:
                 usage=Usage(issues=(f"record() arguments unusable: {type(exc).__name__}",)),
             )
         try:
-            if (
-                user_id is None
-                and session_id is None
-                and operation is None
-                and not tags
-                and not metadata
-            ):
-                context = self.call_context()
-            else:
-                explicit = Attribution.of(user_id, session_id, operation, tags, metadata)
-                context = self.call_context(explicit)
+            # Explicit arguments go straight onto the record: capture() fills only what is
+            # still unset from the surrounding blocks and defaults, so they win as they
+            # would through Attribution.over(), without building one per call.
+            if user_id is not None:
+                rec.user_id = str(user_id)
+            if session_id is not None:
+                rec.session_id = str(session_id)
+            if operation is not None:
+                rec.operation = str(operation)
+            if tags:
+                rec.tags = (tags,) if isinstance(tags, str) else tuple(str(t) for t in tags)
+            if metadata:
+                rec.metadata = dict(metadata)
         except Exception as exc:
             logger.warning("tokentrail: record() got unusable attribution (%s); ignored", exc)
+        try:
+            context = self.call_context()
+        except Exception:
             context = self._default_context
         return self.capture(rec, context=context)
 
