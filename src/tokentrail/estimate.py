@@ -311,6 +311,7 @@ def _clear_caches() -> None:
         _encodings.clear()
         _missing.clear()
     _COUNTS.clear()
+    _SHORT.clear()
 
 
 # ---------------------------------------------------------------------------- heuristic
@@ -389,7 +390,7 @@ def _heuristic(text: str, family: _Family) -> int:
 # and history are tokenized once. Keys hold no text, so memory stays small (~100 B/entry).
 _COUNTS: dict[tuple[int, int, str], int] = {}
 _COUNTS_MAX = 16_384
-_MIN_CACHED_CHARS = 64  # shorter texts are cheaper to count than to look up
+_MIN_CACHED_CHARS = 64  # shorter texts are cached by value, longer ones by hash
 
 
 def _count_uncached(text: str, encoding: str | None, family: str) -> int:
@@ -400,9 +401,20 @@ def _count_uncached(text: str, encoding: str | None, family: str) -> int:
     return _heuristic(text, _FAMILY_BY_NAME.get(family, _DEFAULT_FAMILY))
 
 
+_SHORT: dict[tuple[str, str], int] = {}
+
+
 def _count_cached(text: str, encoding: str | None, family: str) -> int:
     if len(text) < _MIN_CACHED_CHARS:
-        return _count_uncached(text, encoding, family)
+        # Roles, names, short turns: keyed by the text itself (small by construction).
+        short_key = (text, encoding or family)
+        found = _SHORT.get(short_key)
+        if found is None:
+            found = _count_uncached(text, encoding, family)
+            if len(_SHORT) >= _COUNTS_MAX:
+                _SHORT.clear()
+            _SHORT[short_key] = found
+        return found
     key = (hash(text), len(text), encoding or family)
     count = _COUNTS.get(key)
     if count is None:

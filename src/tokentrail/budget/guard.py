@@ -122,11 +122,13 @@ class Budget:
     name: str | None = None
     #: ``warn_at`` as amounts in the budget's unit.
     marks: tuple[Amount, ...] = ()
+    #: (scope, window, unit), precomputed: it is looked up on every call.
+    group_key: tuple[str, str, str] | None = None
 
     @property
     def group(self) -> tuple[str, str, str]:
         """Budgets in one group override one another per key."""
-        return (self.scope.name, self.window.name, self.unit)
+        return self.group_key or (self.scope.name, self.window.name, self.unit)
 
     def describe(self) -> str:
         """``$5.00 daily per user`` / ``500,000 tokens monthly for user 'u1'``."""
@@ -365,6 +367,7 @@ class BudgetGuard:
                     unpriced=policy,
                     name=name,
                     marks=tuple(_threshold_of(limit, unit, t) for t in thresholds),
+                    group_key=(scope_.name, window.name, unit),
                 )
             )
         with self._lock:
