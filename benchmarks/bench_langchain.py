@@ -14,6 +14,7 @@ overhead = time with the handler − time without; the goal is ours ≤ 2× the 
 from __future__ import annotations
 
 import gc
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -63,6 +64,10 @@ def _time(model: Any, n: int, callbacks: list[Any] | None, after: Any = None) ->
     return (time.perf_counter() - t0) / n
 
 
+def _discard(record: Any) -> None:
+    """A store that keeps nothing (for the breakdown row only)."""
+
+
 def _stored(tracker: Any) -> int:
     from tokentrail.store import reading
 
@@ -92,23 +97,36 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             theirs: list[float] = []
             mine: list[float] = []
             mine_queued: list[float] = []
+            no_store: list[float] = []
+            submit = tracker.store.submit
             for _ in range(rounds):  # interleaved, so load changes hit every variant alike
                 base.append(_time(model, n, None))
                 theirs.append(_time(model, n, [UsageMetadataCallbackHandler()]))
                 mine.append(_time(model, n, [ours], after=tracker.flush))
                 mine_queued.append(_time(model, n, [ours]))
                 tracker.flush()  # outside the timing: the queued variant's DuckDB write
+                # Breakdown only: the integration and pricing, the store switched off.
+                tracker.store.submit = _discard  # type: ignore[method-assign]
+                try:
+                    no_store.append(_time(model, n, [ours]))
+                finally:
+                    tracker.store.submit = submit  # type: ignore[method-assign]
             stored = _stored(tracker)
         finally:
             tracker.close()
     expected = 50 + 2 * rounds * n
     if stored != expected:  # the handler must really have persisted every call
         raise RuntimeError(f"expected {expected} stored rows, found {stored}")
-    # The minimum over rounds is the least disturbed by other processes (2 shared cores).
-    t_base = min(base)
-    over_theirs = max(min(theirs) - t_base, 1e-9)
-    over_mine = max(min(mine) - t_base, 0.0)
-    over_queued = max(min(mine_queued) - t_base, 0.0)
+    # Each round measures every variant back to back: the median of the per-round
+    # differences cancels most of the load other processes put on the 2 shared cores.
+    t_base = statistics.median(base)
+
+    def overhead(variant: list[float]) -> float:
+        return max(statistics.median(v - b for v, b in zip(variant, base, strict=True)), 0.0)
+
+    over_theirs = max(overhead(theirs), 1e-9)
+    over_mine = overhead(mine)
+    over_queued = overhead(mine_queued)
     return [
         _row(
             "langchain handler overhead per call (pricing + spool + DuckDB write)",
@@ -118,6 +136,11 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         _row(
             "langchain handler overhead per call on the caller's path (DuckDB write deferred)",
             over_queued,
+            over_theirs,
+        ),
+        _row(
+            "langchain handler overhead per call, capture + pricing only (store off)",
+            overhead(no_store),
             over_theirs,
         ),
         {
