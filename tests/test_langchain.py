@@ -608,3 +608,26 @@ async def test_abandoned_async_stream_is_cancelled(
     [rec] = captured
     assert rec.status == "cancelled" and rec.estimated
     assert rec.usage.input_tokens > 0 and rec.usage.output_tokens < 40
+
+
+def test_usage_kept_when_response_has_no_model_name(tracker: Any, captured: list[Any]) -> None:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    class Bare(BaseChatModel):
+        model: str = "gpt-4o-mini"
+
+        @property
+        def _llm_type(self) -> str:
+            return "bare"
+
+        def _generate(self, messages: Any, stop: Any = None, **kwargs: Any) -> ChatResult:
+            usage = {"input_tokens": 2000, "output_tokens": 500, "total_tokens": 2500}
+            msg = AIMessage("ok", usage_metadata=usage)  # type: ignore[arg-type]
+            return ChatResult(generations=[ChatGeneration(message=msg)])
+
+    Bare().invoke("hi", config={"callbacks": [tracker.langchain()]})
+    [rec] = captured
+    assert rec.model == "gpt-4o-mini" and rec.usage.total_tokens == 2500
+    assert rec.total_cost == Decimal("0.0006")  # 2000 x 0.15 + 500 x 0.60 per 1M
