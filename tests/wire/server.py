@@ -40,6 +40,12 @@ class Received:
         return bool(self.body.get("stream"))
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) refuses connections when tests fire dozens at once.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class WireServer:
     """A loopback server answering in OpenAI and Anthropic wire formats; see the package doc."""
 
@@ -53,8 +59,7 @@ class WireServer:
         self._in_flight = 0
         self.max_in_flight = 0
         self.disconnects = 0
-        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((host, port), _make_handler(self))
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
