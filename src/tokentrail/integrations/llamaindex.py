@@ -47,7 +47,7 @@ from llama_index.core.callbacks.base_handler import BaseCallbackHandler
 from llama_index.core.instrumentation.span import active_span_id
 from llama_index_instrumentation.dispatcher import active_instrument_tags
 
-from ..context import Attribution, Run
+from ..context import Attribution, CallContext, Run
 from ..errors import BudgetExceededError
 from .llamaindex_handlers import HUB
 from .llamaindex_recorder import Recorder
@@ -85,6 +85,8 @@ class LlamaIndexInstrumentation:
         self.tracker = tracker
         self.attribution = attribution if attribution is not None else Attribution()
         self._recorder: Recorder | None = None
+        #: (tracker defaults, context) for calls with no run and no tags: reused.
+        self.context_cache: tuple[Attribution, CallContext] | None = None
 
     @classmethod
     def attach(

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..context import Attribution, CallContext
+from ..context import Attribution, CallContext, active_runs
 from ..errors import BudgetExceededError
 from ..providers import infer_provider
 from ..records import Status, UsageRecord
@@ -144,7 +144,16 @@ class Recorder:
         explicit = tag_attribution(tags)
         handles = self.handles
         if handles:
-            base: Attribution = handles[-1].attribution
+            handle = handles[-1]
+            base: Attribution = handle.attribution
+            if explicit is None and not active_runs():
+                # The common case: nothing call-specific, so the context is the handle's.
+                defaults = self.tracker.defaults
+                cached: tuple[Attribution, CallContext] | None = handle.context_cache
+                if cached is None or cached[0] is not defaults:
+                    cached = (defaults, self.tracker.call_context(base))
+                    handle.context_cache = cached
+                return cached[1]
             return self.tracker.call_context(explicit.over(base) if explicit else base)
         if self.track_depth:
             ctx = self.tracker.call_context(explicit)

@@ -37,20 +37,18 @@ def attr(obj: Any, name: str) -> Any:
     """``obj.name`` or ``None``, cheaply for pydantic models.
 
     A missing attribute on a pydantic model goes through ``__getattr__`` and an exception
-    (microseconds each); fields and extras are read from the instance dictionaries instead.
+    (microseconds each); fields and extras are read from the instance dictionaries instead
+    (properties of pydantic models are not read).
     """
     if obj is None:
         return None
-    try:
-        fields = obj.__dict__
-    except AttributeError:
+    if not hasattr(type(obj), "__pydantic_fields__"):
         return getattr(obj, name, None)
+    fields = obj.__dict__
     if name in fields:
         return fields[name]
-    extra = getattr(type(obj), "__pydantic_extra__", None) and obj.__pydantic_extra__
-    if isinstance(extra, dict):
-        return extra.get(name)
-    return getattr(obj, name, None)
+    extra = obj.__pydantic_extra__
+    return extra.get(name) if extra else None
 
 
 def _get(obj: Any, name: str) -> Any:
