@@ -84,3 +84,12 @@ def test_demo_prints_the_report(tmp_path: Path) -> None:
     assert "LangChain" in result.output and "LlamaIndex" in result.output
     assert "BudgetExceededError" in result.output
     assert "tokentrail report" in result.output and "support-chat" in result.output
+
+
+def test_demo_restores_logging_levels(tmp_path: Path) -> None:
+    import logging
+
+    before = logging.getLogger("tokentrail").level
+    result = CliRunner().invoke(cli, ["demo", "--db", str(tmp_path / "l.duckdb"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert logging.getLogger("tokentrail").level == before

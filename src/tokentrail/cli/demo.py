@@ -51,6 +51,7 @@ _DOCS = (
 )
 
 _INTERN_BUDGET = "0.002"
+_LANGCHAIN_CALLBACKS = "langchain_core.callbacks.manager"
 
 _QUERIES = (
     "Where is usage stored?",
@@ -184,12 +185,18 @@ def demo(ctx: click.Context, /, days: int, db: str | None, seed: int, as_json: b
     from ..store import resolve_db_path
 
     path = resolve_db_path(db) if db else db_path(ctx)
-    # The demo's own output says what happens; library warnings would only add noise.
-    logging.getLogger("tokentrail").setLevel(logging.ERROR)
-    # LangChain logs a refused call before re-raising it; the demo prints it itself.
-    logging.getLogger("langchain_core.callbacks.manager").setLevel(logging.ERROR)
     _say(as_json, f"tokentrail demo → {path}")
-    outcome = run_demo(path, days, quiet=as_json, seed=seed)
+    # The demo's own output says what happens; library warnings would only add noise, and
+    # LangChain logs a refused call before re-raising it. Levels are restored afterwards.
+    quiet_loggers = [logging.getLogger(n) for n in ("tokentrail", _LANGCHAIN_CALLBACKS)]
+    levels = [lg.level for lg in quiet_loggers]
+    for lg in quiet_loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        outcome = run_demo(path, days, quiet=as_json, seed=seed)
+    finally:
+        for lg, level in zip(quiet_loggers, levels, strict=True):
+            lg.setLevel(level)
     if as_json:
         echo_json(outcome)
         return
