@@ -243,10 +243,10 @@ class Tracker:
                 streamed=bool(streamed),
                 cost=cost,
                 reported_cost=_to_decimal(reported_cost),
-                price_variant=price_variant,
-                run_id=run_id,
-                parent_run_id=parent_run_id,
-                trace_id=trace_id,
+                price_variant=_opt_str(price_variant),
+                run_id=_opt_str(run_id),
+                parent_run_id=_opt_str(parent_run_id),
+                trace_id=_opt_str(trace_id),
             )
             if ts is not None:
                 rec.ts = ts if isinstance(ts, datetime) else rec.ts
@@ -474,6 +474,11 @@ def _to_float(value: Any) -> float | None:
         logger.warning("tokentrail: latency %r is not a number; ignored", value)
         return None
     return result if result == result and result not in (float("inf"), float("-inf")) else None
+
+
+def _opt_str(value: Any) -> str | None:
+    # Stored as text: a value that cannot become one would make the store drop the record.
+    return value if value is None or type(value) is str else _safe_str(value)
 
 
 def _safe_str(value: Any) -> str | None:
