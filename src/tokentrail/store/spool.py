@@ -66,7 +66,7 @@ _meta_encoder = json.JSONEncoder(default=str, separators=(",", ":"))
 def _meta_json(meta: Any) -> str | None:
     try:
         text: str = _meta_encoder.encode(meta)
-    except (TypeError, ValueError):  # keys that are not strings, circular references
+    except Exception:  # keys that are not strings, circular references, a failing str()
         try:
             text = json.dumps(
                 {str(k): v for k, v in meta.items()}, default=repr, separators=(",", ":")
