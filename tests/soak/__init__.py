@@ -1,0 +1,1 @@
+"""Long reliability runs, on demand: ``python -m pytest -m soak tests/soak``."""
