@@ -433,3 +433,64 @@ def test_instrumentation_alone_cannot_stop_a_call_and_says_so(
     assert wire_server.request_count == 1
     assert len(rows(tracker)) == 2
     assert any("could not be stopped" in r.getMessage() for r in caplog.records)
+
+
+# ---------------------------------------------------------------------- agents
+def _multiply(a: int, b: int) -> int:
+    """Multiply two integers."""
+    return a * b
+
+
+def _run_agent(llm: Any) -> str:
+    import asyncio
+
+    from llama_index.core.agent.workflow import FunctionAgent
+
+    agent = FunctionAgent(tools=[_multiply], llm=llm)
+
+    async def main() -> str:
+        return str(await agent.run("What is 6 x 7?"))
+
+    return asyncio.run(main())
+
+
+def test_agent_calling_a_tool_is_one_row_per_llm_call(
+    tracker: Any, li_openai: Callable[..., Any], wire_server: WireServer, rows: Rows
+) -> None:
+    call = {"name": "_multiply", "arguments": {"a": 6, "b": 7}}
+    wire_server.enqueue(Reply(tool_calls=[call], input_tokens=150, output_tokens=20))
+    wire_server.enqueue(Reply(text="42", input_tokens=200, output_tokens=5))
+    llm = li_openai(additional_kwargs={"stream_options": {"include_usage": True}})
+    with tracker.llamaindex(user_id="agent"):
+        assert _run_agent(llm) == "42"
+
+    got = rows(tracker)
+    assert wire_server.count("/v1/chat/completions") == 2
+    assert [(r["input_tokens"], r["output_tokens"], r["estimated"]) for r in got] == [
+        (150, 20, False),
+        (200, 5, False),
+    ]
+    assert [r["total_cost"] for r in got] == [Decimal("0.0000345"), Decimal("0.000033")]
+
+
+def test_agent_stream_without_usage_estimates_tools_and_tool_calls(
+    tracker: Any, li_openai: Callable[..., Any], wire_server: WireServer, rows: Rows
+) -> None:
+    import json
+
+    from tokentrail.estimate import count_message_tokens, count_text_tokens
+
+    call = {"name": "_multiply", "arguments": {"a": 6, "b": 7}}
+    wire_server.enqueue(Reply(tool_calls=[call]))
+    wire_server.enqueue(Reply(text="42"))
+    with tracker.llamaindex():
+        _run_agent(li_openai())
+
+    first = rows(tracker)[0]
+    body = wire_server.bodies()[0]
+    messages = [{"role": m["role"], "content": m["content"]} for m in body["messages"]]
+    prompt = count_message_tokens(messages, "gpt-4o-mini", tools=body["tools"])
+    assert prompt > count_message_tokens(messages, "gpt-4o-mini")  # the tool schema counts
+    assert (first["input_tokens"], first["estimated"]) == (prompt, True)
+    expected_output = count_text_tokens("_multiply" + json.dumps(call["arguments"]), "gpt-4o-mini")
+    assert first["output_tokens"] == expected_output

@@ -94,6 +94,7 @@ class Call:
     trace_id: str | None = None
     messages: Sequence[Any] | None = None
     prompt: str | None = None
+    tools: Sequence[Any] | None = None
     #: The outer call this one runs inside (its provider call is this one).
     parent: Call | None = None
     #: Nested calls started inside this one; when > 0 this call records nothing itself.
@@ -247,6 +248,7 @@ class Recorder:
             trace_id=trace,
             messages=messages,
             prompt=prompt,
+            tools=_tools(kwargs),
             parent=parent,
         )
         if parent is not None:
@@ -276,7 +278,7 @@ class Recorder:
                 else None,
                 prompt=call.prompt,
                 max_tokens=_max_tokens(model_dict, kwargs, instance),
-                tools=(kwargs or {}).get("tools"),
+                tools=call.tools,
                 context=call.ctx,
                 run_id=call.run_id,
             )
@@ -554,7 +556,7 @@ class Recorder:
             # Served without reported usage (a stream without include_usage, a local
             # model): estimate what was sent and what came back.
             usage = Usage(
-                input_tokens=lu.estimate_prompt(call.messages, call.prompt, model),
+                input_tokens=lu.estimate_prompt(call.messages, call.prompt, model, call.tools),
                 output_tokens=lu.estimate_text(lu.response_text(final), model),
                 estimated=True,
             )
@@ -671,6 +673,11 @@ def _base_url(instance: Any) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
+
+
+def _tools(kwargs: Mapping[str, Any] | None) -> Sequence[Any] | None:
+    tools = kwargs.get("tools") if kwargs else None
+    return tools if isinstance(tools, (list, tuple)) and tools else None
 
 
 def _max_tokens(

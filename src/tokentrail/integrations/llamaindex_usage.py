@@ -10,6 +10,7 @@ objects are read by attribute, so the functions are cheap and easy to test.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -207,18 +208,29 @@ def _from_additional_kwargs(response: Any) -> Usage | None:
 
 
 def response_text(response: Any) -> str:
-    """The text generated so far (a chat message's content or a completion's text)."""
+    """What was generated so far, as text: the message content plus its tool calls.
+
+    A tool call counts as its name and its JSON arguments (what the model emitted).
+    """
     if response is None:
         return ""
     message = _get(response, "message")
-    if message is not None:
-        try:
-            content = message.content
-        except Exception:  # blocks that cannot be rendered as text
-            content = None
-        return content if isinstance(content, str) else ""
-    text = _get(response, "text")
-    return text if isinstance(text, str) else ""
+    if message is None:
+        text = _get(response, "text")
+        return text if isinstance(text, str) else ""
+    try:
+        content = message.content
+    except Exception:  # blocks that cannot be rendered as text
+        content = None
+    parts = [content if isinstance(content, str) else ""]
+    for block in _get(message, "blocks") or ():
+        name = _get(block, "tool_name")
+        if isinstance(name, str):
+            arguments = _get(block, "tool_kwargs")
+            if not isinstance(arguments, str):
+                arguments = json.dumps(arguments, default=str)
+            parts.append(name + arguments)
+    return "".join(parts)
 
 
 def message_dict(message: Any) -> dict[str, Any]:
@@ -232,13 +244,20 @@ def message_dict(message: Any) -> dict[str, Any]:
     return {"role": str(role or "user"), "content": content if isinstance(content, str) else ""}
 
 
-def estimate_prompt(messages: Sequence[Any] | None, prompt: str | None, model: str | None) -> int:
-    """Local estimate of the prompt tokens of a chat (``messages``) or completion call."""
+def estimate_prompt(
+    messages: Sequence[Any] | None,
+    prompt: str | None,
+    model: str | None,
+    tools: Sequence[Any] | None = None,
+) -> int:
+    """Local estimate of the prompt tokens of a chat (``messages``, ``tools``) or completion."""
     try:
         from .. import estimate
 
         if messages is not None:
-            return estimate.count_message_tokens([message_dict(m) for m in messages], model)
+            return estimate.count_message_tokens(
+                [message_dict(m) for m in messages], model, tools=tools or None
+            )
         return estimate.count_text_tokens(prompt or "", model)
     except Exception:  # estimation is best effort: never fail a capture on it
         logger.debug("tokentrail: prompt estimate failed", exc_info=True)
