@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index_instrumentation import get_dispatcher
+from llama_index_instrumentation.dispatcher import instrument_tags
 
 from tests.wire import Reply, WireServer
 from tokentrail.estimate import count_message_tokens, count_text_tokens
@@ -363,3 +364,37 @@ def test_usage_from_an_openai_sdk_response_matches_the_generic_extractor(
     expected = extract_usage(completion, model="gpt-4o-mini")
     assert expected is not None
     assert usage_of(response, "openai", "gpt-4o-mini") == expected
+
+
+# ---------------------------------------------------------------------- concurrency
+def test_concurrent_async_and_threaded_calls_are_one_row_each(
+    tracker: Any, li_openai: Callable[..., Any], wire_server: WireServer, rows: Rows
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    llm = li_openai()
+    wire_server.set_default(input_tokens=100, output_tokens=10, delay=0.02)
+
+    async def gathered() -> None:
+        async def one(i: int) -> None:
+            with instrument_tags({"user_id": f"async-{i}"}):
+                await llm.achat(USER_HI)
+
+        await asyncio.gather(*(one(i) for i in range(8)))
+
+    def threaded(i: int) -> None:
+        with instrument_tags({"user_id": f"thread-{i}"}):
+            llm.chat(USER_HI)
+
+    with tracker.llamaindex():
+        asyncio.run(gathered())
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(threaded, range(8)))
+
+    got = rows(tracker)
+    assert wire_server.request_count == 16
+    assert sorted(r["user_id"] for r in got) == sorted(
+        [f"async-{i}" for i in range(8)] + [f"thread-{i}" for i in range(8)]
+    )
+    assert len({r["request_id"] for r in got}) == 16
+    assert sum(r["total_cost"] for r in got) == 16 * Decimal("0.000021")
