@@ -23,7 +23,7 @@ import time
 import weakref
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
 from .connect import connect, is_lock_conflict, yield_to_readers
@@ -51,6 +51,8 @@ logger = logging.getLogger("tokentrail")
 _RETRY_AFTER = 30.0
 # How often the writer looks for segments left by processes that died.
 _ORPHAN_SCAN_EVERY = 30.0
+# Rows stored per DuckDB connection before it is closed (checkpointed) and reopened.
+_SESSION_ROWS = 40_000
 
 
 class UsageStore:
@@ -308,12 +310,34 @@ class UsageStore:
 
         from .ingest import insert_lines, insert_segment
 
-        budget = self.lock_timeout
-        if deadline is not None:
-            budget = min(budget, max(0.0, deadline - time.monotonic()))
-        yield_to_readers(self.path)
-        try:
+        con: Any = None
+        session_rows = 0
+
+        def open_session() -> Any:
+            budget = self.lock_timeout
+            if deadline is not None:
+                budget = min(budget, max(0.0, deadline - time.monotonic()))
+            yield_to_readers(self.path)
             con = connect(self.path, timeout=budget)
+            # One DuckDB thread: batches are small, and the app keeps the other cores.
+            con.execute("SET threads TO 1")
+            return con
+
+        def insert(path: Path) -> int | None:
+            # DuckDB keeps what a connection inserted in memory until it checkpoints at
+            # close: a backlog is stored in sessions of bounded size, so memory stays flat
+            # (and readers get a turn between sessions).
+            nonlocal con, session_rows
+            if session_rows >= _SESSION_ROWS:
+                con.close()
+                con = open_session()
+                session_rows = 0
+            inserted = insert_segment(con, path)
+            session_rows += inserted or 0
+            return inserted
+
+        try:
+            con = open_session()
         except StoreError as exc:
             self._restore_memory(memory)
             if is_lock_conflict(exc.__cause__ or exc):
@@ -322,8 +346,6 @@ class UsageStore:
                 self._fail(str(exc))
             return False
         try:
-            # One DuckDB thread: batches are small, and the app keeps the other cores.
-            con.execute("SET threads TO 1")
             if not self._migrated:
                 migrate(con, self.path)
                 self._migrated = True
@@ -334,7 +356,7 @@ class UsageStore:
                 )
             for path, count in ready:
                 if path.exists():
-                    self._check(path, insert_segment(con, path), count)
+                    self._check(path, insert(path), count)
                 self._segment_done(path)
                 with self._lock:
                     self._ready.remove((path, count))
@@ -356,7 +378,7 @@ class UsageStore:
                             torn,
                         )
                     expected = segment_rows_estimate(path)
-                    inserted = insert_segment(con, path)
+                    inserted = insert(path)
                     if inserted is not None:
                         self._check(path, inserted, expected)
                         logger.info(
@@ -367,7 +389,10 @@ class UsageStore:
                     self._segment_done(path)
         except StoreError as exc:
             self._restore_memory(memory)
-            self._fail(str(exc))
+            if is_lock_conflict(exc.__cause__ or exc):
+                logger.debug("tokentrail: %s busy; will retry", self.path)
+            else:
+                self._fail(str(exc))
             return False
         except duckdb.Error as exc:
             self._restore_memory(memory)
