@@ -312,7 +312,7 @@ def counting_wire(wire_server: WireServer) -> Iterator[WireServer]:
     yield wire_server
 
 
-REAL_LOAD = Load(threads=32, per_thread=2, tasks=100)  # 164 HTTP calls per client
+REAL_LOAD = Load(threads=32, per_thread=2, tasks=60)  # 124 HTTP calls per client
 
 
 def test_real_chat_openai_over_loopback_under_threads_and_tasks(
