@@ -158,7 +158,8 @@ class TokentrailLlamaIndexCallback(BaseCallbackHandler):
 
     LLMs created before ``Settings.callback_manager`` is set keep their own manager: use
     :func:`guard_llm` for those. Calls the instrumentation already records are not recorded
-    twice.
+    twice. While a handler is alive, tokentrail's span handler stays on the LlamaIndex
+    dispatcher: it tells a ``chat()``→``complete()`` fallback from two calls.
     """
 
     def __init__(
