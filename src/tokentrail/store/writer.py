@@ -52,7 +52,7 @@ _RETRY_AFTER = 30.0
 # How often the writer looks for segments left by processes that died.
 _ORPHAN_SCAN_EVERY = 30.0
 # Rows stored per DuckDB connection before it is closed (checkpointed) and reopened.
-_SESSION_ROWS = 40_000
+_SESSION_ROWS = 20_000
 
 
 class UsageStore:
