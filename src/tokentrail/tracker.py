@@ -241,7 +241,7 @@ class Tracker:
                 error_type=None if error_type is None else str(error_type),
                 request_id=None if request_id is None else str(request_id),
                 streamed=bool(streamed),
-                cost=cost,
+                cost=_valid_cost(cost),
                 reported_cost=_to_decimal(reported_cost),
                 price_variant=_opt_str(price_variant),
                 run_id=_opt_str(run_id),
@@ -474,6 +474,18 @@ def _to_float(value: Any) -> float | None:
         logger.warning("tokentrail: latency %r is not a number; ignored", value)
         return None
     return result if result == result and result not in (float("inf"), float("-inf")) else None
+
+
+def _valid_cost(cost: Any) -> Cost | None:
+    # Anything but a Cost cannot be stored (the store would drop the record): price it.
+    if cost is None:
+        return None
+    from .pricing.types import Cost
+
+    if isinstance(cost, Cost):
+        return cost
+    logger.warning("tokentrail: record(cost=...) is not a Cost; the call is priced instead")
+    return None
 
 
 def _opt_str(value: Any) -> str | None:
