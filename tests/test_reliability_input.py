@@ -272,3 +272,18 @@ def test_unprintable_ids_and_variant_still_give_one_row(tmp_path: Path) -> None:
     with reading(db) as con:
         stored = {r[0] for r in con.execute("SELECT id FROM usage").fetchall()}
     assert stored == set(ids)
+
+
+def test_record_with_a_cost_that_is_not_a_cost_keeps_the_row(tmp_path: Path) -> None:
+    """``cost=`` of the wrong type used to make the store drop the record at encode time."""
+    db = tmp_path / "usage.duckdb"
+    with Tracker(db) as tracker:
+        ids = [
+            tracker.record(model="gpt-4o-mini", usage={"input_tokens": 1000}, cost=bad).id
+            for bad in ("1.5", 3, {"total": 1}, VeryEvil())
+        ]
+        assert tracker.flush(30)
+    with reading(db) as con:
+        rows = dict(con.execute("SELECT id, total_cost FROM usage").fetchall())
+    assert set(rows) == set(ids)
+    assert all(v == Decimal("0.00015") for v in rows.values())  # priced from the catalog
