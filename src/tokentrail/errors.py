@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from .formatting import money
+
 __all__ = [
     "BudgetExceededError",
     "BudgetWarning",
@@ -74,7 +76,7 @@ class BudgetExceededError(TokentrailError):
         self.extra = extra
 
         def fmt(v: Decimal | int) -> str:
-            return f"${v:,.4f}" if unit == "usd" else f"{v:,} tokens"
+            return money(v) if unit == "usd" else f"{v:,} tokens"
 
         who = f"{scope} {key!r}" if key is not None else scope
         msg = (

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..context import Attribution, CallContext
 from ..errors import BudgetExceededError, BudgetWarning
+from ..formatting import money
 from .ledger import Amount, Bucket, LoadResult, load_from_store
 from .scopes import NOT_APPLICABLE, Scope, parse_scope
 from .windows import Window, calendar_span, parse_window, zone
@@ -1068,8 +1069,8 @@ def _retry_after(status: BudgetStatus | None, now: datetime) -> float | None:
 
 
 def _fmt(value: Amount, unit: str) -> str:
-    return f"${value:,.2f}" if unit == "usd" else f"{value:,} tokens"
+    return money(value) if unit == "usd" else f"{value:,} tokens"
 
 
 def _num(value: Amount, unit: str) -> str:
-    return f"${value:,.2f}" if unit == "usd" else f"{int(value):,}"
+    return money(value) if unit == "usd" else f"{int(value):,}"

@@ -1,0 +1,34 @@
+"""Number formats shared by the CLI, notebooks, charts and error messages."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["count", "money", "percent"]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def money(value: Any, digits: int | None = None) -> str:
+    """``$1,234.56``; cents-or-less amounts get 4 or 6 decimals; ``—`` when unknown."""
+    if _missing(value):
+        return "—"
+    amount = Decimal(str(value))
+    if digits is None:
+        size = abs(amount)
+        digits = 2 if size >= 1 or amount == 0 else 4 if size >= Decimal("0.001") else 6
+    return f"-${-amount:,.{digits}f}" if amount < 0 else f"${amount:,.{digits}f}"
+
+
+def count(value: Any) -> str:
+    """An integer with thousands separators; ``—`` when unknown."""
+    return "—" if _missing(value) else f"{int(value):,}"
+
+
+def percent(value: Any, digits: int = 1) -> str:
+    """A ratio (0.25) as ``25.0%``; ``—`` when unknown."""
+    return "—" if _missing(value) else f"{float(value) * 100:.{digits}f}%"
