@@ -11,10 +11,11 @@ drops the lock when the process dies, however it dies, so another process can te
 writer's segments (lock free) from a live one's (lock held) without trusting pids, and
 the one that takes the lock is the only one that drains them.
 
-Record format: one line of JSON per record, an array of plain values (str, int, float,
-bool, null, a list of tags) in :data:`~tokentrail.records.COLUMNS` order, ``ts`` as
-microseconds since the epoch (UTC) and money as decimal strings. DuckDB reads the
-segments natively (``read_json_objects``), so storing a batch costs no Python per row.
+Record format: one line of JSON per record (UTF-8, written by ``orjson``), an array of
+plain values (str, int, float, bool, null, a list of tags) in
+:data:`~tokentrail.records.COLUMNS` order, ``ts`` as microseconds since the epoch (UTC)
+and money as decimal strings. DuckDB reads the segments with its bulk JSON reader (see
+``ingest``), so storing a batch costs no Python per row.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 try:  # POSIX; on other systems a dead writer's segments are left for a later version.
     import fcntl
@@ -57,15 +60,26 @@ LOCK_SUFFIX = ".lock"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 _INF = float("inf")
-# One encoder built once: json.dumps with options builds a new encoder on every call.
+_NONE = type(None)
+_TEXT_TYPES = frozenset((str, _NONE))
+_INT = frozenset((int,))
+_STR = frozenset((str,))
+_NO_COST: tuple[None, ...] = (None,) * 11
+# Metadata: values orjson does not know (Decimal, sets, objects) become their str(); keys
+# that are not strings are written as text, like the json module does.
+_META_OPTIONS = orjson.OPT_NON_STR_KEYS
+_LINE_OPTIONS = orjson.OPT_APPEND_NEWLINE
+# The slow, forgiving fallbacks (lone surrogates, integers beyond 64 bits, deep nesting).
 _line_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
-# One encoder built once: json.dumps with options builds a new encoder on every call.
-_meta_encoder = json.JSONEncoder(default=str, separators=(",", ":"))
 
 
 def _meta_json(meta: Any) -> str | None:
     try:
-        text: str = _meta_encoder.encode(meta)
+        return orjson.dumps(meta, default=str, option=_META_OPTIONS).decode()
+    except Exception:  # a failing str(), unsupported keys, integers beyond 64 bits
+        pass
+    try:
+        text: str = json.dumps(meta, default=str, separators=(",", ":"))
     except Exception:  # keys that are not strings, circular references, a failing str()
         try:
             text = json.dumps(
@@ -74,12 +88,6 @@ def _meta_json(meta: Any) -> str | None:
         except Exception:
             return None
     return text
-
-
-def _money(value: Any) -> str | None:
-    # Range and NaN are checked by DuckDB (TRY_CAST to DECIMAL(18, 12): NULL when it does
-    # not fit), so one bad figure never fails a batch and the caller pays only for str().
-    return None if value is None else str(value)
 
 
 def _text(value: Any) -> str | None:
@@ -100,7 +108,8 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
 
     Same values as :meth:`UsageRecord.to_row`, except ``ts`` (microseconds since the
     epoch, UTC) and the money columns (decimal strings). Written for speed: it runs on the
-    caller's thread for every call.
+    caller's thread for every call, so the usual case (text fields that are ``str`` or
+    ``None``, counts that are ``int``) is checked in bulk instead of value by value.
     """
     u = record.usage
     c = record.cost
@@ -113,59 +122,82 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
             meta.setdefault("price_variant", record.price_variant)
         if u.issues:
             meta["usage_issues"] = list(u.issues)
-    meta_text = _meta_json(meta) if meta else None
     latency = record.latency_ms
     if latency is not None:
         latency = float(latency)
         if latency != latency or latency in (_INF, -_INF):
             latency = None
     if c is None:
-        costs: tuple[Any, ...] = (None,) * 11
+        costs: tuple[Any, ...] = _NO_COST
     else:
-        costs = (
-            _money(c.input_cost),
-            _money(c.cache_read_cost),
-            _money(c.cache_write_cost),
-            _money(c.output_cost),
-            _money(c.reasoning_cost),
-            _money(c.audio_cost),
-            _money(c.total),
-            _text(c.currency),
-            _text(c.source),
-            _text(c.catalog_version),
-            _text(c.model),
+        # Range and NaN are checked by DuckDB (TRY_CAST to DECIMAL(18, 12): NULL when it
+        # does not fit), so one bad figure never fails a batch.
+        money = (
+            c.input_cost,
+            c.cache_read_cost,
+            c.cache_write_cost,
+            c.output_cost,
+            c.reasoning_cost,
+            c.audio_cost,
+            c.total,
         )
+        costs = (
+            *[None if m is None else str(m) for m in money],
+            c.currency,
+            c.source,
+            c.catalog_version,
+            c.model,
+        )
+    texts: tuple[Any, ...] = (
+        record.framework,
+        record.provider,
+        record.model,
+        costs[10],
+        record.user_id,
+        record.session_id,
+        record.operation,
+        record.run_id,
+        record.parent_run_id,
+        record.trace_id,
+        costs[7],
+        costs[8],
+        costs[9],
+        record.status or "ok",
+        record.error_type,
+        record.request_id,
+    )
+    if not _TEXT_TYPES.issuperset(map(type, texts)):
+        texts = tuple(map(_text, texts))
+    counts: tuple[Any, ...] = (
+        u.input_tokens,
+        u.output_tokens,
+        u.cache_read_tokens,
+        u.cache_write_tokens,
+        u.cache_write_1h_tokens,
+        u.reasoning_tokens,
+        u.input_audio_tokens,
+        u.output_audio_tokens,
+    )
+    if not _INT.issuperset(map(type, counts)):
+        counts = tuple(map(int, counts))
+    tags = record.tags
+    tag_list = list(tags) if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]
     return (
         str(record.id),
         _timestamp(record.ts),
         latency,
-        _text(record.framework),
-        _text(record.provider),
-        _text(record.model),
-        costs[10],
-        _text(record.user_id),
-        _text(record.session_id),
-        _text(record.operation),
-        _text(record.run_id),
-        _text(record.parent_run_id),
-        _text(record.trace_id),
-        [t if type(t) is str else str(t) for t in record.tags],
-        meta_text,
-        int(u.input_tokens),
-        int(u.output_tokens),
-        int(u.input_tokens) + int(u.output_tokens),
-        int(u.cache_read_tokens),
-        int(u.cache_write_tokens),
-        int(u.cache_write_1h_tokens),
-        int(u.reasoning_tokens),
-        int(u.input_audio_tokens),
-        int(u.output_audio_tokens),
-        *costs[:10],
+        *texts[:10],
+        tag_list,
+        _meta_json(meta) if meta else None,
+        counts[0],
+        counts[1],
+        counts[0] + counts[1],
+        *counts[2:],
+        *costs[:7],
+        *texts[10:13],
         bool(u.estimated),
         bool(record.streamed),
-        _text(record.status) or "ok",
-        _text(record.error_type),
-        _text(record.request_id),
+        *texts[13:],
     )
 
 
@@ -178,12 +210,14 @@ def _clean(value: Any) -> Any:
 
 
 def frame(row: tuple[Any, ...]) -> bytes:
-    """One spool record: the row as a line of JSON (ASCII, ending with a newline)."""
-    text: str = _line_encoder.encode(row)
-    if "\\ud" in text:
-        # A lone surrogate (invalid UTF-16 from a bad decode) would make DuckDB reject the
-        # line: replace it. Real non-BMP characters pass through unchanged.
-        text = _line_encoder.encode(tuple(_clean(v) for v in row))
+    """One spool record: the row as a line of JSON (UTF-8, ending with a newline)."""
+    try:
+        return orjson.dumps(row, option=_LINE_OPTIONS)
+    except orjson.JSONEncodeError:
+        pass
+    # A lone surrogate (invalid UTF-16 from a bad decode) is replaced, real non-BMP
+    # characters pass through; the json module copes with what orjson refuses.
+    text: str = _line_encoder.encode(tuple(_clean(v) for v in row))
     return (text + "\n").encode("ascii")
 
 
