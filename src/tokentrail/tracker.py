@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .context import _RUNS, Attribution, CallContext, Run, active_runs
+from .providers import infer_provider, normalize_provider
 from .records import Status, UsageRecord, new_id
 from .usage import COUNT_FIELDS, MAX_TOKENS, Usage
 
@@ -173,20 +174,42 @@ class Tracker:
         return record
 
     def _price(self, record: UsageRecord) -> Cost | None:
-        cost, zero_cost = _pricing_functions()
+        cost, zero_cost, pricer = _pricing_functions()
         if record.cache_hit:
             free: Cost = zero_cost(record.model, provider=record.provider)
             return free
-        if record.model is None and record.reported_cost is None:
+        model = record.model
+        if model is None and record.reported_cost is None:
             return None
+        variant = record.price_variant or self._price_variant
+        memo_key: tuple[Any, ...] | None = None
+        if model and variant is None and record.reported_cost is None:
+            # Most calls repeat a few (model, provider, counts): the same Cost is reused
+            # while the pricer still resolves the model to the same entry (an override
+            # registered or loaded later gives a new entry) and that entry has a single
+            # undated price (so the call time cannot change the result).
+            memo_key = (model, record.provider, record.usage)
+            try:
+                hit = _COST_MEMO.get(memo_key)
+            except TypeError:  # a Usage built by hand around unhashable values
+                hit = memo_key = None
+            if hit is not None and pricer().find(model, record.provider) is hit[0]:
+                memoized: Cost = hit[1]
+                return memoized
         priced: Cost | None = cost(
-            record.model or "",
+            model or "",
             provider=record.provider,
             at=record.ts,
             usage=record.usage,
-            variant=record.price_variant or self._price_variant,
+            variant=variant,
             reported_cost=record.reported_cost,
         )
+        if memo_key is not None and priced is not None:
+            entry = pricer().find(model, record.provider)
+            if entry is not None and entry.fixed:
+                if len(_COST_MEMO) >= _COST_MEMO_SIZE:
+                    _COST_MEMO.clear()
+                _COST_MEMO[memo_key] = (entry, priced)
         return priced
 
     def record(
@@ -220,8 +243,6 @@ class Tracker:
         values are fixed and flagged, see :meth:`Usage.from_counts`). The provider is
         inferred from the model name when not given.
         """
-        from .providers import infer_provider, normalize_provider
-
         try:
             if isinstance(usage, Usage):
                 counts = usage if not estimated else usage.replace(estimated=True)
@@ -229,11 +250,10 @@ class Tracker:
                 counts = _plain_usage(usage, estimated) or Usage.from_counts(
                     usage, estimated=estimated, source="record()"
                 )
-            prov = normalize_provider(provider) or infer_provider(
-                model=None if model is None else str(model)
-            )
+            name = model if model is None or type(model) is str else str(model)
+            prov = normalize_provider(provider) or infer_provider(model=name)
             rec = UsageRecord(
-                model=None if model is None else str(model),
+                model=name,
                 provider=prov,
                 usage=counts,
                 latency_ms=_to_float(latency_ms),
@@ -503,16 +523,19 @@ def _safe_str(value: Any) -> str | None:
 
 
 _PRICING: list[Any] = []
+# (model, provider, Usage) -> (the catalog entry it was priced with, its Cost); see _price.
+_COST_MEMO: dict[tuple[Any, ...], tuple[Any, Cost]] = {}
+_COST_MEMO_SIZE = 4096
 
 
-def _pricing_functions() -> tuple[Any, Any]:
+def _pricing_functions() -> tuple[Any, Any, Any]:
     # Imported on first use (keeps `import tokentrail` light), then cached: a `from ... import`
     # per call costs more than the rest of the lookup.
     if not _PRICING:
-        from .pricing import cost, zero_cost
+        from .pricing import cost, default_pricer, zero_cost
 
-        _PRICING.extend((cost, zero_cost))
-    return _PRICING[0], _PRICING[1]
+        _PRICING.extend((cost, zero_cost, default_pricer))
+    return _PRICING[0], _PRICING[1], _PRICING[2]
 
 
 def _to_decimal(value: Decimal | float | str | None) -> Decimal | None:
