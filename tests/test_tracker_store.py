@@ -156,3 +156,24 @@ def test_track_block_rows_carry_the_block_attribution(tmp_path: Path):
         assert tracker.flush(10)
     (row,) = rows(db)
     assert (row["user_id"], row["operation"]) == ("u9", "report")
+
+
+def test_repeated_calls_are_repriced_when_an_override_changes_the_price(tmp_path: Path):
+    from decimal import Decimal
+
+    from tokentrail import pricing
+
+    usage = {"input_tokens": 1_000_000, "output_tokens": 0}
+    with Tracker(tmp_path / "usage.duckdb") as tracker:
+        first = tracker.record(model="gpt-4o", usage=usage)
+        again = tracker.record(model="gpt-4o", usage=usage)
+        try:
+            pricing.register("gpt-4o", provider="openai", input=1, output=2)
+            overridden = tracker.record(model="gpt-4o", usage=usage)
+        finally:
+            pricing.clear_overrides()
+        restored = tracker.record(model="gpt-4o", usage=usage)
+    assert first.cost is not None and again.cost is not None and restored.cost is not None
+    assert again.cost == first.cost == restored.cost
+    assert overridden.cost is not None and overridden.cost.total == Decimal(1)
+    assert overridden.cost.source == "override"
