@@ -409,3 +409,22 @@ def test_memory_stays_bounded_when_nothing_can_be_spooled(
     messages = [r.getMessage() for r in caplog.records]
     assert sum("oldest are being dropped" in m for m in messages) == 1
     assert sum("keeping records in memory" in m for m in messages) == 1
+
+
+def test_a_memory_limit_too_tight_for_a_batch_is_raised_and_the_batch_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    from tokentrail.store import writer
+
+    # DuckDB's JSON reader needs ~32 MB at once: 8 MB fails until the limit has doubled.
+    monkeypatch.setattr(writer, "_MEMORY_LIMIT_MB", 8)
+    db = tmp_path / "usage.duckdb"
+    caplog.set_level(logging.DEBUG, logger="tokentrail")
+    with UsageStore(db) as store:
+        for i in range(5):
+            store.submit(make_record(i))
+        assert store.flush(10)
+        assert store._memory_limit_mb > 8
+    assert count(db) == 5
+    assert any("memory limit raised" in r.getMessage() for r in caplog.records)
+    assert not any(r.levelno >= logging.WARNING for r in caplog.records)

@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import logging
 import os
+import sys
 import threading
 import time
 import weakref
@@ -53,6 +54,12 @@ _RETRY_AFTER = 30.0
 _ORPHAN_SCAN_EVERY = 30.0
 # Rows stored per DuckDB connection before it is closed (checkpointed) and reopened.
 _SESSION_ROWS = 20_000
+# DuckDB's buffer pool for a writing session. Its default (80% of RAM) lets the checkpoint
+# at close keep the table's pages cached, so a writer's RSS grew with the table (230 MB at
+# 1M rows); 64 MB keeps it flat (~150 MB at 1M rows) for the same CPU. The JSON reader
+# needs ~32 MB at once: on an out-of-memory error the limit doubles (up to the cap).
+_MEMORY_LIMIT_MB = 64
+_MEMORY_LIMIT_CAP_MB = 1024
 
 
 class UsageStore:
@@ -109,6 +116,8 @@ class UsageStore:
         self._next_orphan_scan = 0.0
         self._warned: set[str] = set()
         self._failing = False
+        self._memory_limit_mb = _MEMORY_LIMIT_MB
+        self._retry_now = False
 
     # ------------------------------------------------------------------ caller's thread
     def submit(self, record: UsageRecord) -> None:
@@ -260,7 +269,11 @@ class UsageStore:
         if not self._io_lock.acquire(timeout=wait):
             return False
         try:
-            return self._drain_locked(deadline, force=force)
+            done = self._drain_locked(deadline, force=force)
+            while self._retry_now:  # the memory limit was raised: the batch goes again
+                self._retry_now = False
+                done = self._drain_locked(deadline, force=force)
+            return done
         finally:
             self._io_lock.release()
 
@@ -321,6 +334,7 @@ class UsageStore:
             con = connect(self.path, timeout=budget)
             # One DuckDB thread: batches are small, and the app keeps the other cores.
             con.execute("SET threads TO 1")
+            con.execute(f"SET memory_limit = '{self._memory_limit_mb}MB'")
             return con
 
         def insert(path: Path) -> int | None:
@@ -396,6 +410,14 @@ class UsageStore:
             return False
         except duckdb.Error as exc:
             self._restore_memory(memory)
+            if _is_out_of_memory(exc) and self._memory_limit_mb < _MEMORY_LIMIT_CAP_MB:
+                # Our own cap was too tight for this batch: raise it and retry at once.
+                self._memory_limit_mb *= 2
+                logger.debug(
+                    "tokentrail: DuckDB memory limit raised to %d MB", self._memory_limit_mb
+                )
+                self._retry_now = True
+                return False
             self._fail(f"cannot write to {self.path}: {str(exc).splitlines()[0]}")
             return False
         finally:
@@ -452,6 +474,11 @@ class UsageStore:
         warned = self._warned
         self._init_state()
         self._warned = warned
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    oom = getattr(sys.modules.get("duckdb"), "OutOfMemoryException", None)
+    return (oom is not None and isinstance(exc, oom)) or "Out of Memory" in str(exc)
 
 
 _STORES: weakref.WeakSet[UsageStore] = weakref.WeakSet()
