@@ -14,7 +14,7 @@ import contextlib
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,14 @@ from .paths import resolve_db_path
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["connect", "is_lock_conflict", "reader_marker", "reading", "yield_to_readers"]
+__all__ = [
+    "attach",
+    "connect",
+    "is_lock_conflict",
+    "reader_marker",
+    "reading",
+    "yield_to_readers",
+]
 
 # Substrings of DuckDB errors that mean "someone else has the file right now".
 _TRANSIENT = (
@@ -32,6 +39,8 @@ _TRANSIENT = (
     "Conflicting lock is held",
     "different configuration than existing connections",
     "Resource temporarily unavailable",
+    # The file is attached by another DuckDB instance of this process (a reader, a writer).
+    "Unique file handle conflict",
 )
 
 
@@ -95,6 +104,26 @@ def connect(
     """
     import duckdb
 
+    con: duckdb.DuckDBPyConnection = _retrying(
+        lambda: duckdb.connect(str(path), read_only=read_only), path, read_only, timeout
+    )
+    return con
+
+
+def attach(con: Any, path: Path, alias: str, *, timeout: float = 30.0) -> None:
+    """Attach ``path`` read-write to the open DuckDB connection ``con`` as ``alias``.
+
+    Same retries and errors as :func:`connect`, at a fraction of the cost: a new DuckDB
+    instance costs ~20-30 ms of CPU to create and close, an ``ATTACH``/``DETACH`` of the
+    same file under 1 ms, and ``DETACH`` releases the file lock just like closing does.
+    """
+    literal = "'" + str(path).replace("'", "''") + "'"
+    _retrying(lambda: con.execute(f"ATTACH {literal} AS {alias}"), path, False, timeout)
+
+
+def _retrying(open_: Callable[[], Any], path: Path, read_only: bool, timeout: float) -> Any:
+    import duckdb
+
     if not read_only:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +138,7 @@ def connect(
     try:
         while True:
             try:
-                return duckdb.connect(str(path), read_only=read_only)
+                return open_()
             except duckdb.Error as exc:
                 if not is_lock_conflict(exc):
                     raise StoreError(describe(exc, path)) from exc

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
-from .connect import connect, is_lock_conflict, yield_to_readers
+from .connect import attach, is_lock_conflict, yield_to_readers
 from .migrate import migrate
 from .paths import fallback_spool_dir, primary_spool_dir, resolve_db_path
 from .spool import (
@@ -52,6 +52,8 @@ logger = logging.getLogger("tokentrail")
 _RETRY_AFTER = 30.0
 # How often the writer looks for segments left by processes that died.
 _ORPHAN_SCAN_EVERY = 30.0
+# The database file's name inside the writer's in-memory DuckDB instance.
+_ALIAS = "tokentrail_db"
 # Rows stored per DuckDB connection before it is closed (checkpointed) and reopened.
 _SESSION_ROWS = 20_000
 # DuckDB's buffer pool for a writing session. Its default (80% of RAM) lets the checkpoint
@@ -118,6 +120,7 @@ class UsageStore:
         self._failing = False
         self._memory_limit_mb = _MEMORY_LIMIT_MB
         self._retry_now = False
+        self._duck: Any = None  # in-memory DuckDB instance, created by the writer on first use
 
     # ------------------------------------------------------------------ caller's thread
     def submit(self, record: UsageRecord) -> None:
@@ -212,6 +215,11 @@ class UsageStore:
         self._wake.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5.0)
+        if self._io_lock.acquire(timeout=5.0):
+            try:
+                self._drop_engine()
+            finally:
+                self._io_lock.release()
         with self._lock:
             self._thread = None
             self._stop = False
@@ -331,10 +339,10 @@ class UsageStore:
             if deadline is not None:
                 budget = min(budget, max(0.0, deadline - time.monotonic()))
             yield_to_readers(self.path)
-            con = connect(self.path, timeout=budget)
-            # One DuckDB thread: batches are small, and the app keeps the other cores.
-            con.execute("SET threads TO 1")
+            con = self._engine()
             con.execute(f"SET memory_limit = '{self._memory_limit_mb}MB'")
+            attach(con, self.path, _ALIAS, timeout=budget)
+            con.execute(f"USE {_ALIAS}")
             return con
 
         def insert(path: Path) -> int | None:
@@ -343,7 +351,7 @@ class UsageStore:
             # (and readers get a turn between sessions).
             nonlocal con, session_rows
             if session_rows >= _SESSION_ROWS:
-                con.close()
+                self._end_session()
                 con = open_session()
                 session_rows = 0
             inserted = insert_segment(con, path)
@@ -353,6 +361,7 @@ class UsageStore:
         try:
             con = open_session()
         except StoreError as exc:
+            self._end_session()
             self._restore_memory(memory)
             if is_lock_conflict(exc.__cause__ or exc):
                 logger.debug("tokentrail: %s busy; will retry", self.path)
@@ -421,13 +430,43 @@ class UsageStore:
             self._fail(f"cannot write to {self.path}: {str(exc).splitlines()[0]}")
             return False
         finally:
-            with contextlib.suppress(Exception):
-                con.close()
+            self._end_session()
         if self._failing:
             self._failing = False
             self._warned.discard("db")
             logger.warning("tokentrail: %s is writable again; spooled records stored", self.path)
         return True
+
+    def _engine(self) -> Any:
+        """This store's in-memory DuckDB instance; the database file is attached per batch."""
+        con = self._duck
+        if con is None:
+            import duckdb
+
+            con = duckdb.connect(":memory:")
+            # One DuckDB thread: batches are small, and the app keeps the other cores.
+            con.execute("SET threads TO 1")
+            self._duck = con
+        return con
+
+    def _end_session(self) -> None:
+        """Detach the database file (checkpoint, release the lock); never raises."""
+        con = self._duck
+        if con is None:
+            return
+        try:
+            con.execute("USE memory")
+            con.execute(f"DETACH DATABASE IF EXISTS {_ALIAS}")
+        except Exception:
+            # Closing the whole instance releases the file whatever state it is in.
+            logger.debug("tokentrail: detach failed; closing DuckDB", exc_info=True)
+            self._drop_engine()
+
+    def _drop_engine(self) -> None:
+        con, self._duck = self._duck, None
+        if con is not None:
+            with contextlib.suppress(Exception):
+                con.close()
 
     def _check(self, path: Path | None, inserted: int | None, expected: int) -> None:
         if inserted is not None and inserted < expected:
@@ -468,6 +507,9 @@ class UsageStore:
 
     # ------------------------------------------------------------------ fork
     def _after_fork_in_child(self) -> None:
+        if self._duck is not None:
+            # The parent's DuckDB instance: never used nor destroyed in the child.
+            _FORKED_ENGINES.append(self._duck)
         spool = self._spool
         if spool is not None:
             spool.forget_after_fork()
@@ -482,6 +524,7 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 
 _STORES: weakref.WeakSet[UsageStore] = weakref.WeakSet()
+_FORKED_ENGINES: list[Any] = []
 
 
 def _after_fork_in_child_one(store: UsageStore) -> None:
