@@ -134,9 +134,16 @@ def test_four_writer_processes_and_a_reader_store_every_record_once(
     outputs = [p.communicate(timeout=60) for p in procs]
     for p, (_out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err
-        assert "Traceback" not in err and "WARNING" not in err, err
+        # The only warning allowed: a writer whose exit-time flush met the file locked
+        # for too long says its records wait in the spool (drained below).
+        other = [line for line in err.splitlines() if "WARNING" in line and "kept in" not in line]
+        assert "Traceback" not in err and not other, err
     assert reads > 0
     assert seen == sorted(seen)  # counts only grow
+    from tokentrail import Tracker
+
+    with Tracker(db) as tracker:  # opening drains what exited writers left in the spool
+        assert tracker.flush()
     with reading(db) as con:
         total, distinct = con.execute("SELECT count(*), count(DISTINCT id) FROM usage").fetchall()[
             0

@@ -206,10 +206,19 @@ class UsageStore:
     def close(self, timeout: float | None = 30.0) -> None:
         """Flush, stop the background thread and release the spool. Idempotent.
 
-        Records still pending (database unusable) stay in the spool, where the next
-        process that opens this database picks them up.
+        Records still pending (database unusable or locked past ``timeout``) stay in the
+        spool, where the next process that opens this database picks them up; a warning
+        says how many.
         """
-        self.flush(timeout)
+        if not self.flush(timeout) and self.pending() > 0:
+            where = "memory (no writable spool)" if self._memory else "the spool"
+            logger.warning(
+                "tokentrail: %d records not yet in %s are kept in %s; the next tracker that "
+                "opens this database stores them",
+                self.pending(),
+                self.path,
+                where,
+            )
         thread = self._thread
         self._stop = True
         self._wake.set()
