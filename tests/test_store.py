@@ -428,3 +428,37 @@ def test_a_memory_limit_too_tight_for_a_batch_is_raised_and_the_batch_stored(
     assert count(db) == 5
     assert any("memory limit raised" in r.getMessage() for r in caplog.records)
     assert not any(r.levelno >= logging.WARNING for r in caplog.records)
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+    __repr__ = __str__
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"latency_ms": _Unprintable()},
+        {"tags": ("ok", _Unprintable())},
+        {"request_id": _Unprintable()},
+        {"error_type": _Unprintable()},
+    ],
+    ids=["latency", "tag", "request-id", "error-type"],
+)
+def test_a_record_that_cannot_be_encoded_is_stored_with_its_counts(
+    tmp_path: Path, bad: dict[str, Any], caplog: pytest.LogCaptureFixture
+):
+    db = tmp_path / "usage.duckdb"
+    record = make_record(7, user_id="u-salvage", **bad)
+    with caplog.at_level(logging.WARNING, logger="tokentrail"), UsageStore(db) as store:
+        store.submit(record)
+        assert store.flush()
+    with reading(db) as con:
+        rows = con.execute(
+            "SELECT id, user_id, input_tokens, output_tokens, metadata->>'encode_error' FROM usage"
+        ).fetchall()
+    u = record.usage
+    assert rows == [(record.id, "u-salvage", u.input_tokens, u.output_tokens, "true")]
+    assert "could not be encoded" in caplog.text

@@ -131,9 +131,18 @@ class UsageStore:
         try:
             data = frame(encode(record))
         except Exception:
-            self._warn_once("encode", "a usage record could not be encoded; it was dropped")
-            logger.debug("tokentrail: bad record %r", record, exc_info=True)
-            return
+            salvaged = _salvage(record)
+            try:
+                data = frame(encode(salvaged))
+            except Exception:
+                self._warn_once("encode", "a usage record could not be encoded; it was dropped")
+                logger.debug("tokentrail: bad record %r", record, exc_info=True)
+                return
+            self._warn_once(
+                "encode-salvage",
+                "a usage record had values that could not be encoded; stored with its counts "
+                "and 'encode_error' in metadata",
+            )
         with self._lock:
             self._submitted += 1
             if self._thread is None:
@@ -545,6 +554,39 @@ def _after_fork_in_child() -> None:
     # every store starts over with a spool of its own; the parent keeps its segments.
     for store in list(_STORES):
         store._after_fork_in_child()
+
+
+def _safe_text(value: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
+def _salvage(record: UsageRecord) -> UsageRecord:
+    """A copy of ``record`` reduced to values that always encode (text, counts, status)."""
+    from ..records import UsageRecord as Record
+    from ..usage import COUNT_FIELDS, Usage
+
+    counts = Usage.from_counts(
+        {name: getattr(record.usage, name, 0) for name in COUNT_FIELDS},
+        estimated=bool(getattr(record.usage, "estimated", False)),
+        source="salvaged record",
+    )
+    return Record(
+        model=_safe_text(record.model),
+        provider=_safe_text(record.provider),
+        usage=counts,
+        framework=record.framework if record.framework in ("langchain", "llamaindex") else "manual",
+        id=_safe_text(record.id) or "",
+        user_id=_safe_text(record.user_id),
+        session_id=_safe_text(record.session_id),
+        operation=_safe_text(record.operation),
+        metadata={"encode_error": True},
+        status=record.status if record.status in ("ok", "error", "cancelled") else "ok",
+    )
 
 
 def _close_all_at_exit() -> None:
