@@ -50,7 +50,7 @@ def test_no_prompt_or_response_text_is_written_anywhere(
     assert len(as_text) == 3
     assert all("SECRET" not in row[0] and "be brief" not in row[0] for row in as_text)
     assert sum("u1" in row[0] for row in as_text) == 2  # the rows do render their text
-    written = _files_under(tmp_path / "data") + [export]
+    written = [*_files_under(tmp_path / "data"), export]
     assert len(written) >= 2
     for path in written:
         data = path.read_bytes()
