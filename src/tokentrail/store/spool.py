@@ -291,6 +291,26 @@ def _lock(fd: int, blocking: bool) -> bool:
     return True
 
 
+def _open_locked(path: Path) -> int:
+    """Create ``path``, lock it, and return the descriptor of the file still at ``path``.
+
+    Another process's orphan scan may remove the lock file between our ``open`` and
+    ``flock`` (it looks like one a writer left behind); a lock on a removed file protects
+    nothing, so the file is opened and locked again until the two match.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        _lock(fd, blocking=True)
+        try:
+            held, named = os.fstat(fd), os.stat(path)
+        except FileNotFoundError:
+            os.close(fd)
+            continue
+        if (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino):
+            return fd
+        os.close(fd)
+
+
 class SpoolWriter:
     """This process's segments in one spool directory.
 
@@ -304,8 +324,7 @@ class SpoolWriter:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._lock_path = directory / f"{self.token}{LOCK_SUFFIX}"
-        self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        _lock(self._lock_fd, blocking=True)
+        self._lock_fd = _open_locked(self._lock_path)
         self._seq = 0
         self._fd: int | None = None
         self._path: Path | None = None
