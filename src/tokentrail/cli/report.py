@@ -119,9 +119,16 @@ def _titles(columns: Sequence[str]) -> list[str]:
     return [names.get(c, c) for c in columns]
 
 
+def _row_cell(column: str, row: Any) -> str:
+    # A group whose calls all have an unknown price has no cost: "—", never a guessed $0.
+    if column == "cost" and row.get("calls") and row.get("unpriced_calls") == row["calls"]:
+        return "—"
+    return _cell(column, row[column])
+
+
 def render_result(result: Result, columns: Sequence[str]) -> str:
     """Some columns of a result as an aligned table."""
-    rows = [[_cell(c, r[c]) for c in columns] for r in result]
+    rows = [[_row_cell(c, r) for c in columns] for r in result]
     numeric = [c not in _TEXT and c not in ("period", "ts", "tags") for c in columns]
     return format_table(_titles(columns), rows, numeric)
 
