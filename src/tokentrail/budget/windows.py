@@ -112,8 +112,10 @@ def calendar_span(unit: str, now: datetime, tz: tzinfo) -> tuple[datetime, datet
     """
     local = now.astimezone(tz)
     if unit == "hour":
-        start = local.replace(minute=0, second=0, microsecond=0)
-        return start.astimezone(timezone.utc), (start + timedelta(hours=1)).astimezone(timezone.utc)
+        # Add the hour in UTC: aware arithmetic in the zone is wall-clock, so the first pass
+        # of a repeated DST hour would end an hour late and swallow the second pass.
+        start = local.replace(minute=0, second=0, microsecond=0).astimezone(timezone.utc)
+        return start, start + timedelta(hours=1)
     day = local.date()
     if unit == "day":
         first, nxt = day, day + timedelta(days=1)
