@@ -380,7 +380,12 @@ class Tracker:
                     module.exit_track(self, run, hook_token)
                 except Exception:
                     logger.exception("tokentrail: %s could not leave a track() block", module)
-            _RUNS.reset(token)
+            try:
+                _RUNS.reset(token)
+            except ValueError:
+                # Exited in another context (a generator stepped in copied contexts, as
+                # servers do): drop this run from the stack visible here instead.
+                _RUNS.set(tuple(r for r in _RUNS.get() if r is not run))
             run.close()
 
     # ------------------------------------------------------------------ budget guard
