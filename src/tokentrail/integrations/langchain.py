@@ -90,6 +90,8 @@ class _Call:
     last_chunk: Any = None
     # The asyncio task the call started in and our done-callback on it.
     watch: tuple[asyncio.Task[Any], Any] | None = None
+    # LangChain's invocation_params dict: one object shared by the prompts of one batch.
+    batch: Any = None
 
 
 class _Calls:
@@ -206,6 +208,9 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
                 serialized, messages, chat, run_id, parent_run_id, tags, metadata, kwargs
             )
         except BudgetExceededError:
+            # The whole batch is abandoned before any request leaves: give back what its
+            # earlier prompts reserved (they will get no end event).
+            self._drop_batch(run_id, kwargs.get("invocation_params"))
             raise  # refused before the request leaves: the one error meant for the caller
         except Exception:
             logger.exception("tokentrail: could not read a LangChain model start")
@@ -279,6 +284,7 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             trace_id=str(calls.root_of(run_id, parent_run_id)),
             metadata=_user_metadata(meta),
             messages=(messages, chat),
+            batch=kwargs.get("invocation_params"),
         )
 
     def _preflight(
@@ -384,8 +390,8 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         record.error_type = type(error).__name__
         self._capture(record, call)
 
-    def _pop(self, run_id: UUID) -> _Call | None:
-        calls = self._calls
+    def _pop(self, run_id: UUID, calls: _Calls | None = None) -> _Call | None:
+        calls = self._calls if calls is None else calls
         with calls.lock:
             call = calls.calls.pop(run_id, None)
         if call is not None and call.watch is not None:
@@ -405,6 +411,26 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             self.tracker.capture(record, context=call.context, reservation=call.reservation)
         except Exception:  # Tracker.capture never raises; belt and braces
             logger.exception("tokentrail: could not capture a LangChain model call")
+
+    def _drop_batch(self, run_id: UUID, params: Any) -> None:
+        """Forget the calls of a refused batch (and this run in other trackers), unsent."""
+        with _registries_lock:
+            registries = list(_registries.items())
+        for tracker, calls in registries:
+            with calls.lock:
+                doomed = [
+                    rid
+                    for rid, c in calls.calls.items()
+                    if rid == run_id or (params is not None and c.batch is params)
+                ]
+            for rid in doomed:
+                call = self._pop(rid, calls)
+                guard = getattr(tracker, "_guard", None)
+                if call is not None and call.reservation is not None and guard is not None:
+                    try:
+                        guard.release(call.reservation)
+                    except Exception:
+                        logger.exception("tokentrail: could not release a budget reservation")
 
     def _release(self, call: _Call) -> None:
         guard = getattr(self.tracker, "_guard", None)
