@@ -462,3 +462,35 @@ def test_a_record_that_cannot_be_encoded_is_stored_with_its_counts(
     u = record.usage
     assert rows == [(record.id, "u-salvage", u.input_tokens, u.output_tokens, "true")]
     assert "could not be encoded" in caplog.text
+
+
+def test_forget_deletes_nothing_while_spooled_records_cannot_be_stored_first(tmp_path: Path):
+    import subprocess
+    import sys
+
+    from tokentrail.store.maintenance import forget
+
+    db = tmp_path / "usage.duckdb"
+    with UsageStore(db) as store:
+        store.submit(make_record(0, user_id="gone"))
+        assert store.flush()
+    leftover_segment(db, frame(encode(make_record(1, user_id="gone"))))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time\ncon = duckdb.connect({str(db)!r})\n"
+            "print('locked', flush=True)\ntime.sleep(4)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StoreError, match="nothing was deleted"):
+            forget(db, "gone", timeout=0.5)
+    finally:
+        holder.wait(timeout=30)
+    assert forget(db, "gone") == 2  # once the file is free: the spooled row is stored, then deleted
+    with reading(db) as con:
+        assert con.execute("SELECT count(*) FROM usage").fetchall() == [(0,)]

@@ -230,6 +230,15 @@ def _delete(db: Path, where: str, params: list[Any], timeout: float) -> int:
     return int(count)
 
 
+def _drain_before_delete(db: Path, timeout: float) -> None:
+    # A record left in the spool would be stored after the delete and bring the row back.
+    if not drain_spool(db, timeout):
+        raise StoreError(
+            f"records waiting in the spool of {db} could not be stored first (the database "
+            "stayed busy or unusable); nothing was deleted: try again"
+        )
+
+
 def forget(path: str | os.PathLike[str] | None, user: str, *, timeout: float = 30.0) -> int:
     """Delete every row of ``user``; returns how many were deleted.
 
@@ -237,7 +246,7 @@ def forget(path: str | os.PathLike[str] | None, user: str, *, timeout: float = 3
     Records still being written by a running process are not reached: stop it first.
     """
     db = resolve_db_path(path)
-    drain_spool(db, timeout)
+    _drain_before_delete(db, timeout)
     if not db.exists():
         return 0
     where, params = _where(user, None)
@@ -253,7 +262,7 @@ def prune(
 ) -> int:
     """Delete rows whose call started more than ``older_than`` ago; returns how many."""
     db = resolve_db_path(path)
-    drain_spool(db, timeout)
+    _drain_before_delete(db, timeout)
     if not db.exists():
         return 0
     cutoff = _utc(now or datetime.now(timezone.utc)) - older_than

@@ -209,8 +209,8 @@ class UsageStore:
             _after_fork_in_child_one(self)
         target = self._submitted
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        self._drain(deadline, force=True)
-        return self._committed >= target and self._lost == 0 and not self._memory
+        drained = self._drain(deadline, force=True)  # False: a dead writer's segment is left
+        return drained and self._committed >= target and self._lost == 0 and not self._memory
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Flush, stop the background thread and release the spool. Idempotent.
