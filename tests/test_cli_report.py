@@ -82,6 +82,12 @@ def test_bad_time_exits_2_and_says_what_works(db: Path) -> None:
     assert '"7d"' in out and "ISO date" in out
 
 
+def test_unknown_time_zone_exits_2_even_without_period(db: Path) -> None:
+    code, out = run(db, "report", "--tz", "Mars/Olympus")
+    assert code == 2
+    assert "IANA name" in out
+
+
 def test_unknown_dimension_exits_2(db: Path) -> None:
     code, out = run(db, "report", "--by", "colour")
     assert code == 2

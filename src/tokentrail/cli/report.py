@@ -18,6 +18,7 @@ import click
 from ..analytics import queries
 from ..analytics.result import Result
 from ..display import count, money, percent
+from ..timeparse import get_zone
 from ._common import db_path, echo_json
 
 __all__ = ["format_table", "history", "html", "print_report", "report", "top"]
@@ -239,6 +240,7 @@ def report(ctx: click.Context, /, by: str | None, period: str | None, tz: str, t
     path = db_path(ctx)
 
     def go(con: Any) -> None:
+        get_zone(tz)  # an unknown zone is a usage error even where --tz is not used
         if period is not None:
             result = queries.over_time(con, period, by, since, until, tz=tz, top=top_n, **filters)
             dim = [result.columns[1]] if by else []
