@@ -13,7 +13,7 @@ import uuid_utils
 from .pricing.types import Cost
 from .usage import Usage
 
-__all__ = ["COLUMNS", "Framework", "Status", "UsageRecord", "new_id"]
+__all__ = ["COLUMNS", "MONEY_COLUMNS", "Framework", "Status", "UsageRecord", "new_id"]
 
 Framework = Literal["langchain", "llamaindex", "manual"]
 Status = Literal["ok", "error", "cancelled"]
@@ -59,6 +59,18 @@ COLUMNS: tuple[str, ...] = (
     "status",
     "error_type",
     "request_id",
+)
+
+
+#: The money columns (USD, ``DECIMAL``; NULL when the cost is unknown).
+MONEY_COLUMNS: tuple[str, ...] = (
+    "input_cost",
+    "cache_read_cost",
+    "cache_write_cost",
+    "output_cost",
+    "reasoning_cost",
+    "audio_cost",
+    "total_cost",
 )
 
 

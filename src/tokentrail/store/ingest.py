@@ -16,31 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..records import COLUMNS
+from ..records import COLUMNS, MONEY_COLUMNS
+from ..usage import COUNT_FIELDS
 from .schema import COST_TYPE
 
 __all__ = ["already_ingested", "insert_lines", "insert_segment"]
 
-_MONEY = {
-    "input_cost",
-    "cache_read_cost",
-    "cache_write_cost",
-    "output_cost",
-    "reasoning_cost",
-    "audio_cost",
-    "total_cost",
-}
-_COUNTS = {
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "reasoning_tokens",
-    "input_audio_tokens",
-    "output_audio_tokens",
-}
+_MONEY = frozenset(MONEY_COLUMNS)
+_COUNTS = frozenset((*COUNT_FIELDS, "total_tokens"))
 
 
 def _expression(index: int, name: str) -> str:
