@@ -123,3 +123,38 @@ def anthropic_client(wire_server: WireServer) -> Any:
     return anthropic.Anthropic(
         base_url=wire_server.anthropic_base_url, api_key="test", max_retries=0
     )
+
+
+@pytest.fixture
+def llamaindex_left_clean() -> Iterator[None]:
+    """The test must leave LlamaIndex uninstrumented (handles detached, calls finished)."""
+    import gc
+
+    from tests.llamaindex_support import installed
+    from tokentrail.integrations.llamaindex_handlers import HUB
+
+    assert not installed(), "a previous test left tokentrail handlers installed"
+    yield
+    gc.collect()
+    leftover = HUB.recorders
+    for rec in leftover:  # clean up so one failure does not cascade
+        rec.handles.clear()
+        rec.track_depth = rec.callbacks = 0
+        rec.calls.clear()
+        rec.embeds.clear()
+        HUB.settle_idle(rec)
+    assert leftover == (), "recorders still in use after the test"
+    assert not installed()
+
+
+@pytest.fixture
+def li_openai(wire_server: WireServer) -> Callable[..., Any]:
+    """Factory for ``llama_index.llms.openai.OpenAI`` pointed at the wire server."""
+
+    def make(**kwargs: Any) -> Any:
+        from llama_index.llms.openai import OpenAI
+
+        kwargs.setdefault("model", "gpt-4o-mini")
+        return OpenAI(api_base=wire_server.openai_base_url, api_key="test", max_retries=0, **kwargs)
+
+    return make

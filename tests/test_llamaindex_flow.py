@@ -8,10 +8,9 @@ calls the real ``anthropic`` SDK and returns ``raw=dict(message)`` exactly as th
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -27,53 +26,18 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
-from llama_index_instrumentation import get_dispatcher
 from llama_index_instrumentation.dispatcher import instrument_tags
 
+from tests.llamaindex_support import installed as _installed
 from tests.wire import Reply, WireServer
 from tokentrail import BudgetExceededError
 from tokentrail.integrations.llamaindex import TokentrailLlamaIndexCallback, guard_llm
-from tokentrail.integrations.llamaindex_handlers import _EVENT_HANDLER, _SPAN_HANDLER, HUB
 
 Rows = Callable[..., list[dict[str, Any]]]
 USER_HI = [ChatMessage(role="user", content="hi")]
 
 
-def _installed() -> bool:
-    root = get_dispatcher()
-    return any(h is _EVENT_HANDLER for h in root.event_handlers) or any(
-        h is _SPAN_HANDLER for h in root.span_handlers
-    )
-
-
-@pytest.fixture(autouse=True)
-def _hub_left_clean() -> Iterator[None]:
-    """Every test must leave LlamaIndex uninstrumented (handles detached, calls finished)."""
-    assert not _installed(), "a previous test left tokentrail handlers installed"
-    yield
-    gc.collect()
-    leftover = HUB.recorders
-    for rec in leftover:  # clean up so one failure does not cascade
-        rec.handles.clear()
-        rec.track_depth = rec.callbacks = 0
-        rec.calls.clear()
-        rec.embeds.clear()
-        HUB.settle_idle(rec)
-    assert leftover == (), "recorders still in use after the test"
-    assert not _installed()
-
-
-@pytest.fixture
-def li_openai(wire_server: WireServer) -> Callable[..., Any]:
-    """Factory for ``llama_index.llms.openai.OpenAI`` pointed at the wire server."""
-
-    def make(**kwargs: Any) -> Any:
-        from llama_index.llms.openai import OpenAI
-
-        kwargs.setdefault("model", "gpt-4o-mini")
-        return OpenAI(api_base=wire_server.openai_base_url, api_key="test", max_retries=0, **kwargs)
-
-    return make
+pytestmark = pytest.mark.usefixtures("llamaindex_left_clean")
 
 
 class SDKAnthropic(CustomLLM):
