@@ -392,3 +392,26 @@ def test_pending_ids_are_bounded_without_double_counting(
     assert tracker.budget_status()[0].spent == 260  # reload: no call lost or counted twice
     tracker.flush()
     assert tracker.budget_status()[0].spent == 260
+
+
+def test_a_reservation_never_settled_is_given_back_after_its_ttl(
+    tracker: Tracker, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    tracker.budget(tokens=300, per="day", scope="user", reservation_ttl=0.2)
+    orphan = tracker.preflight(request(tracker))  # its end event never comes
+    assert orphan is not None
+    r2 = tracker.preflight(request(tracker))
+    with pytest.raises(BudgetExceededError):
+        tracker.preflight(request(tracker))  # 2 x 110 held, 110 more does not fit in 300
+    time.sleep(0.3)
+    with caplog.at_level("WARNING", logger="tokentrail"):
+        r3 = tracker.preflight(request(tracker))  # the orphan expired; r2 (also old) too
+    assert r3 is not None
+    assert "never settled" in caplog.text
+    assert tracker.budget_status()[0].reserved == EST
+    finish(tracker, r2)  # settling an expired reservation still counts what was used
+    finish(tracker, orphan, input_tokens=0, output_tokens=0)
+    [s] = tracker.budget_status()
+    assert (s.spent, s.reserved) == (100, EST)

@@ -244,6 +244,8 @@ class Reservation:
     provider: str | None
     created: float = field(default_factory=time.monotonic)
     done: bool = False
+    #: Given back by ``reservation_ttl``: a late settle still counts what the call used.
+    expired: bool = False
 
 
 @dataclass(slots=True)
@@ -254,12 +256,16 @@ class GuardConfig:
     ``heuristic_margin``: factor on prompt counts that come from the heuristic.
     ``reload_every``: seconds between reloads of store spend (several processes).
     ``persist``: write budget definitions next to the database for ``tokentrail budget``.
+    ``reservation_ttl``: seconds after which a reservation that was never settled nor
+    released is given back (a call whose end event never came, e.g. another callback
+    handler refused it after ours reserved); ``0`` keeps reservations forever.
     """
 
     default_output_tokens: int = 4096
     heuristic_margin: float = 1.15
     reload_every: float = 5.0
     persist: bool = True
+    reservation_ttl: float = 3600.0
 
 
 class BudgetGuard:
@@ -297,6 +303,7 @@ class BudgetGuard:
         self._unpriced_warned: set[str | None] = set()
         self._spans: dict[tuple[str, tzinfo], tuple[datetime, datetime, str]] = {}
         self._rates = _RateCache()
+        self._live: dict[int, Reservation] = {}  # open reservations, oldest first
 
     # ------------------------------------------------------------------ budgets
     @property
@@ -646,6 +653,7 @@ class BudgetGuard:
         commit: bool,
     ) -> tuple[Reservation | None, list[BudgetStatus], BudgetExceededError | None]:
         """Check every bucket and, when all fit and ``commit``, reserve (lock held)."""
+        self._expire_stale()
         failures: list[tuple[Any, BudgetExceededError]] = []
         seen: list[tuple[Budget, Bucket, Amount, Amount]] = []
         for (budget, amount), bucket in zip(amounts, buckets, strict=True):
@@ -706,7 +714,31 @@ class BudgetGuard:
             model=request.model,
             provider=request.provider,
         )
+        self._live[reservation.id] = reservation
         return reservation, [], None
+
+    def _expire_stale(self) -> None:
+        """Give back reservations older than ``reservation_ttl`` (lock held)."""
+        ttl = self.config.reservation_ttl
+        if not self._live or ttl <= 0:
+            return
+        cutoff = time.monotonic() - ttl
+        for rid, reservation in list(self._live.items()):
+            if reservation.created > cutoff:
+                break  # insertion order is creation order
+            del self._live[rid]
+            if reservation.done:
+                continue
+            reservation.done = reservation.expired = True
+            for budget, bucket, amount in reservation.entries:
+                if budget.window.kind != "call":
+                    bucket.reserved -= amount
+            logger.warning(
+                "tokentrail: a budget reservation for model %r was never settled after %g s; "
+                "released (its call never reported an end)",
+                reservation.model,
+                ttl,
+            )
 
     def settle(self, reservation: Reservation | None, record: UsageRecord) -> None:
         """Swap a reservation for the call's real cost (and count unreserved calls).
@@ -722,13 +754,16 @@ class BudgetGuard:
         warn: list[tuple[Budget, BudgetStatus]] = []
         now = self._now()
         with self._lock:
-            if reservation.done:
+            self._live.pop(reservation.id, None)
+            if reservation.done and not reservation.expired:
                 return
-            reservation.done = True
+            held = not reservation.expired  # an expired one no longer holds its amounts
+            reservation.done, reservation.expired = True, False
             for budget, bucket, amount in reservation.entries:
                 if budget.window.kind == "call":
                     continue
-                bucket.reserved -= amount
+                if held:
+                    bucket.reserved -= amount
                 actual = self._actual(budget, record)
                 self._count(budget, bucket, record, actual, now, warn)
         self._emit(warn)
@@ -738,6 +773,7 @@ class BudgetGuard:
         if reservation is None:
             return
         with self._lock:
+            self._live.pop(reservation.id, None)
             if reservation.done:
                 return
             reservation.done = True
