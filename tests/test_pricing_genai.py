@@ -3,13 +3,22 @@
 genai-prices is the catalog's primary source, so a disagreement is either a conversion bug
 or a decision taken on purpose; the latter must carry its justification in the catalog
 (the model's ``note:``). Agreement below 98% of the shared models fails the test.
+
+The genai-prices side is recorded in ``fixtures/genai_prices_grid.json`` from the release
+the catalog was built from (see ``pricing/DISCREPANCIES.md``). With that release installed
+the figures are computed live and must equal the recording; with another release (Python
+3.10 only gets genai-prices 0.1.x) the recording is the reference. Re-record after a catalog
+rebuild with ``python -m tests.test_pricing_genai``.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import warnings
 from datetime import datetime, timezone
 from decimal import Decimal
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -23,6 +32,7 @@ from tokentrail.pricing.engine import Pricer  # noqa: E402
 from tokentrail.usage import Usage  # noqa: E402
 
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+FIXTURE = Path(__file__).parent / "fixtures" / "genai_prices_grid.json"
 
 # genai-prices provider id -> tokentrail provider id (as in pricing/import_catalog.py)
 PROVIDERS = {
@@ -99,38 +109,64 @@ def _ref_for(model, provider) -> str | None:
     return None
 
 
-def _compare() -> tuple[int, list[str]]:
-    pricer = Pricer(Catalog(catalog_dir()), env=False)
-    shared = 0
-    disagreements: list[str] = []
+def _live_rows() -> list[dict[str, object]]:
+    """genai-prices' totals on the grid for every model of the providers we cover."""
+    rows: list[dict[str, object]] = []
     for provider in genai_providers:
-        ours_id = PROVIDERS.get(provider.id)
-        if ours_id is None:
+        if provider.id not in PROVIDERS:
             continue
         for model in provider.models:
             ref = _ref_for(model, provider)
             if ref is None:
                 continue
-            entry = pricer.find(ref, ours_id)
-            if entry is None:
-                continue
-            shared += 1
-            problems = []
+            totals: list[str | None] = []
             for counts in GRID:
                 try:
-                    theirs = _genai_total(ref, provider.id, counts)
+                    totals.append(str(_genai_total(ref, provider.id, counts)))
                 except (ValueError, LookupError):
-                    continue  # genai-prices cannot price this usage shape for the model
-                ours = pricer.cost(ref, provider=ours_id, at=AT, usage=Usage(**counts), strict=True)
-                assert ours is not None
-                if abs(ours.total - theirs) > Decimal("1e-9") * max(theirs, Decimal(1)):
-                    problems.append(f"{counts}: ours {ours.total} vs genai-prices {theirs}")
-            if problems:
-                note = entry.note or "NO JUSTIFICATION IN THE CATALOG"
-                disagreements.append(
-                    f"{provider.id}/{model.id} -> {entry.provider}/{entry.id}: "
-                    f"{problems[0]} ({len(problems)} usages) | note: {note}"
-                )
+                    totals.append(None)  # genai-prices cannot price this usage shape
+            rows.append({"provider": provider.id, "model": model.id, "ref": ref, "totals": totals})
+    return rows
+
+
+def _reference_rows() -> list[dict[str, object]]:
+    recorded = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    if version("genai-prices") != recorded["genai_prices"]:
+        rows: list[dict[str, object]] = recorded["rows"]
+        return rows
+    live = _live_rows()
+    assert live == recorded["rows"], (
+        "tests/fixtures/genai_prices_grid.json is stale: python -m tests.test_pricing_genai"
+    )
+    return live
+
+
+def _compare() -> tuple[int, list[str]]:
+    pricer = Pricer(Catalog(catalog_dir()), env=False)
+    shared = 0
+    disagreements: list[str] = []
+    for row in _reference_rows():
+        provider_id, model_id, ref = str(row["provider"]), str(row["model"]), str(row["ref"])
+        ours_id = PROVIDERS[provider_id]
+        entry = pricer.find(ref, ours_id)
+        if entry is None:
+            continue
+        shared += 1
+        problems = []
+        for counts, total in zip(GRID, row["totals"], strict=True):  # type: ignore[call-overload]
+            if total is None:
+                continue
+            theirs = Decimal(total)
+            ours = pricer.cost(ref, provider=ours_id, at=AT, usage=Usage(**counts), strict=True)
+            assert ours is not None
+            if abs(ours.total - theirs) > Decimal("1e-9") * max(theirs, Decimal(1)):
+                problems.append(f"{counts}: ours {ours.total} vs genai-prices {theirs}")
+        if problems:
+            note = entry.note or "NO JUSTIFICATION IN THE CATALOG"
+            disagreements.append(
+                f"{provider_id}/{model_id} -> {entry.provider}/{entry.id}: "
+                f"{problems[0]} ({len(problems)} usages) | note: {note}"
+            )
     return shared, disagreements
 
 
@@ -150,3 +186,9 @@ def test_catalog_agrees_with_genai_prices_on_shared_models() -> None:
 def test_catalog_files_are_the_shipped_ones() -> None:
     assert (catalog_dir() / "openai.yaml").is_file()
     assert Path(catalog_dir()).name in {"pricing", "_catalog"}
+
+
+if __name__ == "__main__":  # record the genai-prices side (run after a catalog rebuild)
+    data = {"genai_prices": version("genai-prices"), "at": AT.isoformat(), "rows": _live_rows()}
+    FIXTURE.write_text(json.dumps(data, indent=0) + "\n", encoding="utf-8")
+    print(f"wrote {FIXTURE} ({len(data['rows'])} models)", file=sys.stderr)
