@@ -415,3 +415,18 @@ def test_a_reservation_never_settled_is_given_back_after_its_ttl(
     finish(tracker, orphan, input_tokens=0, output_tokens=0)
     [s] = tracker.budget_status()
     assert (s.spent, s.reserved) == (100, EST)
+
+
+def test_preflight_prices_the_trackers_price_variant(tmp_path: Path) -> None:
+    ask = PreflightRequest(model="o3", provider="openai", messages=MSG, max_tokens=1000)
+    estimates = []
+    for name, variant in (("standard", None), ("batch", "batch")):
+        with Tracker(tmp_path / f"{name}.duckdb", price_variant=variant) as t:
+            t.budget(usd=100, per="day", scope="global")
+            assert t._guard is not None
+            estimates.append(t._guard.estimate(ask))
+    standard, batch = estimates
+    prompt = count_message_tokens(MSG, "o3")
+    # o3: $2 / $8 per 1M tokens; its batch price is half of it.
+    assert standard.usd == (Decimal(2) * prompt + Decimal(8) * 1000) / 1_000_000
+    assert batch.usd == standard.usd / 2

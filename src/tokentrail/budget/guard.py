@@ -573,7 +573,9 @@ class BudgetGuard:
         output = request.max_tokens
         if output is None or isinstance(output, bool) or not isinstance(output, int) or output < 0:
             output = self.config.default_output_tokens
-        usd = self._rates.price(model, request.provider, prompt, output)
+        # The tracker-wide price variant (batch, flex, priority) prices the reservation too.
+        variant = getattr(self._tracker, "_price_variant", None)
+        usd = self._rates.price(model, request.provider, prompt, output, variant)
         return Estimate(prompt, output, usd, exact)
 
     def _amount(self, budget: Budget, estimate: Estimate) -> Amount | None:
@@ -1053,28 +1055,37 @@ class _RateCache:
     BIG = 2_000_000
 
     def __init__(self) -> None:
-        # (model, provider) -> (when probed, (input, output) per token or None when tiered)
-        self._rates: dict[tuple[str, str | None], tuple[float, tuple[Decimal, Decimal] | None]] = {}
+        # (model, provider, variant) -> (when probed, (input, output) per token or None)
+        self._rates: dict[
+            tuple[str, str | None, str | None], tuple[float, tuple[Decimal, Decimal] | None]
+        ] = {}
 
     def price(
-        self, model: str | None, provider: str | None, prompt: int, output: int
+        self,
+        model: str | None,
+        provider: str | None,
+        prompt: int,
+        output: int,
+        variant: str | None = None,
     ) -> Decimal | None:
         if not model:
             return None
-        key = (model, provider)
+        key = (model, provider, variant)
         entry = self._rates.get(key)
         if entry is None or time.monotonic() - entry[0] > self.TTL:
-            entry = (time.monotonic(), self._probe(model, provider))
+            entry = (time.monotonic(), self._probe(model, provider, variant))
             self._rates[key] = entry
         rates = entry[1]
-        if rates is None:
-            return _price(model, provider, prompt, output)  # tiered or unknown: exact
+        if rates is None:  # tiered or unknown: exact
+            return _price(model, provider, prompt, output, variant)
         return rates[0] * prompt + rates[1] * output
 
-    def _probe(self, model: str, provider: str | None) -> tuple[Decimal, Decimal] | None:
-        small_in = _price(model, provider, self.PROBE, 0)
-        small_out = _price(model, provider, 0, self.PROBE)
-        big_in = _price(model, provider, self.BIG, 0)
+    def _probe(
+        self, model: str, provider: str | None, variant: str | None
+    ) -> tuple[Decimal, Decimal] | None:
+        small_in = _price(model, provider, self.PROBE, 0, variant)
+        small_out = _price(model, provider, 0, self.PROBE, variant)
+        big_in = _price(model, provider, self.BIG, 0, variant)
         if small_in is None or small_out is None or big_in is None:
             return None
         if big_in * self.PROBE != small_in * self.BIG:
@@ -1082,7 +1093,13 @@ class _RateCache:
         return (small_in / self.PROBE, small_out / self.PROBE)
 
 
-def _price(model: str | None, provider: str | None, prompt: int, output: int) -> Decimal | None:
+def _price(
+    model: str | None,
+    provider: str | None,
+    prompt: int,
+    output: int,
+    variant: str | None = None,
+) -> Decimal | None:
     if not model:
         return None
     try:
@@ -1090,7 +1107,10 @@ def _price(model: str | None, provider: str | None, prompt: int, output: int) ->
         from ..usage import Usage
 
         priced = cost(
-            model, provider=provider, usage=Usage(input_tokens=prompt, output_tokens=output)
+            model,
+            provider=provider,
+            usage=Usage(input_tokens=prompt, output_tokens=output),
+            variant=variant,
         )
     except Exception:
         logger.warning("tokentrail: could not price a pre-flight estimate", exc_info=True)
