@@ -140,6 +140,30 @@ class Recorder:
         """True while calls are in flight."""
         return bool(self.calls or self.embeds)
 
+    def _start_context(
+        self,
+        source: Source,
+        tags: Mapping[str, Any] | None,
+        attribution: Attribution | None,
+    ) -> CallContext | None:
+        """The context of a call starting now; None: an event call that is not ours."""
+        if source == "events":
+            return self._events_context(tags)
+        explicit = tag_attribution(tags)
+        if attribution is not None:
+            explicit = explicit.over(attribution) if explicit else attribution
+        return self.tracker.call_context(explicit)
+
+    def _identify(
+        self, span: str, model_dict: Mapping[str, Any]
+    ) -> tuple[str | None, str | None, Any]:
+        """Model name, provider id and LLM instance of the call in ``span``."""
+        model = _model_name(model_dict)
+        entry = self.hub.spans.get(span)
+        instance = entry[1] if entry is not None else None
+        provider = _provider(model, _base_url(instance), model_dict.get("class_name"))
+        return model, provider, instance
+
     def _events_context(self, tags: Mapping[str, Any] | None) -> CallContext | None:
         """The context of a call seen through instrumentation events; None: not ours."""
         explicit = tag_attribution(tags)
@@ -216,23 +240,12 @@ class Recorder:
         if existing is not None:
             return existing
         parent = self._ancestor_call(span)
-        if parent is not None:
-            ctx = parent.ctx
-        elif source == "events":
-            found = self._events_context(tags)
-            if found is None:
-                return None
-            ctx = found
-        else:
-            explicit = tag_attribution(tags)
-            if attribution is not None:
-                explicit = explicit.over(attribution) if explicit else attribution
-            ctx = self.tracker.call_context(explicit)
+        found = parent.ctx if parent is not None else self._start_context(source, tags, attribution)
+        if found is None:
+            return None
+        ctx = found
         model_dict = model_dict or {}
-        model = _model_name(model_dict)
-        entry = self.hub.spans.get(span)
-        instance = entry[1] if entry is not None else None
-        provider = _provider(model, _base_url(instance), model_dict.get("class_name"))
+        model, provider, instance = self._identify(span, model_dict)
         run_parent, trace = self._lineage(span)
         call = Call(
             span=span,
@@ -410,21 +423,10 @@ class Recorder:
         """An embedding call starts (one batch: one provider request)."""
         if span is None:
             return None
-        if source == "events":
-            found = self._events_context(tags)
-            if found is None:
-                return None
-            ctx = found
-        else:
-            explicit = tag_attribution(tags)
-            if attribution is not None:
-                explicit = explicit.over(attribution) if explicit else attribution
-            ctx = self.tracker.call_context(explicit)
-        model_dict = model_dict or {}
-        model = _model_name(model_dict)
-        entry = self.hub.spans.get(span)
-        instance = entry[1] if entry is not None else None
-        provider = _provider(model, _base_url(instance), model_dict.get("class_name"))
+        ctx = self._start_context(source, tags, attribution)
+        if ctx is None:
+            return None
+        model, provider, _instance = self._identify(span, model_dict or {})
         run_parent, trace = self._lineage(span)
         call = Call(
             span=span,
