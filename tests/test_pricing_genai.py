@@ -13,6 +13,7 @@ rebuild with ``python -m tests.test_pricing_genai``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import warnings
@@ -20,6 +21,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,24 +36,20 @@ from tokentrail.usage import Usage  # noqa: E402
 AT = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 FIXTURE = Path(__file__).parent / "fixtures" / "genai_prices_grid.json"
 
-# genai-prices provider id -> tokentrail provider id (as in pricing/import_catalog.py)
-PROVIDERS = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "google": "google",
-    "aws": "bedrock",
-    "azure": "azure",
-    "mistral": "mistral",
-    "x-ai": "xai",
-    "deepseek": "deepseek",
-    "groq": "groq",
-    "together": "together",
-    "fireworks": "fireworks",
-    "cerebras": "cerebras",
-    "cohere": "cohere",
-    "perplexity": "perplexity",
-    "openrouter": "openrouter",
-}
+
+def _importer() -> Any:
+    """``pricing/import_catalog.py``, the script that built the catalog (not a package)."""
+    path = Path(__file__).resolve().parents[1] / "pricing" / "import_catalog.py"
+    spec = importlib.util.spec_from_file_location("tokentrail_import_catalog", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+# genai-prices provider id -> tokentrail provider id, as the importer maps them
+PROVIDERS: dict[str, str] = _importer().GENAI_PROVIDERS
 
 GRID: tuple[dict[str, int], ...] = (
     {"input_tokens": 1_000, "output_tokens": 200},
