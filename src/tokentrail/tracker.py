@@ -174,7 +174,9 @@ class Tracker:
         return record
 
     def _price(self, record: UsageRecord) -> Cost | None:
-        cost, zero_cost, pricer = _pricing_functions()
+        if not _PRICING:
+            _pricing_functions()
+        cost, zero_cost, pricer = _PRICING
         if record.cache_hit:
             free: Cost = zero_cost(record.model, provider=record.provider)
             return free
@@ -244,32 +246,35 @@ class Tracker:
         inferred from the model name when not given.
         """
         try:
-            if isinstance(usage, Usage):
-                counts = usage if not estimated else usage.replace(estimated=True)
-            else:
-                counts = _plain_usage(usage, estimated) or Usage.from_counts(
-                    usage, estimated=estimated, source="record()"
-                )
             name = model if model is None or type(model) is str else str(model)
-            prov = normalize_provider(provider) or infer_provider(model=name)
             rec = UsageRecord(
-                model=name,
-                provider=prov,
-                usage=counts,
-                latency_ms=_to_float(latency_ms),
-                status=status if status in ("ok", "error", "cancelled") else "ok",
-                error_type=None if error_type is None else str(error_type),
-                request_id=None if request_id is None else str(request_id),
-                streamed=bool(streamed),
-                cost=_valid_cost(cost),
-                reported_cost=_to_decimal(reported_cost),
-                price_variant=_opt_str(price_variant),
-                run_id=_opt_str(run_id),
-                parent_run_id=_opt_str(parent_run_id),
-                trace_id=_opt_str(trace_id),
+                model=name, provider=_provider_of(provider, name), usage=_usage_of(usage, estimated)
             )
-            if ts is not None:
-                rec.ts = ts if isinstance(ts, datetime) else rec.ts
+            # Only what was given is converted and set: most calls pass a few arguments.
+            if latency_ms is not None:
+                rec.latency_ms = _to_float(latency_ms)
+            if status != "ok":
+                rec.status = status if status in ("error", "cancelled") else "ok"
+            if error_type is not None:
+                rec.error_type = str(error_type)
+            if request_id is not None:
+                rec.request_id = str(request_id)
+            if streamed:
+                rec.streamed = True
+            if cost is not None:
+                rec.cost = _valid_cost(cost)
+            if reported_cost is not None:
+                rec.reported_cost = _to_decimal(reported_cost)
+            if price_variant is not None:
+                rec.price_variant = _opt_str(price_variant)
+            if run_id is not None:
+                rec.run_id = _opt_str(run_id)
+            if parent_run_id is not None:
+                rec.parent_run_id = _opt_str(parent_run_id)
+            if trace_id is not None:
+                rec.trace_id = _opt_str(trace_id)
+            if ts is not None and isinstance(ts, datetime):
+                rec.ts = ts
         except Exception as exc:
             logger.warning(
                 "tokentrail: record() got unusable arguments (%s); storing what it can", exc
@@ -466,6 +471,51 @@ def _apply_attribution(record: UsageRecord, attribution: Attribution) -> None:
 
 
 _COUNT_SET = frozenset(COUNT_FIELDS)
+_INT_TYPE = frozenset((int,))
+# Counts dict items (+ estimated) -> its validated Usage; provider argument and model ->
+# provider id. Calls repeat a few shapes, so both are looked up rather than rebuilt.
+_USAGE_MEMO: dict[tuple[Any, ...], Usage] = {}
+_PROVIDER_MEMO: dict[tuple[Any, Any], str | None] = {}
+_MEMO_SIZE = 4096
+
+
+def _usage_of(usage: Usage | Mapping[str, Any] | None, estimated: bool) -> Usage:
+    if isinstance(usage, Usage):
+        return usage if not estimated else usage.replace(estimated=True)
+    key: tuple[Any, ...] | None = None
+    if type(usage) is dict:
+        try:
+            key = (*usage.items(), bool(estimated))
+            hit = _USAGE_MEMO.get(key)
+        except TypeError:  # unhashable values: validated below like any odd input
+            key = hit = None
+        # Equal keys can hold other types (1.0 == 1, True == 1): only plain ints hit.
+        if hit is not None and _INT_TYPE.issuperset(map(type, usage.values())):
+            return hit
+    plain = _plain_usage(usage, estimated)
+    if plain is None:
+        return Usage.from_counts(usage, estimated=estimated, source="record()")
+    if key is not None:
+        if len(_USAGE_MEMO) >= _MEMO_SIZE:
+            _USAGE_MEMO.clear()
+        _USAGE_MEMO[key] = plain
+    return plain
+
+
+def _provider_of(provider: Any, model: str | None) -> str | None:
+    key = (provider, model)
+    try:
+        return _PROVIDER_MEMO[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable provider argument
+        return normalize_provider(provider) or infer_provider(model=model)
+    found = normalize_provider(provider) or infer_provider(model=model)
+    if type(provider) in (str, type(None)):
+        if len(_PROVIDER_MEMO) >= _MEMO_SIZE:
+            _PROVIDER_MEMO.clear()
+        _PROVIDER_MEMO[key] = found
+    return found
 
 
 def _plain_usage(counts: Mapping[str, Any] | None, estimated: bool) -> Usage | None:

@@ -103,6 +103,72 @@ def _timestamp(ts: Any) -> int:
     return (datetime.now(timezone.utc) - _EPOCH) // _MICROSECOND
 
 
+def _cost_cells(cost: Any) -> tuple[Any, ...]:
+    """A ``Cost`` as its 11 spool cells: 7 money strings, currency, source, catalog, model.
+
+    Calls repeat a few costs (the tracker reuses the ``Cost`` of a repeated call), so the
+    cells are kept per ``Cost`` object instead of formatting 7 decimals every time.
+    """
+    hit = _COST_CELLS.get(id(cost))
+    if hit is not None and hit[0] is cost:
+        cells: tuple[Any, ...] = hit[1]
+        return cells
+    # Range and NaN are checked by DuckDB (TRY_CAST to DECIMAL(18, 12): NULL when it does
+    # not fit), so one bad figure never fails a batch.
+    money = (
+        cost.input_cost,
+        cost.cache_read_cost,
+        cost.cache_write_cost,
+        cost.output_cost,
+        cost.reasoning_cost,
+        cost.audio_cost,
+        cost.total,
+    )
+    cells = (
+        *[None if m is None else str(m) for m in money],
+        *map(_text, (cost.currency, cost.source, cost.catalog_version, cost.model)),
+    )
+    if len(_COST_CELLS) >= _COST_CELLS_SIZE:
+        _COST_CELLS.clear()
+    _COST_CELLS[id(cost)] = (cost, cells)  # holding ``cost`` keeps its id from being reused
+    return cells
+
+
+_COST_CELLS: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+
+
+def _count_cells(u: Any) -> tuple[Any, ...]:
+    """A ``Usage`` as its 9 spool cells (input, output, total, then the subsets).
+
+    Kept per ``Usage`` object like :func:`_cost_cells`: repeated calls share one.
+    """
+    hit = _COUNT_CELLS.get(id(u))
+    if hit is not None and hit[0] is u:
+        cells: tuple[Any, ...] = hit[1]
+        return cells
+    counts: tuple[Any, ...] = (
+        u.input_tokens,
+        u.output_tokens,
+        u.cache_read_tokens,
+        u.cache_write_tokens,
+        u.cache_write_1h_tokens,
+        u.reasoning_tokens,
+        u.input_audio_tokens,
+        u.output_audio_tokens,
+    )
+    if not _INT.issuperset(map(type, counts)):
+        counts = tuple(map(int, counts))
+    cells = (counts[0], counts[1], counts[0] + counts[1], *counts[2:])
+    if len(_COUNT_CELLS) >= _COST_CELLS_SIZE:
+        _COUNT_CELLS.clear()
+    _COUNT_CELLS[id(u)] = (u, cells)
+    return cells
+
+
+_COUNT_CELLS: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+_COST_CELLS_SIZE = 1024
+
+
 def encode(record: UsageRecord) -> tuple[Any, ...]:
     """The record as a tuple of plain values in ``COLUMNS`` order (the spool format).
 
@@ -112,7 +178,6 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
     ``None``, counts that are ``int``) is checked in bulk instead of value by value.
     """
     u = record.usage
-    c = record.cost
     meta = record.metadata
     if record.cache_hit or record.price_variant or u.issues:
         meta = dict(meta) if meta else {}
@@ -127,77 +192,42 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         latency = float(latency)
         if latency != latency or latency in (_INF, -_INF):
             latency = None
-    if c is None:
-        costs: tuple[Any, ...] = _NO_COST
-    else:
-        # Range and NaN are checked by DuckDB (TRY_CAST to DECIMAL(18, 12): NULL when it
-        # does not fit), so one bad figure never fails a batch.
-        money = (
-            c.input_cost,
-            c.cache_read_cost,
-            c.cache_write_cost,
-            c.output_cost,
-            c.reasoning_cost,
-            c.audio_cost,
-            c.total,
-        )
-        costs = (
-            *[None if m is None else str(m) for m in money],
-            c.currency,
-            c.source,
-            c.catalog_version,
-            c.model,
-        )
+    c = record.cost
+    costs = _NO_COST if c is None else _cost_cells(c)
     texts: tuple[Any, ...] = (
         record.framework,
         record.provider,
         record.model,
-        costs[10],
         record.user_id,
         record.session_id,
         record.operation,
         record.run_id,
         record.parent_run_id,
         record.trace_id,
-        costs[7],
-        costs[8],
-        costs[9],
         record.status or "ok",
         record.error_type,
         record.request_id,
     )
     if not _TEXT_TYPES.issuperset(map(type, texts)):
         texts = tuple(map(_text, texts))
-    counts: tuple[Any, ...] = (
-        u.input_tokens,
-        u.output_tokens,
-        u.cache_read_tokens,
-        u.cache_write_tokens,
-        u.cache_write_1h_tokens,
-        u.reasoning_tokens,
-        u.input_audio_tokens,
-        u.output_audio_tokens,
-    )
-    if not _INT.issuperset(map(type, counts)):
-        counts = tuple(map(int, counts))
+    counts = _count_cells(u)
     tags = record.tags
-    tag_list = list(tags) if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]
+    if tags:
+        tags = list(tags) if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]
     return (
-        str(record.id),
+        record.id if type(record.id) is str else str(record.id),
         _timestamp(record.ts),
         latency,
-        *texts[:10],
-        tag_list,
+        *texts[:3],
+        costs[10],
+        *texts[3:9],
+        tags if tags else [],
         _meta_json(meta) if meta else None,
-        counts[0],
-        counts[1],
-        counts[0] + counts[1],
-        *counts[2:],
-        *costs[:7],
-        *texts[10:13],
+        *counts,
+        *costs[:10],
         bool(u.estimated),
         bool(record.streamed),
-        *texts[13:],
+        *texts[9:],
     )
 
 
@@ -338,6 +368,27 @@ class SpoolWriter:
         self._path = path
         self.rows = 0
         return self._fd
+
+    def fast_append(self, data: bytes) -> bool:
+        """Write one framed record when that is all there is to do; True when written.
+
+        False (nothing written) when no segment is open, the segment would fill up, or the
+        write came up short: then :meth:`append` does it, handling each case.
+        """
+        fd = self._fd
+        if fd is None or self.rows + 1 >= self.max_rows:
+            return False
+        try:
+            written = os.write(fd, data)
+        except OSError:
+            return False
+        if written != len(data):
+            # Short write (disk full): cut the partial record off, as ``append`` does.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_END) - written)
+            return False
+        self.rows += 1
+        return True
 
     def append(self, data: bytes) -> Path | None:
         """Write one framed record; returns a segment that just became full, if any."""

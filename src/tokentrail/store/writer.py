@@ -145,9 +145,11 @@ class UsageStore:
             )
         with self._lock:
             self._submitted += 1
+            spool = self._spool
+            if spool is not None and spool.fast_append(data) and self._thread is not None:
+                return  # the usual case: written, segment not full, writer running
             if self._thread is None:
                 self._start_thread()
-            spool = self._spool
             if spool is None and not self._spool_failed:
                 spool = self._open_spool()
             if spool is not None:
