@@ -212,8 +212,9 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         texts = tuple(map(_text, texts))
     counts = _count_cells(u)
     tags = record.tags
-    if tags:
-        tags = list(tags) if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]
+    tag_list = (
+        ([*tags] if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]) if tags else []
+    )
     return (
         record.id if type(record.id) is str else str(record.id),
         _timestamp(record.ts),
@@ -221,7 +222,7 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         *texts[:3],
         costs[10],
         *texts[3:9],
-        tags if tags else [],
+        tag_list,
         _meta_json(meta) if meta else None,
         *counts,
         *costs[:10],
