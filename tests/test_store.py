@@ -494,3 +494,62 @@ def test_forget_deletes_nothing_while_spooled_records_cannot_be_stored_first(tmp
     assert forget(db, "gone") == 2  # once the file is free: the spooled row is stored, then deleted
     with reading(db) as con:
         assert con.execute("SELECT count(*) FROM usage").fetchall() == [(0,)]
+
+
+def test_many_ready_segments_are_stored_in_groups_exactly_once(tmp_path: Path):
+    from tokentrail.store import writer
+
+    db = tmp_path / "usage.duckdb"
+    store = UsageStore(db, interval=3600, segment_rows=7)
+    records = [make_record(i) for i in range(100)]  # 15 segments of 7 and one of 2
+    for r in records:
+        store.submit(r)
+    assert len(store._ready) == 14
+    # Groups of at most 30 rows: four segments per transaction, the last group smaller.
+    original = writer._GROUP_ROWS
+    writer._GROUP_ROWS = 30
+    try:
+        assert store.flush(10)
+    finally:
+        writer._GROUP_ROWS = original
+        store.close()
+    assert sorted(r["id"] for r in all_rows(db)) == sorted(r.id for r in records)
+    assert not spooled_segments(db)
+    with reading(db) as con:
+        ledger = con.execute("SELECT sum(row_count), count(*) FROM tokentrail_ingested").fetchall()
+    assert ledger == [(100, 15)]
+
+
+def test_a_group_skips_a_segment_the_ledger_lists_and_stores_the_rest(tmp_path: Path):
+    from tokentrail.store.ingest import insert_segments
+
+    db = tmp_path / "usage.duckdb"
+    spool = tmp_path / "segments"
+    spool.mkdir()
+    first, second = spool / "a-00000001.jsonl", spool / "a-00000002.jsonl"
+    first.write_bytes(b"".join(frame(encode(make_record(i))) for i in range(3)))
+    second.write_bytes(b"".join(frame(encode(make_record(i))) for i in range(3, 8)))
+    con = duckdb.connect(str(db))
+    try:
+        migrate(con)
+        assert insert_segments(con, [(first, 3)]) == (3, 3)
+        # The first file is still there (a crash before its deletion): listed, so skipped.
+        assert insert_segments(con, [(first, 3), (second, 5)]) == (5, 5)
+        assert con.execute("SELECT count(*) FROM usage").fetchall() == [(8,)]
+    finally:
+        con.close()
+
+
+def test_groups_hold_up_to_the_limit_and_never_drop_a_segment():
+    from tokentrail.store.writer import _groups
+
+    segs = [(Path(f"s{i}"), n) for i, n in enumerate([5, 5, 20, 1, 40, 3])]
+    groups = _groups(segs, 10)
+    assert [[p.name for p, _ in g] for g in groups] == [
+        ["s0", "s1"],
+        ["s2"],
+        ["s3"],
+        ["s4"],
+        ["s5"],
+    ]
+    assert _groups([], 10) == []

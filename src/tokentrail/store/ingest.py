@@ -20,7 +20,7 @@ from ..records import COLUMNS, MONEY_COLUMNS
 from ..usage import COUNT_FIELDS
 from .schema import COST_TYPE
 
-__all__ = ["already_ingested", "insert_lines", "insert_segment"]
+__all__ = ["already_ingested", "insert_lines", "insert_segment", "insert_segments"]
 
 _MONEY = frozenset(MONEY_COLUMNS)
 _COUNTS = frozenset((*COUNT_FIELDS, "total_tokens"))
@@ -110,6 +110,44 @@ def insert_segment(con: Any, path: Path) -> int | None:
             con.execute("ROLLBACK")
         raise
     return count
+
+
+def insert_segments(con: Any, segments: Sequence[tuple[Path, int]]) -> tuple[int, int]:
+    """Insert several segment files and their ledger entries in one transaction.
+
+    ``segments`` holds each file with the number of records written to it. One bulk read
+    over all the files costs less per row than one per file, and from 122,880 rows (a
+    DuckDB row group) on, DuckDB writes the rows straight into the database file instead
+    of the write-ahead log and again at checkpoint. Returns (rows inserted, records
+    expected from the files not stored before); files the ledger already lists are skipped.
+    """
+    if not segments:
+        return 0, 0
+    con.execute("BEGIN TRANSACTION")
+    try:
+        names = [path.name for path, _ in segments]
+        stored = {
+            row[0]
+            for row in con.execute(
+                "SELECT segment FROM tokentrail_ingested WHERE list_contains(?, segment)",
+                [names],
+            ).fetchall()
+        }
+        todo = [(path, rows) for path, rows in segments if path.name not in stored]
+        count = 0
+        if todo:
+            count = _inserted(con.execute(_INSERT_FILE, [[str(path) for path, _ in todo]]))
+            con.execute(
+                "INSERT INTO tokentrail_ingested (segment, row_count) "
+                "SELECT unnest(?::VARCHAR[]), unnest(?::BIGINT[])",
+                [[path.name for path, _ in todo], [rows for _, rows in todo]],
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            con.execute("ROLLBACK")
+        raise
+    return count, sum(rows for _, rows in todo)
 
 
 def insert_lines(con: Any, lines: Sequence[bytes]) -> int:
