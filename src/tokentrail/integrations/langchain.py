@@ -69,6 +69,13 @@ _NOISE_META = re.compile(r"^(ls_|langgraph_(?!node$)|checkpoint_|__)")
 _ATTRIBUTION_KEYS = ("user_id", "session_id", "operation")
 _CANCELLED = (GeneratorExit, asyncio.CancelledError, KeyboardInterrupt)
 _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+# Shared, never mutated: the empty mapping for absent metadata/params and the zero usage
+# (Usage is frozen; building one costs ~2 µs, a measurable share of a call's overhead).
+_NOTHING: Mapping[str, Any] = {}
+_NO_USAGE = Usage()
+# The memos below hold values derived from what repeats on every call (the same model
+# object, the same metadata keys, the same usage counts); each is cleared when full.
+_MEMO_SIZE = 1024
 
 
 @dataclass(slots=True)
@@ -81,6 +88,7 @@ class _Call:
     t0: float
     context: CallContext
     reservation: Reservation | None
+    run_id: str
     parent_run_id: str | None
     trace_id: str
     metadata: dict[str, Any]
@@ -218,11 +226,7 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         if call is None:
             return
         with calls.lock:
-            if run_id in calls.calls:
-                already = True
-            else:
-                already = False
-                calls.calls[run_id] = call
+            already = calls.calls.setdefault(run_id, call) is not call
         if already:
             if call.reservation is not None:
                 self._release(call)
@@ -241,11 +245,11 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         if call is None:
             return  # the call ended normally
         try:
-            record = self._record(call, run_id, None, "cancelled", None)
+            record = self._record(call, None, "cancelled", None)
             record.error_type = "CancelledError" if task.cancelled() else "NoEndEvent"
         except Exception:
             logger.exception("tokentrail: could not record a cancelled LangChain call")
-            record = self._bare_record(call, run_id, "cancelled")
+            record = self._bare_record(call, "cancelled")
         self._capture(record, call)
 
     def _open(
@@ -259,32 +263,43 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         metadata: Mapping[str, Any] | None,
         kwargs: Mapping[str, Any],
     ) -> _Call | None:
-        meta = metadata or {}
-        params = kwargs.get("invocation_params") or {}
+        meta = metadata or _NOTHING
+        batch = kwargs.get("invocation_params")
+        params = batch or _NOTHING
         model = _model_from_start(params, meta)
+        # The serialized model is one dict per model object (LangChain caches it), so what
+        # it says (class, configured base URL) is read once per model, not once per call.
+        class_name, serialized_url = _serialized_info(serialized)
         provider = infer_provider(
             ls_provider=_str(meta.get("ls_provider")),
             model=model,
-            base_url=_base_url(serialized, params),
-            class_name=_class_name(serialized),
+            base_url=_params_base_url(params) or serialized_url,
+            class_name=class_name,
         )
         from_call = _attribution_from(meta, tags)
         explicit = self.attribution if from_call is _EMPTY else from_call.over(self.attribution)
         context = self.tracker.call_context(explicit)
         reservation = self._preflight(model, provider, messages, chat, params, context, run_id)
-        calls = self._calls
+        run = str(run_id)
+        if parent_run_id is None:
+            parent = None
+            trace = run  # a root run is its own trace: one UUID -> str conversion, not two
+        else:
+            parent = str(parent_run_id)
+            trace = str(self._calls.root_of(run_id, parent_run_id))
         return _Call(
-            model=model,
-            provider=provider,
-            ts=datetime.now(timezone.utc),
-            t0=time.perf_counter(),
-            context=context,
-            reservation=reservation,
-            parent_run_id=None if parent_run_id is None else str(parent_run_id),
-            trace_id=str(calls.root_of(run_id, parent_run_id)),
-            metadata=_user_metadata(meta),
-            messages=(messages, chat),
-            batch=kwargs.get("invocation_params"),
+            model,
+            provider,
+            datetime.now(timezone.utc),
+            time.perf_counter(),
+            context,
+            reservation,
+            run,
+            parent,
+            trace,
+            _user_metadata(meta),
+            (messages, chat),
+            batch=batch,
         )
 
     def _preflight(
@@ -362,10 +377,10 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         if call is None:
             return
         try:
-            record = self._record(call, run_id, response, "ok", None)
+            record = self._record(call, response, "ok", None)
         except Exception:
             logger.exception("tokentrail: could not read a LangChain model result")
-            record = self._bare_record(call, run_id, "ok")
+            record = self._bare_record(call, "ok")
         self._capture(record, call)
 
     def on_llm_error(
@@ -383,10 +398,10 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         status: Status = "cancelled" if isinstance(error, _CANCELLED) else "error"
         try:
             response = kwargs.get("response")
-            record = self._record(call, run_id, response, status, error)
+            record = self._record(call, response, status, error)
         except Exception:
             logger.exception("tokentrail: could not read a failed LangChain model call")
-            record = self._bare_record(call, run_id, status)
+            record = self._bare_record(call, status)
         record.error_type = type(error).__name__
         self._capture(record, call)
 
@@ -443,15 +458,15 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         except Exception:
             logger.exception("tokentrail: could not release a budget reservation")
 
-    def _bare_record(self, call: _Call, run_id: UUID, status: Status) -> UsageRecord:
+    def _bare_record(self, call: _Call, status: Status) -> UsageRecord:
         return UsageRecord(
             model=call.model,
             provider=call.provider,
-            usage=Usage(),
+            usage=_NO_USAGE,
             framework="langchain",
             ts=call.ts,
             latency_ms=(time.perf_counter() - call.t0) * 1000.0,
-            run_id=str(run_id),
+            run_id=call.run_id,
             parent_run_id=call.parent_run_id,
             trace_id=call.trace_id,
             metadata=call.metadata,
@@ -462,12 +477,11 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
     def _record(
         self,
         call: _Call,
-        run_id: UUID,
         response: LLMResult | None,
         status: Status,
         error: BaseException | None,
     ) -> UsageRecord:
-        record = self._bare_record(call, run_id, status)
+        record = self._bare_record(call, status)
         result = _read_result(response)
         if result.model:
             record.model = result.model
@@ -483,14 +497,14 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
                     "saved_input_tokens": usage.input_tokens,
                     "saved_output_tokens": usage.output_tokens,
                 }
-            usage = Usage()
+            usage = _NO_USAGE
         elif usage is None:
             text = result.text if result.text is not None else "".join(call.texts)
             # An error with nothing streamed was most likely not billed; a cancelled call
             # most likely reached the provider (estimated as a lower bound).
             if status != "error" or text:
                 usage = _estimate(call, record.model, text)
-        record.usage = usage if usage is not None else Usage()
+        record.usage = usage if usage is not None else _NO_USAGE
         return record
 
     # ------------------------------------------------------------------ trace roots
@@ -626,7 +640,9 @@ def _read_result(response: LLMResult | None) -> _Result:
     out = _Result()
     if response is None:
         return out
-    generations = [g for group in (response.generations or []) for g in group]
+    groups = response.generations or []
+    # One prompt per model run is the rule (LangChain splits batches into runs).
+    generations = groups[0] if len(groups) == 1 else [g for group in groups for g in group]
     message = None
     usage_metadata = None
     for gen in generations:
@@ -637,8 +653,8 @@ def _read_result(response: LLMResult | None) -> _Result:
             break
     if message is None and generations:
         message = getattr(generations[0], "message", None)
-    response_metadata: Mapping[str, Any] = getattr(message, "response_metadata", None) or {}
-    llm_output: Mapping[str, Any] = response.llm_output or {}
+    response_metadata: Mapping[str, Any] = getattr(message, "response_metadata", None) or _NOTHING
+    llm_output: Mapping[str, Any] = response.llm_output or _NOTHING
     out.model = (
         _str(response_metadata.get("model_name"))
         or _str(response_metadata.get("model"))
@@ -649,8 +665,14 @@ def _read_result(response: LLMResult | None) -> _Result:
     if usage_metadata:
         out.cache_hit = _is_cache_hit(usage_metadata)
         plain = _plain_usage_metadata(usage_metadata)
-        out.usage = plain if plain is not None else _from_usage_metadata(usage_metadata)
-        out.variant = _service_tier(usage_metadata if plain is None else None, response_metadata)
+        if plain is not None:
+            out.usage = plain
+            # A plain usage_metadata has no tier keys: only the response can name a tier.
+            if response_metadata.get("service_tier") is not None:
+                out.variant = _service_tier(None, response_metadata)
+        else:
+            out.usage = _general_usage_metadata(usage_metadata)
+            out.variant = _service_tier(usage_metadata, response_metadata)
     else:
         out.usage = _from_llm_output(llm_output)
         out.variant = _service_tier(None, response_metadata)
@@ -672,10 +694,7 @@ def _is_cache_hit(usage_metadata: Mapping[str, Any]) -> bool:
     return "total_cost" in usage_metadata and not usage_metadata.get("total_cost")
 
 
-def _from_usage_metadata(usage_metadata: Mapping[str, Any]) -> Usage | None:
-    fast = _plain_usage_metadata(usage_metadata)
-    if fast is not None:
-        return fast
+def _general_usage_metadata(usage_metadata: Mapping[str, Any]) -> Usage | None:
     from ..extract import from_langchain_usage_metadata
 
     return from_langchain_usage_metadata(usage_metadata)
@@ -709,8 +728,8 @@ def _plain_usage_metadata(um: Mapping[str, Any]) -> Usage | None:
     than their parent) to ``tokentrail.extract``, which fixes and reports it."""
     if type(um) is not dict or not um.keys() <= _PLAIN_TOP:
         return None
-    inp = um.get("input_token_details") or {}
-    out = um.get("output_token_details") or {}
+    inp = um.get("input_token_details") or _NOTHING
+    out = um.get("output_token_details") or _NOTHING
     if type(inp) is not dict or type(out) is not dict:
         return None
     if not (inp.keys() <= _PLAIN_INPUT and out.keys() <= _PLAIN_OUTPUT):
@@ -726,14 +745,21 @@ def _plain_usage_metadata(um: Mapping[str, Any]) -> Usage | None:
         out.get("reasoning") or 0,
         out.get("audio") or 0,
     )
-    if any(type(v) is not int or v < 0 for v in values):
+    if tuple(map(type, values)) != _NINE_INTS:
+        return None
+    # Equal int tuples validate alike, so a memo hit skips the checks and the (costly)
+    # frozen Usage build; a shared Usage is safe, it is immutable.
+    found = _PLAIN_USAGE.get(values)
+    if found is not None:
+        return found
+    if min(values) < 0:
         return None
     total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out = values
     # langchain-anthropic zeroes cache_creation when it gives the TTL split.
     writes = max(creation, w5 + w1)
     if read + writes > total_in or audio_in > total_in or reasoning + audio_out > total_out:
         return None
-    return Usage(
+    usage = Usage(
         input_tokens=total_in,
         output_tokens=total_out,
         cache_read_tokens=read,
@@ -743,6 +769,14 @@ def _plain_usage_metadata(um: Mapping[str, Any]) -> Usage | None:
         reasoning_tokens=reasoning,
         output_audio_tokens=audio_out,
     )
+    if len(_PLAIN_USAGE) >= _MEMO_SIZE:
+        _PLAIN_USAGE.clear()
+    _PLAIN_USAGE[values] = usage
+    return usage
+
+
+_NINE_INTS = (int,) * 9
+_PLAIN_USAGE: dict[tuple[int, ...], Usage] = {}
 
 
 def _from_llm_output(llm_output: Mapping[str, Any]) -> Usage | None:
@@ -804,6 +838,25 @@ def _model_from_start(params: Mapping[str, Any], meta: Mapping[str, Any]) -> str
     return _str(meta.get("ls_model_name"))
 
 
+def _serialized_info(serialized: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+    """The class name and the configured base URL a serialized model names (memoized)."""
+    if type(serialized) is not dict:
+        return _class_name(serialized), _kwargs_base_url(serialized)
+    # Keyed by identity (LangChain hands over the same cached dict for every call of one
+    # model); the entry keeps the dict alive, so its id cannot be reused by another.
+    found = _SERIALIZED.get(id(serialized))
+    if found is not None and found[0] is serialized:
+        return found[1], found[2]
+    info = _class_name(serialized), _kwargs_base_url(serialized)
+    if len(_SERIALIZED) >= _MEMO_SIZE:
+        _SERIALIZED.clear()
+    _SERIALIZED[id(serialized)] = (serialized, *info)
+    return info
+
+
+_SERIALIZED: dict[int, tuple[Mapping[str, Any], str | None, str | None]] = {}
+
+
 def _class_name(serialized: Mapping[str, Any] | None) -> str | None:
     if not serialized:
         return None
@@ -816,11 +869,15 @@ def _class_name(serialized: Mapping[str, Any] | None) -> str | None:
 _BASE_URL_KEYS = ("base_url", "openai_api_base", "api_base", "anthropic_api_url", "endpoint")
 
 
-def _base_url(serialized: Mapping[str, Any] | None, params: Mapping[str, Any]) -> str | None:
+def _params_base_url(params: Mapping[str, Any]) -> str | None:
     for key in _BASE_URL_KEYS:
         found = params.get(key)
         if isinstance(found, str) and found:
             return found
+    return None
+
+
+def _kwargs_base_url(serialized: Mapping[str, Any] | None) -> str | None:
     kwargs = (serialized or {}).get("kwargs")
     if isinstance(kwargs, Mapping):
         for key in _BASE_URL_KEYS:
@@ -831,11 +888,27 @@ def _base_url(serialized: Mapping[str, Any] | None, params: Mapping[str, Any]) -
 
 
 def _attribution_from(meta: Mapping[str, Any], tags: Sequence[str] | None) -> Attribution:
+    clean = tuple(t for t in tags if _user_tag(t)) if tags else ()
+    if not clean and "user_id" not in meta and "session_id" not in meta and "operation" not in meta:
+        return _EMPTY  # the common case: nothing to build
     values = [_str(meta.get(k)) for k in _ATTRIBUTION_KEYS]
-    clean = tuple(t for t in (tags or ()) if not _NOISE_TAG.match(t))
     if not clean and not any(values):
         return _EMPTY
     return Attribution(values[0], values[1], values[2], clean)
+
+
+def _user_tag(tag: str) -> bool:
+    """Not one of the tags LangChain/LangGraph add on their own (memoized: tags repeat)."""
+    keep = _USER_TAG.get(tag)
+    if keep is None:
+        keep = not _NOISE_TAG.match(tag)
+        if len(_USER_TAG) >= _MEMO_SIZE:
+            _USER_TAG.clear()
+        _USER_TAG[tag] = keep
+    return keep
+
+
+_USER_TAG: dict[str, bool] = {}
 
 
 _EMPTY = Attribution()
@@ -843,19 +916,24 @@ _EMPTY = Attribution()
 
 def _user_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
     """The scalar metadata the user set (LangChain's and LangGraph's plumbing left out)."""
+    # The same keys come on every call of a model or graph node: which of them are the
+    # user's is decided once per set of keys.
+    keys = tuple(meta)
+    kept = _KEPT_KEYS.get(keys)
+    if kept is None:
+        kept = tuple(k for k in keys if k not in _ATTRIBUTION_KEYS and not _NOISE_META.match(k))
+        if len(_KEPT_KEYS) >= _MEMO_SIZE:
+            _KEPT_KEYS.clear()
+        _KEPT_KEYS[keys] = kept
     out: dict[str, Any] = {}
-    for key, value in meta.items():
-        keep = _KEEP_KEY.get(key)
-        if keep is None:
-            keep = key not in _ATTRIBUTION_KEYS and not _NOISE_META.match(key)
-            if len(_KEEP_KEY) < 4096:  # metadata keys are few and repeat on every call
-                _KEEP_KEY[key] = keep
-        if keep and (value is None or isinstance(value, (str, int, float, bool))):
+    for key in kept:
+        value = meta[key]
+        if value is None or isinstance(value, (str, int, float, bool)):
             out[key] = value
     return out
 
 
-_KEEP_KEY: dict[str, bool] = {}
+_KEPT_KEYS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
 def _max_tokens(params: Mapping[str, Any]) -> int | None:
