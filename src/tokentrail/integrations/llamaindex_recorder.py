@@ -185,35 +185,29 @@ class Recorder:
             return ctx if ctx.runs else None
         return None
 
-    def _ancestor_call(self, span: str) -> Call | None:
-        spans = self.hub.spans
-        entry = spans.get(span)
-        depth = 0
-        while entry is not None and depth < _MAX_DEPTH:
-            parent_id = entry[0]
-            if parent_id is None:
-                return None
-            found = self.calls.get(parent_id)
-            if found is not None:
-                return found
-            entry = spans.get(parent_id)
-            depth += 1
-        return None
+    def _place(self, span: str) -> tuple[Call | None, str | None, str]:
+        """(innermost call in flight above ``span``, parent span id, root span id).
 
-    def _lineage(self, span: str) -> tuple[str | None, str | None]:
-        """(parent span id, root span id) of an open span."""
+        One walk up the span tree serves both the nesting check and the run lineage.
+        """
         spans = self.hub.spans
         entry = spans.get(span)
         parent = entry[0] if entry is not None else None
+        if parent is None:
+            return None, None, span
+        calls = self.calls
+        ancestor = calls.get(parent) if calls else None
         root = parent
         depth = 0
-        while root is not None and depth < _MAX_DEPTH:
+        while depth < _MAX_DEPTH:
             up = spans.get(root)
             if up is None or up[0] is None:
                 break
             root = up[0]
+            if ancestor is None and calls:
+                ancestor = calls.get(root)
             depth += 1
-        return parent, root if root is not None else span
+        return ancestor, parent, root
 
     # ------------------------------------------------------------------ LLM calls
     def start_llm(
@@ -239,14 +233,13 @@ class Recorder:
         existing = self.calls.get(span)
         if existing is not None:
             return existing
-        parent = self._ancestor_call(span)
+        parent, run_parent, trace = self._place(span)
         found = parent.ctx if parent is not None else self._start_context(source, tags, attribution)
         if found is None:
             return None
         ctx = found
         model_dict = model_dict or {}
         model, provider, instance = self._identify(span, model_dict)
-        run_parent, trace = self._lineage(span)
         call = Call(
             span=span,
             kind=kind,
@@ -427,7 +420,7 @@ class Recorder:
         if ctx is None:
             return None
         model, provider, _instance = self._identify(span, model_dict or {})
-        run_parent, trace = self._lineage(span)
+        _parent, run_parent, trace = self._place(span)
         call = Call(
             span=span,
             kind="embedding",
@@ -550,8 +543,15 @@ class Recorder:
         final = response if response is not None else call.last
         source = call.usage_response if call.usage_response is not None else final
         raw = getattr(source, "raw", None)
-        model = lu.model_of(raw) or lu.model_of(getattr(final, "raw", None)) or call.model
-        reported = lu.usage_of(source, call.provider, model)
+        model, request_id, variant, raw_usage = lu.read_raw(raw)
+        if source is not final and (model is None or request_id is None):
+            final_model, final_request_id, _variant, _usage = lu.read_raw(
+                getattr(final, "raw", None)
+            )
+            model = model or final_model
+            request_id = request_id or final_request_id
+        model = model or call.model
+        reported = lu.usage_read(source, raw, raw_usage, call.provider, model)
         if reported is not None:
             usage = reported
         elif status == "ok" or call.last is not None:
@@ -577,10 +577,8 @@ class Recorder:
             streamed=call.streamed,
             status=status,
             error_type=type(exc).__name__ if exc is not None else None,
-            request_id=lu.request_id_of(raw)
-            or lu.request_id_of(getattr(final, "raw", None))
-            or _error_request_id(exc),
-            price_variant=lu.price_variant_of(raw),
+            request_id=request_id or _error_request_id(exc),
+            price_variant=variant,
         )
 
     def _warn_unstoppable(self) -> None:
@@ -667,11 +665,23 @@ def _model_name(model_dict: Mapping[str, Any]) -> str | None:
     return None if name in (None, "unknown") else name
 
 
+_URL_NAMES = ("api_base", "base_url", "azure_endpoint", "endpoint")
+
+
 def _base_url(instance: Any) -> str | None:
     if instance is None:
         return None
-    for name in ("api_base", "base_url", "azure_endpoint", "endpoint"):
-        value = lu.attr(instance, name)
+    if not lu.is_pydantic(instance):
+        for name in _URL_NAMES:
+            value = getattr(instance, name, None)
+            if isinstance(value, str) and value:
+                return value
+        return None
+    # What lu.attr reads, inlined: the instance's fields, then its extras.
+    fields = instance.__dict__
+    extra = instance.__pydantic_extra__
+    for name in _URL_NAMES:
+        value = fields[name] if name in fields else (extra.get(name) if extra else None)
         if isinstance(value, str) and value:
             return value
     return None

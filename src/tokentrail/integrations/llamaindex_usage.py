@@ -23,15 +23,44 @@ __all__ = [
     "estimate_prompt",
     "estimate_text",
     "has_usage",
+    "is_pydantic",
     "message_dict",
     "model_of",
     "price_variant_of",
+    "read_raw",
     "request_id_of",
     "response_text",
     "usage_of",
+    "usage_read",
 ]
 
 logger = logging.getLogger("tokentrail")
+
+
+# How the objects of a type are read, decided once per type: isinstance() against the
+# ``Mapping`` ABC and the pydantic check cost about a microsecond per read otherwise.
+_OTHER = 0
+_PYDANTIC = 1
+_MAPPING = 2
+_PYDANTIC_MAPPING = 3
+_KINDS: dict[type, int] = {dict: _MAPPING}
+_MAX_KINDS = 4096  # types are few; the bound only guards against generated classes
+
+
+def _kind(cls: type) -> int:
+    kind = _KINDS.get(cls)
+    if kind is None:
+        kind = (_PYDANTIC if hasattr(cls, "__pydantic_fields__") else _OTHER) | (
+            _MAPPING if issubclass(cls, Mapping) else _OTHER
+        )
+        if len(_KINDS) < _MAX_KINDS:
+            _KINDS[cls] = kind
+    return kind
+
+
+def is_pydantic(obj: Any) -> bool:
+    """True when ``obj`` is a pydantic (v2) model instance (decided once per type)."""
+    return bool(_kind(type(obj)) & _PYDANTIC)
 
 
 def attr(obj: Any, name: str) -> Any:
@@ -43,7 +72,7 @@ def attr(obj: Any, name: str) -> Any:
     """
     if obj is None:
         return None
-    if not hasattr(type(obj), "__pydantic_fields__"):
+    if not _kind(type(obj)) & _PYDANTIC:
         return getattr(obj, name, None)
     fields = obj.__dict__
     if name in fields:
@@ -56,9 +85,19 @@ def _get(obj: Any, name: str) -> Any:
     """``obj[name]`` for mappings, ``obj.name`` otherwise; ``None`` when missing."""
     if obj is None:
         return None
-    if type(obj) is dict or isinstance(obj, Mapping):
+    cls = type(obj)
+    if cls is dict:
         return obj.get(name)
-    return attr(obj, name)
+    kind = _kind(cls)
+    if kind & _MAPPING:
+        return obj.get(name)
+    if not kind & _PYDANTIC:
+        return getattr(obj, name, None)
+    fields = obj.__dict__
+    if name in fields:
+        return fields[name]
+    extra = obj.__pydantic_extra__
+    return extra.get(name) if extra else None
 
 
 def has_usage(raw: Any) -> bool:
@@ -103,15 +142,67 @@ def usage_of(response: Any, provider: str | None, model: str | None) -> Usage | 
     if response is None:
         return None
     raw = _get(response, "raw")
-    if raw is not None and has_usage(raw):
-        if provider in _OPENAI_SEMANTICS:
-            fast = _openai_sdk_usage(raw)
+    return usage_read(response, raw, _get(raw, "usage"), provider, model)
+
+
+def usage_read(
+    response: Any, raw: Any, usage: Any, provider: str | None, model: str | None
+) -> Usage | None:
+    """:func:`usage_of` when ``response.raw`` and ``raw.usage`` were already read."""
+    if response is None:
+        return None
+    if raw is not None and (usage is not None or _get(raw, "usage_metadata") is not None):
+        if provider in _OPENAI_SEMANTICS and _is_sdk_usage(type(usage)):
+            fast = _sdk_counts(usage)
             if fast is not None:
                 return fast
-        usage = _extract(raw, provider, model)
-        if usage is not None:
-            return usage
+        found = _extract(raw, provider, model)
+        if found is not None:
+            return found
     return _from_additional_kwargs(response)
+
+
+_NO_EXTRA: Mapping[str, Any] = {}
+
+
+def read_raw(raw: Any) -> tuple[str | None, str | None, str | None, Any]:
+    """(model, request id, price variant, usage block) of a raw provider payload.
+
+    The values of :func:`model_of`, :func:`request_id_of`, :func:`price_variant_of` and
+    ``raw.usage``, read in one pass (this runs once per recorded call).
+    """
+    if raw is None:
+        return None, None, None, None
+    cls = type(raw)
+    kind = _MAPPING if cls is dict else _kind(cls)
+    if kind & _MAPPING:
+        get = raw.get
+        model, rid, tier, usage = get("model"), get("id"), get("service_tier"), get("usage")
+    elif kind & _PYDANTIC:
+        fields = raw.__dict__
+        extra = raw.__pydantic_extra__ or _NO_EXTRA
+        model = fields["model"] if "model" in fields else extra.get("model")
+        rid = fields["id"] if "id" in fields else extra.get("id")
+        tier = fields["service_tier"] if "service_tier" in fields else extra.get("service_tier")
+        usage = fields["usage"] if "usage" in fields else extra.get("usage")
+    else:
+        model = getattr(raw, "model", None)
+        rid = getattr(raw, "id", None)
+        tier = getattr(raw, "service_tier", None)
+        usage = getattr(raw, "usage", None)
+    if model is None:
+        model = _get(_get(raw, "message"), "model")  # Anthropic's message_start event
+    variant = None
+    for value in (tier, _get(usage, "service_tier")):
+        if isinstance(value, str) and value.lower() in _VARIANTS:
+            variant = value.lower()
+            break
+    return (
+        str(model) if isinstance(model, str) and model else None,
+        rid if isinstance(rid, str) and rid else None,
+        variant,
+        usage,
+    )
 
 
 # Providers whose Chat Completions usage has OpenAI's own meaning (no compatible-server quirks).
@@ -124,6 +215,19 @@ def _int(value: Any) -> int | None:
     return value if type(value) is int and value >= 0 else None
 
 
+_SDK_USAGE: dict[type, bool] = {}
+
+
+def _is_sdk_usage(cls: type) -> bool:
+    """True for the ``openai`` SDK's ``CompletionUsage`` (decided once per type)."""
+    found = _SDK_USAGE.get(cls)
+    if found is None:
+        found = cls.__name__ == "CompletionUsage" and cls.__module__.startswith("openai.")
+        if len(_SDK_USAGE) < _MAX_KINDS:
+            _SDK_USAGE[cls] = found
+    return found
+
+
 def _openai_sdk_usage(raw: Any) -> Usage | None:
     """Fast path for the ``openai`` SDK's ``CompletionUsage`` (the common case).
 
@@ -132,11 +236,12 @@ def _openai_sdk_usage(raw: Any) -> Usage | None:
     Anything unexpected (not the SDK type, a non-integer, a subset larger than its parent)
     returns ``None`` so that the generic reader validates and flags it.
     """
-    usage: Any = getattr(raw, "usage", None)
-    if type(usage).__name__ != "CompletionUsage" or not type(usage).__module__.startswith(
-        "openai."
-    ):
-        return None
+    usage: Any = _get(raw, "usage")
+    return _sdk_counts(usage) if _is_sdk_usage(type(usage)) else None
+
+
+def _sdk_counts(usage: Any) -> Usage | None:
+    """:func:`_openai_sdk_usage` on the SDK's ``CompletionUsage`` itself."""
     prompt_details = usage.prompt_tokens_details
     completion_details = usage.completion_tokens_details
     inp = _int(usage.prompt_tokens)
