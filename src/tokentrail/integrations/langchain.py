@@ -149,6 +149,15 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
     raise_error: bool = True
     #: Cheap and non-blocking: run in the caller's thread/loop, no executor hop.
     run_inline: bool = True
+    # LangChain reads the ignore_* flag of every handler before each event; plain class
+    # attributes (same values as the base class's properties) are cheaper to read.
+    ignore_llm: bool = False
+    ignore_chat_model: bool = False
+    ignore_chain: bool = False
+    ignore_agent: bool = False
+    ignore_retriever: bool = False
+    ignore_retry: bool = False
+    ignore_custom_event: bool = False
 
     def __init__(self, tracker: Tracker, attribution: Attribution | None = None) -> None:
         super().__init__()
@@ -655,13 +664,10 @@ def _read_result(response: LLMResult | None) -> _Result:
         message = getattr(generations[0], "message", None)
     response_metadata: Mapping[str, Any] = getattr(message, "response_metadata", None) or _NOTHING
     llm_output: Mapping[str, Any] = response.llm_output or _NOTHING
-    out.model = (
-        _str(response_metadata.get("model_name"))
-        or _str(response_metadata.get("model"))
-        or _str(llm_output.get("model_name"))
-        or _str(llm_output.get("model"))
+    out.model = _first_str(response_metadata, _RESULT_MODEL_KEYS) or _first_str(
+        llm_output, _RESULT_MODEL_KEYS
     )
-    out.request_id = _str(response_metadata.get("request_id")) or _str(response_metadata.get("id"))
+    out.request_id = _first_str(response_metadata, _REQUEST_ID_KEYS)
     if usage_metadata:
         out.cache_hit = _is_cache_hit(usage_metadata)
         plain = _plain_usage_metadata(usage_metadata)
@@ -830,12 +836,24 @@ def _str(value: Any) -> str | None:
     return str(value)
 
 
+def _first_str(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
+    """``_str`` of the first of ``keys`` that gives a non-empty one (absent keys cheaply)."""
+    for key in keys:
+        value = mapping.get(key)
+        if value is not None:
+            found = _str(value)
+            if found:
+                return found
+    return None
+
+
+_MODEL_KEYS = ("model", "model_name", "model_id", "deployment_name", "azure_deployment")
+_RESULT_MODEL_KEYS = ("model_name", "model")
+_REQUEST_ID_KEYS = ("request_id", "id")
+
+
 def _model_from_start(params: Mapping[str, Any], meta: Mapping[str, Any]) -> str | None:
-    for key in ("model", "model_name", "model_id", "deployment_name", "azure_deployment"):
-        found = _str(params.get(key))
-        if found:
-            return found
-    return _str(meta.get("ls_model_name"))
+    return _first_str(params, _MODEL_KEYS) or _str(meta.get("ls_model_name"))
 
 
 def _serialized_info(serialized: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
@@ -870,6 +888,8 @@ _BASE_URL_KEYS = ("base_url", "openai_api_base", "api_base", "anthropic_api_url"
 
 
 def _params_base_url(params: Mapping[str, Any]) -> str | None:
+    if type(params) is dict and params.keys().isdisjoint(_BASE_URL_KEYS):
+        return None  # the usual case, decided in one C call
     for key in _BASE_URL_KEYS:
         found = params.get(key)
         if isinstance(found, str) and found:
