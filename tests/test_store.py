@@ -553,3 +553,20 @@ def test_groups_hold_up_to_the_limit_and_never_drop_a_segment():
         ["s5"],
     ]
     assert _groups([], 10) == []
+
+
+def test_the_ledger_drops_entries_of_deleted_segments_and_keeps_only_the_last_batch(
+    tmp_path: Path,
+):
+    db = tmp_path / "usage.duckdb"
+    with UsageStore(db, interval=3600) as store:
+        for batch in range(4):
+            for i in range(5):
+                store.submit(make_record(batch * 5 + i))
+            assert store.flush(10)
+            with reading(db) as con:
+                ledger = con.execute("SELECT count(*) FROM tokentrail_ingested").fetchall()
+            # The batch just stored is listed until its file is known to be deleted; the
+            # entries of earlier batches went in the same transaction as this one.
+            assert ledger == [(1,)], batch
+    assert count(db) == 20

@@ -112,19 +112,28 @@ def insert_segment(con: Any, path: Path) -> int | None:
     return count
 
 
-def insert_segments(con: Any, segments: Sequence[tuple[Path, int]]) -> tuple[int, int]:
+def insert_segments(
+    con: Any, segments: Sequence[tuple[Path, int]], *, forget: Sequence[str] = ()
+) -> tuple[int, int]:
     """Insert several segment files and their ledger entries in one transaction.
 
     ``segments`` holds each file with the number of records written to it. One bulk read
     over all the files costs less per row than one per file, and from 122,880 rows (a
     DuckDB row group) on, DuckDB writes the rows straight into the database file instead
-    of the write-ahead log and again at checkpoint. Returns (rows inserted, records
+    of the write-ahead log and again at checkpoint. ``forget`` names ledger entries to drop
+    in the same transaction (their files are gone). Returns (rows inserted, records
     expected from the files not stored before); files the ledger already lists are skipped.
     """
-    if not segments:
+    if not segments and not forget:
         return 0, 0
+    todo: list[tuple[Path, int]] = []
+    count = 0
     con.execute("BEGIN TRANSACTION")
     try:
+        if forget:
+            con.execute(
+                "DELETE FROM tokentrail_ingested WHERE list_contains(?, segment)", [list(forget)]
+            )
         names = [path.name for path, _ in segments]
         stored = {
             row[0]
@@ -134,7 +143,6 @@ def insert_segments(con: Any, segments: Sequence[tuple[Path, int]]) -> tuple[int
             ).fetchall()
         }
         todo = [(path, rows) for path, rows in segments if path.name not in stored]
-        count = 0
         if todo:
             count = _inserted(con.execute(_INSERT_FILE, [[str(path) for path, _ in todo]]))
             con.execute(

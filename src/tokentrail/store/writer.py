@@ -394,22 +394,27 @@ class UsageStore:
             else:
                 self._fail(str(exc))
             return False
+        forget: list[str] = []
         try:
             if not self._migrated:
                 migrate(con, self.path)
                 self._migrated = True
-            if self._unlinked:
-                done, self._unlinked = self._unlinked, []
+            # Ledger entries of segments deleted since: dropped in the next insert's
+            # transaction (one commit, one WAL sync less per batch), or on their own.
+            forget, self._unlinked = self._unlinked, []
+            if forget and not ready:
                 con.execute(
-                    "DELETE FROM tokentrail_ingested WHERE list_contains(?, segment)", [done]
+                    "DELETE FROM tokentrail_ingested WHERE list_contains(?, segment)", [forget]
                 )
+                forget = []
             for group in _groups(ready, _GROUP_ROWS):
                 if session_rows >= _SESSION_ROWS:
                     self._end_session()
                     con = open_session()
                     session_rows = 0
                 present = [(path, count) for path, count in group if path.exists()]
-                inserted, expected = insert_segments(con, present)
+                inserted, expected = insert_segments(con, present, forget=forget)
+                forget = []
                 session_rows += inserted
                 self._check(", ".join(path.name for path, _ in present), inserted, expected)
                 for path, count in group:
@@ -445,6 +450,7 @@ class UsageStore:
                     self._segment_done(path)
         except StoreError as exc:
             self._restore_memory(memory)
+            self._unlinked[:0] = forget
             if is_lock_conflict(exc.__cause__ or exc):
                 logger.debug("tokentrail: %s busy; will retry", self.path)
             else:
@@ -452,6 +458,7 @@ class UsageStore:
             return False
         except duckdb.Error as exc:
             self._restore_memory(memory)
+            self._unlinked[:0] = forget
             if _is_out_of_memory(exc) and self._memory_limit_mb < _MEMORY_LIMIT_CAP_MB:
                 # Our own cap was too tight for this batch: raise it and retry at once.
                 self._memory_limit_mb *= 2
