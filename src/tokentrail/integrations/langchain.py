@@ -37,7 +37,7 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -94,7 +94,9 @@ class _Call:
     metadata: dict[str, Any]
     # Kept in memory only, for estimating a stream that reports no usage; never stored.
     messages: Any = None
-    texts: list[str] = field(default_factory=list)
+    chat: bool = True
+    # The streamed text pieces; created by the first token (most calls stream none).
+    texts: list[str] | None = None
     last_chunk: Any = None
     # The asyncio task the call started in and our done-callback on it.
     watch: tuple[asyncio.Task[Any], Any] | None = None
@@ -307,7 +309,8 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             parent,
             trace,
             _user_metadata(meta),
-            (messages, chat),
+            messages,
+            chat,
             batch=batch,
         )
 
@@ -366,11 +369,14 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         if marker is call.last_chunk and marker is not None:
             return
         call.last_chunk = marker
+        texts = call.texts
+        if texts is None:
+            texts = call.texts = []
         if isinstance(token, str):
             if token:
-                call.texts.append(token)
+                texts.append(token)
         else:
-            call.texts.append(_content_text(token))
+            texts.append(_content_text(token))
 
     # ------------------------------------------------------------------ ends
     def on_llm_end(
@@ -508,7 +514,7 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
                 }
             usage = _NO_USAGE
         elif usage is None:
-            text = result.text if result.text is not None else "".join(call.texts)
+            text = result.text if result.text is not None else "".join(call.texts or ())
             # An error with nothing streamed was most likely not billed; a cancelled call
             # most likely reached the provider (estimated as a lower bound).
             if status != "error" or text:
@@ -815,8 +821,8 @@ def _estimate(call: _Call, model: str | None, output_text: str) -> Usage:
     """Estimate a call the provider reported no usage for (prompt + what was generated)."""
     from ..estimate import count_message_tokens, count_text_tokens
 
-    messages, chat = call.messages if call.messages is not None else ([], True)
-    prompt = count_message_tokens(_as_dicts(messages, chat), model=model)
+    messages = call.messages if call.messages is not None else []
+    prompt = count_message_tokens(_as_dicts(messages, call.chat), model=model)
     completion = count_text_tokens(output_text, model=model) if output_text else 0
     return Usage.from_counts(
         input_tokens=prompt, output_tokens=completion, estimated=True, source="estimate"
