@@ -45,7 +45,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.tracers.context import register_configure_hook
 
-from ..context import Attribution, CallContext, Run
+from ..context import Attribution, CallContext, Run, active_runs
 from ..errors import BudgetExceededError
 from ..providers import infer_provider
 from ..records import Status, UsageRecord
@@ -166,6 +166,8 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         self.tracker = tracker
         self.attribution = attribution if attribution is not None else Attribution()
         self._calls = _calls_of(tracker)
+        # (tracker defaults it was built from, the context of a call with nothing specific)
+        self._context_cache: tuple[Attribution, CallContext] | None = None
 
     def __repr__(self) -> str:
         return f"TokentrailCallbackHandler({self.tracker!r}, {self.attribution!r})"
@@ -288,8 +290,20 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             class_name=class_name,
         )
         from_call = _attribution_from(meta, tags)
-        explicit = self.attribution if from_call is _EMPTY else from_call.over(self.attribution)
-        context = self.tracker.call_context(explicit)
+        if from_call is _EMPTY and not active_runs():
+            # The common case: nothing call-specific and no track() block, so the context
+            # is the handler's own, the same for every call (as for the LlamaIndex handle).
+            defaults = self.tracker.defaults
+            cached = self._context_cache
+            if cached is None or cached[0] is not defaults:
+                cached = self._context_cache = (
+                    defaults,
+                    self.tracker.call_context(self.attribution),
+                )
+            context = cached[1]
+        else:
+            explicit = self.attribution if from_call is _EMPTY else from_call.over(self.attribution)
+            context = self.tracker.call_context(explicit)
         reservation = self._preflight(model, provider, messages, chat, params, context, run_id)
         run = str(run_id)
         if parent_run_id is None:
