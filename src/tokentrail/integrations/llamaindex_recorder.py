@@ -29,7 +29,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -77,41 +76,92 @@ def tag_attribution(tags: Mapping[str, Any] | None) -> Attribution | None:
     )
 
 
-@dataclass(slots=True, eq=False)
 class Call:
-    """One model or embedding call between its start and its end."""
+    """One model or embedding call between its start and its end.
 
-    span: str
-    kind: Kind
-    source: Source
-    ctx: CallContext
-    model: str | None
-    provider: str | None
-    ts: datetime
-    t0: float
-    run_id: str | None = None
-    parent_run_id: str | None = None
-    trace_id: str | None = None
-    messages: Sequence[Any] | None = None
-    prompt: str | None = None
-    tools: Sequence[Any] | None = None
-    #: The outer call this one runs inside (its provider call is this one).
-    parent: Call | None = None
-    #: Nested calls started inside this one; when > 0 this call records nothing itself.
-    children: int = 0
-    reservation: Any = None
-    #: The budget refusal taken at start, raised by the callback handler when one is present.
-    refusal: BudgetExceededError | None = None
-    #: The last streamed response, and the last one whose raw payload carried usage.
-    last: Any = None
-    usage_response: Any = None
-    streamed: bool = False
-    #: A legacy callback handler saw this call too (it only guards it then).
-    linked: bool = False
-    #: The legacy callback's event id, when a callback handler started this call.
-    event_id: str | None = None
-    done: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    A plain slotted class with a positional constructor: one is built per call, and a
+    dataclass's keyword matching and default factories cost more than the call's
+    bookkeeping itself.
+    """
+
+    __slots__ = (
+        "children",
+        "ctx",
+        "done",
+        "event_id",
+        "kind",
+        "last",
+        "linked",
+        "messages",
+        "model",
+        "parent",
+        "parent_run_id",
+        "prompt",
+        "provider",
+        "refusal",
+        "reservation",
+        "run_id",
+        "source",
+        "span",
+        "streamed",
+        "t0",
+        "tools",
+        "trace_id",
+        "ts",
+        "usage_response",
+    )
+
+    def __init__(
+        self,
+        span: str,
+        kind: Kind,
+        source: Source,
+        ctx: CallContext,
+        model: str | None,
+        provider: str | None,
+        ts: datetime,
+        t0: float,
+        parent_run_id: str | None = None,
+        trace_id: str | None = None,
+        messages: Sequence[Any] | None = None,
+        prompt: str | None = None,
+        tools: Sequence[Any] | None = None,
+        parent: Call | None = None,
+    ) -> None:
+        self.span = span
+        self.kind = kind
+        self.source = source
+        self.ctx = ctx
+        self.model = model
+        self.provider = provider
+        self.ts = ts
+        self.t0 = t0
+        #: The span id is the row's run id.
+        self.run_id: str | None = span
+        self.parent_run_id = parent_run_id
+        self.trace_id = trace_id
+        self.messages = messages
+        self.prompt = prompt
+        self.tools = tools
+        #: The outer call this one runs inside (its provider call is this one).
+        self.parent = parent
+        #: Nested calls started inside this one; when > 0 this call records nothing itself.
+        self.children = 0
+        self.reservation: Any = None
+        #: The budget refusal taken at start, raised by the callback handler when one is present.
+        self.refusal: BudgetExceededError | None = None
+        #: The last streamed response, and the last one whose raw payload carried usage.
+        self.last: Any = None
+        self.usage_response: Any = None
+        self.streamed = False
+        #: A legacy callback handler saw this call too (it only guards it then).
+        self.linked = False
+        #: The legacy callback's event id, when a callback handler started this call.
+        self.event_id: str | None = None
+        self.done = False
+
+    def __repr__(self) -> str:
+        return f"<Call {self.kind} {self.span} source={self.source} done={self.done}>"
 
 
 class Recorder:
@@ -155,18 +205,15 @@ class Recorder:
         return self.tracker.call_context(explicit)
 
     def _identify(
-        self, span: str, model_dict: Mapping[str, Any]
-    ) -> tuple[str | None, str | None, Any]:
-        """Model name, provider id and LLM instance of the call in ``span``."""
+        self, instance: Any, model_dict: Mapping[str, Any]
+    ) -> tuple[str | None, str | None]:
+        """Model name and provider id of a call of ``instance`` (the LLM, if known)."""
         model = _model_name(model_dict)
-        entry = self.hub.spans.get(span)
-        instance = entry[1] if entry is not None else None
-        provider = _provider(model, _base_url(instance), model_dict.get("class_name"))
-        return model, provider, instance
+        return model, _provider(model, _base_url(instance), model_dict.get("class_name"))
 
     def _events_context(self, tags: Mapping[str, Any] | None) -> CallContext | None:
         """The context of a call seen through instrumentation events; None: not ours."""
-        explicit = tag_attribution(tags)
+        explicit = tag_attribution(tags) if tags else None
         handles = self.handles
         if handles:
             handle = handles[-1]
@@ -185,16 +232,19 @@ class Recorder:
             return ctx if ctx.runs else None
         return None
 
-    def _place(self, span: str) -> tuple[Call | None, str | None, str]:
-        """(innermost call in flight above ``span``, parent span id, root span id).
+    def _place(self, span: str) -> tuple[Call | None, str | None, str, Any]:
+        """(innermost call in flight above ``span``, parent span id, root span id, instance).
 
-        One walk up the span tree serves both the nesting check and the run lineage.
+        One walk up the span tree serves both the nesting check and the run lineage;
+        the instance is the object whose method the span wraps (the LLM).
         """
         spans = self.hub.spans
         entry = spans.get(span)
-        parent = entry[0] if entry is not None else None
+        if entry is None:
+            return None, None, span, None
+        parent, instance = entry
         if parent is None:
-            return None, None, span
+            return None, None, span, instance
         calls = self.calls
         ancestor = calls.get(parent) if calls else None
         root = parent
@@ -207,7 +257,7 @@ class Recorder:
             if ancestor is None and calls:
                 ancestor = calls.get(root)
             depth += 1
-        return ancestor, parent, root
+        return ancestor, parent, root, instance
 
     # ------------------------------------------------------------------ LLM calls
     def start_llm(
@@ -233,29 +283,28 @@ class Recorder:
         existing = self.calls.get(span)
         if existing is not None:
             return existing
-        parent, run_parent, trace = self._place(span)
+        parent, run_parent, trace, instance = self._place(span)
         found = parent.ctx if parent is not None else self._start_context(source, tags, attribution)
         if found is None:
             return None
         ctx = found
         model_dict = model_dict or {}
-        model, provider, instance = self._identify(span, model_dict)
+        model, provider = self._identify(instance, model_dict)
         call = Call(
-            span=span,
-            kind=kind,
-            source=source,
-            ctx=ctx,
-            model=model,
-            provider=provider,
-            ts=datetime.now(timezone.utc),
-            t0=time.perf_counter(),
-            run_id=span,
-            parent_run_id=run_parent,
-            trace_id=trace,
-            messages=messages,
-            prompt=prompt,
-            tools=_tools(kwargs),
-            parent=parent,
+            span,
+            kind,
+            source,
+            ctx,
+            model,
+            provider,
+            datetime.now(timezone.utc),
+            time.perf_counter(),
+            run_parent,
+            trace,
+            messages,
+            prompt,
+            _tools(kwargs),
+            parent,
         )
         if parent is not None:
             parent.children += 1
@@ -419,20 +468,19 @@ class Recorder:
         ctx = self._start_context(source, tags, attribution)
         if ctx is None:
             return None
-        model, provider, _instance = self._identify(span, model_dict or {})
-        _parent, run_parent, trace = self._place(span)
+        _parent, run_parent, trace, instance = self._place(span)
+        model, provider = self._identify(instance, model_dict or {})
         call = Call(
-            span=span,
-            kind="embedding",
-            source=source,
-            ctx=ctx,
-            model=model,
-            provider=provider,
-            ts=datetime.now(timezone.utc),
-            t0=time.perf_counter(),
-            run_id=span,
-            parent_run_id=run_parent,
-            trace_id=trace,
+            span,
+            "embedding",
+            source,
+            ctx,
+            model,
+            provider,
+            datetime.now(timezone.utc),
+            time.perf_counter(),
+            run_parent,
+            trace,
         )
         self.embeds.setdefault(span, []).append(call)
         return call

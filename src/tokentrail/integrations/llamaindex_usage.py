@@ -240,17 +240,35 @@ def _openai_sdk_usage(raw: Any) -> Usage | None:
     return _sdk_counts(usage) if _is_sdk_usage(type(usage)) else None
 
 
+def _details(obj: Any, a: str, b: str, c: str | None) -> tuple[int | None, ...]:
+    """``_int(attr(obj, name))`` for up to three names, with one type check."""
+    if obj is None:
+        return 0, 0, 0
+    if not _kind(type(obj)) & _PYDANTIC:
+        return (
+            _int(getattr(obj, a, None)),
+            _int(getattr(obj, b, None)),
+            _int(getattr(obj, c, None)) if c else 0,
+        )
+    fields = obj.__dict__
+    extra = obj.__pydantic_extra__ or _NO_EXTRA
+    return (
+        _int(fields[a] if a in fields else extra.get(a)),
+        _int(fields[b] if b in fields else extra.get(b)),
+        _int(fields[c] if c in fields else extra.get(c)) if c else 0,
+    )
+
+
 def _sdk_counts(usage: Any) -> Usage | None:
     """:func:`_openai_sdk_usage` on the SDK's ``CompletionUsage`` itself."""
-    prompt_details = usage.prompt_tokens_details
-    completion_details = usage.completion_tokens_details
     inp = _int(usage.prompt_tokens)
     out = _int(usage.completion_tokens)
-    cache_read = _int(attr(prompt_details, "cached_tokens"))
-    cache_write = _int(attr(prompt_details, "cache_write_tokens"))
-    audio_in = _int(attr(prompt_details, "audio_tokens"))
-    reasoning = _int(attr(completion_details, "reasoning_tokens"))
-    audio_out = _int(attr(completion_details, "audio_tokens"))
+    cache_read, cache_write, audio_in = _details(
+        usage.prompt_tokens_details, "cached_tokens", "cache_write_tokens", "audio_tokens"
+    )
+    reasoning, audio_out, _unused = _details(
+        usage.completion_tokens_details, "reasoning_tokens", "audio_tokens", None
+    )
     if (
         inp is None
         or out is None
