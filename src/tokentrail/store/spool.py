@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -194,42 +195,63 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
             latency = None
     c = record.cost
     costs = _NO_COST if c is None else _cost_cells(c)
-    texts: tuple[Any, ...] = (
+    tags = record.tags
+    tag_list = (
+        ([*tags] if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]) if tags else []
+    )
+    row = (
+        record.id if type(record.id) is str else str(record.id),
+        _timestamp(record.ts),
+        latency,
         record.framework,
         record.provider,
         record.model,
+        costs[10],
         record.user_id,
         record.session_id,
         record.operation,
         record.run_id,
         record.parent_run_id,
         record.trace_id,
+        tag_list,
+        _meta_json(meta) if meta else None,
+        *_count_cells(record.usage),
+        *costs[:10],
+        bool(u.estimated),
+        bool(record.streamed),
         record.status or "ok",
         record.error_type,
         record.request_id,
     )
-    if not _TEXT_TYPES.issuperset(map(type, texts)):
-        texts = tuple(map(_text, texts))
-    counts = _count_cells(u)
-    tags = record.tags
-    tag_list = (
-        ([*tags] if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]) if tags else []
+    if not _TEXT_TYPES.issuperset(map(type, _text_cells(row))):
+        cells = list(row)
+        for i in _TEXT_POSITIONS:
+            cells[i] = _text(cells[i])
+        row = tuple(cells)
+    return row
+
+
+# Positions of the text columns in a spool row (checked in bulk, converted if needed).
+_TEXT_POSITIONS = tuple(
+    i
+    for i, name in enumerate(COLUMNS)
+    if name
+    in (
+        "framework",
+        "provider",
+        "model",
+        "user_id",
+        "session_id",
+        "operation",
+        "run_id",
+        "parent_run_id",
+        "trace_id",
+        "status",
+        "error_type",
+        "request_id",
     )
-    return (
-        record.id if type(record.id) is str else str(record.id),
-        _timestamp(record.ts),
-        latency,
-        *texts[:3],
-        costs[10],
-        *texts[3:9],
-        tag_list,
-        _meta_json(meta) if meta else None,
-        *counts,
-        *costs[:10],
-        bool(u.estimated),
-        bool(record.streamed),
-        *texts[9:],
-    )
+)
+_text_cells = itemgetter(*_TEXT_POSITIONS)
 
 
 def _clean(value: Any) -> Any:
