@@ -510,19 +510,16 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         status: Status,
         error: BaseException | None,
     ) -> UsageRecord:
-        record = self._bare_record(call, status)
+        latency_ms = (time.perf_counter() - call.t0) * 1000.0
         result = _read_result(response)
-        if result.model:
-            record.model = result.model
-        record.request_id = result.request_id or _error_request_id(error)
-        record.price_variant = result.variant
+        model = result.model or call.model
+        metadata = call.metadata
         usage = result.usage
         if result.cache_hit:
-            record.cache_hit = True
             if usage is not None and not usage.is_empty:
                 # No request was sent: keep what the cached answer had cost, for savings.
-                record.metadata = {
-                    **record.metadata,
+                metadata = {
+                    **metadata,
                     "saved_input_tokens": usage.input_tokens,
                     "saved_output_tokens": usage.output_tokens,
                 }
@@ -532,9 +529,25 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             # An error with nothing streamed was most likely not billed; a cancelled call
             # most likely reached the provider (estimated as a lower bound).
             if status != "error" or text:
-                usage = _estimate(call, record.model, text)
-        record.usage = usage if usage is not None else _NO_USAGE
-        return record
+                usage = _estimate(call, model, text)
+        # Built once with every field (as _bare_record's, plus what the result says).
+        return UsageRecord(
+            model=model,
+            provider=call.provider,
+            usage=usage if usage is not None else _NO_USAGE,
+            framework="langchain",
+            ts=call.ts,
+            latency_ms=latency_ms,
+            run_id=call.run_id,
+            parent_run_id=call.parent_run_id,
+            trace_id=call.trace_id,
+            metadata=metadata,
+            streamed=bool(call.texts),
+            status=status,
+            request_id=result.request_id or _error_request_id(error),
+            price_variant=result.variant,
+            cache_hit=result.cache_hit,
+        )
 
     # ------------------------------------------------------------------ trace roots
     def _open_parent(self, run_id: UUID, parent_run_id: UUID | None) -> None:
@@ -666,9 +679,8 @@ class _Result:
 
 def _read_result(response: LLMResult | None) -> _Result:
     """Usage, returned model, request id and cache-hit flag from an ``LLMResult``."""
-    out = _Result()
     if response is None:
-        return out
+        return _Result()
     groups = response.generations or []
     # One prompt per model run is the rule (LangChain splits batches into runs).
     generations = groups[0] if len(groups) == 1 else [g for group in groups for g in group]
@@ -684,34 +696,35 @@ def _read_result(response: LLMResult | None) -> _Result:
         message = getattr(generations[0], "message", None)
     response_metadata: Mapping[str, Any] = getattr(message, "response_metadata", None) or _NOTHING
     llm_output: Mapping[str, Any] = response.llm_output or _NOTHING
-    out.model = _first_str(response_metadata, _RESULT_MODEL_KEYS) or _first_str(
+    model = _first_str(response_metadata, _RESULT_MODEL_KEYS) or _first_str(
         llm_output, _RESULT_MODEL_KEYS
     )
-    out.request_id = _first_str(response_metadata, _REQUEST_ID_KEYS)
+    request_id = _first_str(response_metadata, _REQUEST_ID_KEYS)
+    variant = None
+    cache_hit = False
     if usage_metadata:
-        out.cache_hit = _is_cache_hit(usage_metadata)
-        plain = _plain_usage_metadata(usage_metadata)
-        if plain is not None:
-            out.usage = plain
+        cache_hit = _is_cache_hit(usage_metadata)
+        usage = _plain_usage_metadata(usage_metadata)
+        if usage is not None:
             # A plain usage_metadata has no tier keys: only the response can name a tier.
             if response_metadata.get("service_tier") is not None:
-                out.variant = _service_tier(None, response_metadata)
+                variant = _service_tier(None, response_metadata)
         else:
-            out.usage = _general_usage_metadata(usage_metadata)
-            out.variant = _service_tier(usage_metadata, response_metadata)
+            usage = _general_usage_metadata(usage_metadata)
+            variant = _service_tier(usage_metadata, response_metadata)
     else:
-        out.usage = _from_llm_output(llm_output)
-        out.variant = _service_tier(None, response_metadata)
-    if out.usage is None and generations:
-        # Every generation of one run is a choice of the same request: their texts add up.
-        parts: list[str] = []
-        for gen in generations:
-            parts.append(getattr(gen, "text", "") or "")
-            msg = getattr(gen, "message", None)
-            for tc in getattr(msg, "tool_calls", None) or ():
-                parts.append(str(tc.get("name", "")) + json.dumps(tc.get("args", {}), default=str))
-        out.text = "".join(parts)
-    return out
+        usage = _from_llm_output(llm_output)
+        variant = _service_tier(None, response_metadata)
+    if usage is not None or not generations:
+        return _Result(usage, model, request_id, variant, cache_hit)
+    # Every generation of one run is a choice of the same request: their texts add up.
+    parts: list[str] = []
+    for gen in generations:
+        parts.append(getattr(gen, "text", "") or "")
+        msg = getattr(gen, "message", None)
+        for tc in getattr(msg, "tool_calls", None) or ():
+            parts.append(str(tc.get("name", "")) + json.dumps(tc.get("args", {}), default=str))
+    return _Result(usage, model, request_id, variant, cache_hit, "".join(parts))
 
 
 def _is_cache_hit(usage_metadata: Mapping[str, Any]) -> bool:
