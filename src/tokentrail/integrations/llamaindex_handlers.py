@@ -39,25 +39,14 @@ __all__ = ["HUB", "TokentrailEventHandler", "TokentrailSpanHandler"]
 logger = logging.getLogger("tokentrail")
 
 
+# The recorder's arguments are passed by position: these run twice per LLM call.
 def _chat_start(rec: Recorder, e: Any) -> None:
-    rec.start_llm(
-        e.span_id,
-        "chat",
-        e.model_dict,
-        messages=e.messages,
-        kwargs=e.additional_kwargs,
-        tags=e.tags,
-    )
+    rec.start_llm(e.span_id, "chat", e.model_dict, e.messages, None, e.additional_kwargs, e.tags)
 
 
 def _completion_start(rec: Recorder, e: Any) -> None:
     rec.start_llm(
-        e.span_id,
-        "completion",
-        e.model_dict,
-        prompt=e.prompt,
-        kwargs=e.additional_kwargs,
-        tags=e.tags,
+        e.span_id, "completion", e.model_dict, None, e.prompt, e.additional_kwargs, e.tags
     )
 
 

@@ -265,11 +265,11 @@ class Recorder:
         span: str | None,
         kind: Kind,
         model_dict: Mapping[str, Any] | None,
-        *,
         messages: Sequence[Any] | None = None,
         prompt: str | None = None,
         kwargs: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
+        *,
         source: Source = "events",
         attribution: Attribution | None = None,
     ) -> Call | None:
@@ -284,7 +284,12 @@ class Recorder:
         if existing is not None:
             return existing
         parent, run_parent, trace, instance = self._place(span)
-        found = parent.ctx if parent is not None else self._start_context(source, tags, attribution)
+        if parent is not None:
+            found = parent.ctx
+        elif source == "events":
+            found = self._events_context(tags)
+        else:
+            found = self._start_context(source, tags, attribution)
         if found is None:
             return None
         ctx = found
@@ -714,24 +719,44 @@ def _model_name(model_dict: Mapping[str, Any]) -> str | None:
 
 
 _URL_NAMES = ("api_base", "base_url", "azure_endpoint", "endpoint")
+#: Per LLM class: which of ``_URL_NAMES`` are pydantic fields (None: not a pydantic model).
+_URL_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _url_fields(cls: type) -> tuple[str, ...] | None:
+    if cls in _URL_FIELDS:
+        return _URL_FIELDS[cls]
+    declared = getattr(cls, "__pydantic_fields__", None)
+    found = (
+        tuple(n for n in _URL_NAMES if n in declared) if isinstance(declared, Mapping) else None
+    )
+    if len(_URL_FIELDS) < 1024:
+        _URL_FIELDS[cls] = found
+    return found
 
 
 def _base_url(instance: Any) -> str | None:
     if instance is None:
         return None
-    if not lu.is_pydantic(instance):
+    names = _url_fields(type(instance))
+    if names is None:
         for name in _URL_NAMES:
             value = getattr(instance, name, None)
             if isinstance(value, str) and value:
                 return value
         return None
-    # What lu.attr reads, inlined: the instance's fields, then its extras.
+    # A pydantic LLM: its URL fields, then (rarely) URL names among its extras.
     fields = instance.__dict__
-    extra = instance.__pydantic_extra__
-    for name in _URL_NAMES:
-        value = fields[name] if name in fields else (extra.get(name) if extra else None)
+    for name in names:
+        value = fields.get(name)
         if isinstance(value, str) and value:
             return value
+    extra = instance.__pydantic_extra__
+    if extra:
+        for name in _URL_NAMES:
+            value = extra.get(name)
+            if isinstance(value, str) and value:
+                return value
     return None
 
 

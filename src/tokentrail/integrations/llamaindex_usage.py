@@ -23,7 +23,6 @@ __all__ = [
     "estimate_prompt",
     "estimate_text",
     "has_usage",
-    "is_pydantic",
     "message_dict",
     "model_of",
     "price_variant_of",
@@ -56,11 +55,6 @@ def _kind(cls: type) -> int:
         if len(_KINDS) < _MAX_KINDS:
             _KINDS[cls] = kind
     return kind
-
-
-def is_pydantic(obj: Any) -> bool:
-    """True when ``obj`` is a pydantic (v2) model instance (decided once per type)."""
-    return bool(_kind(type(obj)) & _PYDANTIC)
 
 
 def attr(obj: Any, name: str) -> Any:
@@ -124,6 +118,13 @@ def price_variant_of(raw: Any) -> str | None:
 
 
 _VARIANTS = frozenset({"flex", "priority", "batch"})
+
+
+def _variant(tier: Any) -> str | None:
+    if type(tier) is not str and not isinstance(tier, str):
+        return None
+    low = tier.lower()
+    return low if low in _VARIANTS else None
 
 
 def request_id_of(raw: Any) -> str | None:
@@ -192,11 +193,10 @@ def read_raw(raw: Any) -> tuple[str | None, str | None, str | None, Any]:
         usage = getattr(raw, "usage", None)
     if model is None:
         model = _get(_get(raw, "message"), "model")  # Anthropic's message_start event
-    variant = None
-    for value in (tier, _get(usage, "service_tier")):
-        if isinstance(value, str) and value.lower() in _VARIANTS:
-            variant = value.lower()
-            break
+    # OpenAI says the tier at the top level, Anthropic in usage (see price_variant_of).
+    variant = _variant(tier)
+    if variant is None and usage is not None:
+        variant = _variant(_get(usage, "service_tier"))
     return (
         str(model) if isinstance(model, str) and model else None,
         rid if isinstance(rid, str) and rid else None,
