@@ -284,6 +284,7 @@ class Recorder:
         if existing is not None:
             return existing
         parent, run_parent, trace, instance = self._place(span)
+        found: CallContext | None
         if parent is not None:
             found = parent.ctx
         elif source == "events":
