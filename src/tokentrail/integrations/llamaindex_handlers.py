@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
+from types import AsyncGeneratorType, GeneratorType
 from typing import Any
 
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
@@ -136,7 +137,10 @@ class TokentrailSpanHandler(BaseSpanHandler[SimpleSpan]):
     ) -> None:
         """Forget the span; a returned stream is handed to the recorders."""
         HUB.spans.pop(id_, None)
-        if result is None or not (inspect.isgenerator(result) or inspect.isasyncgen(result)):
+        # Exact type tests: generator types cannot be subclassed (inspect.isgenerator and
+        # inspect.isasyncgen say the same, at two Python calls per span).
+        cls: type = type(result)
+        if cls is not GeneratorType and cls is not AsyncGeneratorType:
             return
         for rec in HUB.recorders:
             try:

@@ -563,7 +563,8 @@ class Recorder:
         except Exception:  # capturing must never break the app
             logger.exception("tokentrail: could not record a LlamaIndex call")
         finally:
-            self.hub.settle_idle(self)
+            if not self.handles:  # an attached handle keeps the recorder in use
+                self.hub.settle_idle(self)
 
     def _record(
         self,
@@ -728,9 +729,7 @@ def _url_fields(cls: type) -> tuple[str, ...] | None:
     if cls in _URL_FIELDS:
         return _URL_FIELDS[cls]
     declared = getattr(cls, "__pydantic_fields__", None)
-    found = (
-        tuple(n for n in _URL_NAMES if n in declared) if isinstance(declared, Mapping) else None
-    )
+    found = tuple(n for n in _URL_NAMES if n in declared) if isinstance(declared, Mapping) else None
     if len(_URL_FIELDS) < 1024:
         _URL_FIELDS[cls] = found
     return found

@@ -209,12 +209,6 @@ def read_raw(raw: Any) -> tuple[str | None, str | None, str | None, Any]:
 _OPENAI_SEMANTICS = frozenset({"openai", "azure"})
 
 
-def _int(value: Any) -> int | None:
-    if value is None:
-        return 0
-    return value if type(value) is int and value >= 0 else None
-
-
 _SDK_USAGE: dict[type, bool] = {}
 
 
@@ -240,43 +234,50 @@ def _openai_sdk_usage(raw: Any) -> Usage | None:
     return _sdk_counts(usage) if _is_sdk_usage(type(usage)) else None
 
 
-def _details(obj: Any, a: str, b: str, c: str | None) -> tuple[int | None, ...]:
-    """``_int(attr(obj, name))`` for up to three names, with one type check."""
+def _details(obj: Any, a: str, b: str, c: str) -> tuple[Any, Any, Any]:
+    """``attr(obj, name)`` for three names with one type check; missing/None counts are 0."""
     if obj is None:
         return 0, 0, 0
     if not _kind(type(obj)) & _PYDANTIC:
-        return (
-            _int(getattr(obj, a, None)),
-            _int(getattr(obj, b, None)),
-            _int(getattr(obj, c, None)) if c else 0,
-        )
-    fields = obj.__dict__
-    extra = obj.__pydantic_extra__ or _NO_EXTRA
-    return (
-        _int(fields[a] if a in fields else extra.get(a)),
-        _int(fields[b] if b in fields else extra.get(b)),
-        _int(fields[c] if c in fields else extra.get(c)) if c else 0,
-    )
+        va, vb, vc = getattr(obj, a, None), getattr(obj, b, None), getattr(obj, c, None)
+    else:
+        fields = obj.__dict__
+        extra = obj.__pydantic_extra__ or _NO_EXTRA
+        va = fields[a] if a in fields else extra.get(a)
+        vb = fields[b] if b in fields else extra.get(b)
+        vc = fields[c] if c in fields else extra.get(c)
+    return (0 if va is None else va), (0 if vb is None else vb), (0 if vc is None else vc)
 
 
 def _sdk_counts(usage: Any) -> Usage | None:
     """:func:`_openai_sdk_usage` on the SDK's ``CompletionUsage`` itself."""
-    inp = _int(usage.prompt_tokens)
-    out = _int(usage.completion_tokens)
+    inp = usage.prompt_tokens
+    out = usage.completion_tokens
+    inp = 0 if inp is None else inp
+    out = 0 if out is None else out
     cache_read, cache_write, audio_in = _details(
         usage.prompt_tokens_details, "cached_tokens", "cache_write_tokens", "audio_tokens"
     )
+    # Two names wanted here: the third repeats the first.
     reasoning, audio_out, _unused = _details(
-        usage.completion_tokens_details, "reasoning_tokens", "audio_tokens", None
+        usage.completion_tokens_details, "reasoning_tokens", "audio_tokens", "reasoning_tokens"
     )
-    if (
-        inp is None
-        or out is None
-        or cache_read is None
-        or cache_write is None
-        or audio_in is None
-        or reasoning is None
-        or audio_out is None
+    # Every count a plain non-negative int (bool is not: type(True) is not int).
+    if not (
+        type(inp) is int
+        and type(out) is int
+        and type(cache_read) is int
+        and type(cache_write) is int
+        and type(audio_in) is int
+        and type(reasoning) is int
+        and type(audio_out) is int
+        and inp >= 0
+        and out >= 0
+        and cache_read >= 0
+        and cache_write >= 0
+        and audio_in >= 0
+        and reasoning >= 0
+        and audio_out >= 0
     ):
         return None
     if cache_read + cache_write > inp or audio_in > inp or reasoning + audio_out > out:
