@@ -160,6 +160,42 @@ def test_naive_timestamps_are_taken_as_utc(tmp_path: Path):
     assert all_rows(db)[0]["ts"] == int(aware.timestamp()) * 1_000_000 + 678901
 
 
+def test_times_in_other_zones_and_of_odd_types_are_stored_as_the_right_instant(tmp_path: Path):
+    from zoneinfo import ZoneInfo
+
+    class Moment(datetime):  # a datetime subclass (as pendulum/arrow objects are)
+        pass
+
+    db = tmp_path / "usage.duckdb"
+    india = datetime(2026, 3, 1, 12, 0, 0, 5, tzinfo=ZoneInfo("Asia/Kolkata"))
+    odd = Moment(2026, 3, 1, 6, 30, 0, 5, tzinfo=timezone.utc)
+    with UsageStore(db) as store:
+        store.submit(make_record(0, ts=india))
+        store.submit(make_record(1, ts=odd))
+        assert store.flush(10)
+    got = sorted(r["ts"] for r in all_rows(db))
+    expected = int(datetime(2026, 3, 1, 6, 30, tzinfo=timezone.utc).timestamp()) * 1_000_000 + 5
+    assert got == [expected, expected]
+
+
+def test_a_segment_spooled_by_an_older_version_with_epoch_microseconds_is_stored(
+    tmp_path: Path,
+):
+    import orjson
+
+    db = tmp_path / "usage.duckdb"
+    rec = make_record(0)
+    row = list(encode(rec))
+    when = datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    row[1] = int(when.timestamp()) * 1_000_000 + 999999  # the format before RFC 3339 text
+    leftover_segment(db, orjson.dumps(row) + b"\n")
+    with UsageStore(db) as store:
+        assert store.flush(10)
+    (stored,) = all_rows(db)
+    assert stored["id"] == rec.id
+    assert stored["ts"] == row[1]
+
+
 def test_costs_too_large_for_the_column_become_unknown_not_a_failed_batch(tmp_path: Path):
     db = tmp_path / "usage.duckdb"
     with UsageStore(db) as store:
@@ -376,7 +412,8 @@ def test_read_segment_reads_back_what_frame_wrote(tmp_path: Path):
     rows = [encode(make_record(i)) for i in range(3)]
     seg.write_bytes(b"".join(frame(r) for r in rows) + b'["torn')
     got, bad = read_segment(seg)
-    assert got == rows
+    as_written = [(r[0], r[1].isoformat(), *r[2:]) for r in rows]  # ts is written as RFC 3339 text
+    assert got == as_written
     assert bad == len(b'["torn')
 
 

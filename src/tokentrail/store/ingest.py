@@ -29,7 +29,11 @@ _COUNTS = frozenset((*COUNT_FIELDS, "total_tokens"))
 def _expression(index: int, name: str) -> str:
     v = f"v[{index + 1}]"
     if name == "ts":
-        return f"timezone('UTC', make_timestamp(TRY_CAST({v} AS BIGINT)))"
+        # RFC 3339 text with an offset (orjson), or microseconds since the epoch (UTC).
+        return (
+            f"coalesce(TRY_CAST({v} AS TIMESTAMPTZ), "
+            f"timezone('UTC', make_timestamp(TRY_CAST({v} AS BIGINT))))"
+        )
     if name in _MONEY:
         return f"TRY_CAST({v} AS {COST_TYPE})"
     if name in _COUNTS:
@@ -53,7 +57,8 @@ _VALUES = ", ".join(_expression(i, name) for i, name in enumerate(COLUMNS))
 # the caller compares the count with the number of lines.
 _FILTER = (
     f"WHERE v IS NOT NULL AND len(v) = {len(COLUMNS)} AND v[1] IS NOT NULL "
-    "AND TRY_CAST(v[2] AS BIGINT) IS NOT NULL AND v[4] IS NOT NULL"
+    "AND (TRY_CAST(v[2] AS TIMESTAMPTZ) IS NOT NULL OR TRY_CAST(v[2] AS BIGINT) IS NOT NULL) "
+    "AND v[4] IS NOT NULL"
 )
 # Every value as text (numbers, booleans and the tags array become their JSON text); a
 # line that is not a JSON array (torn, garbage, an object) comes back as NULL.

@@ -13,8 +13,9 @@ the one that takes the lock is the only one that drains them.
 
 Record format: one line of JSON per record (UTF-8, written by ``orjson``), an array of
 plain values (str, int, float, bool, null, a list of tags) in
-:data:`~tokentrail.records.COLUMNS` order, ``ts`` as microseconds since the epoch (UTC)
-and money as decimal strings. DuckDB reads the segments with its bulk JSON reader (see
+:data:`~tokentrail.records.COLUMNS` order, ``ts`` as RFC 3339 text with its offset (written
+by orjson; segments of older versions hold microseconds since the epoch, UTC, which are
+still read) and money as decimal strings. DuckDB reads the segments with its bulk JSON reader (see
 ``ingest``), so storing a batch costs no Python per row.
 """
 
@@ -69,7 +70,8 @@ _NO_COST: tuple[None, ...] = (None,) * 11
 # Metadata: values orjson does not know (Decimal, sets, objects) become their str(); keys
 # that are not strings are written as text, like the json module does.
 _META_OPTIONS = orjson.OPT_NON_STR_KEYS
-_LINE_OPTIONS = orjson.OPT_APPEND_NEWLINE
+# ``ts`` is written by orjson as RFC 3339 text (a naive time as UTC); DuckDB reads it.
+_LINE_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NAIVE_UTC
 # The slow, forgiving fallbacks (lone surrogates, integers beyond 64 bits, deep nesting).
 _line_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
@@ -173,8 +175,9 @@ _COST_CELLS_SIZE = 1024
 def encode(record: UsageRecord) -> tuple[Any, ...]:
     """The record as a tuple of plain values in ``COLUMNS`` order (the spool format).
 
-    Same values as :meth:`UsageRecord.to_row`, except ``ts`` (microseconds since the
-    epoch, UTC) and the money columns (decimal strings). Written for speed: it runs on the
+    Same values as :meth:`UsageRecord.to_row`, except the money columns (decimal
+    strings; ``ts`` stays a ``datetime`` for orjson, or microseconds since the epoch when it
+    is not one). Written for speed: it runs on the
     caller's thread for every call, so the usual case (text fields that are ``str`` or
     ``None``, counts that are ``int``) is checked in bulk instead of value by value.
     """
@@ -194,14 +197,20 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         if latency != latency or latency in (_INF, -_INF):
             latency = None
     c = record.cost
-    costs = _NO_COST if c is None else _cost_cells(c)
+    if c is None:
+        costs = _NO_COST
+    else:
+        hit = _COST_CELLS.get(id(c))
+        costs = hit[1] if hit is not None and hit[0] is c else _cost_cells(c)
+    u_hit = _COUNT_CELLS.get(id(u))
+    counts = u_hit[1] if u_hit is not None and u_hit[0] is u else _count_cells(u)
     tags = record.tags
     tag_list = (
         ([*tags] if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]) if tags else []
     )
     row = (
         record.id if type(record.id) is str else str(record.id),
-        _timestamp(record.ts),
+        ts if type(ts := record.ts) is datetime else _timestamp(ts),
         latency,
         record.framework,
         record.provider,
@@ -215,7 +224,7 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         record.trace_id,
         tag_list,
         _meta_json(meta) if meta else None,
-        *_count_cells(record.usage),
+        *counts,
         *costs[:10],
         bool(u.estimated),
         bool(record.streamed),
@@ -255,6 +264,8 @@ _text_cells = itemgetter(*_TEXT_POSITIONS)
 
 
 def _clean(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _timestamp(value)
     if type(value) is str:
         return value.encode("utf-8", "replace").decode("utf-8")
     if type(value) is list:
