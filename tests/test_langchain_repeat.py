@@ -162,3 +162,15 @@ def test_two_models_alternating_keep_their_providers(tracker: Any, captured: lis
         ("groq", "llama-3.3-70b-versatile"),
         ("anthropic", "claude-haiku-4-5"),
     ] * 2
+
+
+def test_replaced_handler_attribution_applies_to_the_next_call(
+    tracker: Any, captured: list[Any], scripted: _Scripted
+) -> None:
+    from tokentrail.context import Attribution
+
+    handler = tracker.langchain(user_id="first")
+    scripted.invoke(_usage(1, 1), callbacks=[handler])
+    handler.attribution = Attribution(user_id="second")
+    scripted.invoke(_usage(1, 1), callbacks=[handler])
+    assert [r.user_id for r in captured] == ["first", "second"]

@@ -166,8 +166,9 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         self.tracker = tracker
         self.attribution = attribution if attribution is not None else Attribution()
         self._calls = _calls_of(tracker)
-        # (tracker defaults it was built from, the context of a call with nothing specific)
-        self._context_cache: tuple[Attribution, CallContext] | None = None
+        # (tracker defaults and handler attribution it was built from, the context of a
+        # call with nothing specific)
+        self._context_cache: tuple[Attribution, Attribution, CallContext] | None = None
 
     def __repr__(self) -> str:
         return f"TokentrailCallbackHandler({self.tracker!r}, {self.attribution!r})"
@@ -294,13 +295,11 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             # The common case: nothing call-specific and no track() block, so the context
             # is the handler's own, the same for every call (as for the LlamaIndex handle).
             defaults = self.tracker.defaults
+            own = self.attribution  # public: a user may replace it between calls
             cached = self._context_cache
-            if cached is None or cached[0] is not defaults:
-                cached = self._context_cache = (
-                    defaults,
-                    self.tracker.call_context(self.attribution),
-                )
-            context = cached[1]
+            if cached is None or cached[0] is not defaults or cached[1] is not own:
+                cached = self._context_cache = (defaults, own, self.tracker.call_context(own))
+            context = cached[2]
         else:
             explicit = self.attribution if from_call is _EMPTY else from_call.over(self.attribution)
             context = self.tracker.call_context(explicit)
