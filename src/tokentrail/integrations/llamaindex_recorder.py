@@ -711,13 +711,13 @@ def _error_request_id(exc: BaseException | None) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _model_name(model_dict: Mapping[str, Any]) -> str | None:
-    name = _str_or_none(model_dict.get("model_name")) or _str_or_none(model_dict.get("model"))
-    return None if name in (None, "unknown") else name
+    name = model_dict.get("model_name")
+    if not (isinstance(name, str) and name):
+        name = model_dict.get("model")
+        if not (isinstance(name, str) and name):
+            return None
+    return None if name == "unknown" else name
 
 
 _URL_NAMES = ("api_base", "base_url", "azure_endpoint", "endpoint")
