@@ -16,6 +16,8 @@ baseline's.
 A second row isolates the instrumentation itself (events, spans, usage reading, record
 building) by replacing ``tracker.capture`` with a no-op for some rounds, so the share of
 pricing and persisting is visible.
+A breakdown row (measured after the others, in its own short rounds) gives the share of
+the span handler alone: tokentrail's span handler on the dispatcher, no event handler.
 """
 
 from __future__ import annotations
@@ -175,6 +177,25 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 short_base.append(_time(plain, short_n))
                 short_theirs.append(_time(counted, short_n))
                 bare.append(ours_without_capture(short_n))
+            # Breakdown: the span handler's share (the span tree kept for every span).
+            from llama_index_instrumentation import get_dispatcher
+
+            from tokentrail.integrations.llamaindex_handlers import _SPAN_HANDLER
+
+            root = get_dispatcher()
+
+            def spans_only(count: int) -> float:
+                root.span_handlers = [*root.span_handlers, _SPAN_HANDLER]
+                try:
+                    return _time(plain, count)
+                finally:
+                    root.span_handlers = [h for h in root.span_handlers if h is not _SPAN_HANDLER]
+
+            span_base: list[float] = []
+            span_only: list[float] = []
+            for _ in range(short_rounds):
+                span_base.append(_time(plain, short_n))
+                span_only.append(spans_only(short_n))
             stored = _stored(tracker)
         finally:
             tracker.close()
@@ -189,6 +210,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     over_mine = max(min(mine) - t_base, 0.0)
     short_over_theirs = max(min(short_theirs) - min(short_base), 1e-9)
     over_bare = max(min(bare) - min(short_base), 0.0)
+    over_spans = max(min(span_only) - min(span_base), 0.0)
     ratio = over_mine / over_theirs
     ratio_bare = over_bare / short_over_theirs
     return [
@@ -211,6 +233,16 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             "ratio": round(ratio_bare, 2),
             "goal": f"≤ {GOAL_RATIO:g}× baseline",
             "met": ratio_bare <= GOAL_RATIO,
+        },
+        {
+            "name": "breakdown: llamaindex span handler alone per call (no event handler)",
+            "value": round(over_spans * 1e6, 1),
+            "unit": "µs",
+            "baseline_name": "",
+            "baseline_value": None,
+            "ratio": None,
+            "goal": "context",
+            "met": True,
         },
         {
             "name": "llamaindex chat without any handler (in-process LLM)",
