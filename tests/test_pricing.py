@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tokentrail import UnknownModelError, Usage
 from tokentrail.errors import PricingError
@@ -426,3 +428,63 @@ def test_module_level_api(monkeypatch) -> None:
     assert pricing.zero_cost("gpt-4o", "OpenAI").provider == "openai"
     assert pricing.catalog_version()
     assert any(e.id == "gpt-4o" for e in pricing.models("openai"))
+
+
+_COUNTS = st.integers(min_value=0, max_value=3_000_000)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    model=st.sampled_from(
+        [
+            "gpt-4o",
+            "gpt-4o-mini",
+            "claude-sonnet-4-5",
+            "o3",
+            "gemini-2.5-pro",
+            "gpt-4o-audio-preview",
+        ]
+    ),
+    inp=_COUNTS,
+    out=_COUNTS,
+    read=_COUNTS,
+    write=_COUNTS,
+    write_1h=_COUNTS,
+    audio_in=_COUNTS,
+    reasoning=_COUNTS,
+    audio_out=_COUNTS,
+)
+def test_the_usual_call_fast_path_prices_exactly_like_the_general_path(
+    model: str,
+    inp: int,
+    out: int,
+    read: int,
+    write: int,
+    write_1h: int,
+    audio_in: int,
+    reasoning: int,
+    audio_out: int,
+):
+    pricer = Pricer()
+    entry = pricer.find(model)
+    assert entry is not None
+    usage = Usage(inp, out, read, write, write_1h, audio_in, reasoning, audio_out)
+    try:
+        general = pricer._price_general(entry, usage, None, None, True)
+    except LeafError:
+        # Counts that do not split into leaves: the dispatch raises as it always did.
+        with pytest.raises(LeafError):
+            pricer._price(entry, usage, None, None, True)
+        return
+    assert pricer._price(entry, usage, None, None, True) == general
+    tiers = entry.periods[0].prices.tiers
+    if entry.fixed and not (tiers and inp > tiers[0][0]):
+        fast = pricer._plain_price(entry, usage)  # the path the dispatch took
+        assert fast == general
+        assert [str(v) for v in vars_of(fast[0])] == [str(v) for v in vars_of(general[0])]
+
+
+def vars_of(cost: object) -> list[object]:
+    from dataclasses import fields
+
+    return [getattr(cost, f.name) for f in fields(cost)]  # type: ignore[arg-type]

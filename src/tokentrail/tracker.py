@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .context import _RUNS, Attribution, CallContext, Run, active_runs
 from .providers import infer_provider, normalize_provider
 from .records import Status, UsageRecord, new_id
-from .usage import COUNT_FIELDS, MAX_TOKENS, Usage
+from .usage import COUNT_FIELDS, MAX_TOKENS, Usage, trusted_usage
 
 if TYPE_CHECKING:
     from .analytics import Analytics
@@ -176,42 +176,21 @@ class Tracker:
     def _price(self, record: UsageRecord) -> Cost | None:
         if not _PRICING:
             _pricing_functions()
-        cost, zero_cost, pricer = _PRICING
+        pricer = _PRICING[2]()
         if record.cache_hit:
-            free: Cost = zero_cost(record.model, provider=record.provider)
+            free: Cost = pricer.zero_cost(record.model, provider=record.provider)
             return free
         model = record.model
         if model is None and record.reported_cost is None:
             return None
-        variant = record.price_variant or self._price_variant
-        memo_key: tuple[Any, ...] | None = None
-        if model and variant is None and record.reported_cost is None:
-            # Most calls repeat a few (model, provider, counts): the same Cost is reused
-            # while the pricer still resolves the model to the same entry (an override
-            # registered or loaded later gives a new entry) and that entry has a single
-            # undated price (so the call time cannot change the result).
-            memo_key = (model, record.provider, record.usage)
-            try:
-                hit = _COST_MEMO.get(memo_key)
-            except TypeError:  # a Usage built by hand around unhashable values
-                hit = memo_key = None
-            if hit is not None and pricer().find(model, record.provider) is hit[0]:
-                memoized: Cost = hit[1]
-                return memoized
-        priced: Cost | None = cost(
+        priced: Cost | None = pricer.cost(
             model or "",
             provider=record.provider,
             at=record.ts,
             usage=record.usage,
-            variant=variant,
+            variant=record.price_variant or self._price_variant,
             reported_cost=record.reported_cost,
         )
-        if memo_key is not None and priced is not None:
-            entry = pricer().find(model, record.provider)
-            if entry is not None and entry.fixed:
-                if len(_COST_MEMO) >= _COST_MEMO_SIZE:
-                    _COST_MEMO.clear()
-                _COST_MEMO[memo_key] = (entry, priced)
         return priced
 
     def record(
@@ -471,10 +450,7 @@ def _apply_attribution(record: UsageRecord, attribution: Attribution) -> None:
 
 
 _COUNT_SET = frozenset(COUNT_FIELDS)
-_INT_TYPE = frozenset((int,))
-# Counts dict items (+ estimated) -> its validated Usage; provider argument and model ->
-# provider id. Calls repeat a few shapes, so both are looked up rather than rebuilt.
-_USAGE_MEMO: dict[tuple[Any, ...], Usage] = {}
+# (provider argument, model) -> provider id: calls repeat a few models.
 _PROVIDER_MEMO: dict[tuple[Any, Any], str | None] = {}
 _MEMO_SIZE = 4096
 
@@ -482,24 +458,9 @@ _MEMO_SIZE = 4096
 def _usage_of(usage: Usage | Mapping[str, Any] | None, estimated: bool) -> Usage:
     if isinstance(usage, Usage):
         return usage if not estimated else usage.replace(estimated=True)
-    key: tuple[Any, ...] | None = None
-    if type(usage) is dict:
-        try:
-            key = (*usage.items(), bool(estimated))
-            hit = _USAGE_MEMO.get(key)
-        except TypeError:  # unhashable values: validated below like any odd input
-            key = hit = None
-        # Equal keys can hold other types (1.0 == 1, True == 1): only plain ints hit.
-        if hit is not None and _INT_TYPE.issuperset(map(type, usage.values())):
-            return hit
-    plain = _plain_usage(usage, estimated)
-    if plain is None:
-        return Usage.from_counts(usage, estimated=estimated, source="record()")
-    if key is not None:
-        if len(_USAGE_MEMO) >= _MEMO_SIZE:
-            _USAGE_MEMO.clear()
-        _USAGE_MEMO[key] = plain
-    return plain
+    return _plain_usage(usage, estimated) or Usage.from_counts(
+        usage, estimated=estimated, source="record()"
+    )
 
 
 def _provider_of(provider: Any, model: str | None) -> str | None:
@@ -529,7 +490,18 @@ def _plain_usage(counts: Mapping[str, Any] | None, estimated: bool) -> Usage | N
     for value in counts.values():
         if type(value) is not int or value < 0 or value > MAX_TOKENS:
             return None
-    u = Usage(**counts, estimated=bool(estimated))
+    get = counts.get
+    u = trusted_usage(
+        get("input_tokens", 0),
+        get("output_tokens", 0),
+        get("cache_read_tokens", 0),
+        get("cache_write_tokens", 0),
+        get("cache_write_1h_tokens", 0),
+        get("input_audio_tokens", 0),
+        get("reasoning_tokens", 0),
+        get("output_audio_tokens", 0),
+        bool(estimated),
+    )
     if (
         u.cache_read_tokens + u.cache_write_tokens > u.input_tokens
         or u.cache_write_1h_tokens > u.cache_write_tokens
@@ -578,9 +550,6 @@ def _safe_str(value: Any) -> str | None:
 
 
 _PRICING: list[Any] = []
-# (model, provider, Usage) -> (the catalog entry it was priced with, its Cost); see _price.
-_COST_MEMO: dict[tuple[Any, ...], tuple[Any, Cost]] = {}
-_COST_MEMO_SIZE = 4096
 
 
 def _pricing_functions() -> tuple[Any, Any, Any]:

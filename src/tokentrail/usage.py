@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["COUNT_FIELDS", "MAX_TOKENS", "Usage", "coerce_count"]
+__all__ = ["COUNT_FIELDS", "MAX_TOKENS", "Usage", "coerce_count", "trusted_usage"]
 
 logger = logging.getLogger("tokentrail")
 
@@ -176,17 +176,18 @@ class Usage:
 
     @classmethod
     def _of(cls, values: Mapping[str, int], *, estimated: bool, issues: tuple[str, ...]) -> Usage:
-        return cls(
-            input_tokens=values.get("input_tokens", 0),
-            output_tokens=values.get("output_tokens", 0),
-            cache_read_tokens=values.get("cache_read_tokens", 0),
-            cache_write_tokens=values.get("cache_write_tokens", 0),
-            cache_write_1h_tokens=values.get("cache_write_1h_tokens", 0),
-            input_audio_tokens=values.get("input_audio_tokens", 0),
-            reasoning_tokens=values.get("reasoning_tokens", 0),
-            output_audio_tokens=values.get("output_audio_tokens", 0),
-            estimated=estimated,
-            issues=issues,
+        get = values.get
+        return trusted_usage(
+            get("input_tokens", 0),
+            get("output_tokens", 0),
+            get("cache_read_tokens", 0),
+            get("cache_write_tokens", 0),
+            get("cache_write_1h_tokens", 0),
+            get("input_audio_tokens", 0),
+            get("reasoning_tokens", 0),
+            get("output_audio_tokens", 0),
+            estimated,
+            issues,
         )
 
     @property
@@ -235,6 +236,54 @@ class Usage:
 
 _FIELD_SET = frozenset(COUNT_FIELDS)
 assert {f.name for f in fields(Usage)} >= _FIELD_SET
+
+# The slots' own setters: a frozen dataclass's __init__ sets each field through
+# object.__setattr__ (a name lookup per field), twice the cost of the whole call here.
+_new_usage = object.__new__
+(
+    _set_input,
+    _set_output,
+    _set_cache_read,
+    _set_cache_write,
+    _set_cache_1h,
+    _set_audio_in,
+    _set_reasoning,
+    _set_audio_out,
+    _set_estimated,
+    _set_issues,
+) = (Usage.__dict__[f.name].__set__ for f in fields(Usage))
+assert [f.name for f in fields(Usage)] == [*COUNT_FIELDS, "estimated", "issues"]
+
+
+def trusted_usage(
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
+    input_audio_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    output_audio_tokens: int = 0,
+    estimated: bool = False,
+    issues: tuple[str, ...] = (),
+) -> Usage:
+    """A ``Usage`` from counts the caller has already validated (no checks; positional).
+
+    For the hot paths that validate counts themselves (``Usage.from_counts``, the
+    integrations' fast readers); anything else uses ``Usage(...)`` or ``from_counts``.
+    """
+    u = _new_usage(Usage)
+    _set_input(u, input_tokens)
+    _set_output(u, output_tokens)
+    _set_cache_read(u, cache_read_tokens)
+    _set_cache_write(u, cache_write_tokens)
+    _set_cache_1h(u, cache_write_1h_tokens)
+    _set_audio_in(u, input_audio_tokens)
+    _set_reasoning(u, reasoning_tokens)
+    _set_audio_out(u, output_audio_tokens)
+    _set_estimated(u, estimated)
+    _set_issues(u, issues)
+    return u
 
 
 def _validated(

@@ -13,11 +13,11 @@ from typing import Any
 
 from ..errors import PricingError, UnknownModelError
 from ..providers import normalize_provider, provider_from_model
-from ..usage import COUNT_FIELDS, MAX_TOKENS, Usage
+from ..usage import COUNT_FIELDS, MAX_TOKENS, Usage, trusted_usage
 from .catalog import Catalog, ModelEntry, ProviderModels, entry_from_spec
 from .leaves import LEAVES, leaf_counts, leaf_prices
 from .names import name_candidates
-from .types import Cost
+from .types import Cost, trusted_cost
 
 __all__ = ["Pricer"]
 
@@ -64,7 +64,17 @@ def _as_usage(usage: Usage | Mapping[str, Any] | None, fields: Mapping[str, Any]
             if type(value) is not int or value < 0 or value > MAX_TOKENS:
                 break
         else:
-            fast = Usage(**fields)
+            get = fields.get
+            fast = trusted_usage(
+                get("input_tokens", 0),
+                get("output_tokens", 0),
+                get("cache_read_tokens", 0),
+                get("cache_write_tokens", 0),
+                get("cache_write_1h_tokens", 0),
+                get("input_audio_tokens", 0),
+                get("reasoning_tokens", 0),
+                get("output_audio_tokens", 0),
+            )
             if _consistent(fast):
                 return fast
     counts: dict[str, Any] = {}
@@ -90,6 +100,9 @@ class Pricer:
         self._resolved: dict[
             tuple[int, int, str | None, int | None, int | None], tuple[_Resolved, tuple[Any, ...]]
         ] = {}
+        # id(entry) -> (entry, per-token leaf prices, Cost's static fields, input count
+        # above which a long-context tier applies): see _plain_price.
+        self._plain: dict[int, tuple[ModelEntry, _Resolved, tuple[Any, ...], int]] = {}
         self._overrides: dict[str | None, ProviderModels] = {}
         self._override_specs: dict[tuple[str | None, str], dict[str, Any]] = {}
         self._warned: set[str] = set()
@@ -196,6 +209,7 @@ class Pricer:
         models.add(entry, first=True)
         self._lookups.clear()
         self._resolved.clear()
+        self._plain.clear()
 
     def clear_overrides(self) -> None:
         """Forget every override (registered or loaded from a file)."""
@@ -204,6 +218,7 @@ class Pricer:
             self._override_specs.clear()
             self._lookups.clear()
             self._resolved.clear()
+            self._plain.clear()
 
     def _load_env(self) -> None:
         self._env_pending = False
@@ -380,6 +395,20 @@ class Pricer:
         variant: str | None,
         strict: bool,
     ) -> tuple[Cost, tuple[int, ...], _Resolved]:
+        if variant is None and entry.fixed:
+            plain = self._plain_price(entry, usage)
+            if plain is not None:
+                return plain
+        return self._price_general(entry, usage, at, variant, strict)
+
+    def _price_general(
+        self,
+        entry: ModelEntry,
+        usage: Usage,
+        at: datetime | date | str | None,
+        variant: str | None,
+        strict: bool,
+    ) -> tuple[Cost, tuple[int, ...], _Resolved]:
         periods = entry.periods
         if variant is None and entry.fixed:
             index, period, day = 0, periods[0], None
@@ -435,7 +464,7 @@ class Pricer:
         prices, static = resolved
         counts = leaf_counts(usage)
         leaf = [_ZERO if not n or p is None else p * n for n, p in zip(counts, prices, strict=True)]
-        cost = Cost(
+        cost = trusted_cost(
             leaf[0] + leaf[1] + leaf[2] + leaf[3] + leaf[4] + leaf[5] + leaf[6] + leaf[7],
             leaf[0],
             leaf[1],
@@ -446,6 +475,70 @@ class Pricer:
             *static,
         )
         return cost, counts, prices
+
+    def _plain_price(
+        self, entry: ModelEntry, usage: Usage
+    ) -> tuple[Cost, tuple[int, ...], _Resolved] | None:
+        """``_price`` for the usual call: one undated price, no variant, base tier.
+
+        Same result as the general path (which builds it when first needed), without its
+        per-call lookups; ``None`` when the call is in a long-context tier or its counts do
+        not split into leaves (the general path then decides, raising where it must).
+        """
+        plain = self._plain.get(id(entry))
+        if plain is None or plain[0] is not entry:
+            tiers = entry.periods[0].prices.tiers
+            _, _, per_token = self._price_general(entry, Usage(), None, None, False)
+            static = self._resolved[(id(entry), 0, None, None, None)][1]
+            limit = tiers[0][0] if tiers else MAX_TOKENS
+            plain = self._plain[id(entry)] = (entry, per_token, static, limit)
+        _, prices, static, limit = plain
+        u = usage
+        if u.input_tokens > limit:
+            return None  # a long-context tier applies
+        cache_read = u.cache_read_tokens
+        cache_write = u.cache_write_tokens
+        cache_1h = u.cache_write_1h_tokens
+        audio_in = u.input_audio_tokens
+        reasoning = u.reasoning_tokens
+        audio_out = u.output_audio_tokens
+        text_in = u.input_tokens - cache_read - cache_write - audio_in
+        text_out = u.output_tokens - reasoning - audio_out
+        cache_5m = cache_write - cache_1h
+        if text_in < 0 or text_out < 0 or cache_5m < 0:
+            return None
+        counts = (text_in, cache_read, cache_5m, cache_1h, audio_in, text_out, reasoning, audio_out)
+        p_in, p_read, p_5m, p_1h, p_ain, p_out, p_reason, p_aout = prices
+        zero = _ZERO
+        c_in = p_in * text_in if text_in and p_in is not None else zero
+        c_read = p_read * cache_read if cache_read and p_read is not None else zero
+        c_out = p_out * text_out if text_out and p_out is not None else zero
+        total = c_in + c_read + c_out
+        c_write = zero
+        if cache_5m and p_5m is not None:
+            c_write = p_5m * cache_5m
+            total += c_write
+        if cache_1h and p_1h is not None:
+            c_1h = p_1h * cache_1h
+            c_write += c_1h
+            total += c_1h
+        c_reason = zero
+        if reasoning and p_reason is not None:
+            c_reason = p_reason * reasoning
+            total += c_reason
+        c_audio = zero
+        if audio_in and p_ain is not None:
+            c_audio = p_ain * audio_in
+            total += c_audio
+        if audio_out and p_aout is not None:
+            c_aout = p_aout * audio_out
+            c_audio += c_aout
+            total += c_aout
+        return (
+            trusted_cost(total, c_in, c_read, c_write, c_out, c_reason, c_audio, *static),
+            (counts),
+            prices,
+        )
 
     def _reported(self, model: str | None, pid: str | None, reported: Any) -> Cost:
         try:

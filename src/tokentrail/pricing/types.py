@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["Cost", "CostSource"]
+__all__ = ["Cost", "CostSource", "trusted_cost"]
 
 CostSource = Literal["catalog", "provider", "override"]
 
@@ -46,3 +46,82 @@ class Cost:
     variant: str | None = None
     #: Long-context tier applied (its input threshold), ``None`` for the base tier.
     tier_threshold: int | None = None
+
+
+# The slots' own setters: a frozen dataclass's __init__ goes through object.__setattr__
+# per field (a name lookup each), most of the cost of pricing a call.
+(
+    _set_total,
+    _set_input_cost,
+    _set_cache_read_cost,
+    _set_cache_write_cost,
+    _set_output_cost,
+    _set_reasoning_cost,
+    _set_audio_cost,
+    _set_currency,
+    _set_model,
+    _set_provider,
+    _set_effective_from,
+    _set_effective_to,
+    _set_catalog_version,
+    _set_source,
+    _set_variant,
+    _set_tier_threshold,
+) = (Cost.__dict__[f.name].__set__ for f in fields(Cost))
+assert [f.name for f in fields(Cost)] == [
+    "total",
+    "input_cost",
+    "cache_read_cost",
+    "cache_write_cost",
+    "output_cost",
+    "reasoning_cost",
+    "audio_cost",
+    "currency",
+    "model",
+    "provider",
+    "effective_from",
+    "effective_to",
+    "catalog_version",
+    "source",
+    "variant",
+    "tier_threshold",
+]
+
+
+def trusted_cost(
+    total: Any,
+    input_cost: Any,
+    cache_read_cost: Any,
+    cache_write_cost: Any,
+    output_cost: Any,
+    reasoning_cost: Any,
+    audio_cost: Any,
+    currency: Any,
+    model: Any,
+    provider: Any,
+    effective_from: Any,
+    effective_to: Any,
+    catalog_version: Any,
+    source: Any,
+    variant: Any,
+    tier_threshold: Any,
+) -> Cost:
+    """A ``Cost`` from all its field values, positional, unchecked (the engine's hot path)."""
+    cost: Cost = object.__new__(Cost)
+    _set_total(cost, total)
+    _set_input_cost(cost, input_cost)
+    _set_cache_read_cost(cost, cache_read_cost)
+    _set_cache_write_cost(cost, cache_write_cost)
+    _set_output_cost(cost, output_cost)
+    _set_reasoning_cost(cost, reasoning_cost)
+    _set_audio_cost(cost, audio_cost)
+    _set_currency(cost, currency)
+    _set_model(cost, model)
+    _set_provider(cost, provider)
+    _set_effective_from(cost, effective_from)
+    _set_effective_to(cost, effective_to)
+    _set_catalog_version(cost, catalog_version)
+    _set_source(cost, source)
+    _set_variant(cost, variant)
+    _set_tier_threshold(cost, tier_threshold)
+    return cost

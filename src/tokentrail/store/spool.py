@@ -107,17 +107,9 @@ def _timestamp(ts: Any) -> int:
 
 
 def _cost_cells(cost: Any) -> tuple[Any, ...]:
-    """A ``Cost`` as its 11 spool cells: 7 money strings, currency, source, catalog, model.
-
-    Calls repeat a few costs (the tracker reuses the ``Cost`` of a repeated call), so the
-    cells are kept per ``Cost`` object instead of formatting 7 decimals every time.
-    """
-    hit = _COST_CELLS.get(id(cost))
-    if hit is not None and hit[0] is cost:
-        cells: tuple[Any, ...] = hit[1]
-        return cells
+    """A ``Cost`` as its 11 spool cells: 7 money strings, currency, source, catalog, model."""
     # Range and NaN are checked by DuckDB (TRY_CAST to DECIMAL(18, 12): NULL when it does
-    # not fit), so one bad figure never fails a batch.
+    # not fit), so one bad figure never fails a batch. Most leaves of a call are zero.
     money = (
         cost.input_cost,
         cost.cache_read_cost,
@@ -127,28 +119,18 @@ def _cost_cells(cost: Any) -> tuple[Any, ...]:
         cost.audio_cost,
         cost.total,
     )
-    cells = (
-        *[None if m is None else str(m) for m in money],
-        *map(_text, (cost.currency, cost.source, cost.catalog_version, cost.model)),
+    cells: tuple[Any, ...] = (
+        *[None if m is None else "0" if not m else str(m) for m in money],
+        cost.currency,
+        cost.source,
+        cost.catalog_version,
+        cost.model,
     )
-    if len(_COST_CELLS) >= _COST_CELLS_SIZE:
-        _COST_CELLS.clear()
-    _COST_CELLS[id(cost)] = (cost, cells)  # holding ``cost`` keeps its id from being reused
     return cells
 
 
-_COST_CELLS: dict[int, tuple[Any, tuple[Any, ...]]] = {}
-
-
 def _count_cells(u: Any) -> tuple[Any, ...]:
-    """A ``Usage`` as its 9 spool cells (input, output, total, then the subsets).
-
-    Kept per ``Usage`` object like :func:`_cost_cells`: repeated calls share one.
-    """
-    hit = _COUNT_CELLS.get(id(u))
-    if hit is not None and hit[0] is u:
-        cells: tuple[Any, ...] = hit[1]
-        return cells
+    """A ``Usage`` as its 9 spool cells (input, output, total, then the subsets)."""
     counts: tuple[Any, ...] = (
         u.input_tokens,
         u.output_tokens,
@@ -161,15 +143,7 @@ def _count_cells(u: Any) -> tuple[Any, ...]:
     )
     if not _INT.issuperset(map(type, counts)):
         counts = tuple(map(int, counts))
-    cells = (counts[0], counts[1], counts[0] + counts[1], *counts[2:])
-    if len(_COUNT_CELLS) >= _COST_CELLS_SIZE:
-        _COUNT_CELLS.clear()
-    _COUNT_CELLS[id(u)] = (u, cells)
-    return cells
-
-
-_COUNT_CELLS: dict[int, tuple[Any, tuple[Any, ...]]] = {}
-_COST_CELLS_SIZE = 1024
+    return (counts[0], counts[1], counts[0] + counts[1], *counts[2:])
 
 
 def encode(record: UsageRecord) -> tuple[Any, ...]:
@@ -197,13 +171,7 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         if latency != latency or latency in (_INF, -_INF):
             latency = None
     c = record.cost
-    if c is None:
-        costs = _NO_COST
-    else:
-        hit = _COST_CELLS.get(id(c))
-        costs = hit[1] if hit is not None and hit[0] is c else _cost_cells(c)
-    u_hit = _COUNT_CELLS.get(id(u))
-    counts = u_hit[1] if u_hit is not None and u_hit[0] is u else _count_cells(u)
+    costs = _NO_COST if c is None else _cost_cells(c)
     tags = record.tags
     tag_list = (
         ([*tags] if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]) if tags else []
@@ -224,7 +192,7 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         record.trace_id,
         tag_list,
         _meta_json(meta) if meta else None,
-        *counts,
+        *_count_cells(u),
         *costs[:10],
         bool(u.estimated),
         bool(record.streamed),
@@ -246,6 +214,10 @@ _TEXT_POSITIONS = tuple(
     for i, name in enumerate(COLUMNS)
     if name
     in (
+        "priced_model",
+        "currency",
+        "cost_source",
+        "catalog_version",
         "framework",
         "provider",
         "model",
