@@ -237,22 +237,14 @@ class Usage:
 _FIELD_SET = frozenset(COUNT_FIELDS)
 assert {f.name for f in fields(Usage)} >= _FIELD_SET
 
-# The slots' own setters: a frozen dataclass's __init__ sets each field through
-# object.__setattr__ (a name lookup per field), twice the cost of the whole call here.
-_new_usage = object.__new__
-(
-    _set_input,
-    _set_output,
-    _set_cache_read,
-    _set_cache_write,
-    _set_cache_1h,
-    _set_audio_in,
-    _set_reasoning,
-    _set_audio_out,
-    _set_estimated,
-    _set_issues,
-) = (Usage.__dict__[f.name].__set__ for f in fields(Usage))
-assert [f.name for f in fields(Usage)] == [*COUNT_FIELDS, "estimated", "issues"]
+
+class _UsageShell:
+    """Same slots as ``Usage`` without its frozen ``__setattr__`` (see :func:`trusted_usage`)."""
+
+    __slots__ = Usage.__slots__
+
+
+assert list(Usage.__slots__) == [f.name for f in fields(Usage)]
 
 
 def trusted_usage(
@@ -272,18 +264,23 @@ def trusted_usage(
     For the hot paths that validate counts themselves (``Usage.from_counts``, the
     integrations' fast readers); anything else uses ``Usage(...)`` or ``from_counts``.
     """
-    u = _new_usage(Usage)
-    _set_input(u, input_tokens)
-    _set_output(u, output_tokens)
-    _set_cache_read(u, cache_read_tokens)
-    _set_cache_write(u, cache_write_tokens)
-    _set_cache_1h(u, cache_write_1h_tokens)
-    _set_audio_in(u, input_audio_tokens)
-    _set_reasoning(u, reasoning_tokens)
-    _set_audio_out(u, output_audio_tokens)
-    _set_estimated(u, estimated)
-    _set_issues(u, issues)
-    return u
+    u: Any = _UsageShell()
+    u.input_tokens = input_tokens
+    u.output_tokens = output_tokens
+    u.cache_read_tokens = cache_read_tokens
+    u.cache_write_tokens = cache_write_tokens
+    u.cache_write_1h_tokens = cache_write_1h_tokens
+    u.input_audio_tokens = input_audio_tokens
+    u.reasoning_tokens = reasoning_tokens
+    u.output_audio_tokens = output_audio_tokens
+    u.estimated = estimated
+    u.issues = issues
+    # A frozen dataclass's __init__ sets each field through object.__setattr__, about
+    # twice the cost of this: the shell has the same slot layout and becomes a Usage
+    # (CPython checks the layouts match at the assignment).
+    u.__class__ = Usage
+    result: Usage = u
+    return result
 
 
 def _validated(
