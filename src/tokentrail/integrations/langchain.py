@@ -49,7 +49,7 @@ from ..context import Attribution, CallContext, Run, active_runs
 from ..errors import BudgetExceededError
 from ..providers import infer_provider
 from ..records import Status, UsageRecord
-from ..usage import Usage
+from ..usage import Usage, trusted_usage
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -785,11 +785,6 @@ def _plain_usage_metadata(um: Mapping[str, Any]) -> Usage | None:
     )
     if tuple(map(type, values)) != _NINE_INTS:
         return None
-    # Equal int tuples validate alike, so a memo hit skips the checks and the (costly)
-    # frozen Usage build; a shared Usage is safe, it is immutable.
-    found = _PLAIN_USAGE.get(values)
-    if found is not None:
-        return found
     if min(values) < 0:
         return None
     total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out = values
@@ -797,24 +792,11 @@ def _plain_usage_metadata(um: Mapping[str, Any]) -> Usage | None:
     writes = max(creation, w5 + w1)
     if read + writes > total_in or audio_in > total_in or reasoning + audio_out > total_out:
         return None
-    usage = Usage(
-        input_tokens=total_in,
-        output_tokens=total_out,
-        cache_read_tokens=read,
-        cache_write_tokens=writes,
-        cache_write_1h_tokens=w1,
-        input_audio_tokens=audio_in,
-        reasoning_tokens=reasoning,
-        output_audio_tokens=audio_out,
-    )
-    if len(_PLAIN_USAGE) >= _MEMO_SIZE:
-        _PLAIN_USAGE.clear()
-    _PLAIN_USAGE[values] = usage
-    return usage
+    # Checked above: built without the frozen dataclass's per-field __setattr__.
+    return trusted_usage(total_in, total_out, read, writes, w1, audio_in, reasoning, audio_out)
 
 
 _NINE_INTS = (int,) * 9
-_PLAIN_USAGE: dict[tuple[int, ...], Usage] = {}
 
 
 def _from_llm_output(llm_output: Mapping[str, Any]) -> Usage | None:

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..usage import Usage
+from ..usage import Usage, trusted_usage
 
 __all__ = [
     "attr",
@@ -282,15 +282,8 @@ def _sdk_counts(usage: Any) -> Usage | None:
         return None
     if cache_read + cache_write > inp or audio_in > inp or reasoning + audio_out > out:
         return None
-    return Usage(
-        input_tokens=inp,
-        output_tokens=out,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        input_audio_tokens=audio_in,
-        reasoning_tokens=reasoning,
-        output_audio_tokens=audio_out,
-    )
+    # Checked above: built without the frozen dataclass's per-field __setattr__.
+    return trusted_usage(inp, out, cache_read, cache_write, 0, audio_in, reasoning, audio_out)
 
 
 def _extract(raw: Any, provider: str | None, model: str | None) -> Usage | None:
