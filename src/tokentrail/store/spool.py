@@ -66,7 +66,6 @@ _NONE = type(None)
 _TEXT_TYPES = frozenset((str, _NONE))
 _INT = frozenset((int,))
 _STR = frozenset((str,))
-_NO_COST: tuple[None, ...] = (None,) * 11
 # Metadata: values orjson does not know (Decimal, sets, objects) become their str(); keys
 # that are not strings are written as text, like the json module does.
 _META_OPTIONS = orjson.OPT_NON_STR_KEYS
@@ -106,46 +105,6 @@ def _timestamp(ts: Any) -> int:
     return (datetime.now(timezone.utc) - _EPOCH) // _MICROSECOND
 
 
-def _cost_cells(cost: Any) -> tuple[Any, ...]:
-    """A ``Cost`` as its 11 spool cells: 7 money strings, currency, source, catalog, model."""
-    # Range and NaN are checked by DuckDB (TRY_CAST to DECIMAL(18, 12): NULL when it does
-    # not fit), so one bad figure never fails a batch. Most leaves of a call are zero.
-    money = (
-        cost.input_cost,
-        cost.cache_read_cost,
-        cost.cache_write_cost,
-        cost.output_cost,
-        cost.reasoning_cost,
-        cost.audio_cost,
-        cost.total,
-    )
-    cells: tuple[Any, ...] = (
-        *[None if m is None else "0" if not m else str(m) for m in money],
-        cost.currency,
-        cost.source,
-        cost.catalog_version,
-        cost.model,
-    )
-    return cells
-
-
-def _count_cells(u: Any) -> tuple[Any, ...]:
-    """A ``Usage`` as its 9 spool cells (input, output, total, then the subsets)."""
-    counts: tuple[Any, ...] = (
-        u.input_tokens,
-        u.output_tokens,
-        u.cache_read_tokens,
-        u.cache_write_tokens,
-        u.cache_write_1h_tokens,
-        u.reasoning_tokens,
-        u.input_audio_tokens,
-        u.output_audio_tokens,
-    )
-    if not _INT.issuperset(map(type, counts)):
-        counts = tuple(map(int, counts))
-    return (counts[0], counts[1], counts[0] + counts[1], *counts[2:])
-
-
 def encode(record: UsageRecord) -> tuple[Any, ...]:
     """The record as a tuple of plain values in ``COLUMNS`` order (the spool format).
 
@@ -170,12 +129,27 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         latency = float(latency)
         if latency != latency or latency in (_INF, -_INF):
             latency = None
-    c = record.cost
-    costs = _NO_COST if c is None else _cost_cells(c)
     tags = record.tags
     tag_list = (
         ([*tags] if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]) if tags else []
     )
+    n_in = u.input_tokens
+    n_out = u.output_tokens
+    c = record.cost
+    if c is None:
+        priced_model = currency = source = catalog = None
+        m_in = m_read = m_write = m_out = m_reason = m_audio = m_total = None
+    else:
+        # Range and NaN are checked by DuckDB (TRY_CAST to DECIMAL(18, 12): NULL when it
+        # does not fit), so one bad figure never fails a batch. Most leaves are zero.
+        priced_model, currency, source, catalog = c.model, c.currency, c.source, c.catalog_version
+        m_in = None if (m := c.input_cost) is None else "0" if not m else str(m)
+        m_read = None if (m := c.cache_read_cost) is None else "0" if not m else str(m)
+        m_write = None if (m := c.cache_write_cost) is None else "0" if not m else str(m)
+        m_out = None if (m := c.output_cost) is None else "0" if not m else str(m)
+        m_reason = None if (m := c.reasoning_cost) is None else "0" if not m else str(m)
+        m_audio = None if (m := c.audio_cost) is None else "0" if not m else str(m)
+        m_total = None if (m := c.total) is None else "0" if not m else str(m)
     row = (
         record.id if type(record.id) is str else str(record.id),
         ts if type(ts := record.ts) is datetime else _timestamp(ts),
@@ -183,7 +157,7 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         record.framework,
         record.provider,
         record.model,
-        costs[10],
+        priced_model,
         record.user_id,
         record.session_id,
         record.operation,
@@ -192,20 +166,48 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         record.trace_id,
         tag_list,
         _meta_json(meta) if meta else None,
-        *_count_cells(u),
-        *costs[:10],
+        n_in,
+        n_out,
+        n_in + n_out if type(n_in) is int and type(n_out) is int else None,
+        u.cache_read_tokens,
+        u.cache_write_tokens,
+        u.cache_write_1h_tokens,
+        u.reasoning_tokens,
+        u.input_audio_tokens,
+        u.output_audio_tokens,
+        m_in,
+        m_read,
+        m_write,
+        m_out,
+        m_reason,
+        m_audio,
+        m_total,
+        currency,
+        source,
+        catalog,
         bool(u.estimated),
         bool(record.streamed),
         record.status or "ok",
         record.error_type,
         record.request_id,
     )
-    if not _TEXT_TYPES.issuperset(map(type, _text_cells(row))):
-        cells = list(row)
-        for i in _TEXT_POSITIONS:
-            cells[i] = _text(cells[i])
-        row = tuple(cells)
+    if not (
+        _TEXT_TYPES.issuperset(map(type, _text_cells(row)))
+        and _INT.issuperset(map(type, _count_cells(row)))
+    ):
+        row = _repaired(row)
     return row
+
+
+def _repaired(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row whose text cells are text (or NULL) and whose counts are ints."""
+    cells = list(row)
+    for i in _TEXT_POSITIONS:
+        cells[i] = _text(cells[i])
+    for i in _COUNT_POSITIONS:
+        cells[i] = int(cells[i])
+    cells[_TOTAL] = cells[_TOTAL - 2] + cells[_TOTAL - 1]
+    return tuple(cells)
 
 
 # Positions of the text columns in a spool row (checked in bulk, converted if needed).
@@ -233,6 +235,11 @@ _TEXT_POSITIONS = tuple(
     )
 )
 _text_cells = itemgetter(*_TEXT_POSITIONS)
+_TOTAL = COLUMNS.index("total_tokens")
+_COUNT_POSITIONS = tuple(
+    i for i, name in enumerate(COLUMNS) if name.endswith("_tokens") and name != "total_tokens"
+)
+_count_cells = itemgetter(*_COUNT_POSITIONS)
 
 
 def _clean(value: Any) -> Any:
