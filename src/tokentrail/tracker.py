@@ -183,11 +183,21 @@ class Tracker:
         model = record.model
         if model is None and record.reported_cost is None:
             return None
+        usage = record.usage
+        if record.reported_cost is None and type(model) is str and type(usage) is Usage:
+            fast: Cost | None = pricer.usage_cost(
+                model,
+                record.provider,
+                usage,
+                record.ts,
+                record.price_variant or self._price_variant,
+            )
+            return fast
         priced: Cost | None = pricer.cost(
             model or "",
             provider=record.provider,
             at=record.ts,
-            usage=record.usage,
+            usage=usage,
             variant=record.price_variant or self._price_variant,
             reported_cost=record.reported_cost,
         )

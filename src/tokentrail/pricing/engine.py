@@ -328,6 +328,29 @@ class Pricer:
             logger.warning("tokentrail: cannot price model %r: %s", model, exc)
             return None
 
+    def usage_cost(
+        self,
+        model: str,
+        provider: str | None,
+        usage: Usage,
+        at: datetime | None = None,
+        variant: str | None = None,
+    ) -> Cost | None:
+        """:meth:`cost` for a validated ``Usage`` and a provider id already normalized.
+
+        The tracker's hot path: no argument coercion layers. Same results, never raises.
+        """
+        try:
+            if provider is not None and provider in self.catalog.local_providers():
+                return self.zero_cost(model, provider)
+            entry = self.find(model, provider) if model else None
+            if entry is None:
+                return self._cost(model, provider, at, usage, variant, None, False, {})
+            return self._price(entry, usage, at, variant, False)[0]
+        except Exception as exc:
+            logger.warning("tokentrail: cannot price model %r: %s", model, exc)
+            return None
+
     def _cost(
         self,
         model: str | None,
