@@ -2,7 +2,7 @@
 against the naive path (one DuckDB ``executemany`` insert per row) in the same run; and the
 latency of ``record()`` on the caller's thread (median and p99).
 
-Each ``record()`` normalizes the usage, prices it with the catalog (a known model), and
+Each ``record()`` (counts differing per call, see ``usage_pool``) normalizes the usage, prices it with the catalog (a known model), and
 appends one line to the crash-safe spool with an unbuffered ``os.write``; a background
 thread copies the spool into DuckDB in batches.
 Run: ``python -m benchmarks.bench_ingest`` (``--quick`` for a short run).
@@ -18,8 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .usage_pool import tokentrail_usages
+
 MODEL = "gpt-4o"
-USAGE = {"input_tokens": 1200, "output_tokens": 300, "cache_read_tokens": 1024}
+# Counts differ from call to call, as in real traffic (see ``usage_pool``).
+USAGES = tokentrail_usages()
 
 
 def _row(i: int) -> dict[str, Any]:
@@ -35,7 +38,7 @@ def _ours(db: Path, n: int) -> tuple[float, float, list[float], int]:
     tracker = Tracker(db)
     # warm up: pricing catalog, provider tables, first segment, DuckDB import in the writer
     for i in range(200):
-        tracker.record(model=MODEL, usage=USAGE, **_row(i))
+        tracker.record(model=MODEL, usage=USAGES[i % len(USAGES)], **_row(i))
     assert tracker.flush(60)
     clock = time.perf_counter
     latencies = [0.0] * n
@@ -43,7 +46,7 @@ def _ours(db: Path, n: int) -> tuple[float, float, list[float], int]:
     start = clock()
     for i in range(n):
         t0 = clock()
-        tracker.record(model=MODEL, usage=USAGE, **_row(i))
+        tracker.record(model=MODEL, usage=USAGES[i % len(USAGES)], **_row(i))
         latencies[i] = clock() - t0
     assert tracker.flush(600), "not every record reached DuckDB"
     elapsed = clock() - start
@@ -72,7 +75,7 @@ def _naive(db: Path, n: int) -> tuple[float, float, list[float]]:
     start = clock()
     for i in range(n):
         t0 = clock()
-        usage = Usage.from_counts(USAGE)
+        usage = Usage.from_counts(USAGES[i % len(USAGES)])
         rec = UsageRecord(
             model=MODEL,
             provider="openai",

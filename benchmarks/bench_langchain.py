@@ -18,6 +18,7 @@ implements (a handler whose hooks do nothing), and our handler's own work with
 from __future__ import annotations
 
 import gc
+import itertools
 import statistics
 import tempfile
 import time
@@ -32,8 +33,14 @@ def _model() -> Any:
     from langchain_core.messages import AIMessage
     from langchain_core.outputs import ChatGeneration, ChatResult
 
+    from .usage_pool import langchain_usage_metadata
+
+    pool = langchain_usage_metadata()
+    turn = itertools.count()
+
     class UsageChat(BaseChatModel):
-        """Answers at once, reporting usage like a real provider integration."""
+        """Answers at once, reporting usage like a real provider integration (counts
+        differ from call to call, see ``usage_pool``)."""
 
         model_name: str = "gpt-4o-mini"
 
@@ -44,12 +51,7 @@ def _model() -> Any:
         def _generate(self, messages: Any, stop: Any = None, **kwargs: Any) -> ChatResult:
             message = AIMessage(
                 content="ok",
-                usage_metadata={
-                    "input_tokens": 1200,
-                    "output_tokens": 80,
-                    "total_tokens": 1280,
-                    "input_token_details": {"cache_read": 1000},
-                },
+                usage_metadata=pool[next(turn) % len(pool)],  # type: ignore[arg-type]
                 response_metadata={"model_name": "gpt-4o-mini-2024-07-18"},
             )
             return ChatResult(generations=[ChatGeneration(message=message)])
