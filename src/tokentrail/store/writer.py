@@ -151,8 +151,11 @@ class UsageStore:
         with self._lock:
             self._submitted += 1
             spool = self._spool
-            if spool is not None and spool.fast_append(data) and self._thread is not None:
-                return  # the usual case: written, segment not full, writer running
+            if spool is not None and spool.fast_append(data):
+                # The usual case: written, the segment not full yet.
+                if self._thread is None:
+                    self._start_thread()
+                return
             if self._thread is None:
                 self._start_thread()
             if spool is None and not self._spool_failed:
