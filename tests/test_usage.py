@@ -9,6 +9,8 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tokentrail.usage import COUNT_FIELDS, MAX_TOKENS, Usage, coerce_count
 
@@ -203,3 +205,25 @@ def test_usage_is_frozen_and_hashable() -> None:
     with pytest.raises(AttributeError):
         u.input_tokens = 2  # type: ignore[misc]
     assert len({u, Usage(input_tokens=1)}) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    counts=st.dictionaries(
+        st.sampled_from([*COUNT_FIELDS, "total_tokens"]),
+        st.one_of(st.integers(min_value=-5, max_value=10_000), st.booleans(), st.floats()),
+        max_size=6,
+    ),
+    estimated=st.booleans(),
+)
+def test_the_plain_fast_path_agrees_with_full_validation_or_steps_aside(
+    counts: dict[str, object], estimated: bool
+):
+    from tokentrail.usage import plain_usage
+
+    fast = plain_usage(counts, estimated)
+    if fast is None:
+        return  # anything not plain and consistent goes through from_counts
+    assert fast == Usage.from_counts(counts, estimated=estimated)
+    assert not fast.issues
+    assert all(type(v) is int for v in counts.values())

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .context import _RUNS, Attribution, CallContext, Run, active_runs
 from .providers import infer_provider, normalize_provider
 from .records import Status, UsageRecord, new_id
-from .usage import COUNT_FIELDS, MAX_TOKENS, Usage, trusted_usage
+from .usage import Usage, plain_usage
 
 if TYPE_CHECKING:
     from .analytics import Analytics
@@ -459,7 +459,6 @@ def _apply_attribution(record: UsageRecord, attribution: Attribution) -> None:
         record.metadata = {**attribution.metadata, **record.metadata}
 
 
-_COUNT_SET = frozenset(COUNT_FIELDS)
 # (provider argument, model) -> provider id: calls repeat a few models.
 _PROVIDER_MEMO: dict[tuple[Any, Any], str | None] = {}
 _MEMO_SIZE = 4096
@@ -468,7 +467,7 @@ _MEMO_SIZE = 4096
 def _usage_of(usage: Usage | Mapping[str, Any] | None, estimated: bool) -> Usage:
     if isinstance(usage, Usage):
         return usage if not estimated else usage.replace(estimated=True)
-    return _plain_usage(usage, estimated) or Usage.from_counts(
+    return plain_usage(usage, estimated) or Usage.from_counts(
         usage, estimated=estimated, source="record()"
     )
 
@@ -487,39 +486,6 @@ def _provider_of(provider: Any, model: str | None) -> str | None:
             _PROVIDER_MEMO.clear()
         _PROVIDER_MEMO[key] = found
     return found
-
-
-def _plain_usage(counts: Mapping[str, Any] | None, estimated: bool) -> Usage | None:
-    """The common case without the full validation: a dict of sane ints whose subsets fit.
-
-    Returns ``None`` for anything else, which then goes through ``Usage.from_counts``
-    (coercion, clamping, warnings, issues).
-    """
-    if type(counts) is not dict or not counts.keys() <= _COUNT_SET:
-        return None
-    for value in counts.values():
-        if type(value) is not int or value < 0 or value > MAX_TOKENS:
-            return None
-    get = counts.get
-    u = trusted_usage(
-        get("input_tokens", 0),
-        get("output_tokens", 0),
-        get("cache_read_tokens", 0),
-        get("cache_write_tokens", 0),
-        get("cache_write_1h_tokens", 0),
-        get("input_audio_tokens", 0),
-        get("reasoning_tokens", 0),
-        get("output_audio_tokens", 0),
-        bool(estimated),
-    )
-    if (
-        u.cache_read_tokens + u.cache_write_tokens > u.input_tokens
-        or u.cache_write_1h_tokens > u.cache_write_tokens
-        or u.input_audio_tokens > u.input_tokens
-        or u.reasoning_tokens + u.output_audio_tokens > u.output_tokens
-    ):
-        return None
-    return u
 
 
 def _to_float(value: Any) -> float | None:

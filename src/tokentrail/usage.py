@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["COUNT_FIELDS", "MAX_TOKENS", "Usage", "coerce_count", "trusted_usage"]
+__all__ = ["COUNT_FIELDS", "MAX_TOKENS", "Usage", "coerce_count", "plain_usage", "trusted_usage"]
 
 logger = logging.getLogger("tokentrail")
 
@@ -281,6 +281,28 @@ def trusted_usage(
     u.__class__ = Usage
     result: Usage = u
     return result
+
+
+def plain_usage(counts: Any, estimated: bool = False) -> Usage | None:
+    """The usual case without the full validation: a dict of sane ints whose subsets fit.
+
+    ``None`` for anything else, which then goes through :meth:`Usage.from_counts`
+    (coercion, clamping, a warning and ``issues``); both give equal results where both apply.
+    """
+    if type(counts) is not dict or not counts.keys() <= _FIELD_SET:
+        return None
+    for value in counts.values():
+        if type(value) is not int or value < 0 or value > MAX_TOKENS:
+            return None
+    u = Usage._of(counts, estimated=bool(estimated), issues=())
+    if (
+        u.cache_read_tokens + u.cache_write_tokens > u.input_tokens
+        or u.cache_write_1h_tokens > u.cache_write_tokens
+        or u.input_audio_tokens > u.input_tokens
+        or u.reasoning_tokens + u.output_audio_tokens > u.output_tokens
+    ):
+        return None
+    return u
 
 
 def _validated(

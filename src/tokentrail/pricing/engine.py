@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import PricingError, UnknownModelError
 from ..providers import normalize_provider, provider_from_model
-from ..usage import COUNT_FIELDS, MAX_TOKENS, Usage, trusted_usage
+from ..usage import MAX_TOKENS, Usage, plain_usage
 from .catalog import Catalog, ModelEntry, ProviderModels, entry_from_spec
 from .leaves import LEAVES, leaf_counts, leaf_prices
 from .names import name_candidates
@@ -26,7 +26,6 @@ logger = logging.getLogger("tokentrail")
 _MILLION = Decimal(1_000_000)
 _ZERO = Decimal(0)
 _CACHE_LIMIT = 20_000
-_FIELDS = frozenset(COUNT_FIELDS)
 _Resolved = tuple[Decimal | None, ...]
 
 
@@ -46,37 +45,13 @@ def _moment(at: datetime | date | str | None) -> tuple[date, time]:
     raise TypeError(f"at must be a datetime, a date or an ISO 8601 string, not {type(at).__name__}")
 
 
-def _consistent(u: Usage) -> bool:
-    return (
-        u.cache_read_tokens + u.cache_write_tokens <= u.input_tokens
-        and u.cache_write_1h_tokens <= u.cache_write_tokens
-        and u.input_audio_tokens <= u.input_tokens
-        and u.reasoning_tokens + u.output_audio_tokens <= u.output_tokens
-    )
-
-
 def _as_usage(usage: Usage | Mapping[str, Any] | None, fields: Mapping[str, Any]) -> Usage:
     if isinstance(usage, Usage) and not fields:
         return usage
-    if usage is None and _FIELDS.issuperset(fields):
-        # Fast path for plain, valid int counts; anything else goes through the validator.
-        for value in fields.values():
-            if type(value) is not int or value < 0 or value > MAX_TOKENS:
-                break
-        else:
-            get = fields.get
-            fast = trusted_usage(
-                get("input_tokens", 0),
-                get("output_tokens", 0),
-                get("cache_read_tokens", 0),
-                get("cache_write_tokens", 0),
-                get("cache_write_1h_tokens", 0),
-                get("input_audio_tokens", 0),
-                get("reasoning_tokens", 0),
-                get("output_audio_tokens", 0),
-            )
-            if _consistent(fast):
-                return fast
+    if usage is None:
+        fast = plain_usage(fields)  # plain, valid int counts; anything else is validated
+        if fast is not None:
+            return fast
     counts: dict[str, Any] = {}
     if isinstance(usage, Usage):
         counts.update(usage.as_dict())
