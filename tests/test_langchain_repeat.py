@@ -1,9 +1,10 @@
 """LangChain handler: calls that repeat what earlier calls said.
 
 The handler reuses what repeats from call to call (the handler's own context, the model's
-class and base URL, which metadata keys are the user's, the ``Usage`` of identical counts).
-These tests make one handler see calls that differ from the ones before them in exactly
-one respect, and check that each row still says what its own call said.
+class and base URL, which metadata keys are the user's). These tests make one handler see
+calls that differ from the ones before them in exactly one respect (counts included: a
+reader that reused what earlier counts gave would be caught), and check that each row
+still says what its own call said.
 """
 
 from __future__ import annotations

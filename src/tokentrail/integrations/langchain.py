@@ -74,7 +74,8 @@ _ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"
 _NOTHING: Mapping[str, Any] = {}
 _NO_USAGE = Usage()
 # The memos below hold values derived from what repeats on every call (the same model
-# object, the same metadata keys, the same usage counts); each is cleared when full.
+# object, the same metadata keys and tags); each is cleared when full. Nothing is keyed on
+# token counts: real calls rarely repeat them.
 _MEMO_SIZE = 1024
 
 
