@@ -11,9 +11,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-
-pytest.importorskip("llama_index.core")
-
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
 from openai.types.chat import ChatCompletion
 
