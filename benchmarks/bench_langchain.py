@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .rows import context_row, overhead_row
+
 GOAL_RATIO = 2.0
 
 
@@ -190,45 +192,20 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             overhead(dispatch),
             over_theirs,
         ),
-        {
-            "name": "langchain invoke without any handler (in-process model)",
-            "value": round(t_base * 1e6, 1),
-            "unit": "µs",
-            "baseline_name": "",
-            "baseline_value": None,
-            "ratio": None,
-            "goal": "context",
-            "met": True,
-        },
+        context_row("langchain invoke without any handler (in-process model)", t_base),
     ]
+
+
+_THEIRS = "UsageMetadataCallbackHandler overhead per call"
 
 
 def _breakdown(name: str, value: float, theirs: float) -> dict[str, Any]:
     """A row that explains the figures above; reported, without a goal of its own."""
-    return {
-        "name": name,
-        "value": round(value * 1e6, 1),
-        "unit": "µs",
-        "baseline_name": "UsageMetadataCallbackHandler overhead per call",
-        "baseline_value": round(theirs * 1e6, 1),
-        "ratio": round(value / theirs, 2),
-        "goal": "breakdown (reported)",
-        "met": None,
-    }
+    return overhead_row(name, value, theirs, _THEIRS, None)
 
 
 def _row(name: str, ours: float, theirs: float) -> dict[str, Any]:
-    ratio = ours / theirs
-    return {
-        "name": name,
-        "value": round(ours * 1e6, 1),
-        "unit": "µs",
-        "baseline_name": "UsageMetadataCallbackHandler overhead per call",
-        "baseline_value": round(theirs * 1e6, 1),
-        "ratio": round(ratio, 2),
-        "goal": f"≤ {GOAL_RATIO}× baseline",
-        "met": ratio <= GOAL_RATIO,
-    }
+    return overhead_row(name, ours, theirs, _THEIRS, GOAL_RATIO)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .rows import context_row, overhead_row
+
 GOAL_RATIO = 1.0
 
 _RAW = {
@@ -224,49 +226,26 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     short_over_theirs = max(min(short_theirs) - min(short_base), 1e-9)
     over_bare = max(min(bare) - min(short_base), 0.0)
     over_spans = max(min(span_only) - min(span_base), 0.0)
-    ratio = over_mine / over_theirs
-    ratio_bare = over_bare / short_over_theirs
+    theirs_name = "TokenCountingHandler overhead per call"
     return [
-        {
-            "name": "llamaindex instrumentation overhead per call (pricing + DuckDB included)",
-            "value": round(over_mine * 1e6, 1),
-            "unit": "µs",
-            "baseline_name": "TokenCountingHandler overhead per call",
-            "baseline_value": round(over_theirs * 1e6, 1),
-            "ratio": round(ratio, 2),
-            "goal": f"≤ {GOAL_RATIO:g}× baseline",
-            "met": ratio <= GOAL_RATIO,
-        },
-        {
-            "name": "llamaindex instrumentation alone per call (capture stubbed: no pricing/store)",
-            "value": round(over_bare * 1e6, 1),
-            "unit": "µs",
-            "baseline_name": "TokenCountingHandler overhead per call",
-            "baseline_value": round(short_over_theirs * 1e6, 1),
-            "ratio": round(ratio_bare, 2),
-            "goal": f"≤ {GOAL_RATIO:g}× baseline",
-            "met": ratio_bare <= GOAL_RATIO,
-        },
-        {
-            "name": "breakdown: llamaindex span handler alone per call (no event handler)",
-            "value": round(over_spans * 1e6, 1),
-            "unit": "µs",
-            "baseline_name": "",
-            "baseline_value": None,
-            "ratio": None,
-            "goal": "context",
-            "met": True,
-        },
-        {
-            "name": "llamaindex chat without any handler (in-process LLM)",
-            "value": round(t_base * 1e6, 1),
-            "unit": "µs",
-            "baseline_name": "",
-            "baseline_value": None,
-            "ratio": None,
-            "goal": "context",
-            "met": True,
-        },
+        overhead_row(
+            "llamaindex instrumentation overhead per call (pricing + DuckDB included)",
+            over_mine,
+            over_theirs,
+            theirs_name,
+            GOAL_RATIO,
+        ),
+        overhead_row(
+            "llamaindex instrumentation alone per call (capture stubbed: no pricing/store)",
+            over_bare,
+            short_over_theirs,
+            theirs_name,
+            GOAL_RATIO,
+        ),
+        context_row(
+            "breakdown: llamaindex span handler alone per call (no event handler)", over_spans
+        ),
+        context_row("llamaindex chat without any handler (in-process LLM)", t_base),
     ]
 
 
