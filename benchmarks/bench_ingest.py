@@ -2,9 +2,10 @@
 against the naive path (one DuckDB ``executemany`` insert per row) in the same run; and the
 latency of ``record()`` on the caller's thread (median and p99).
 
-Each ``record()`` (counts differing per call, see ``usage_pool``) normalizes the usage, prices it with the catalog (a known model), and
-appends one line to the crash-safe spool with an unbuffered ``os.write``; a background
-thread copies the spool into DuckDB in batches.
+Each ``record()`` (counts differing per call, see ``usage_pool``) normalizes the usage,
+prices it with the catalog (a known model), and copies one line into the crash-safe spool
+(a memory-mapped segment file); a background thread copies the spool into DuckDB in
+batches.
 Run: ``python -m benchmarks.bench_ingest`` (``--quick`` for a short run).
 """
 

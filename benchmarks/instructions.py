@@ -5,8 +5,8 @@ Run on demand: ``python -m benchmarks.instructions`` (needs ``valgrind``; about 
 Each scenario runs in a child process under callgrind twice, with ``N1`` and ``N2`` calls
 after a warm-up; instructions per call = the difference / (N2 - N1). Garbage collection is
 frozen after the warm-up and the store's background writer is paused, so both runs do the
-same work per call. Counts are user-space instructions: the spool's ``os.write`` system
-call is counted up to the kernel boundary only, and DuckDB's batch insert (on the
+same work per call. Counts are user-space instructions: the page faults of the spool's memory
+map are not counted, and DuckDB's batch insert (on the
 background thread, in the time-based benchmarks) is not part of any figure here.
 
 Same in-process models as ``bench_langchain`` / ``bench_llamaindex`` (token counts from

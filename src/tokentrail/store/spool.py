@@ -1,8 +1,9 @@
 """The append-only spool: every record reaches the kernel before ``submit()`` returns.
 
-Each process appends to its own *segment* files in ``<db>.spool/``, one unbuffered
-``os.write`` per record, so a record survives the process being killed (SIGKILL) the
-moment ``submit()`` returned. A segment holds at most ``max_rows`` records; when full, or
+Each process appends to its own *segment* files in ``<db>.spool/``, copying each record
+into a shared memory map of the segment (or with one ``os.write`` where blocks cannot be
+allocated up front), so a record survives the process being killed (SIGKILL) the moment
+``submit()`` returned. A segment holds at most ``max_rows`` records; when full, or
 when the background writer wants it, it is *rotated* (closed) and becomes ready to be
 copied into DuckDB, after which it is deleted.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import mmap
 import os
 import uuid
 from collections.abc import Iterator
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -59,6 +61,11 @@ logger = logging.getLogger("tokentrail")
 
 SEGMENT_SUFFIX = ".jsonl"
 LOCK_SUFFIX = ".lock"
+# Mapped segments: bytes allocated per expected record (a usual line is 300-600 bytes;
+# a segment whose lines run longer is closed when its bytes are used up), and at least.
+_LINE_ESTIMATE = 640
+_MIN_SEGMENT_BYTES = 1 << 16
+_MAP_SEGMENTS = hasattr(os, "posix_fallocate") and fcntl is not None
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 _INF = float("inf")
@@ -271,7 +278,7 @@ def read_segment(path: Path) -> tuple[list[tuple[Any, ...]], int]:
     ``ingest``). A line cut short at the end of the file (the writer died inside
     ``write``) or that does not decode is skipped and counted.
     """
-    data = path.read_bytes()
+    data = path.read_bytes().rstrip(b"\0")  # a mapped segment's unused tail is zeros
     rows: list[tuple[Any, ...]] = []
     width = len(COLUMNS)
     bad = 0
@@ -300,28 +307,51 @@ def segment_rows_estimate(path: Path) -> int:
 
 
 def cut_torn_tail(path: Path) -> int:
-    """Truncate a dead writer's segment after its last complete line; bytes removed."""
+    """Truncate a dead writer's segment after its last complete line.
+
+    Returns the bytes of the record cut short, if any; the zero bytes a mapped segment
+    was allocated with beyond its last record are removed too, without being counted.
+    """
     size = path.stat().st_size
     if size == 0:
         return 0
     with path.open("rb+") as fh:
-        fh.seek(max(0, size - 1))
+        fh.seek(size - 1)
         if fh.read(1) == b"\n":
             return 0
-        keep = 0
-        block = 1 << 16
-        pos = size
-        while pos > 0:
-            start = max(0, pos - block)
-            fh.seek(start)
-            chunk = fh.read(pos - start)
-            found = chunk.rfind(b"\n")
-            if found >= 0:
-                keep = start + found + 1
-                break
-            pos = start
+        end = _data_end(fh, size)
+        keep = _line_end(fh, end)
         fh.truncate(keep)
-    return size - keep
+    return end - keep
+
+
+_BLOCK = 1 << 16
+
+
+def _data_end(fh: BinaryIO, size: int) -> int:
+    """The offset just past the last byte that is not zero."""
+    pos = size
+    while pos > 0:
+        start = max(0, pos - _BLOCK)
+        fh.seek(start)
+        data = fh.read(pos - start).rstrip(b"\0")
+        if data:
+            return start + len(data)
+        pos = start
+    return 0
+
+
+def _line_end(fh: BinaryIO, end: int) -> int:
+    """The offset just past the last newline before ``end`` (0 when there is none)."""
+    pos = end
+    while pos > 0:
+        start = max(0, pos - _BLOCK)
+        fh.seek(start)
+        found = fh.read(pos - start).rfind(b"\n")
+        if found >= 0:
+            return start + found + 1
+        pos = start
+    return 0
 
 
 def _lock(fd: int, blocking: bool) -> bool:
@@ -359,6 +389,16 @@ class SpoolWriter:
 
     ``append`` writes one record; ``rotate`` closes the segment being written and returns
     its path for the writer to ingest. Not thread-safe: the store serializes calls.
+
+    A segment is written through a shared memory map of a file whose blocks were
+    allocated up front (``posix_fallocate``): a record costs a copy into the page cache,
+    no system call, and the kernel keeps what was copied when the process is killed
+    however it dies. A record's closing newline is stored after the rest of it, so a line
+    that ends in a newline is complete. ``rotate`` truncates the file to what was written;
+    a killed writer's segment keeps a tail of zero bytes, which :func:`cut_torn_tail`
+    removes with any record cut short. Where blocks cannot be allocated (no
+    ``posix_fallocate``, a full disk), segments are written with one ``os.write`` per
+    record instead: a store into a map whose blocks are missing would end the process.
     """
 
     def __init__(self, directory: Path, max_rows: int) -> None:
@@ -371,16 +411,41 @@ class SpoolWriter:
         self._seq = 0
         self._fd: int | None = None
         self._path: Path | None = None
+        self._map: mmap.mmap | None = None
+        self._pos = 0  # bytes written to the open segment
+        self._capacity = 0  # bytes the map holds
+        self._mapping = _MAP_SEGMENTS
         self.rows = 0  # records in the open segment
+        self.closed: list[tuple[Path, int]] = []  # full segments not yet handed over
 
-    def _open(self) -> int:
+    def _open(self, need: int = 0) -> int:
         self._seq += 1
         path = self.directory / f"{self.token}-{self._seq:08d}{SEGMENT_SUFFIX}"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-        self._fd = os.open(path, flags, 0o600)
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(path, flags, 0o600)
+        self._fd = fd
         self._path = path
         self.rows = 0
-        return self._fd
+        self._pos = 0
+        if self._mapping:
+            self._map_segment(fd, need)
+        return fd
+
+    def _map_segment(self, fd: int, need: int) -> None:
+        size = max(self.max_rows * _LINE_ESTIMATE, need + 1, _MIN_SEGMENT_BYTES)
+        size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
+        try:
+            os.posix_fallocate(fd, 0, size)
+            self._map = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
+        except (OSError, ValueError) as exc:
+            # Unsupported here or the disk is full: write records with os.write instead.
+            logger.debug("tokentrail: spool segments not mapped (%s)", exc)
+            self._mapping = False
+            self._map = None
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            return
+        self._capacity = size
 
     def fast_append(self, data: bytes) -> bool:
         """Write one framed record when that is all there is to do; True when written.
@@ -388,8 +453,22 @@ class SpoolWriter:
         False (nothing written) when no segment is open, the segment would fill up, or the
         write came up short: then :meth:`append` does it, handling each case.
         """
+        if self.rows + 1 >= self.max_rows:
+            return False
+        buffer = self._map
+        if buffer is not None:
+            start = self._pos
+            end = start + len(data)
+            if end > self._capacity:
+                return False
+            last = end - 1
+            buffer[start:last] = data[:-1]
+            buffer[last] = 10  # the newline last: a line that has one is complete
+            self._pos = end
+            self.rows += 1
+            return True
         fd = self._fd
-        if fd is None or self.rows + 1 >= self.max_rows:
+        if fd is None:
             return False
         try:
             written = os.write(fd, data)
@@ -403,11 +482,36 @@ class SpoolWriter:
         self.rows += 1
         return True
 
-    def append(self, data: bytes) -> Path | None:
-        """Write one framed record; returns a segment that just became full, if any."""
+    def append(self, data: bytes) -> None:
+        """Write one framed record; a segment this closes (full) is added to ``closed``."""
+        if self._map is not None and self._pos + len(data) > self._capacity:
+            self._close_full()  # the record does not fit: it starts the next segment
+        if self._fd is None:
+            self._open(len(data))
+        if self._map is not None:
+            self._store_mapped(data)
+        else:
+            self._write_unmapped(data)
+        if self.rows >= self.max_rows:
+            self._close_full()
+
+    def take_closed(self) -> list[tuple[Path, int]]:
+        """The segments ``append`` closed since the last call, with their record counts."""
+        closed, self.closed = self.closed, []
+        return closed
+
+    def _store_mapped(self, data: bytes) -> None:
+        assert self._map is not None
+        start = self._pos
+        end = start + len(data)
+        self._map[start : end - 1] = data[:-1]
+        self._map[end - 1] = 10
+        self._pos = end
+        self.rows += 1
+
+    def _write_unmapped(self, data: bytes) -> None:
         fd = self._fd
-        if fd is None:
-            fd = self._open()
+        assert fd is not None
         written = os.write(fd, data)
         if written != len(data):
             # Short write (disk full): cut the partial record off so the segment stays
@@ -416,19 +520,29 @@ class SpoolWriter:
                 os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_END) - written)
             raise OSError(f"short write to the spool ({written} of {len(data)} bytes)")
         self.rows += 1
-        if self.rows >= self.max_rows:
-            return self.rotate()
-        return None
+
+    def _close_full(self) -> None:
+        rows = self.rows
+        path = self.rotate()
+        if path is not None:
+            self.closed.append((path, rows))
 
     def rotate(self) -> Path | None:
         """Close the open segment; returns its path when it holds records."""
-        fd, path, rows = self._fd, self._path, self.rows
+        fd, path, rows, buffer, used = self._fd, self._path, self.rows, self._map, self._pos
         self._fd = None
         self._path = None
+        self._map = None
         self.rows = 0
+        self._pos = 0
         if fd is None:
             return None
-        os.close(fd)
+        try:
+            if buffer is not None:
+                buffer.close()
+                os.ftruncate(fd, used)  # the unwritten, allocated tail goes
+        finally:
+            os.close(fd)
         if rows == 0 and path is not None:
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -448,10 +562,14 @@ class SpoolWriter:
 
     def forget_after_fork(self) -> None:
         """In a forked child: drop the parent's descriptors without touching its files."""
+        if self._map is not None:
+            with contextlib.suppress(Exception):
+                self._map.close()  # the child's view only; the parent's map is its own
         for fd in (self._fd, self._lock_fd):
             if fd is not None and fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+        self._map = None
         self._fd = None
         self._lock_fd = -1
 

@@ -1,7 +1,7 @@
 """``UsageStore``: the spool on the caller's thread, DuckDB on a background thread.
 
 ``submit(record)`` encodes the record and appends it to this process's spool segment
-(one ``os.write``), then returns; nothing waits on DuckDB or on a lock held by another
+(a copy into the segment's memory map), then returns; nothing waits on DuckDB or on a lock held by another
 process. A daemon thread wakes every ``interval`` seconds (or as soon as a segment fills
 up), closes the open segment and copies the ready segments into DuckDB in bulk, opening
 the file only for that batch so other processes and notebooks can use it in between.
@@ -162,17 +162,19 @@ class UsageStore:
                 spool = self._open_spool()
             if spool is not None:
                 try:
-                    full = spool.append(data)
+                    spool.append(data)
                 except OSError as exc:
                     self._warn_once(
                         "spool-write", f"cannot write the spool ({exc}); keeping records in memory"
                     )
                     self._keep_in_memory(data)
                     return
-                if full is not None:
-                    self._ready.append((full, spool.max_rows))
-                    if sum(rows for _, rows in self._ready) >= _GROUP_ROWS:
-                        self._wake.set()
+                finally:
+                    closed = spool.take_closed()
+                    if closed:
+                        self._ready.extend(closed)
+                        if sum(rows for _, rows in self._ready) >= _GROUP_ROWS:
+                            self._wake.set()
                 return
             self._keep_in_memory(data)
 
