@@ -15,6 +15,7 @@ from ..errors import PricingError, UnknownModelError
 from ..providers import normalize_provider, provider_from_model
 from ..usage import MAX_TOKENS, Usage, plain_usage
 from .catalog import Catalog, ModelEntry, ProviderModels, entry_from_spec
+from .lazy import LazyCost, PendingPrice, lazy_cost, plain_figures, rate_cells
 from .leaves import LEAVES, leaf_counts, leaf_prices
 from .names import name_candidates
 from .types import Cost, trusted_cost
@@ -27,6 +28,25 @@ _MILLION = Decimal(1_000_000)
 _ZERO = Decimal(0)
 _CACHE_LIMIT = 20_000
 _Resolved = tuple[Decimal | None, ...]
+# An entry with one undated price: (entry, per-token prices, Cost fields after the figures,
+# input tokens above which a long-context tier applies, spool cells or None).
+_Plain = tuple[ModelEntry, _Resolved, tuple[Any, ...], int, tuple[str | None, ...] | None]
+
+
+def _plain_counts(u: Usage) -> tuple[int, ...] | None:
+    """The leaf counts (see ``leaves``), ``None`` when one would be negative."""
+    cache_read = u.cache_read_tokens
+    cache_write = u.cache_write_tokens
+    cache_1h = u.cache_write_1h_tokens
+    audio_in = u.input_audio_tokens
+    reasoning = u.reasoning_tokens
+    audio_out = u.output_audio_tokens
+    text_in = u.input_tokens - cache_read - cache_write - audio_in
+    text_out = u.output_tokens - reasoning - audio_out
+    cache_5m = cache_write - cache_1h
+    if text_in < 0 or text_out < 0 or cache_5m < 0:
+        return None
+    return (text_in, cache_read, cache_5m, cache_1h, audio_in, text_out, reasoning, audio_out)
 
 
 def _moment(at: datetime | date | str | None) -> tuple[date, time]:
@@ -77,7 +97,7 @@ class Pricer:
         ] = {}
         # id(entry) -> (entry, per-token leaf prices, Cost's static fields, input count
         # above which a long-context tier applies): see _plain_price.
-        self._plain: dict[int, tuple[ModelEntry, _Resolved, tuple[Any, ...], int]] = {}
+        self._plain: dict[int, _Plain] = {}
         self._overrides: dict[str | None, ProviderModels] = {}
         self._override_specs: dict[tuple[str | None, str], dict[str, Any]] = {}
         self._warned: set[str] = set()
@@ -313,7 +333,9 @@ class Pricer:
     ) -> Cost | None:
         """:meth:`cost` for a validated ``Usage`` and a provider id already normalized.
 
-        The tracker's hot path: no argument coercion layers. Same results, never raises.
+        The tracker's hot path: no argument coercion layers. Same results, never raises;
+        for the usual call, a :class:`~tokentrail.pricing.lazy.LazyCost` (its figures are
+        worked out by DuckDB when the row is stored, and by Python when first read).
         """
         try:
             if provider is not None and provider in self.catalog.local_providers():
@@ -321,6 +343,10 @@ class Pricer:
             entry = self.find(model, provider) if model else None
             if entry is None:
                 return self._cost(model, provider, at, usage, variant, None, False, {})
+            if variant is None and entry.fixed:
+                lazy = self._lazy_price(entry, usage)
+                if lazy is not None:
+                    return lazy
             return self._price(entry, usage, at, variant, False)[0]
         except Exception as exc:
             logger.warning("tokentrail: cannot price model %r: %s", model, exc)
@@ -474,6 +500,24 @@ class Pricer:
         )
         return cost, counts, prices
 
+    def _plain_entry(self, entry: ModelEntry) -> _Plain:
+        """The per-token prices, ``Cost`` fields, tier limit and spool cells of an entry
+        with one undated price (built by the general path when first needed)."""
+        plain = self._plain.get(id(entry))
+        if plain is None or plain[0] is not entry:
+            tiers = entry.periods[0].prices.tiers
+            _, _, per_token = self._price_general(entry, Usage(), None, None, False)
+            static = self._resolved[(id(entry), 0, None, None, None)][1]
+            limit = tiers[0][0] if tiers else MAX_TOKENS
+            plain = self._plain[id(entry)] = (
+                entry,
+                per_token,
+                static,
+                limit,
+                rate_cells(per_token),
+            )
+        return plain
+
     def _plain_price(
         self, entry: ModelEntry, usage: Usage
     ) -> tuple[Cost, tuple[int, ...], _Resolved] | None:
@@ -483,60 +527,30 @@ class Pricer:
         per-call lookups; ``None`` when the call is in a long-context tier or its counts do
         not split into leaves (the general path then decides, raising where it must).
         """
-        plain = self._plain.get(id(entry))
-        if plain is None or plain[0] is not entry:
-            tiers = entry.periods[0].prices.tiers
-            _, _, per_token = self._price_general(entry, Usage(), None, None, False)
-            static = self._resolved[(id(entry), 0, None, None, None)][1]
-            limit = tiers[0][0] if tiers else MAX_TOKENS
-            plain = self._plain[id(entry)] = (entry, per_token, static, limit)
-        _, prices, static, limit = plain
+        _, prices, static, limit, _ = self._plain_entry(entry)
         u = usage
         if u.input_tokens > limit:
             return None  # a long-context tier applies
-        cache_read = u.cache_read_tokens
-        cache_write = u.cache_write_tokens
-        cache_1h = u.cache_write_1h_tokens
-        audio_in = u.input_audio_tokens
-        reasoning = u.reasoning_tokens
-        audio_out = u.output_audio_tokens
-        text_in = u.input_tokens - cache_read - cache_write - audio_in
-        text_out = u.output_tokens - reasoning - audio_out
-        cache_5m = cache_write - cache_1h
-        if text_in < 0 or text_out < 0 or cache_5m < 0:
+        counts = _plain_counts(u)
+        if counts is None:
             return None
-        counts = (text_in, cache_read, cache_5m, cache_1h, audio_in, text_out, reasoning, audio_out)
-        p_in, p_read, p_5m, p_1h, p_ain, p_out, p_reason, p_aout = prices
-        zero = _ZERO
-        c_in = p_in * text_in if text_in and p_in is not None else zero
-        c_read = p_read * cache_read if cache_read and p_read is not None else zero
-        c_out = p_out * text_out if text_out and p_out is not None else zero
-        total = c_in + c_read + c_out
-        c_write = zero
-        if cache_5m and p_5m is not None:
-            c_write = p_5m * cache_5m
-            total += c_write
-        if cache_1h and p_1h is not None:
-            c_1h = p_1h * cache_1h
-            c_write += c_1h
-            total += c_1h
-        c_reason = zero
-        if reasoning and p_reason is not None:
-            c_reason = p_reason * reasoning
-            total += c_reason
-        c_audio = zero
-        if audio_in and p_ain is not None:
-            c_audio = p_ain * audio_in
-            total += c_audio
-        if audio_out and p_aout is not None:
-            c_aout = p_aout * audio_out
-            c_audio += c_aout
-            total += c_aout
-        return (
-            trusted_cost(total, c_in, c_read, c_write, c_out, c_reason, c_audio, *static),
-            (counts),
-            prices,
-        )
+        return trusted_cost(*plain_figures(prices, u), *static), counts, prices
+
+    def _lazy_price(self, entry: ModelEntry, usage: Usage) -> LazyCost | None:
+        """``_plain_price`` without the arithmetic: a :class:`LazyCost` that DuckDB prices
+        at ingest (and Python when read); ``None`` when the plain path does not apply."""
+        _, prices, static, limit, cells = self._plain_entry(entry)
+        u = usage
+        if cells is None or u.input_tokens > limit:
+            return None
+        # The leaves must not be negative (else the general path decides, and explains).
+        if (
+            u.input_tokens < u.cache_read_tokens + u.cache_write_tokens + u.input_audio_tokens
+            or u.output_tokens < u.reasoning_tokens + u.output_audio_tokens
+            or u.cache_write_tokens < u.cache_write_1h_tokens
+        ):
+            return None
+        return lazy_cost(PendingPrice(prices, u, static, cells))
 
     def _reported(self, model: str | None, pid: str | None, reported: Any) -> Cost:
         try:

@@ -3,7 +3,9 @@
 DuckDB reads a spool segment itself with its bulk JSON reader and an explicit schema
 (each line an array, read as ``VARCHAR[]``: no type sniffing, no JSON path lookups) and
 converts it in one ``INSERT ... SELECT``: no Python work per row, no GIL held while it
-runs, and nothing like DuckDB's row-by-row ``executemany`` (about 2,000 rows/s). A segment's rows and its
+runs, and nothing like DuckDB's row-by-row ``executemany`` (about 2,000 rows/s). Rows
+priced at ingest (see ``pricing.lazy``) get their money worked out there: each leaf's
+tokens times its price per token, exact in ``DECIMAL``. A segment's rows and its
 entry in ``tokentrail_ingested`` are committed in one transaction: if the process dies
 after the commit but before the file is deleted, the next drain finds the entry and
 deletes the file without inserting it twice.
@@ -16,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..pricing.lazy import RATES_MARK
+from ..pricing.leaves import LEAVES
 from ..records import COLUMNS, MONEY_COLUMNS
 from ..usage import COUNT_FIELDS
 from .schema import COST_TYPE
@@ -26,18 +30,54 @@ _MONEY = frozenset(MONEY_COLUMNS)
 _COUNTS = frozenset((*COUNT_FIELDS, "total_tokens"))
 
 
+_WIDTH = len(COLUMNS)
+# A row priced at ingest: the mark, then the price per token of each leaf (``LEAVES``
+# order), after the columns (see ``pricing.lazy``).
+_PRICED_WIDTH = _WIDTH + 1 + len(LEAVES)
+
+
+def _rate(i: int) -> str:
+    # A leaf without a price (JSON null) costs nothing; an unreadable price makes the
+    # figure unknown (NULL), never 0.
+    rate = f"v[{_WIDTH + 2 + i}]"
+    return f"(CASE WHEN {rate} IS NULL THEN 0 ELSE TRY_CAST({rate} AS {COST_TYPE}) END)"
+
+
+# Each leaf's tokens (see ``pricing.leaves``), from the counts parsed once per row.
+_LEAF_TOKENS = (
+    "n_input_tokens - n_cache_read_tokens - n_cache_write_tokens - n_input_audio_tokens",
+    "n_cache_read_tokens",
+    "n_cache_write_tokens - n_cache_write_1h_tokens",
+    "n_cache_write_1h_tokens",
+    "n_input_audio_tokens",
+    "n_output_tokens - n_reasoning_tokens - n_output_audio_tokens",
+    "n_reasoning_tokens",
+    "n_output_audio_tokens",
+)
+# Money column -> its leaves (same sums as ``pricing.lazy.plain_figures``).
+_PRICED_MONEY = {
+    "input_cost": (0,),
+    "cache_read_cost": (1,),
+    "cache_write_cost": (2, 3),
+    "output_cost": (5,),
+    "reasoning_cost": (6,),
+    "audio_cost": (4, 7),
+    "total_cost": tuple(range(8)),
+}
+
+
 def _expression(index: int, name: str) -> str:
     v = f"v[{index + 1}]"
     if name == "ts":
-        # RFC 3339 text with an offset (orjson), or microseconds since the epoch (UTC).
-        return (
-            f"coalesce(TRY_CAST({v} AS TIMESTAMPTZ), "
-            f"timezone('UTC', make_timestamp(TRY_CAST({v} AS BIGINT))))"
-        )
+        return "parsed_ts"
     if name in _MONEY:
-        return f"TRY_CAST({v} AS {COST_TYPE})"
+        worked_out = " + ".join(f"leaf{i}" for i in _PRICED_MONEY[name])
+        return (
+            f"CASE WHEN priced THEN TRY_CAST({worked_out} AS {COST_TYPE}) "
+            f"ELSE TRY_CAST({v} AS {COST_TYPE}) END"
+        )
     if name in _COUNTS:
-        return f"coalesce(TRY_CAST({v} AS BIGINT), 0)"
+        return f"n_{name}"
     if name == "latency_ms":
         return f"TRY_CAST({v} AS DOUBLE)"
     if name in ("estimated", "streamed"):
@@ -51,13 +91,33 @@ def _expression(index: int, name: str) -> str:
     return v
 
 
-_PATHS = ", ".join(f"'$[{i}]'" for i in range(len(COLUMNS)))
+# Step 1: the time and the counts, parsed once per row, and whether the row is priced
+# at ingest. ``ts`` is RFC 3339 text with an offset (orjson), or microseconds since the
+# epoch (UTC) in segments of older versions.
+_PARSED = ", ".join(
+    [
+        "v",
+        "coalesce(TRY_CAST(v[2] AS TIMESTAMPTZ), "
+        "timezone('UTC', make_timestamp(TRY_CAST(v[2] AS BIGINT)))) AS parsed_ts",
+        *(
+            f"coalesce(TRY_CAST(v[{i + 1}] AS BIGINT), 0) AS n_{name}"
+            for i, name in enumerate(COLUMNS)
+            if name in _COUNTS
+        ),
+        f"v[{_WIDTH + 1}] = '{RATES_MARK}' AS priced",
+    ]
+)
+# Step 2: each leaf's money (rows priced at ingest only).
+_LEAVES = ", ".join(
+    f"CASE WHEN priced THEN {_rate(i)} * ({tokens}) END AS leaf{i}"
+    for i, tokens in enumerate(_LEAF_TOKENS)
+)
+_PATHS = ", ".join(f"'$[{i}]'" for i in range(_PRICED_WIDTH))
 _VALUES = ", ".join(_expression(i, name) for i, name in enumerate(COLUMNS))
 # Lines that are not a complete record (a write cut short, a tampered file) are skipped;
 # the caller compares the count with the number of lines.
 _FILTER = (
-    f"WHERE v IS NOT NULL AND len(v) = {len(COLUMNS)} AND v[1] IS NOT NULL "
-    "AND (TRY_CAST(v[2] AS TIMESTAMPTZ) IS NOT NULL OR TRY_CAST(v[2] AS BIGINT) IS NOT NULL) "
+    f"WHERE v IS NOT NULL AND len(v) IN ({_WIDTH}, {_PRICED_WIDTH}) AND v[1] IS NOT NULL "
     "AND v[4] IS NOT NULL"
 )
 # Every value as text (numbers, booleans and the tags array become their JSON text); a
@@ -73,7 +133,12 @@ _FROM_TEXT = (
 
 
 def _insert_sql(source: str) -> str:
-    return f"INSERT INTO usage ({', '.join(COLUMNS)}) SELECT {_VALUES} FROM {source} {_FILTER}"
+    parsed = f"(SELECT {_PARSED} FROM {source} {_FILTER})"
+    leaves = f"(SELECT *, {_LEAVES} FROM {parsed})"
+    return (
+        f"INSERT INTO usage ({', '.join(COLUMNS)}) SELECT {_VALUES} FROM {leaves} "
+        "WHERE parsed_ts IS NOT NULL"
+    )
 
 
 _INSERT_FILE = _insert_sql(_FROM_FILE)

@@ -16,8 +16,10 @@ Record format: one line of JSON per record (UTF-8, written by ``orjson``), an ar
 plain values (str, int, float, bool, null, a list of tags) in
 :data:`~tokentrail.records.COLUMNS` order, ``ts`` as RFC 3339 text with its offset (written
 by orjson; segments of older versions hold microseconds since the epoch, UTC, which are
-still read) and money as decimal strings. DuckDB reads the segments with its bulk JSON reader (see
-``ingest``), so storing a batch costs no Python per row.
+still read) and money as decimal strings. A row priced at ingest (see ``pricing.lazy``)
+has no money strings: after its columns come the mark ``"r1"`` and each leaf's price per
+token, and DuckDB works the money out. DuckDB reads the segments with its bulk JSON
+reader (see ``ingest``), so storing a batch costs no Python per row.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ try:  # POSIX; on other systems a dead writer's segments are left for a later ve
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from ..pricing.lazy import LazyCost
+from ..pricing.leaves import LEAVES
 from ..records import COLUMNS, UsageRecord
 
 __all__ = [
@@ -66,6 +70,8 @@ LOCK_SUFFIX = ".lock"
 _LINE_ESTIMATE = 640
 _MIN_SEGMENT_BYTES = 1 << 16
 _MAP_SEGMENTS = hasattr(os, "posix_fallocate") and fcntl is not None
+# A row priced at ingest: its columns, the mark, one price per leaf (see ``pricing.lazy``).
+_PRICED_WIDTH = len(COLUMNS) + 1 + len(LEAVES)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 _INF = float("inf")
@@ -117,7 +123,9 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
 
     Same values as :meth:`UsageRecord.to_row`, except the money columns (decimal
     strings; ``ts`` stays a ``datetime`` for orjson, or microseconds since the epoch when it
-    is not one). Written for speed: it runs on the
+    is not one). A cost not worked out yet (a :class:`~tokentrail.pricing.lazy.LazyCost`)
+    leaves the money cells empty and adds its rate cells after the columns: DuckDB works
+    the money out when it stores the row. Written for speed: it runs on the
     caller's thread for every call, so the usual case (text fields that are ``str`` or
     ``None``, counts that are ``int``) is checked in bulk instead of value by value.
     """
@@ -143,8 +151,14 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
     n_in = u.input_tokens
     n_out = u.output_tokens
     c = record.cost
+    rates = None
     if c is None:
         priced_model = currency = source = catalog = None
+        m_in = m_read = m_write = m_out = m_reason = m_audio = m_total = None
+    elif type(c) is LazyCost and (pending := c.pending) is not None:
+        # Not worked out yet: DuckDB multiplies the leaves out when it stores the row.
+        currency, priced_model, _, _, _, catalog, source = pending.static[:7]
+        rates = pending.cells
         m_in = m_read = m_write = m_out = m_reason = m_audio = m_total = None
     else:
         # Range and NaN are checked by DuckDB (TRY_CAST to DECIMAL(18, 12): NULL when it
@@ -157,7 +171,7 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         m_reason = None if (m := c.reasoning_cost) is None else "0" if not m else str(m)
         m_audio = None if (m := c.audio_cost) is None else "0" if not m else str(m)
         m_total = None if (m := c.total) is None else "0" if not m else str(m)
-    row = (
+    row: tuple[Any, ...] = (
         record.id if type(record.id) is str else str(record.id),
         ts if type(ts := record.ts) is datetime else _timestamp(ts),
         latency,
@@ -203,6 +217,8 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         and _INT.issuperset(map(type, _count_cells(row)))
     ):
         row = _repaired(row)
+    if rates is not None:
+        row += rates
     return row
 
 
@@ -275,8 +291,9 @@ def read_segment(path: Path) -> tuple[list[tuple[Any, ...]], int]:
     """The rows of a segment file and the number of bytes that could not be read.
 
     For inspection and tests: storing a segment does not go through Python (see
-    ``ingest``). A line cut short at the end of the file (the writer died inside
-    ``write``) or that does not decode is skipped and counted.
+    ``ingest``). A row's cells in ``COLUMNS`` order (a row priced at ingest has no money
+    figures yet; its rate cells are left out). A line cut short at the end of the file
+    (the writer died inside ``write``) or that does not decode is skipped and counted.
     """
     data = path.read_bytes().rstrip(b"\0")  # a mapped segment's unused tail is zeros
     rows: list[tuple[Any, ...]] = []
@@ -290,10 +307,10 @@ def read_segment(path: Path) -> tuple[list[tuple[Any, ...]], int]:
         except ValueError:
             bad += len(line) + 1
             continue
-        if type(value) is not list or len(value) != width:
+        if type(value) is not list or len(value) not in (width, _PRICED_WIDTH):
             bad += len(line) + 1
             continue
-        rows.append(tuple(value))
+        rows.append(tuple(value[:width]))
     return rows, bad
 
 
