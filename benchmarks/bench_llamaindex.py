@@ -8,8 +8,9 @@ run, interleaved rounds:
 * baseline: with LlamaIndex's ``TokenCountingHandler`` in the LLM's callback manager
   (it reads the counts from the raw response, so it does not re-tokenize here);
 * ours: with ``tracker.llamaindex()`` attached — event and span handlers, usage from the
-  raw response, attribution, pricing, the store's queue and the DuckDB write (each round
-  ends with ``tracker.flush()``, counted in).
+  raw response, attribution, pricing, the durable spool and the DuckDB write (each round
+  ends with ``tracker.flush()``, counted in). A round is 2,000 calls, one DuckDB batch, as
+  the background writer stores about one batch per second (see ``bench_langchain``).
 
 overhead = fastest round with the handler − fastest round without; the goal is ours ≤ the
 baseline's.
@@ -144,8 +145,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
     from tokentrail import Tracker
 
-    n = 100 if quick else 400
-    rounds = 3 if quick else 9
+    n = 100 if quick else 2000
+    rounds = 3 if quick else 7
     short_n, short_rounds = (50, 9) if quick else (50, 41)
     plain = _llm()
     counted = _llm()
@@ -229,7 +230,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     theirs_name = "TokenCountingHandler overhead per call"
     return [
         overhead_row(
-            "llamaindex instrumentation overhead per call (pricing + DuckDB included)",
+            "llamaindex instrumentation overhead per call (pricing + spool + DuckDB write, one batch per 2,000 calls)",
             over_mine,
             over_theirs,
             theirs_name,
