@@ -95,8 +95,7 @@ class Pricer:
         self._resolved: dict[
             tuple[int, int, str | None, int | None, int | None], tuple[_Resolved, tuple[Any, ...]]
         ] = {}
-        # id(entry) -> (entry, per-token leaf prices, Cost's static fields, input count
-        # above which a long-context tier applies): see _plain_price.
+        # id(entry) -> see _Plain and _plain_entry.
         self._plain: dict[int, _Plain] = {}
         self._overrides: dict[str | None, ProviderModels] = {}
         self._override_specs: dict[tuple[str | None, str], dict[str, Any]] = {}
@@ -543,13 +542,8 @@ class Pricer:
         u = usage
         if cells is None or u.input_tokens > limit:
             return None
-        # The leaves must not be negative (else the general path decides, and explains).
-        if (
-            u.input_tokens < u.cache_read_tokens + u.cache_write_tokens + u.input_audio_tokens
-            or u.output_tokens < u.reasoning_tokens + u.output_audio_tokens
-            or u.cache_write_tokens < u.cache_write_1h_tokens
-        ):
-            return None
+        if _plain_counts(u) is None:
+            return None  # a negative leaf: the general path decides, and explains
         return lazy_cost(PendingPrice(prices, u, static, cells))
 
     def _reported(self, model: str | None, pid: str | None, reported: Any) -> Cost:
