@@ -77,6 +77,11 @@ _NO_USAGE = Usage()
 # object, the same metadata keys and tags); each is cleared when full. Nothing is keyed on
 # token counts: real calls rarely repeat them.
 _MEMO_SIZE = 1024
+# Bound once: each call reads both clocks (the start in UTC for ``ts``, the monotonic one for
+# the latency), and a global is one lookup where ``datetime.now``/``timezone.utc`` are two.
+_now = datetime.now
+_UTC = timezone.utc
+_clock = time.perf_counter
 
 
 @dataclass(slots=True)
@@ -106,10 +111,14 @@ class _Call:
 
 
 class _Calls:
-    """The calls in flight of one tracker and the root of every run seen (for trace ids)."""
+    """The calls in flight of one tracker and the root of every run seen (for trace ids).
+
+    No lock: every access is one dict operation (``setdefault``, ``pop``, ``get``, ``copy``),
+    which is atomic in CPython (and per dict in free-threaded builds), so two threads ending
+    the same run cannot both get its call. A lock around each cost two extra calls per event.
+    """
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
         self.calls: dict[UUID, _Call] = {}
         self.roots: dict[UUID, UUID] = {}
 
@@ -223,8 +232,8 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         metadata: Mapping[str, Any] | None,
         kwargs: Mapping[str, Any],
     ) -> None:
-        calls = self._calls
-        if run_id in calls.calls:  # a second handler of this tracker: already counted
+        table = self._calls.calls
+        if run_id in table:  # a second handler of this tracker: already counted
             return
         try:
             call = self._open(
@@ -240,9 +249,7 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             return
         if call is None:
             return
-        with calls.lock:
-            already = calls.calls.setdefault(run_id, call) is not call
-        if already:
+        if table.setdefault(run_id, call) is not call:  # another thread's handler was first
             if call.reservation is not None:
                 self._release(call)
             return
@@ -281,42 +288,65 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         meta = metadata or _NOTHING
         batch = kwargs.get("invocation_params")
         params = batch or _NOTHING
-        model = _model_from_start(params, meta)
-        # The serialized model is one dict per model object (LangChain caches it), so what
-        # it says (class, configured base URL) is read once per model, not once per call.
-        class_name, serialized_url = _serialized_info(serialized)
-        provider = infer_provider(
-            ls_provider=_str(meta.get("ls_provider")),
-            model=model,
-            base_url=_params_base_url(params) or serialized_url,
-            class_name=class_name,
-        )
-        from_call = _attribution_from(meta, tags)
+        # Each step decides the usual case (a dict without the keys looked for, a plain str)
+        # in a C call or two and leaves anything else to the general helper.
+        if type(params) is dict and params.keys().isdisjoint(_MODEL_KEYS):
+            model = meta.get("ls_model_name")
+            if type(model) is not str or not model:
+                model = _str(model)
+        else:
+            model = _model_from_start(params, meta)
+        if type(params) is dict and params.keys().isdisjoint(_BASE_URL_KEYS):
+            base_url = None
+        else:
+            base_url = _params_base_url(params)
+        ls_provider = meta.get("ls_provider")
+        if type(ls_provider) is not str or not ls_provider:
+            ls_provider = _str(ls_provider)
+        # What the provider is follows from these and the serialized model (one dict per
+        # model object, LangChain caches it): inferred once per model and endpoint. The
+        # entry holds the dict, so its id cannot be reused by another while it is there.
+        key = (id(serialized), ls_provider, model, base_url)
+        found = _PROVIDERS.get(key)
+        if found is not None and found[0] is serialized:
+            provider = found[1]
+        else:
+            provider = _provider(serialized, ls_provider, model, base_url, key)
+        if tags or "user_id" in meta or "session_id" in meta or "operation" in meta:
+            from_call = _attribution_from(meta, tags)
+        else:
+            from_call = _EMPTY
+        tracker = self.tracker
         if from_call is _EMPTY and not active_runs():
             # The common case: nothing call-specific and no track() block, so the context
             # is the handler's own, the same for every call (as for the LlamaIndex handle).
-            defaults = self.tracker.defaults
+            defaults = tracker.defaults
             own = self.attribution  # public: a user may replace it between calls
             cached = self._context_cache
             if cached is None or cached[0] is not defaults or cached[1] is not own:
-                cached = self._context_cache = (defaults, own, self.tracker.call_context(own))
+                cached = self._context_cache = (defaults, own, tracker.call_context(own))
             context = cached[2]
         else:
             explicit = self.attribution if from_call is _EMPTY else from_call.over(self.attribution)
-            context = self.tracker.call_context(explicit)
-        reservation = self._preflight(model, provider, messages, chat, params, context, run_id)
+            context = tracker.call_context(explicit)
+        if getattr(tracker, "_guard", None) is None:
+            reservation = None  # no budget: nothing to reserve, nothing to convert
+        else:
+            reservation = self._preflight(model, provider, messages, chat, params, context, run_id)
         run = str(run_id)
         if parent_run_id is None:
             parent = None
             trace = run  # a root run is its own trace: one UUID -> str conversion, not two
         else:
             parent = str(parent_run_id)
-            trace = str(self._calls.root_of(run_id, parent_run_id))
+            root = self._calls.roots.get(parent_run_id, parent_run_id)
+            # The root is most often the parent itself (a model called by a chain).
+            trace = parent if root is parent_run_id else str(root)
         return _Call(
             model,
             provider,
-            datetime.now(timezone.utc),
-            time.perf_counter(),
+            _now(_UTC),
+            _clock(),
             context,
             reservation,
             run,
@@ -402,15 +432,24 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Close a call: usage, returned model, latency; hand the record to the tracker."""
-        call = self._pop(run_id)
+        call = self._calls.calls.pop(run_id, None)
         if call is None:
             return
+        if call.watch is not None:
+            self._unwatch(call)
         try:
-            record = self._record(call, response, "ok", None)
+            # The usual answer (one chat generation with a plain usage_metadata) is read
+            # in one function; anything else, or anything odd, by the general reader.
+            record = _plain_record(call, response)
+            if record is None:
+                record = self._record(call, response, "ok", None)
         except Exception:
             logger.exception("tokentrail: could not read a LangChain model result")
             record = self._bare_record(call, "ok")
-        self._capture(record, call)
+        try:
+            self.tracker.capture(record, context=call.context, reservation=call.reservation)
+        except Exception:  # Tracker.capture never raises; belt and braces
+            logger.exception("tokentrail: could not capture a LangChain model call")
 
     def on_llm_error(
         self,
@@ -436,19 +475,25 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
 
     def _pop(self, run_id: UUID, calls: _Calls | None = None) -> _Call | None:
         calls = self._calls if calls is None else calls
-        with calls.lock:
-            call = calls.calls.pop(run_id, None)
+        call = calls.calls.pop(run_id, None)
         if call is not None and call.watch is not None:
-            task, callback = call.watch
-            call.watch = None
-            # A long-lived task (a server's connection handler) makes many calls: do not
-            # let their callbacks pile up. Only the task's own loop thread may touch it.
-            try:
-                if asyncio.get_running_loop() is task.get_loop():
-                    task.remove_done_callback(callback)
-            except RuntimeError:
-                pass
+            self._unwatch(call)
         return call
+
+    @staticmethod
+    def _unwatch(call: _Call) -> None:
+        watch = call.watch
+        call.watch = None
+        if watch is None:
+            return
+        task, callback = watch
+        # A long-lived task (a server's connection handler) makes many calls: do not
+        # let their callbacks pile up. Only the task's own loop thread may touch it.
+        try:
+            if asyncio.get_running_loop() is task.get_loop():
+                task.remove_done_callback(callback)
+        except RuntimeError:
+            pass
 
     def _capture(self, record: UsageRecord, call: _Call) -> None:
         try:
@@ -461,12 +506,12 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         with _registries_lock:
             registries = list(_registries.items())
         for tracker, calls in registries:
-            with calls.lock:
-                doomed = [
-                    rid
-                    for rid, c in calls.calls.items()
-                    if rid == run_id or (params is not None and c.batch is params)
-                ]
+            # A copy (one atomic dict operation): other threads may start calls meanwhile.
+            doomed = [
+                rid
+                for rid, c in calls.calls.copy().items()
+                if rid == run_id or (params is not None and c.batch is params)
+            ]
             for rid in doomed:
                 call = self._pop(rid, calls)
                 guard = getattr(tracker, "_guard", None)
@@ -554,14 +599,10 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         calls = self._calls
         if run_id in calls.roots:
             return
-        root = calls.root_of(run_id, parent_run_id)
-        with calls.lock:
-            calls.roots[run_id] = root
+        calls.roots[run_id] = calls.root_of(run_id, parent_run_id)
 
     def _close_parent(self, run_id: UUID) -> None:
-        calls = self._calls
-        with calls.lock:
-            calls.roots.pop(run_id, None)
+        self._calls.roots.pop(run_id, None)
 
     def on_chain_start(
         self,
@@ -727,6 +768,58 @@ def _read_result(response: LLMResult | None) -> _Result:
     return _Result(usage, model, request_id, variant, cache_hit, "".join(parts))
 
 
+def _plain_record(call: _Call, response: LLMResult) -> UsageRecord | None:
+    """The record of the usual successful chat call, read in one pass.
+
+    One generation whose message carries a plain ``usage_metadata`` (see
+    ``_plain_usage_metadata``); ``None`` for anything else (no or several generations, no
+    or unusual usage, a cache replay), which ``_read_result`` reads. The record is the one
+    the general path builds (``tests/test_langchain_hotpath.py`` checks it shape by shape).
+    """
+    t1 = _clock()
+    groups = response.generations
+    if type(groups) is not list or len(groups) != 1:
+        return None
+    generations = groups[0]
+    if type(generations) is not list or len(generations) != 1:
+        return None
+    message = getattr(generations[0], "message", None)
+    um = getattr(message, "usage_metadata", None)
+    if type(um) is not dict or not um or "total_cost" in um:
+        return None
+    usage = _plain_usage_metadata(um)
+    if usage is None:
+        return None
+    meta: Mapping[str, Any] = getattr(message, "response_metadata", None) or _NOTHING
+    model = meta.get("model_name")
+    if type(model) is not str or not model:
+        model = _first_str(meta, _RESULT_MODEL_KEYS) or _first_str(
+            response.llm_output or _NOTHING, _RESULT_MODEL_KEYS
+        )
+    if "request_id" in meta or "id" in meta:
+        request_id = _first_str(meta, _REQUEST_ID_KEYS)
+    else:
+        request_id = None
+    # A plain usage_metadata has no tier keys: only the response can name a tier.
+    variant = None if meta.get("service_tier") is None else _service_tier(None, meta)
+    # status "ok" and cache_hit False are the record's defaults.
+    return UsageRecord(
+        model=model or call.model,
+        provider=call.provider,
+        usage=usage,
+        framework="langchain",
+        ts=call.ts,
+        latency_ms=(t1 - call.t0) * 1000.0,
+        run_id=call.run_id,
+        parent_run_id=call.parent_run_id,
+        trace_id=call.trace_id,
+        metadata=call.metadata,
+        streamed=bool(call.texts),
+        request_id=request_id,
+        price_variant=variant,
+    )
+
+
 def _is_cache_hit(usage_metadata: Mapping[str, Any]) -> bool:
     # langchain-core replays cached chat generations with usage_metadata["total_cost"] = 0
     # (BaseChatModel._convert_cached_generations); providers never set that key.
@@ -773,31 +866,38 @@ def _plain_usage_metadata(um: Mapping[str, Any]) -> Usage | None:
         return None
     if not (inp.keys() <= _PLAIN_INPUT and out.keys() <= _PLAIN_OUTPUT):
         return None
-    values = (
-        um.get("input_tokens") or 0,
-        um.get("output_tokens") or 0,
-        inp.get("cache_read") or 0,
-        inp.get("cache_creation") or 0,
-        inp.get("ephemeral_5m_input_tokens") or 0,
-        inp.get("ephemeral_1h_input_tokens") or 0,
-        inp.get("audio") or 0,
-        out.get("reasoning") or 0,
-        out.get("audio") or 0,
-    )
-    if tuple(map(type, values)) != _NINE_INTS:
+    total_in = um.get("input_tokens") or 0
+    total_out = um.get("output_tokens") or 0
+    read = inp.get("cache_read") or 0
+    creation = inp.get("cache_creation") or 0
+    w5 = inp.get("ephemeral_5m_input_tokens") or 0
+    w1 = inp.get("ephemeral_1h_input_tokens") or 0
+    audio_in = inp.get("audio") or 0
+    reasoning = out.get("reasoning") or 0
+    audio_out = out.get("audio") or 0
+    # Exactly int (not bool, float or a subclass), checked as one chain of identities.
+    if not (
+        type(total_in)
+        is type(total_out)
+        is type(read)
+        is type(creation)
+        is type(w5)
+        is type(w1)
+        is type(audio_in)
+        is type(reasoning)
+        is type(audio_out)
+        is int
+    ):
         return None
-    if min(values) < 0:
+    # Non-negative: the bitwise or of ints is negative exactly when one of them is.
+    if total_in | total_out | read | creation | w5 | w1 | audio_in | reasoning | audio_out < 0:
         return None
-    total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out = values
     # langchain-anthropic zeroes cache_creation when it gives the TTL split.
     writes = max(creation, w5 + w1)
     if read + writes > total_in or audio_in > total_in or reasoning + audio_out > total_out:
         return None
     # Checked above: built without the frozen dataclass's per-field __setattr__.
     return trusted_usage(total_in, total_out, read, writes, w1, audio_in, reasoning, audio_out)
-
-
-_NINE_INTS = (int,) * 9
 
 
 def _from_llm_output(llm_output: Mapping[str, Any]) -> Usage | None:
@@ -890,6 +990,32 @@ def _serialized_info(serialized: Mapping[str, Any] | None) -> tuple[str | None, 
 _SERIALIZED: dict[int, tuple[Mapping[str, Any], str | None, str | None]] = {}
 
 
+def _provider(
+    serialized: Mapping[str, Any] | None,
+    ls_provider: str | None,
+    model: str | None,
+    base_url: str | None,
+    key: tuple[int, str | None, str | None, str | None],
+) -> str | None:
+    """The provider of a call from what its start says (memoized by ``_open`` under ``key``)."""
+    class_name, serialized_url = _serialized_info(serialized)
+    provider = infer_provider(
+        ls_provider=ls_provider,
+        model=model,
+        base_url=base_url or serialized_url,
+        class_name=class_name,
+    )
+    if type(serialized) is dict:
+        if len(_PROVIDERS) >= _MEMO_SIZE:
+            _PROVIDERS.clear()
+        _PROVIDERS[key] = (serialized, provider)
+    return provider
+
+
+# (id of the serialized model, ls_provider, model, base URL) -> (that dict, provider)
+_PROVIDERS: dict[tuple[int, str | None, str | None, str | None], tuple[Any, str | None]] = {}
+
+
 def _class_name(serialized: Mapping[str, Any] | None) -> str | None:
     if not serialized:
         return None
@@ -961,6 +1087,8 @@ def _user_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
             _KEPT_KEYS.clear()
         _KEPT_KEYS[keys] = kept
     out: dict[str, Any] = {}
+    if not kept:
+        return out  # a new dict all the same: a record's metadata is the user's to change
     for key in kept:
         value = meta[key]
         if value is None or isinstance(value, (str, int, float, bool)):
