@@ -82,6 +82,7 @@ _MEMO_SIZE = 1024
 _now = datetime.now
 _UTC = timezone.utc
 _clock = time.perf_counter
+_running_loop = asyncio._get_running_loop
 
 
 @dataclass(slots=True)
@@ -236,8 +237,81 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         if run_id in table:  # a second handler of this tracker: already counted
             return
         try:
-            call = self._open(
-                serialized, messages, chat, run_id, parent_run_id, tags, metadata, kwargs
+            meta = metadata or _NOTHING
+            batch = kwargs.get("invocation_params")
+            params = batch or _NOTHING
+            # Each step decides the usual case (a dict without the keys looked for, a plain str)
+            # in a C call or two and leaves anything else to the general helper.
+            if type(params) is dict and params.keys().isdisjoint(_MODEL_KEYS):
+                model = meta.get("ls_model_name")
+                if type(model) is not str or not model:
+                    model = _str(model)
+            else:
+                model = _model_from_start(params, meta)
+            if type(params) is dict and params.keys().isdisjoint(_BASE_URL_KEYS):
+                base_url = None
+            else:
+                base_url = _params_base_url(params)
+            ls_provider = meta.get("ls_provider")
+            if type(ls_provider) is not str or not ls_provider:
+                ls_provider = _str(ls_provider)
+            # What the provider is follows from these and the serialized model (one dict per
+            # model object, LangChain caches it): inferred once per model and endpoint. The
+            # entry holds the dict, so its id cannot be reused by another while it is there.
+            key = (id(serialized), ls_provider, model, base_url)
+            found = _PROVIDERS.get(key)
+            if found is not None and found[0] is serialized:
+                provider = found[1]
+            else:
+                provider = _provider(serialized, ls_provider, model, base_url, key)
+            if tags or "user_id" in meta or "session_id" in meta or "operation" in meta:
+                from_call = _attribution_from(meta, tags)
+            else:
+                from_call = _EMPTY
+            tracker = self.tracker
+            if from_call is _EMPTY and not active_runs():
+                # The common case: nothing call-specific and no track() block, so the context
+                # is the handler's own, the same for every call (as for the LlamaIndex handle).
+                defaults = tracker.defaults
+                own = self.attribution  # public: a user may replace it between calls
+                cached = self._context_cache
+                if cached is None or cached[0] is not defaults or cached[1] is not own:
+                    cached = self._context_cache = (defaults, own, tracker.call_context(own))
+                context = cached[2]
+            else:
+                explicit = (
+                    self.attribution if from_call is _EMPTY else from_call.over(self.attribution)
+                )
+                context = tracker.call_context(explicit)
+            if getattr(tracker, "_guard", None) is None:
+                reservation = None  # no budget: nothing to reserve, nothing to convert
+            else:
+                reservation = self._preflight(
+                    model, provider, messages, chat, params, context, run_id
+                )
+            run = str(run_id)
+            if parent_run_id is None:
+                parent = None
+                trace = run  # a root run is its own trace: one UUID -> str conversion, not two
+            else:
+                parent = str(parent_run_id)
+                root = self._calls.roots.get(parent_run_id, parent_run_id)
+                # The root is most often the parent itself (a model called by a chain).
+                trace = parent if root is parent_run_id else str(root)
+            call = _Call(
+                model,
+                provider,
+                _now(_UTC),
+                _clock(),
+                context,
+                reservation,
+                run,
+                parent,
+                trace,
+                _user_metadata(meta),
+                messages,
+                chat,
+                batch=batch,
             )
         except BudgetExceededError:
             # The whole batch is abandoned before any request leaves: give back what its
@@ -247,8 +321,6 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         except Exception:
             logger.exception("tokentrail: could not read a LangChain model start")
             return
-        if call is None:
-            return
         if table.setdefault(run_id, call) is not call:  # another thread's handler was first
             if call.reservation is not None:
                 self._release(call)
@@ -256,7 +328,7 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         # An async caller cancelled while LangChain awaits the request gets no end event
         # (agenerate's gather is cancelled with it): close such calls when the task ends.
         # (_get_running_loop: None without raising, the cheap check for sync callers.)
-        task = asyncio.current_task() if asyncio._get_running_loop() is not None else None
+        task = asyncio.current_task() if _running_loop() is not None else None
         if task is not None:
             callback = functools.partial(self._task_done, run_id)
             task.add_done_callback(callback)
@@ -273,90 +345,6 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             logger.exception("tokentrail: could not record a cancelled LangChain call")
             record = self._bare_record(call, "cancelled")
         self._capture(record, call)
-
-    def _open(
-        self,
-        serialized: Mapping[str, Any] | None,
-        messages: Any,
-        chat: bool,
-        run_id: UUID,
-        parent_run_id: UUID | None,
-        tags: list[str] | None,
-        metadata: Mapping[str, Any] | None,
-        kwargs: Mapping[str, Any],
-    ) -> _Call | None:
-        meta = metadata or _NOTHING
-        batch = kwargs.get("invocation_params")
-        params = batch or _NOTHING
-        # Each step decides the usual case (a dict without the keys looked for, a plain str)
-        # in a C call or two and leaves anything else to the general helper.
-        if type(params) is dict and params.keys().isdisjoint(_MODEL_KEYS):
-            model = meta.get("ls_model_name")
-            if type(model) is not str or not model:
-                model = _str(model)
-        else:
-            model = _model_from_start(params, meta)
-        if type(params) is dict and params.keys().isdisjoint(_BASE_URL_KEYS):
-            base_url = None
-        else:
-            base_url = _params_base_url(params)
-        ls_provider = meta.get("ls_provider")
-        if type(ls_provider) is not str or not ls_provider:
-            ls_provider = _str(ls_provider)
-        # What the provider is follows from these and the serialized model (one dict per
-        # model object, LangChain caches it): inferred once per model and endpoint. The
-        # entry holds the dict, so its id cannot be reused by another while it is there.
-        key = (id(serialized), ls_provider, model, base_url)
-        found = _PROVIDERS.get(key)
-        if found is not None and found[0] is serialized:
-            provider = found[1]
-        else:
-            provider = _provider(serialized, ls_provider, model, base_url, key)
-        if tags or "user_id" in meta or "session_id" in meta or "operation" in meta:
-            from_call = _attribution_from(meta, tags)
-        else:
-            from_call = _EMPTY
-        tracker = self.tracker
-        if from_call is _EMPTY and not active_runs():
-            # The common case: nothing call-specific and no track() block, so the context
-            # is the handler's own, the same for every call (as for the LlamaIndex handle).
-            defaults = tracker.defaults
-            own = self.attribution  # public: a user may replace it between calls
-            cached = self._context_cache
-            if cached is None or cached[0] is not defaults or cached[1] is not own:
-                cached = self._context_cache = (defaults, own, tracker.call_context(own))
-            context = cached[2]
-        else:
-            explicit = self.attribution if from_call is _EMPTY else from_call.over(self.attribution)
-            context = tracker.call_context(explicit)
-        if getattr(tracker, "_guard", None) is None:
-            reservation = None  # no budget: nothing to reserve, nothing to convert
-        else:
-            reservation = self._preflight(model, provider, messages, chat, params, context, run_id)
-        run = str(run_id)
-        if parent_run_id is None:
-            parent = None
-            trace = run  # a root run is its own trace: one UUID -> str conversion, not two
-        else:
-            parent = str(parent_run_id)
-            root = self._calls.roots.get(parent_run_id, parent_run_id)
-            # The root is most often the parent itself (a model called by a chain).
-            trace = parent if root is parent_run_id else str(root)
-        return _Call(
-            model,
-            provider,
-            _now(_UTC),
-            _clock(),
-            context,
-            reservation,
-            run,
-            parent,
-            trace,
-            _user_metadata(meta),
-            messages,
-            chat,
-            batch=batch,
-        )
 
     def _preflight(
         self,
