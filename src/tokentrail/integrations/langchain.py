@@ -240,17 +240,24 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             meta = metadata or _NOTHING
             batch = kwargs.get("invocation_params")
             params = batch or _NOTHING
-            # Each step decides the usual case (a dict without the keys looked for, a plain str)
-            # in a C call or two and leaves anything else to the general helper.
-            if type(params) is dict and params.keys().isdisjoint(_MODEL_KEYS):
-                model = meta.get("ls_model_name")
+            # Each step decides the usual case (a plain str under the first key looked for,
+            # a dict without the keys looked for) in a C call or two and leaves anything else
+            # to the general helper.
+            if type(params) is dict:
+                model = params.get("model")
                 if type(model) is not str or not model:
-                    model = _str(model)
+                    if params.keys().isdisjoint(_MODEL_KEYS):
+                        model = meta.get("ls_model_name")
+                        if type(model) is not str or not model:
+                            model = _str(model)
+                    else:
+                        model = _model_from_start(params, meta)
+                if params.keys().isdisjoint(_BASE_URL_KEYS):
+                    base_url = None
+                else:
+                    base_url = _params_base_url(params)
             else:
                 model = _model_from_start(params, meta)
-            if type(params) is dict and params.keys().isdisjoint(_BASE_URL_KEYS):
-                base_url = None
-            else:
                 base_url = _params_base_url(params)
             ls_provider = meta.get("ls_provider")
             if type(ls_provider) is not str or not ls_provider:
