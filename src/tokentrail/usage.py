@@ -294,15 +294,20 @@ def plain_usage(counts: Any, estimated: bool = False) -> Usage | None:
     for value in counts.values():
         if type(value) is not int or value < 0 or value > MAX_TOKENS:
             return None
-    u = Usage._of(counts, estimated=bool(estimated), issues=())
-    if (
-        u.cache_read_tokens + u.cache_write_tokens > u.input_tokens
-        or u.cache_write_1h_tokens > u.cache_write_tokens
-        or u.input_audio_tokens > u.input_tokens
-        or u.reasoning_tokens + u.output_audio_tokens > u.output_tokens
-    ):
+    get = counts.get
+    n_in = get("input_tokens", 0)
+    n_out = get("output_tokens", 0)
+    read = get("cache_read_tokens", 0)
+    write = get("cache_write_tokens", 0)
+    write_1h = get("cache_write_1h_tokens", 0)
+    audio_in = get("input_audio_tokens", 0)
+    reasoning = get("reasoning_tokens", 0)
+    audio_out = get("output_audio_tokens", 0)
+    if read + write > n_in or write_1h > write or audio_in > n_in or reasoning + audio_out > n_out:
         return None
-    return u
+    return trusted_usage(
+        n_in, n_out, read, write, write_1h, audio_in, reasoning, audio_out, bool(estimated), ()
+    )
 
 
 def _validated(

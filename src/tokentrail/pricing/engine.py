@@ -538,13 +538,22 @@ class Pricer:
     def _lazy_price(self, entry: ModelEntry, usage: Usage) -> LazyCost | None:
         """``_plain_price`` without the arithmetic: a :class:`LazyCost` that DuckDB prices
         at ingest (and Python when read); ``None`` when the plain path does not apply."""
-        _, prices, static, limit, cells = self._plain_entry(entry)
+        plain = self._plain.get(id(entry))
+        if plain is None or plain[0] is not entry:
+            plain = self._plain_entry(entry)
+        cells = plain[4]
         u = usage
-        if cells is None or u.input_tokens > limit:
+        if cells is None or u.input_tokens > plain[3]:
             return None
-        if _plain_counts(u) is None:
-            return None  # a negative leaf: the general path decides, and explains
-        return lazy_cost(PendingPrice(prices, u, static, cells))
+        # A negative leaf (see _plain_counts): the general path decides, and explains.
+        writes = u.cache_write_tokens
+        if (
+            u.input_tokens < u.cache_read_tokens + writes + u.input_audio_tokens
+            or u.output_tokens < u.reasoning_tokens + u.output_audio_tokens
+            or writes < u.cache_write_1h_tokens
+        ):
+            return None
+        return lazy_cost(PendingPrice(plain[1], u, plain[2], cells))
 
     def _reported(self, model: str | None, pid: str | None, reported: Any) -> Cost:
         try:

@@ -15,6 +15,7 @@ exact: DuckDB's ``DECIMAL(18, 12)`` holds every leaf and total without rounding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from decimal import Decimal
 from typing import Any
@@ -22,7 +23,15 @@ from typing import Any
 from ..usage import Usage
 from .types import Cost
 
-__all__ = ["RATES_MARK", "LazyCost", "PendingPrice", "lazy_cost", "plain_figures", "rate_cells"]
+__all__ = [
+    "RATES_MARK",
+    "LazyCost",
+    "PendingPrice",
+    "lazy_cost",
+    "pending_of",
+    "plain_figures",
+    "rate_cells",
+]
 
 _ZERO = Decimal(0)
 
@@ -161,6 +170,10 @@ class LazyCost(Cost):
 
 _set_pending = LazyCost._pending.__set__  # type: ignore[attr-defined]
 _get_pending = LazyCost._pending.__get__  # type: ignore[attr-defined]
+
+
+#: ``cost.pending`` for the spool's hot path: the slot's own getter, no Python frame.
+pending_of: Callable[[LazyCost], PendingPrice | None] = _get_pending
 
 
 def lazy_cost(pending: PendingPrice) -> LazyCost:

@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from math import isfinite
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -44,7 +45,7 @@ try:  # POSIX; on other systems a dead writer's segments are left for a later ve
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from ..pricing.lazy import LazyCost
+from ..pricing.lazy import LazyCost, pending_of
 from ..pricing.leaves import LEAVES
 from ..records import COLUMNS, UsageRecord
 
@@ -74,7 +75,6 @@ _MAP_SEGMENTS = hasattr(os, "posix_fallocate") and fcntl is not None
 _PRICED_WIDTH = len(COLUMNS) + 1 + len(LEAVES)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
-_INF = float("inf")
 _NONE = type(None)
 _TEXT_TYPES = frozenset((str, _NONE))
 _INT = frozenset((int,))
@@ -142,7 +142,7 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
     latency = record.latency_ms
     if latency is not None:
         latency = float(latency)
-        if latency != latency or latency in (_INF, -_INF):
+        if not isfinite(latency):
             latency = None
     tags = record.tags
     tag_list = (
@@ -155,7 +155,7 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
     if c is None:
         priced_model = currency = source = catalog = None
         m_in = m_read = m_write = m_out = m_reason = m_audio = m_total = None
-    elif type(c) is LazyCost and (pending := c.pending) is not None:
+    elif type(c) is LazyCost and (pending := pending_of(c)) is not None:
         # Not worked out yet: DuckDB multiplies the leaves out when it stores the row.
         currency, priced_model, _, _, _, catalog, source = pending.static[:7]
         rates = pending.cells
@@ -171,8 +171,9 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         m_reason = None if (m := c.reasoning_cost) is None else "0" if not m else str(m)
         m_audio = None if (m := c.audio_cost) is None else "0" if not m else str(m)
         m_total = None if (m := c.total) is None else "0" if not m else str(m)
+    rid = record.id
     row: tuple[Any, ...] = (
-        record.id if type(record.id) is str else str(record.id),
+        rid if type(rid) is str else str(rid),
         ts if type(ts := record.ts) is datetime else _timestamp(ts),
         latency,
         record.framework,
