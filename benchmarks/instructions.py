@@ -15,6 +15,7 @@ Same in-process models as ``bench_langchain`` / ``bench_llamaindex`` (token coun
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -93,6 +94,9 @@ def _instructions(script: Path, scenario: str, variant: str, n: int) -> int:
         capture_output=True,
         text=True,
         check=True,
+        # One hash seed for every run: string hashes decide dict layouts, which moved the
+        # counts by ~5% from one process to the next.
+        env={**os.environ, "PYTHONHASHSEED": "0"},
     )
     found = re.search(r"Collected\s*:\s*(\d+)", done.stderr)
     if found is None:

@@ -200,7 +200,8 @@ def test_on_llm_end_takes_the_fast_path_and_stores_the_general_record(
 
 
 def _reference_plain(um: Any) -> Usage | None:
-    """The plain-usage check as it was before it was rewritten for speed (the spec)."""
+    """The plain-usage check as it was before it was rewritten for speed (the spec), plus
+    the upper bound every count check has (``MAX_TOKENS``)."""
     top = {"input_tokens", "output_tokens", "total_tokens", "input_token_details"}
     top |= {"output_token_details", "total_cost"}
     if type(um) is not dict or not um.keys() <= top:
@@ -229,6 +230,8 @@ def _reference_plain(um: Any) -> Usage | None:
         out.get("audio") or 0,
     )
     if tuple(map(type, values)) != (int,) * 9 or min(values) < 0:
+        return None
+    if max(values) > 2**53:  # too large to be a count: the extractor clamps and reports it
         return None
     total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out = values
     writes = max(creation, w5 + w1)
@@ -292,15 +295,14 @@ def test_plain_usage_check_decides_as_before_and_agrees_with_the_extractor(
     plain = lc._plain_usage_metadata(um)
     assert plain == _reference_plain(um)
     general = from_langchain_usage_metadata(um)
-    # (False and "" were always read as 0 by the plain check, and counts past 2**53 kept,
-    # where the extractor flags them; a usage_metadata without any count is no usage to
-    # the extractor.)
+    # (False and "" were always read as 0 by the plain check, where the extractor flags
+    # them; a usage_metadata without any count is no usage to the extractor.)
     if plain is not None and general is not None and not _flagged_only_there(um):
         assert plain == general
 
 
 def _flagged_only_there(um: Mapping[str, Any]) -> bool:
-    return any(v is False or v == "" or v == 2**64 for v in _leaves(um))
+    return any(v is False or v == "" for v in _leaves(um))
 
 
 def _leaves(um: Mapping[str, Any]) -> list[Any]:
@@ -513,3 +515,10 @@ def test_one_record_per_call_when_threads_race_on_its_events(
     race(lambda h, r: h.on_llm_end(result, run_id=r))
     assert len(opened) == len(run_ids) and not handlers[1]._calls.calls
     assert sorted(r.run_id for r in captured) == sorted(str(r) for r in run_ids)
+
+
+def test_a_count_too_large_to_be_real_goes_to_the_extractor() -> None:
+    um = {"input_tokens": 2**64, "output_tokens": 5}
+    assert lc._plain_usage_metadata(um) is None
+    general = from_langchain_usage_metadata(um)
+    assert general is not None and general.input_tokens == 2**53 and general.issues

@@ -49,7 +49,7 @@ from ..context import Attribution, CallContext, Run, active_runs
 from ..errors import BudgetExceededError
 from ..providers import infer_provider
 from ..records import Status, UsageRecord
-from ..usage import Usage, trusted_usage
+from ..usage import MAX_TOKENS, Usage, trusted_usage
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -884,8 +884,11 @@ def _plain_usage_metadata(um: Mapping[str, Any]) -> Usage | None:
         is int
     ):
         return None
-    # Non-negative: the bitwise or of ints is negative exactly when one of them is.
-    if total_in | total_out | read | creation | w5 | w1 | audio_in | reasoning | audio_out < 0:
+    # Non-negative: the bitwise or of ints is negative exactly when one of them is; and
+    # no larger than any count can be (it is at least the largest: at worst, counts close
+    # to the limit go to the extractor, which clamps and reports what is really too big).
+    ored = total_in | total_out | read | creation | w5 | w1 | audio_in | reasoning | audio_out
+    if ored < 0 or ored > MAX_TOKENS:
         return None
     # langchain-anthropic zeroes cache_creation when it gives the TTL split.
     writes = max(creation, w5 + w1)
