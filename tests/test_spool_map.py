@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import mmap
 import os
 from pathlib import Path
 from typing import Any
@@ -68,30 +69,31 @@ def test_an_open_segment_is_allocated_and_closing_cuts_it_to_what_was_written(tm
 
 
 def test_a_segment_closes_when_its_bytes_are_used_up_and_counts_its_records(tmp_path: Path):
-    writer = SpoolWriter(tmp_path, max_rows=1000)
-    writer._mapping = True
+    writer = SpoolWriter(tmp_path, max_rows=1000)  # segments of at most 640 KB
     big = line(0, metadata={"blob": "x" * 40_000})
-    first_capacity = None
-    for _ in range(40):
+    capacities: list[int] = []
+    for _ in range(60):
         if not writer.fast_append(big):
             writer.append(big)
-        first_capacity = first_capacity or writer._capacity
+        if not capacities or capacities[-1] != writer._capacity:
+            capacities.append(writer._capacity)
     closed = writer.take_closed()
-    assert closed, "segments should have been closed for lack of room"
-    assert first_capacity is not None
+    assert len(closed) >= 3, "segments should have been closed for lack of room"
+    # Small first, doubling each time one fills up, up to max_rows lines' worth.
+    assert capacities[0] == 1 << 18
+    assert capacities[1] == 1 << 19
+    assert max(capacities) == -(-1000 * 640 // mmap.PAGESIZE) * mmap.PAGESIZE
     for path, rows in closed:
         data = path.read_bytes()
         assert data.count(b"\n") == rows
-        assert len(data) <= first_capacity
         read, bad = read_segment(path)
         assert (len(read), bad) == (rows, 0)
-    total = sum(rows for _, rows in closed) + writer.rows
-    assert total == 40
+    assert sum(rows for _, rows in closed) + writer.rows == 60
     writer.close()
 
 
 def test_a_record_larger_than_a_segment_gets_a_segment_sized_to_hold_it(tmp_path: Path):
-    writer = SpoolWriter(tmp_path, max_rows=3)  # allocates 64 KiB per segment
+    writer = SpoolWriter(tmp_path, max_rows=3)  # allocates 4 KiB per segment
     huge = line(1, metadata={"blob": "y" * 200_000})
     writer.append(line(0))
     writer.append(huge)

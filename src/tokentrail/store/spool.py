@@ -67,9 +67,11 @@ logger = logging.getLogger("tokentrail")
 SEGMENT_SUFFIX = ".jsonl"
 LOCK_SUFFIX = ".lock"
 # Mapped segments: bytes allocated per expected record (a usual line is 300-600 bytes;
-# a segment whose lines run longer is closed when its bytes are used up), and at least.
+# a segment whose lines run longer is closed when its bytes are used up). A process starts
+# with small segments and doubles their size each time one fills up by bytes, so a process
+# that records a few calls a second does not hold megabytes of disk it never uses.
 _LINE_ESTIMATE = 640
-_MIN_SEGMENT_BYTES = 1 << 16
+_FIRST_SEGMENT_BYTES = 1 << 18
 _MAP_SEGMENTS = hasattr(os, "posix_fallocate") and fcntl is not None
 # A row priced at ingest: its columns, the mark, one price per leaf (see ``pricing.lazy``).
 _PRICED_WIDTH = len(COLUMNS) + 1 + len(LEAVES)
@@ -432,6 +434,8 @@ class SpoolWriter:
         self._map: mmap.mmap | None = None
         self._pos = 0  # bytes written to the open segment
         self._capacity = 0  # bytes the map holds
+        # Bytes to allocate for the next segment (grows up to max_rows lines).
+        self._segment_bytes = min(_FIRST_SEGMENT_BYTES, max_rows * _LINE_ESTIMATE)
         self._mapping = _MAP_SEGMENTS
         self.rows = 0  # records in the open segment
         self.closed: list[tuple[Path, int]] = []  # full segments not yet handed over
@@ -450,7 +454,7 @@ class SpoolWriter:
         return fd
 
     def _map_segment(self, fd: int, need: int) -> None:
-        size = max(self.max_rows * _LINE_ESTIMATE, need + 1, _MIN_SEGMENT_BYTES)
+        size = max(self._segment_bytes, need + 1)
         size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
         try:
             os.posix_fallocate(fd, 0, size)
@@ -503,7 +507,9 @@ class SpoolWriter:
     def append(self, data: bytes) -> None:
         """Write one framed record; a segment this closes (full) is added to ``closed``."""
         if self._map is not None and self._pos + len(data) > self._capacity:
-            self._close_full()  # the record does not fit: it starts the next segment
+            # The record does not fit: it starts the next segment, a larger one.
+            self._segment_bytes = min(2 * self._segment_bytes, self.max_rows * _LINE_ESTIMATE)
+            self._close_full()
         if self._fd is None:
             self._open(len(data))
         if self._map is not None:
