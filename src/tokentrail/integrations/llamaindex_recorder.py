@@ -36,8 +36,9 @@ from ..context import Attribution, CallContext, active_runs
 from ..errors import BudgetExceededError
 from ..providers import infer_provider
 from ..records import Status, UsageRecord
-from ..usage import Usage
+from ..usage import MAX_TOKENS, Usage, trusted_usage
 from . import llamaindex_usage as lu
+from .llamaindex_usage import _OPENAI_SEMANTICS, _SDK_USAGE, _VARIANTS, _is_sdk_usage
 
 if TYPE_CHECKING:
     from ..tracker import Tracker
@@ -52,6 +53,12 @@ Source = Literal["events", "callback"]
 # Depth limit of the walk up the span tree (LlamaIndex nests a few levels per component).
 _MAX_DEPTH = 64
 _CANCELLED = (GeneratorExit, asyncio.CancelledError, KeyboardInterrupt)
+#: The ``tools`` argument types read (a call's tools count towards its prompt estimate).
+_SEQUENCES = (list, tuple)
+# Bound once: these run on every call (a module global is one lookup, ``time.x`` two).
+_clock = time.perf_counter
+_now = datetime.now
+_UTC = timezone.utc
 _FIELD_TAGS = ("user_id", "session_id", "operation")
 
 
@@ -204,13 +211,6 @@ class Recorder:
             explicit = explicit.over(attribution) if explicit else attribution
         return self.tracker.call_context(explicit)
 
-    def _identify(
-        self, instance: Any, model_dict: Mapping[str, Any]
-    ) -> tuple[str | None, str | None]:
-        """Model name and provider id of a call of ``instance`` (the LLM, if known)."""
-        model = _model_name(model_dict)
-        return model, _provider(model, _base_url(instance), model_dict.get("class_name"))
-
     def _events_context(self, tags: Mapping[str, Any] | None) -> CallContext | None:
         """The context of a call seen through instrumentation events; None: not ours."""
         explicit = tag_attribution(tags) if tags else None
@@ -287,29 +287,38 @@ class Recorder:
         found: CallContext | None
         if parent is not None:
             found = parent.ctx
-        elif source == "events":
-            found = self._events_context(tags)
-        else:
+        elif source != "events":
             found = self._start_context(source, tags, attribution)
+        else:
+            # _events_context's usual case inline (an attached handle, no instrument tags,
+            # no track() block): the handle's context, cached per tracker defaults.
+            handles = self.handles
+            cached: tuple[Attribution, CallContext] | None = (
+                handles[-1].context_cache if handles and not tags and not active_runs() else None
+            )
+            if cached is not None and cached[0] is self.tracker.defaults:
+                found = cached[1]
+            else:
+                found = self._events_context(tags)
         if found is None:
             return None
-        ctx = found
         model_dict = model_dict or {}
-        model, provider = self._identify(instance, model_dict)
+        model, provider = _identify(instance, model_dict)
+        tools = kwargs.get("tools") if kwargs else None
         call = Call(
             span,
             kind,
             source,
-            ctx,
+            found,
             model,
             provider,
-            datetime.now(timezone.utc),
-            time.perf_counter(),
+            _now(_UTC),
+            _clock(),
             run_parent,
             trace,
             messages,
             prompt,
-            _tools(kwargs),
+            tools if isinstance(tools, _SEQUENCES) and tools else None,
             parent,
         )
         if parent is not None:
@@ -388,6 +397,26 @@ class Recorder:
         if call is None or call.source != source:
             return
         self.calls.pop(call.span, None)
+        # The usual call: not streamed, not nested, nothing linked or refused (what
+        # _finish checks for those is then a no-op), and a response _plain_record reads.
+        if (
+            not call.streamed
+            and call.parent is None
+            and not call.children
+            and call.event_id is None
+            and call.refusal is None
+            and not call.done
+        ):
+            record = _plain_record(call, response)
+            if record is not None:
+                call.done = True
+                try:
+                    self.tracker.capture(record, context=call.ctx, reservation=call.reservation)
+                except Exception:  # capturing must never break the app
+                    logger.exception("tokentrail: could not record a LlamaIndex call")
+                if not self.handles:  # an attached handle keeps the recorder in use
+                    self.hub.settle_idle(self)
+                return
         self._finish(call, response, "ok", None)
 
     def end_event(self, event_id: str, response: Any, exc: BaseException | None) -> None:
@@ -475,7 +504,7 @@ class Recorder:
         if ctx is None:
             return None
         _parent, run_parent, trace, instance = self._place(span)
-        model, provider = self._identify(instance, model_dict or {})
+        model, provider = _identify(instance, model_dict or {})
         call = Call(
             span,
             "embedding",
@@ -483,8 +512,8 @@ class Recorder:
             ctx,
             model,
             provider,
-            datetime.now(timezone.utc),
-            time.perf_counter(),
+            _now(_UTC),
+            _clock(),
             run_parent,
             trace,
         )
@@ -574,7 +603,7 @@ class Recorder:
         exc: BaseException | None,
         chunks: Sequence[str],
     ) -> UsageRecord:
-        latency_ms = (time.perf_counter() - call.t0) * 1000.0
+        latency_ms = (_clock() - call.t0) * 1000.0
         if call.kind == "embedding":
             usage = (
                 Usage(input_tokens=lu.estimate_embedding(chunks, call.model), estimated=True)
@@ -702,6 +731,192 @@ def _provider(model: str | None, base_url: str | None, class_name: Any) -> str |
     return found
 
 
+def _identify(instance: Any, model_dict: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """Model name and provider id of a call of ``instance`` (the LLM, if known).
+
+    What ``_model_name``, ``_base_url`` and ``_provider`` say, read in one function: this
+    runs at every call's start (``tests/test_llamaindex_hotpath.py`` compares the two).
+    """
+    get = model_dict.get
+    model = get("model_name")
+    if not (isinstance(model, str) and model):
+        model = get("model")
+        if not (isinstance(model, str) and model):
+            model = None
+    if model == "unknown":
+        model = None
+    base_url = None
+    if instance is not None:
+        cls = type(instance)
+        names = _URL_FIELDS[cls] if cls in _URL_FIELDS else _url_fields(cls)
+        if names is None:
+            base_url = _base_url(instance)
+        else:
+            fields = instance.__dict__
+            for name in names:
+                value = fields.get(name)
+                if isinstance(value, str) and value:
+                    base_url = value
+                    break
+            else:
+                if instance.__pydantic_extra__:
+                    base_url = _base_url(instance)
+    class_name = get("class_name")
+    key = (model, base_url, class_name if isinstance(class_name, str) else None)
+    provider = _PROVIDERS.get(key, _UNKNOWN)
+    if provider is _UNKNOWN:
+        provider = _provider(model, base_url, class_name)
+    return model, provider  # type: ignore[return-value]
+
+
+_UNKNOWN = object()
+
+
+def _plain_record(call: Call, response: Any) -> UsageRecord | None:
+    """The record of the usual finished call, read in one pass; ``None``: not the usual one.
+
+    The usual call is an OpenAI (or Azure) chat or completion whose ``response.raw`` is the
+    ``openai`` SDK's response (its class declares ``model``, ``id``, ``service_tier`` and
+    ``usage``) with the SDK's ``CompletionUsage``, every count a plain int within range and
+    every subset within its parent. Its record is the one ``_record`` builds through
+    ``read_raw`` and ``usage_read`` (``tests/test_llamaindex_hotpath.py`` checks it shape
+    by shape); anything else returns ``None`` and goes that general way.
+    """
+    t1 = _clock()
+    provider = call.provider
+    if provider not in _OPENAI_SEMANTICS or call.kind == "embedding" or response is None:
+        return None
+    raw = getattr(response, "raw", None)
+    cls = type(raw)
+    plain = _PLAIN_RAW.get(cls)
+    if plain is None:
+        plain = _decide(_PLAIN_RAW, cls, _RAW_NAMES)
+    if not plain:
+        return None
+    # Declared fields are in __dict__ (never in the extras), unless built with
+    # model_construct without them: .get() reads those as missing, as read_raw does.
+    fields: dict[str, Any] = raw.__dict__
+    usage: Any = fields.get("usage")
+    cls = type(usage)
+    sdk = _SDK_USAGE.get(cls)
+    if sdk is None:
+        sdk = _is_sdk_usage(cls)
+    if not sdk:
+        return None  # no usage, or not the SDK's: usage_read decides
+    model = fields.get("model")
+    if type(model) is not str or not model:
+        return None  # the general path looks further (Anthropic-style message.model)
+    tier = fields.get("service_tier")
+    variant = None
+    if tier is not None:
+        if type(tier) is not str:
+            return None
+        variant = tier.lower()
+        if variant not in _VARIANTS:
+            variant = None
+    if variant is None and usage.__pydantic_extra__:
+        return None  # read_raw then looks for a tier in the usage's extras
+    # A count missing from __dict__ (model_construct) stays _UNKNOWN and fails the int
+    # check below: the general reader decides what it means.
+    counts = usage.__dict__
+    inp = counts.get("prompt_tokens", _UNKNOWN)
+    out = counts.get("completion_tokens", _UNKNOWN)
+    if inp is None:
+        inp = 0
+    if out is None:
+        out = 0
+    details = counts.get("prompt_tokens_details")
+    if details is None:
+        cache_read = cache_write = audio_in = 0
+    else:
+        # A class that declares the names: its extras cannot hold them (_details reads
+        # the declared field first).
+        cls = type(details)
+        plain = _PROMPT_DETAILS.get(cls)
+        if plain is None:
+            plain = _decide(_PROMPT_DETAILS, cls, _PROMPT_NAMES)
+        if not plain:
+            return None
+        found = details.__dict__
+        cache_read = found.get("cached_tokens", _UNKNOWN)
+        cache_write = found.get("cache_write_tokens", _UNKNOWN)
+        audio_in = found.get("audio_tokens", _UNKNOWN)
+        if cache_read is None:
+            cache_read = 0
+        if cache_write is None:
+            cache_write = 0
+        if audio_in is None:
+            audio_in = 0
+    details = counts.get("completion_tokens_details")
+    if details is None:
+        reasoning = audio_out = 0
+    else:
+        cls = type(details)
+        plain = _COMPLETION_DETAILS.get(cls)
+        if plain is None:
+            plain = _decide(_COMPLETION_DETAILS, cls, _COMPLETION_NAMES)
+        if not plain:
+            return None
+        found = details.__dict__
+        reasoning = found.get("reasoning_tokens", _UNKNOWN)
+        audio_out = found.get("audio_tokens", _UNKNOWN)
+        if reasoning is None:
+            reasoning = 0
+        if audio_out is None:
+            audio_out = 0
+    # Plain ints (bool is not: type(True) is not int), none negative or over the maximum
+    # (the bitwise or of non-negative ints is at least each of them; negative if one is).
+    if not (
+        type(inp)
+        is type(out)
+        is type(cache_read)
+        is type(cache_write)
+        is type(audio_in)
+        is type(reasoning)
+        is type(audio_out)
+        is int
+    ):
+        return None
+    ored = inp | out | cache_read | cache_write | audio_in | reasoning | audio_out
+    if ored < 0 or ored > MAX_TOKENS:
+        return None
+    if cache_read + cache_write > inp or audio_in > inp or reasoning + audio_out > out:
+        return None
+    rid = fields.get("id")
+    return UsageRecord(
+        model=model,
+        provider=provider,
+        usage=trusted_usage(inp, out, cache_read, cache_write, 0, audio_in, reasoning, audio_out),
+        framework="llamaindex",
+        ts=call.ts,
+        latency_ms=(t1 - call.t0) * 1000.0,
+        run_id=call.run_id,
+        parent_run_id=call.parent_run_id,
+        trace_id=call.trace_id,
+        request_id=rid if type(rid) is str and rid else None,
+        price_variant=variant,
+    )
+
+
+# Per class, decided once: does it declare (as pydantic fields) the names _plain_record
+# reads from its objects' __dict__? Raw responses, prompt and completion token details.
+_PLAIN_RAW: dict[type, bool] = {}
+_PROMPT_DETAILS: dict[type, bool] = {}
+_COMPLETION_DETAILS: dict[type, bool] = {}
+_RAW_NAMES = frozenset({"model", "id", "service_tier", "usage"})
+_PROMPT_NAMES = frozenset({"cached_tokens", "cache_write_tokens", "audio_tokens"})
+_COMPLETION_NAMES = frozenset({"reasoning_tokens", "audio_tokens"})
+
+
+def _decide(memo: dict[type, bool], cls: type, names: frozenset[str]) -> bool:
+    """Whether ``cls`` is a pydantic model declaring every one of ``names`` (memoized)."""
+    declared = getattr(cls, "__pydantic_fields__", None)
+    found = isinstance(declared, Mapping) and names <= declared.keys()
+    if len(memo) < 1024:
+        memo[cls] = found
+    return found
+
+
 def _status_of(exc: BaseException | None) -> Status:
     return "cancelled" if isinstance(exc, _CANCELLED) else "error"
 
@@ -758,11 +973,6 @@ def _base_url(instance: Any) -> str | None:
             if isinstance(value, str) and value:
                 return value
     return None
-
-
-def _tools(kwargs: Mapping[str, Any] | None) -> Sequence[Any] | None:
-    tools = kwargs.get("tools") if kwargs else None
-    return tools if isinstance(tools, (list, tuple)) and tools else None
 
 
 def _max_tokens(
