@@ -30,8 +30,10 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
+from llama_index_instrumentation.dispatcher import instrument_tags
 from openai.types.chat import ChatCompletion
 from openai.types.completion import Completion
+from pydantic import BaseModel, ConfigDict
 
 import tokentrail.integrations.llamaindex_recorder as lr
 from tokentrail.integrations import llamaindex_handlers as lh
@@ -223,6 +225,13 @@ def _anthropic_message() -> Any:
     )
 
 
+def _with_usage(usage: Any) -> ChatCompletion:
+    """A response carrying ``usage`` as given (construct() would convert a dict)."""
+    raw = ChatCompletion.construct(**_body(None))
+    raw.__dict__["usage"] = usage
+    return raw
+
+
 def _declined() -> list[tuple[str, lr.Call, Any]]:
     usual = ChatCompletion.model_validate(_body(USUAL[1]))
     legacy = Completion.model_validate(
@@ -257,6 +266,8 @@ def _declined() -> list[tuple[str, lr.Call, Any]]:
             _chat(ChatCompletion.construct(**_body(_TOKENS, service_tier=1))),
         ),
         ("embedding", _call("embedding"), _chat(usual)),
+        ("usage as a dict", _call(), _chat(_with_usage(dict(_TOKENS)))),
+        ("usage of another type", _call(), _chat(_with_usage(SimpleNamespace(**_TOKENS)))),
     ]
 
 
@@ -334,10 +345,18 @@ class _NoURL:
     pass
 
 
+class _ExtraLLM(BaseModel):
+    """A pydantic LLM whose URL field is unset and whose endpoint is an extra."""
+
+    model_config = ConfigDict(extra="allow")
+    api_base: str | None = None
+
+
 def _llms() -> list[Any]:
     from llama_index.llms.openai import OpenAI
 
-    with_extra = OpenAI(api_key="sk-test")
+    # No URL in its fields (an empty api_base): the extras are looked at.
+    with_extra = OpenAI(api_key="sk-test", api_base="")
     with_extra.__pydantic_extra__ = {"endpoint": "https://extra.example"}
     return [
         None,
@@ -349,6 +368,9 @@ def _llms() -> list[Any]:
         _NoURL(),
         SimpleNamespace(base_url="https://api.anthropic.com"),
         SimpleNamespace(endpoint=""),
+        _ExtraLLM.model_validate({"endpoint": "https://api.deepseek.com/v1"}),
+        _ExtraLLM(api_base="https://api.deepseek.com/v1"),
+        _ExtraLLM(),
     ]
 
 
@@ -524,7 +546,8 @@ def _session(tracker: Any) -> list[dict[str, Any]]:
 
     def capture(record: Any, *, context: Any = None, reservation: Any = None) -> Any:
         records.append(record)
-        contexts.append((context, reservation))
+        # The runs are new objects in every session: their number is compared.
+        contexts.append((context.attribution, len(context.runs), reservation))
         return record
 
     tracker.capture = capture
@@ -539,6 +562,11 @@ def _session(tracker: Any) -> list[dict[str, Any]]:
         for _ in llm.stream_chat(hi):
             pass
         MockEmbedding(embed_dim=4).get_text_embedding_batch(["one text", "two texts"])
+        with instrument_tags({"user_id": "tagged", "tags": ["t1"], "tenant": "acme"}):
+            llm.chat(hi)
+        with tracker.track(operation="block"):
+            llm.chat(hi)
+        llm.chat(hi)  # the cached context again, after the block
     del tracker.capture
     volatile = _VOLATILE | {"ts", "run_id", "parent_run_id", "trace_id"}
     return [
@@ -566,13 +594,19 @@ def test_a_session_records_the_same_rows_with_and_without_the_fast_path(
     tracker: Any, monkeypatch: pytest.MonkeyPatch, taken: list[bool]
 ) -> None:
     fast = _session(tracker)
-    assert taken == [True, True, True]  # chat, complete, chat; streams never get there
+    # chat, complete, chat, then the tagged, in-block and last chats; streams never get there.
+    assert taken == [True] * 6
     monkeypatch.setattr(lr, "_plain_record", lambda call, response: None)
     general = _session(tracker)
     assert fast == general
-    assert [r["operation"] for r in fast] == [None] * 5 + ["embedding"]
-    assert {r["context"][0].attribution.operation for r in fast} == {"op"}
-    assert [r["streamed"] for r in fast] == [False, False, False, True, True, False]
+    assert [r["operation"] for r in fast] == [None] * 5 + ["embedding", None, None, None]
+    attributions = [r["context"][0] for r in fast]
+    # The handle's arguments win over the track() block's (see the integration's docs).
+    assert [a.operation for a in attributions] == ["op"] * 9
+    assert [a.user_id for a in attributions] == ["u1"] * 6 + ["tagged", "u1", "u1"]
+    assert attributions[6].metadata == {"tenant": "acme"} and "t1" in attributions[6].tags
+    assert [r["context"][1] for r in fast] == [0] * 7 + [1, 0]
+    assert [r["streamed"] for r in fast][:6] == [False, False, False, True, True, False]
     assert fast[0]["usage"].cache_read_tokens == 1 and fast[0]["price_variant"] == "flex"
     assert fast[1]["price_variant"] is None and fast[1]["request_id"] == "chatcmpl-2"
     assert fast[4]["usage"].estimated and fast[5]["usage"].estimated
