@@ -407,6 +407,25 @@ def test_identify_reads_the_endpoint_per_call() -> None:
     )
 
 
+def test_a_root_span_is_placed_as_the_walk_places_it(tracker: Any) -> None:
+    hub = lr.Hub(lambda: None, lambda: None)
+    rec = lr.Recorder(tracker, hub)
+    llm = _ExtraLLM(api_base="https://api.deepseek.com/v1")
+    model_dict = {"model": "m-1"}
+    assert lr._identify(llm, model_dict) != lr._identify(None, model_dict)  # it matters
+    hub.spans["root"] = (None, llm)
+    call = rec.start_llm("root", "chat", model_dict, source="callback")
+    assert call is not None
+    placed = (call.parent, call.parent_run_id, call.trace_id, call.provider)
+    ancestor, parent, root, instance = rec._place("root")
+    assert placed == (ancestor, parent, root, lr._identify(instance, model_dict)[1])
+    # A child span goes the general way: its parent and root from the walk.
+    hub.spans["child"] = ("root", llm)
+    child = rec.start_llm("child", "chat", model_dict, source="callback")
+    assert child is not None
+    assert (child.parent, child.parent_run_id, child.trace_id) == (call, "root", "root")
+
+
 # ---------------------------------------------------------------------- event routing
 class _Spy:
     """A recorder stand-in that notes how it was called."""
@@ -568,6 +587,8 @@ def _session(tracker: Any) -> list[dict[str, Any]]:
             llm.chat(hi)
         llm.chat(hi)  # the cached context again, after the block
     del tracker.capture
+    # Every call here is at the root: its own span is the trace.
+    assert all(r.trace_id == r.run_id and r.parent_run_id is None for r in records)
     volatile = _VOLATILE | {"ts", "run_id", "parent_run_id", "trace_id"}
     return [
         {"context": c, **{k: getattr(r, k) for k in type(r).__slots__ if k not in volatile}}

@@ -283,7 +283,14 @@ class Recorder:
         existing = self.calls.get(span)
         if existing is not None:
             return existing
-        parent, run_parent, trace, instance = self._place(span)
+        entry = self.hub.spans.get(span)
+        if entry is not None and entry[0] is None:
+            # A span at the root (a direct llm.chat()): what _place says, without the walk.
+            parent = run_parent = None
+            trace = span
+            instance = entry[1]
+        else:
+            parent, run_parent, trace, instance = self._place(span)
         found: CallContext | None
         if parent is not None:
             found = parent.ctx
@@ -786,84 +793,82 @@ def _plain_record(call: Call, response: Any) -> UsageRecord | None:
     provider = call.provider
     if provider not in _OPENAI_SEMANTICS or call.kind == "embedding" or response is None:
         return None
-    raw = getattr(response, "raw", None)
-    cls = type(raw)
-    plain = _PLAIN_RAW.get(cls)
-    if plain is None:
-        plain = _decide(_PLAIN_RAW, cls, _RAW_NAMES)
-    if not plain:
-        return None
-    # Declared fields are in __dict__ (never in the extras), unless built with
-    # model_construct without them: .get() reads those as missing, as read_raw does.
-    fields: dict[str, Any] = raw.__dict__
-    usage: Any = fields.get("usage")
-    cls = type(usage)
-    sdk = _SDK_USAGE.get(cls)
-    if sdk is None:
-        sdk = _is_sdk_usage(cls)
-    if not sdk:
-        return None  # no usage, or not the SDK's: usage_read decides
-    model = fields.get("model")
-    if type(model) is not str or not model:
-        return None  # the general path looks further (Anthropic-style message.model)
-    tier = fields.get("service_tier")
-    variant = None
-    if tier is not None:
-        if type(tier) is not str:
+    # Subscripts, not .get(): a field missing from an object's __dict__ (one built by
+    # model_construct without it), like an unknown class, is left to the general path.
+    try:
+        raw = response.raw
+        cls = type(raw)
+        if not (_PLAIN_RAW[cls] if cls in _PLAIN_RAW else _decide(_PLAIN_RAW, cls, _RAW_NAMES)):
             return None
-        variant = tier.lower()
-        if variant not in _VARIANTS:
-            variant = None
-    if variant is None and usage.__pydantic_extra__:
-        return None  # read_raw then looks for a tier in the usage's extras
-    # A count missing from __dict__ (model_construct) stays _UNKNOWN and fails the int
-    # check below: the general reader decides what it means.
-    counts = usage.__dict__
-    inp = counts.get("prompt_tokens", _UNKNOWN)
-    out = counts.get("completion_tokens", _UNKNOWN)
+        fields = raw.__dict__
+        usage = fields["usage"]
+        cls = type(usage)
+        if not (_SDK_USAGE[cls] if cls in _SDK_USAGE else _is_sdk_usage(cls)):
+            return None  # no usage, or not the SDK's: usage_read decides
+        model = fields["model"]
+        if type(model) is not str or not model:
+            return None  # the general path looks further (Anthropic-style message.model)
+        tier = fields["service_tier"]
+        variant = None
+        if tier is not None:
+            if type(tier) is not str:
+                return None
+            variant = tier.lower()
+            if variant not in _VARIANTS:
+                variant = None
+        if variant is None and usage.__pydantic_extra__:
+            return None  # read_raw then looks for a tier in the usage's extras
+        counts = usage.__dict__
+        inp = counts["prompt_tokens"]
+        out = counts["completion_tokens"]
+        details = counts["prompt_tokens_details"]
+        if details is None:
+            cache_read = cache_write = audio_in = 0
+        else:
+            # A class that declares the names: its extras cannot hold them (_details
+            # reads the declared field first).
+            cls = type(details)
+            if not (
+                _PROMPT_DETAILS[cls]
+                if cls in _PROMPT_DETAILS
+                else _decide(_PROMPT_DETAILS, cls, _PROMPT_NAMES)
+            ):
+                return None
+            found = details.__dict__
+            cache_read = found["cached_tokens"]
+            cache_write = found["cache_write_tokens"]
+            audio_in = found["audio_tokens"]
+            if cache_read is None:
+                cache_read = 0
+            if cache_write is None:
+                cache_write = 0
+            if audio_in is None:
+                audio_in = 0
+        details = counts["completion_tokens_details"]
+        if details is None:
+            reasoning = audio_out = 0
+        else:
+            cls = type(details)
+            if not (
+                _COMPLETION_DETAILS[cls]
+                if cls in _COMPLETION_DETAILS
+                else _decide(_COMPLETION_DETAILS, cls, _COMPLETION_NAMES)
+            ):
+                return None
+            found = details.__dict__
+            reasoning = found["reasoning_tokens"]
+            audio_out = found["audio_tokens"]
+            if reasoning is None:
+                reasoning = 0
+            if audio_out is None:
+                audio_out = 0
+        rid = fields["id"]
+    except (KeyError, AttributeError):
+        return None
     if inp is None:
         inp = 0
     if out is None:
         out = 0
-    details = counts.get("prompt_tokens_details")
-    if details is None:
-        cache_read = cache_write = audio_in = 0
-    else:
-        # A class that declares the names: its extras cannot hold them (_details reads
-        # the declared field first).
-        cls = type(details)
-        plain = _PROMPT_DETAILS.get(cls)
-        if plain is None:
-            plain = _decide(_PROMPT_DETAILS, cls, _PROMPT_NAMES)
-        if not plain:
-            return None
-        found = details.__dict__
-        cache_read = found.get("cached_tokens", _UNKNOWN)
-        cache_write = found.get("cache_write_tokens", _UNKNOWN)
-        audio_in = found.get("audio_tokens", _UNKNOWN)
-        if cache_read is None:
-            cache_read = 0
-        if cache_write is None:
-            cache_write = 0
-        if audio_in is None:
-            audio_in = 0
-    details = counts.get("completion_tokens_details")
-    if details is None:
-        reasoning = audio_out = 0
-    else:
-        cls = type(details)
-        plain = _COMPLETION_DETAILS.get(cls)
-        if plain is None:
-            plain = _decide(_COMPLETION_DETAILS, cls, _COMPLETION_NAMES)
-        if not plain:
-            return None
-        found = details.__dict__
-        reasoning = found.get("reasoning_tokens", _UNKNOWN)
-        audio_out = found.get("audio_tokens", _UNKNOWN)
-        if reasoning is None:
-            reasoning = 0
-        if audio_out is None:
-            audio_out = 0
     # Plain ints (bool is not: type(True) is not int), none negative or over the maximum
     # (the bitwise or of non-negative ints is at least each of them; negative if one is).
     if not (
@@ -882,7 +887,6 @@ def _plain_record(call: Call, response: Any) -> UsageRecord | None:
         return None
     if cache_read + cache_write > inp or audio_in > inp or reasoning + audio_out > out:
         return None
-    rid = fields.get("id")
     return UsageRecord(
         model=model,
         provider=provider,
