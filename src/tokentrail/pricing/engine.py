@@ -16,7 +16,7 @@ from ..providers import normalize_provider, provider_from_model
 from ..usage import MAX_TOKENS, Usage, plain_usage
 from .catalog import Catalog, ModelEntry, ProviderModels, entry_from_spec
 from .lazy import LazyCost, PendingPrice, lazy_cost, plain_figures, rate_cells
-from .leaves import LEAVES, leaf_counts, leaf_prices
+from .leaves import LEAVES, leaf_counts, leaf_prices, plain_leaf_counts
 from .names import name_candidates
 from .types import Cost, trusted_cost
 
@@ -31,22 +31,6 @@ _Resolved = tuple[Decimal | None, ...]
 # An entry with one undated price: (entry, per-token prices, Cost fields after the figures,
 # input tokens above which a long-context tier applies, spool cells or None).
 _Plain = tuple[ModelEntry, _Resolved, tuple[Any, ...], int, tuple[str | None, ...] | None]
-
-
-def _plain_counts(u: Usage) -> tuple[int, ...] | None:
-    """The leaf counts (see ``leaves``), ``None`` when one would be negative."""
-    cache_read = u.cache_read_tokens
-    cache_write = u.cache_write_tokens
-    cache_1h = u.cache_write_1h_tokens
-    audio_in = u.input_audio_tokens
-    reasoning = u.reasoning_tokens
-    audio_out = u.output_audio_tokens
-    text_in = u.input_tokens - cache_read - cache_write - audio_in
-    text_out = u.output_tokens - reasoning - audio_out
-    cache_5m = cache_write - cache_1h
-    if text_in < 0 or text_out < 0 or cache_5m < 0:
-        return None
-    return (text_in, cache_read, cache_5m, cache_1h, audio_in, text_out, reasoning, audio_out)
 
 
 def _moment(at: datetime | date | str | None) -> tuple[date, time]:
@@ -530,10 +514,10 @@ class Pricer:
         u = usage
         if u.input_tokens > limit:
             return None  # a long-context tier applies
-        counts = _plain_counts(u)
+        counts = plain_leaf_counts(u)
         if counts is None:
             return None
-        return trusted_cost(*plain_figures(prices, u), *static), counts, prices
+        return trusted_cost(*plain_figures(prices, counts), *static), counts, prices
 
     def _lazy_price(self, entry: ModelEntry, usage: Usage) -> LazyCost | None:
         """``_plain_price`` without the arithmetic: a :class:`LazyCost` that DuckDB prices
@@ -545,15 +529,10 @@ class Pricer:
         u = usage
         if cells is None or u.input_tokens > plain[3]:
             return None
-        # A negative leaf (see _plain_counts): the general path decides, and explains.
-        writes = u.cache_write_tokens
-        if (
-            u.input_tokens < u.cache_read_tokens + writes + u.input_audio_tokens
-            or u.output_tokens < u.reasoning_tokens + u.output_audio_tokens
-            or writes < u.cache_write_1h_tokens
-        ):
-            return None
-        return lazy_cost(PendingPrice(plain[1], u, plain[2], cells))
+        counts = plain_leaf_counts(u)
+        if counts is None:
+            return None  # a negative leaf: the general path decides, and explains
+        return lazy_cost(PendingPrice(plain[1], counts, plain[2], cells))
 
     def _reported(self, model: str | None, pid: str | None, reported: Any) -> Cost:
         try:

@@ -20,7 +20,6 @@ from dataclasses import fields
 from decimal import Decimal
 from typing import Any
 
-from ..usage import Usage
 from .types import Cost
 
 __all__ = [
@@ -42,18 +41,12 @@ _FIELDS = tuple(f.name for f in fields(Cost))
 _FIELD_SET = frozenset(_FIELDS)
 
 
-def plain_figures(prices: tuple[Decimal | None, ...], usage: Usage) -> tuple[Decimal, ...]:
-    """(total, input, cache read, cache write, output, reasoning, audio) of a call whose
-    leaves are known to be non-negative, at the per-token ``prices`` of each leaf."""
-    u = usage
-    cache_read = u.cache_read_tokens
-    cache_1h = u.cache_write_1h_tokens
-    audio_in = u.input_audio_tokens
-    reasoning = u.reasoning_tokens
-    audio_out = u.output_audio_tokens
-    text_in = u.input_tokens - cache_read - u.cache_write_tokens - audio_in
-    text_out = u.output_tokens - reasoning - audio_out
-    cache_5m = u.cache_write_tokens - cache_1h
+def plain_figures(
+    prices: tuple[Decimal | None, ...], counts: tuple[int, ...]
+) -> tuple[Decimal, ...]:
+    """(total, input, cache read, cache write, output, reasoning, audio) of a call, from
+    the per-token ``prices`` and the token ``counts`` of each leaf (``LEAVES`` order)."""
+    text_in, cache_read, cache_5m, cache_1h, audio_in, text_out, reasoning, audio_out = counts
     p_in, p_read, p_5m, p_1h, p_ain, p_out, p_reason, p_aout = prices
     zero = _ZERO
     c_in = p_in * text_in if text_in and p_in is not None else zero
@@ -102,26 +95,26 @@ def rate_cells(prices: tuple[Decimal | None, ...]) -> tuple[str | None, ...] | N
 
 class PendingPrice:
     """What a :class:`LazyCost` needs to work out its figures (and the spool, to let
-    DuckDB do it): per-token prices, the call's usage, the ``Cost`` fields after the
+    DuckDB do it): per-token prices, the leaf counts, the ``Cost`` fields after the
     figures, and the spool cells naming the prices."""
 
-    __slots__ = ("cells", "prices", "static", "usage")
+    __slots__ = ("cells", "counts", "prices", "static")
 
     def __init__(
         self,
         prices: tuple[Decimal | None, ...],
-        usage: Usage,
+        counts: tuple[int, ...],
         static: tuple[Any, ...],
         cells: tuple[str | None, ...],
     ) -> None:
         self.prices = prices
-        self.usage = usage
+        self.counts = counts
         self.static = static
         self.cells = cells
 
     def values(self) -> tuple[Any, ...]:
         """Every ``Cost`` field, in order."""
-        return (*plain_figures(self.prices, self.usage), *self.static)
+        return (*plain_figures(self.prices, self.counts), *self.static)
 
 
 class LazyCost(Cost):
