@@ -2,9 +2,10 @@
 
 ``submit(record)`` encodes the record and appends it to this process's spool segment
 (a copy into the segment's memory map), then returns; nothing waits on DuckDB or on a
-lock held by another process. A daemon thread wakes every ``interval`` seconds (or as soon as a segment fills
-up), closes the open segment and copies the ready segments into DuckDB in bulk, opening
-the file only for that batch so other processes and notebooks can use it in between.
+lock held by another process. A daemon thread wakes every ``interval`` seconds (or as
+soon as a segment fills up), closes the open segment and copies the ready segments into
+DuckDB in bulk, opening the file only for that batch so other processes and notebooks
+can use it in between.
 
 Memory stays flat whatever the load: records live in the spool files, not in a queue,
 and a segment is read back only when it is written to DuckDB. When the spool itself
