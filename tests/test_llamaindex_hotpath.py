@@ -36,6 +36,7 @@ from openai.types.completion import Completion
 from pydantic import BaseModel, ConfigDict
 
 import tokentrail.integrations.llamaindex_recorder as lr
+from tests.test_llamaindex_readers import _completion
 from tokentrail.integrations import llamaindex_handlers as lh
 from tokentrail.records import UsageRecord
 
@@ -49,23 +50,8 @@ def _fields(record: Any) -> dict[str, Any]:
     return {k: getattr(record, k) for k in type(record).__slots__ if k not in _VOLATILE}
 
 
-def _body(usage: Any, **top: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "gpt-4o-mini-2024-07-18",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "ok"},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": usage,
-    }
-    body.update(top)
-    return body
+# An OpenAI chat completion body (the same helper as the reader tests').
+_body = _completion
 
 
 def _call(kind: str = "chat", provider: str | None = "openai") -> lr.Call:
