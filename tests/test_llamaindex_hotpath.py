@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -320,6 +320,38 @@ def test_plain_record_agrees_with_the_general_reader_on_any_counts(
             reasoning_tokens=reasoning, audio_tokens=audio_out
         )
     _same(_call(), _chat(raw))
+
+
+@settings(max_examples=200, deadline=None)
+@given(inp=_count, out=_count, cached=_count, reasoning=_count)
+def test_usage_of_an_sdk_response_is_what_the_general_reader_says(
+    inp: Any, out: Any, cached: Any, reasoning: Any
+) -> None:
+    """``usage_of`` reads the SDK's ``CompletionUsage`` in one pass (``_sdk_counts``); on
+    any counts (past ``MAX_TOKENS`` too, which the general reader clamps and flags) it
+    gives the general reader's answer."""
+    from tokentrail.integrations.llamaindex_usage import usage_of
+
+    # All zero is "no usage reported" to the general reader, zero counts to the SDK path;
+    # the record is the same either way (see the tests above).
+    assume(
+        any(type(v) is not int or v != 0 for v in (inp, out, cached, reasoning) if v is not None)
+    )
+    shape: dict[str, Any] = {
+        "prompt_tokens": 1,
+        "completion_tokens": 1,
+        "prompt_tokens_details": {"cached_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0},
+    }
+    raw = ChatCompletion.construct(**_body(shape))
+    block = raw.usage
+    assert block is not None and block.prompt_tokens_details and block.completion_tokens_details
+    block.__dict__.update(prompt_tokens=inp, completion_tokens=out)
+    block.prompt_tokens_details.__dict__.update(cached_tokens=cached)
+    block.completion_tokens_details.__dict__.update(reasoning_tokens=reasoning)
+    # Without a provider of OpenAI's own semantics the general reader answers.
+    general = usage_of(_chat(raw), None, "gpt-4o")
+    assert usage_of(_chat(raw), "openai", "gpt-4o") == general
 
 
 # ---------------------------------------------------------------------- identification

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..usage import Usage, trusted_usage
+from ..usage import MAX_TOKENS, Usage, trusted_usage
 
 __all__ = [
     "attr",
@@ -262,7 +262,8 @@ def _sdk_counts(usage: Any) -> Usage | None:
     reasoning, audio_out, _unused = _details(
         usage.completion_tokens_details, "reasoning_tokens", "audio_tokens", "reasoning_tokens"
     )
-    # Every count a plain non-negative int (bool is not: type(True) is not int).
+    # Every count a plain int (bool is not: type(True) is not int) within 0..MAX_TOKENS:
+    # the bitwise or of non-negative ints is at least each of them, and negative if any is.
     if not (
         type(inp) is int
         and type(out) is int
@@ -271,15 +272,11 @@ def _sdk_counts(usage: Any) -> Usage | None:
         and type(audio_in) is int
         and type(reasoning) is int
         and type(audio_out) is int
-        and inp >= 0
-        and out >= 0
-        and cache_read >= 0
-        and cache_write >= 0
-        and audio_in >= 0
-        and reasoning >= 0
-        and audio_out >= 0
     ):
         return None
+    ored = inp | out | cache_read | cache_write | audio_in | reasoning | audio_out
+    if ored < 0 or ored > MAX_TOKENS:
+        return None  # the general reader clamps the count and flags it
     if cache_read + cache_write > inp or audio_in > inp or reasoning + audio_out > out:
         return None
     # Checked above: built without the frozen dataclass's per-field __setattr__.
