@@ -462,6 +462,11 @@ def test_a_memory_limit_too_tight_for_a_batch_is_raised_and_the_batch_stored(
             store.submit(make_record(i))
         assert store.flush(10)
         assert store._memory_limit_mb > 8
+        # The raised limit is what DuckDB uses (it is set once per change, not per batch).
+        setting = store._duck.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        value, unit = setting.split()
+        assert unit == "MiB"  # DuckDB shows "64MB" (10**6 bytes) as "61.0 MiB"
+        assert abs(float(value) * 2**20 - store._memory_limit_mb * 10**6) < 2**20
     assert count(db) == 5
     assert any("memory limit raised" in r.getMessage() for r in caplog.records)
     assert not any(r.levelno >= logging.WARNING for r in caplog.records)

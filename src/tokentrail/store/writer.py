@@ -127,6 +127,7 @@ class UsageStore:
         self._memory_limit_mb = _MEMORY_LIMIT_MB
         self._retry_now = False
         self._duck: Any = None  # in-memory DuckDB instance, created by the writer on first use
+        self._engine_limit_mb = 0  # the memory limit set on ``_duck`` (0: none yet)
 
     # ------------------------------------------------------------------ caller's thread
     def submit(self, record: UsageRecord) -> None:
@@ -372,7 +373,9 @@ class UsageStore:
                 budget = min(budget, max(0.0, deadline - time.monotonic()))
             yield_to_readers(self.path)
             con = self._engine()
-            con.execute(f"SET memory_limit = '{self._memory_limit_mb}MB'")
+            if self._engine_limit_mb != self._memory_limit_mb:  # a SET costs ~1 ms
+                con.execute(f"SET memory_limit = '{self._memory_limit_mb}MB'")
+                self._engine_limit_mb = self._memory_limit_mb
             attach(con, self.path, _ALIAS, timeout=budget)
             con.execute(f"USE {_ALIAS}")
             return con
@@ -510,6 +513,7 @@ class UsageStore:
 
     def _drop_engine(self) -> None:
         con, self._duck = self._duck, None
+        self._engine_limit_mb = 0
         if con is not None:
             with contextlib.suppress(Exception):
                 con.close()
