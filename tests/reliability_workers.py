@@ -68,6 +68,7 @@ def record_forever(
     tracker = Tracker(db)
     store = tracker.store
     store.interval = interval  # small batches: kills land inside DuckDB writes too
+    store.max_delay = interval  # (a batch per look, however few records wait)
     store.segment_rows = segment_rows  # read when the first spool segment opens
     fd = os.open(ids_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     for i in range(limit):
@@ -96,7 +97,7 @@ def record_n(
     """Record ``n`` calls tagged ``tag:i`` and close the tracker (the normal exit path)."""
     _watch_warnings(warnings_path)
     tracker = Tracker(db)
-    tracker.store.interval = interval
+    tracker.store.interval = tracker.store.max_delay = interval
     tracker.store.segment_rows = segment_rows
     for i in range(n):
         tracker.record(model=MODEL, usage=usage_for(i), request_id=f"{tag}:{i}")

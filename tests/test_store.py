@@ -448,6 +448,48 @@ def test_memory_stays_bounded_when_nothing_can_be_spooled(
     assert sum("keeping records in memory" in m for m in messages) == 1
 
 
+def _wait_for_rows(db: Path, rows: int, timeout: float = 20.0) -> int:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (found := count(db)) < rows and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return found
+
+
+def test_a_few_waiting_records_are_stored_after_max_delay_not_at_every_look(tmp_path: Path):
+    import time
+
+    db = tmp_path / "usage.duckdb"
+    with UsageStore(db, interval=0.02, max_delay=0.5) as store:
+        assert store.flush(10)  # the first look (and its scan for dead processes) is done
+        for i in range(3):
+            store.submit(make_record(i))
+        time.sleep(0.3)  # ~15 looks, none of them a batch: 3 records are not worth one
+        assert count(db) == 0 and store.pending() == 3
+        assert _wait_for_rows(db, 3) == 3  # stored by the writer, without a flush
+        assert store.pending() == 0
+
+
+def test_a_thousand_waiting_records_are_stored_at_the_next_look(tmp_path: Path):
+    from tokentrail.store.writer import _BATCH_ROWS
+
+    db = tmp_path / "usage.duckdb"
+    with UsageStore(db, interval=0.02, max_delay=3600) as store:
+        assert store.flush(10)
+        for i in range(_BATCH_ROWS):
+            store.submit(make_record(i))
+        assert _wait_for_rows(db, _BATCH_ROWS) == _BATCH_ROWS
+
+
+def test_flush_stores_records_that_would_still_wait(tmp_path: Path):
+    db = tmp_path / "usage.duckdb"
+    with UsageStore(db, interval=0.02, max_delay=3600) as store:
+        store.submit(make_record(1))
+        assert store.flush(10)
+        assert count(db) == 1
+
+
 def test_a_memory_limit_too_tight_for_a_batch_is_raised_and_the_batch_stored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):

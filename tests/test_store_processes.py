@@ -100,7 +100,7 @@ WRITER = """
 import logging, sys, time, tokentrail
 logging.basicConfig(level=logging.WARNING)
 tracker = tokentrail.Tracker({db!r})
-tracker.store.interval = 0.02  # many small batches: many lock conflicts
+tracker.store.interval = tracker.store.max_delay = 0.02  # many small batches: many lock conflicts
 for i in range(500):
     tracker.record(model="gpt-4o", usage={{"input_tokens": 10, "output_tokens": 1}}, user_id="w{w}")
     if i % 50 == 0:

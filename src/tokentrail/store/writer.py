@@ -5,7 +5,11 @@
 lock held by another process. A daemon thread wakes every ``interval`` seconds (or as
 soon as a segment fills up), closes the open segment and copies the ready segments into
 DuckDB in bulk, opening the file only for that batch so other processes and notebooks
-can use it in between.
+can use it in between. A batch costs ~30 ms of CPU and rewrites ~800 KB of the file
+whatever its size, so a few waiting records are left in the spool (durable already) for
+up to ``max_delay`` seconds: an app making a call a second then pays one batch per
+``max_delay`` seconds instead of one per second. ``flush()``, ``close()`` and this
+process's own queries store everything at once.
 
 Memory stays flat whatever the load: records live in the spool files, not in a queue,
 and a segment is read back only when it is written to DuckDB. When the spool itself
@@ -62,6 +66,9 @@ _SESSION_ROWS = 20_000
 # checkpoint): about half the CPU per row. A full segment wakes the writer early only once
 # this many rows wait; otherwise it runs every ``interval`` seconds.
 _GROUP_ROWS = 150_000
+# The background writer stores a batch as soon as this many records wait; fewer wait at most
+# ``max_delay`` seconds (see the module docstring).
+_BATCH_ROWS = 1_000
 # DuckDB's buffer pool for a writing session. Its default (80% of RAM) lets the checkpoint
 # at close keep the table's pages cached, so a writer's RSS grew with the table (230 MB at
 # 1M rows); 64 MB keeps it flat (~150 MB at 1M rows) for the same CPU. The JSON reader
@@ -80,10 +87,13 @@ class UsageStore:
         store.flush()             # optional: wait until it is in DuckDB
         store.close()
 
-    ``interval``: seconds between background batches. ``segment_rows``: records per spool
-    segment (and at most per insert). ``memory_cap``: records kept in memory when the
-    spool cannot be written. ``lock_timeout``: how long one batch waits for another
-    process to release the file before trying again later.
+    ``interval``: seconds between the background writer's looks at the spool; it stores a
+    batch when 1,000 records wait, or when the first of them has waited ``max_delay``
+    seconds (other processes see rows that much later; this process's queries flush
+    first). ``segment_rows``: records per spool segment (and at most per insert).
+    ``memory_cap``: records kept in memory when the spool cannot be written.
+    ``lock_timeout``: how long one batch waits for another process to release the file
+    before trying again later.
     """
 
     def __init__(
@@ -91,12 +101,14 @@ class UsageStore:
         path: str | os.PathLike[str] | None = None,
         *,
         interval: float = 1.0,
+        max_delay: float = 5.0,
         segment_rows: int = 10_000,
         memory_cap: int = 100_000,
         lock_timeout: float = 10.0,
     ) -> None:
         self.path: Path = resolve_db_path(path)
         self.interval = interval
+        self.max_delay = max_delay
         self.segment_rows = max(1, segment_rows)
         self.memory_cap = max(1, memory_cap)
         self.lock_timeout = lock_timeout
@@ -126,6 +138,7 @@ class UsageStore:
         self._failing = False
         self._memory_limit_mb = _MEMORY_LIMIT_MB
         self._retry_now = False
+        self._waiting_since: float | None = None  # when the writer first saw records wait
         self._duck: Any = None  # in-memory DuckDB instance, created by the writer on first use
         self._engine_limit_mb = 0  # the memory limit set on ``_duck`` (0: none yet)
 
@@ -319,8 +332,11 @@ class UsageStore:
             self._io_lock.release()
 
     def _drain_locked(self, deadline: float | None, *, force: bool) -> bool:
+        now = time.monotonic()
         with self._lock:
             spool = self._spool
+            if not force and now < self._next_orphan_scan and not self._worth_a_batch(now):
+                return True
             if spool is not None and spool.rows:
                 rows = spool.rows
                 last = spool.rotate()
@@ -329,7 +345,24 @@ class UsageStore:
             ready = list(self._ready)
             memory = list(self._memory)
             self._memory.clear()
-        now = time.monotonic()
+            since, self._waiting_since = self._waiting_since, None
+        done = self._store_taken(ready, memory, deadline, now, force=force)
+        if not done:  # kept for the next look: it tries again at once, not max_delay later
+            with self._lock:
+                if self._waiting_since is None:
+                    self._waiting_since = now if since is None else since
+        return done
+
+    def _store_taken(
+        self,
+        ready: list[tuple[Path, int]],
+        memory: list[bytes],
+        deadline: float | None,
+        now: float,
+        *,
+        force: bool,
+    ) -> bool:
+        """Store what was taken, and segments of dead processes when a scan is due."""
         scan_orphans = force or now >= self._next_orphan_scan
         if not ready and not memory and not scan_orphans:
             return True
@@ -536,6 +569,25 @@ class UsageStore:
             self._warn_once("unlink", f"cannot delete spool segment {path}: {exc}")
             return
         self._unlinked.append(path.name)
+
+    def _worth_a_batch(self, now: float) -> bool:
+        """Whether the background writer stores what waits now (called under ``_lock``).
+
+        Yes when ``_BATCH_ROWS`` records wait or the first seen has waited ``max_delay``
+        seconds; a batch costs the same CPU and file writes for 1 row as for 1,000.
+        """
+        spool = self._spool
+        waiting = len(self._memory) + sum(rows for _, rows in self._ready)
+        if spool is not None:
+            waiting += spool.rows
+        if not waiting:
+            self._waiting_since = None
+            return False
+        if waiting >= _BATCH_ROWS:
+            return True
+        if self._waiting_since is None:
+            self._waiting_since = now
+        return now - self._waiting_since >= self.max_delay
 
     def _restore_memory(self, rows: list[bytes]) -> None:
         if rows:
