@@ -34,6 +34,7 @@ ORDER = (
     "langchain",
     "llamaindex",
     "memory",
+    "background",
     "analytics",
 )
 
