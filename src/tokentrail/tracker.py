@@ -387,13 +387,18 @@ class Tracker:
         """Add a budget; calls that could exceed it raise ``BudgetExceededError`` up front.
 
         See :class:`tokentrail.budget.BudgetGuard.add` for the arguments (``tokens``,
-        ``per``, ``scope``, ``warn_at``, ``on_warn``, ``tz``, ``user_id``...).
+        ``per``, ``scope``, ``warn_at``, ``on_warn``, ``tz``, ``user_id``...). From then on
+        the store writes a batch at every look of its writer (about once a second), not
+        after ``max_delay``: guards of other processes sharing the database see this
+        process's spend that much sooner.
         """
         from .budget import BudgetGuard
 
         with self._lock:
             if self._guard is None:
                 self._guard = BudgetGuard(self)
+        store = self._store
+        store.max_delay = min(store.max_delay, store.interval)
         return self._guard.add(usd=usd, **kwargs)
 
     def preflight(self, request: PreflightRequest) -> Reservation | None:
