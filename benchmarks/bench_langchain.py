@@ -117,7 +117,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     from tokentrail import Tracker
 
     n = 100 if quick else 2000
-    rounds = 3 if quick else 5
+    rounds = 3 if quick else 9
     short_n, short_rounds = (50, 5) if quick else (100, 31)
     model = _model()
     with tempfile.TemporaryDirectory() as tmp:

@@ -146,7 +146,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     from tokentrail import Tracker
 
     n = 100 if quick else 2000
-    rounds = 3 if quick else 7
+    rounds = 3 if quick else 9
     short_n, short_rounds = (50, 9) if quick else (50, 41)
     plain = _llm()
     counted = _llm()
