@@ -17,13 +17,12 @@ Run: ``python -m benchmarks.bench_background`` (``--quick`` for a short run).
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import textwrap
 from typing import Any
+
+from .child import run_child
 
 _CHILD = """
 import json, os, sys, time
@@ -64,16 +63,7 @@ print(json.dumps({"cpu_ms_per_s": cpu * 1e3 / elapsed, "kib_per_s": io / 1024 / 
 def _measure(max_delay: str, seconds: float, tmp: str) -> dict[str, Any]:
     env = dict(os.environ, XDG_STATE_HOME=os.path.join(tmp, f"state-{max_delay}"))
     db = os.path.join(tmp, f"background-{max_delay}.duckdb")
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_CHILD), str(seconds), max_delay, db],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return run_child(_CHILD, [str(seconds), max_delay, db], env, timeout=600)
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:

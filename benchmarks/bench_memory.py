@@ -14,13 +14,12 @@ whatever the number of calls. Run: ``python -m benchmarks.bench_memory`` (``--qu
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import textwrap
 from typing import Any
+
+from .child import run_child
 
 _CHILD = """
 import json, resource, sys, time
@@ -71,16 +70,7 @@ print(json.dumps({"peak": peak, "samples": samples, "warm": warm}))
 def _measure(n: int, tmp: str) -> dict[str, Any]:
     env = dict(os.environ, XDG_STATE_HOME=os.path.join(tmp, "state"))
     db = os.path.join(tmp, f"mem-{n}.duckdb")
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_CHILD), str(n), db],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=3600,
-        check=True,
-    )
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return run_child(_CHILD, [str(n), db], env, timeout=3600)
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
