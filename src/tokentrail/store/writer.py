@@ -576,10 +576,7 @@ class UsageStore:
         Yes when ``_BATCH_ROWS`` records wait or the first seen has waited ``max_delay``
         seconds; a batch costs the same CPU and file writes for 1 row as for 1,000.
         """
-        spool = self._spool
-        waiting = len(self._memory) + sum(rows for _, rows in self._ready)
-        if spool is not None:
-            waiting += spool.rows
+        waiting = self.pending()  # spool, ready segments and memory: none is being written
         if not waiting:
             self._waiting_since = None
             return False
