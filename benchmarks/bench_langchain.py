@@ -38,8 +38,9 @@ GOAL_RATIO = 2.0
 
 
 def _model() -> Any:
+    from langchain_core.callbacks import CallbackManagerForLLMRun
     from langchain_core.language_models import BaseChatModel
-    from langchain_core.messages import AIMessage
+    from langchain_core.messages import AIMessage, BaseMessage
     from langchain_core.outputs import ChatGeneration, ChatResult
 
     from .usage_pool import langchain_usage_metadata
@@ -57,7 +58,13 @@ def _model() -> Any:
         def _llm_type(self) -> str:
             return "usage-chat"
 
-        def _generate(self, messages: Any, stop: Any = None, **kwargs: Any) -> ChatResult:
+        def _generate(
+            self,
+            messages: list[BaseMessage],
+            stop: list[str] | None = None,
+            run_manager: CallbackManagerForLLMRun | None = None,
+            **kwargs: Any,
+        ) -> ChatResult:
             message = AIMessage(
                 content="ok",
                 usage_metadata=pool[next(turn) % len(pool)],  # type: ignore[arg-type]
@@ -107,7 +114,8 @@ def _stored(tracker: Any) -> int:
 
     tracker.flush()
     with reading(tracker.path) as con:
-        return int(con.execute("SELECT count(*) FROM usage WHERE total_cost > 0").fetchone()[0])
+        found = con.execute("SELECT count(*) FROM usage WHERE total_cost > 0").fetchone()
+    return int(found[0]) if found else 0
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:

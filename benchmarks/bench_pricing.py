@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 # (model, tokentrail provider, genai-prices provider, usage counts)
-CALLS: list[tuple[str, str, str, dict[str, int]]] = [
+# Counts as keyword arguments (Any: mypy cannot match ** of a dict to typed parameters).
+CALLS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("gpt-4o", "openai", "openai", {"input_tokens": 1200, "output_tokens": 300}),
     ("gpt-4o-mini", "openai", "openai", {"input_tokens": 5000, "cache_read_tokens": 4096, "output_tokens": 120}),
     ("gpt-5", "openai", "openai", {"input_tokens": 3000, "output_tokens": 2500, "reasoning_tokens": 2000}),
