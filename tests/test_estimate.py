@@ -169,6 +169,39 @@ def test_chat_overhead_matches_cookbook() -> None:
     assert count_message_tokens(messages, model="gpt-4o") == expected
 
 
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-3.5-turbo", "claude-sonnet-4-5", None])
+def test_plain_messages_count_as_the_general_rule_says(model: str | None) -> None:
+    # count_message_tokens reads {"role": str, "content": str} dicts on a fast path; every
+    # shape must count exactly what message_tokens (the general rule) counts.
+    messages: list[dict[str, object]] = [
+        {"role": "system", "content": "You are terse. " * 20},
+        {"role": "user", "content": ""},
+        {"role": "", "content": "no role"},
+        {"role": "assistant", "content": "ok", "name": "bot"},  # name: general path
+        {"role": "user", "content": [{"type": "text", "text": "parts"}]},
+        {"type": "human", "content": "a LangChain-style dict"},
+        {"role": "tool", "content": "42", "tool_calls": [{"name": "f", "arguments": "{}"}]},
+    ]
+    expected = sum(estimate.message_tokens(m, model) for m in messages)
+    assert count_message_tokens(messages, model) == expected + estimate.TOKENS_REPLY_PRIMING
+    for m in messages:
+        one = count_message_tokens([m], model)
+        assert one == estimate.message_tokens(m, model) + estimate.TOKENS_REPLY_PRIMING, m
+
+
+def test_a_failing_tokenizer_on_the_fast_path_falls_back_to_an_estimate(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> int:
+        raise RuntimeError("tokenizer broke")
+
+    monkeypatch.setattr(estimate, "_count_cached", broken)
+    text = "x" * 300
+    got = count_message_tokens([{"role": "user", "content": text}], "gpt-4o")
+    assert got > len(text) // 3  # the general path's length estimate, not a crash or 0
+    assert "token count failed" in caplog.text
+
+
 def test_tools_add_tokens_and_images_count() -> None:
     tool = {
         "type": "function",

@@ -427,6 +427,14 @@ def _count_cached(text: str, encoding: str | None, family: str) -> int:
     return count
 
 
+def _counter(model: str | None) -> tuple[str | None, str]:
+    """(tiktoken encoding, or None when unavailable; heuristic family name) for ``model``."""
+    encoding = encoding_name_for(model)
+    if encoding is not None and _get_encoding(encoding) is None:
+        encoding = None
+    return encoding, "" if encoding is not None else _family(model).name
+
+
 def count_text_tokens(text: str | None, model: str | None = None) -> int:
     """Tokens of ``text`` for ``model`` (exact for OpenAI models, else estimated). Never raises.
 
@@ -437,11 +445,7 @@ def count_text_tokens(text: str | None, model: str | None = None) -> int:
     try:
         if not isinstance(text, str):
             text = str(text)
-        encoding = encoding_name_for(model)
-        if encoding is not None and _get_encoding(encoding) is None:
-            encoding = None
-        family = "" if encoding is not None else _family(model).name
-        return _count_cached(text, encoding, family)
+        return _count_cached(text, *_counter(model))
     except Exception:
         logger.warning("tokentrail: token count failed; using a length estimate", exc_info=True)
         return max(1, len(str(text)) // 3)
@@ -515,6 +519,11 @@ def message_tokens(message: Any, model: str | None = None) -> int:
         return TOKENS_PER_MESSAGE + max(1, len(str(message)) // 3)
 
 
+# Keys of a message counted by the fast path of count_message_tokens (others are ignored
+# there just as message_tokens ignores them).
+_PLAIN_MESSAGE_KEYS = frozenset(("role", "content"))
+
+
 def count_message_tokens(
     messages: Sequence[Any] | None,
     model: str | None = None,
@@ -527,7 +536,27 @@ def count_message_tokens(
     ``tool_calls``. Never raises.
     """
     total = 0
+    counter: tuple[str | None, str] | None = None
     for message in messages or ():
+        # The usual message, a dict with a text role and text content and nothing else
+        # counted, takes one lookup per text; anything else goes through message_tokens.
+        if type(message) is dict and _PLAIN_MESSAGE_KEYS.issuperset(message):
+            role = message.get("role")
+            content = message.get("content")
+            if type(role) is str and type(content) is str:
+                try:
+                    if counter is None:
+                        counter = _counter(model)
+                    tokens = TOKENS_PER_MESSAGE
+                    if role:
+                        tokens += _count_cached(role, *counter)
+                    if content:
+                        tokens += _count_cached(content, *counter)
+                except Exception:  # counted by the general path, which logs and estimates
+                    pass
+                else:
+                    total += tokens
+                    continue
         total += message_tokens(message, model)
     if messages:
         total += TOKENS_REPLY_PRIMING
