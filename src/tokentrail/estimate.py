@@ -519,8 +519,8 @@ def message_tokens(message: Any, model: str | None = None) -> int:
         return TOKENS_PER_MESSAGE + max(1, len(str(message)) // 3)
 
 
-# Keys of a message counted by the fast path of count_message_tokens (others are ignored
-# there just as message_tokens ignores them).
+# A message dict with no other keys (and text values) is counted on the fast path of
+# count_message_tokens; any other key (name, tool_calls, type...) takes the general path.
 _PLAIN_MESSAGE_KEYS = frozenset(("role", "content"))
 
 
