@@ -490,6 +490,49 @@ def test_flush_stores_records_that_would_still_wait(tmp_path: Path):
         assert count(db) == 1
 
 
+def _look_gaps(
+    monkeypatch: pytest.MonkeyPatch, db: Path, *, lasting: float, succeeds: bool, looks: int
+) -> list[float]:
+    """Seconds between the starts of the writer's looks, each look taking ``lasting``."""
+    import itertools
+    import threading
+    import time
+
+    starts: list[float] = []
+    enough = threading.Event()
+
+    def slow_look(self: UsageStore, deadline: float | None, *, force: bool) -> bool:
+        if force:  # close()'s flush: not one of the writer's looks
+            return True
+        starts.append(time.monotonic())
+        if len(starts) >= looks:
+            enough.set()
+        time.sleep(lasting)
+        return succeeds
+
+    monkeypatch.setattr(UsageStore, "_drain", slow_look)
+    with UsageStore(db, interval=0.5):
+        assert enough.wait(30)
+    return [b - a for a, b in itertools.pairwise(starts)]
+
+
+def test_a_long_batch_does_not_push_the_writers_next_look_a_whole_interval_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Under sustained load a batch takes much of the interval; waiting a whole interval
+    # after it would leave the writer storing every other second while the backlog grows.
+    gaps = _look_gaps(monkeypatch, tmp_path / "usage.duckdb", lasting=0.35, succeeds=True, looks=5)
+    assert all(0.45 <= gap < 0.7 for gap in gaps), gaps  # every 0.5 s, not every 0.85 s
+
+
+def test_after_a_failed_look_the_writer_waits_a_whole_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # A busy or unusable file: the writer does not hammer it.
+    gaps = _look_gaps(monkeypatch, tmp_path / "usage.duckdb", lasting=0.35, succeeds=False, looks=3)
+    assert all(gap >= 0.8 for gap in gaps), gaps
+
+
 def test_a_memory_limit_too_tight_for_a_batch_is_raised_and_the_batch_stored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):

@@ -303,19 +303,33 @@ class UsageStore:
         thread.start()
 
     def _run(self) -> None:
-        first = True
+        wait = 0.0
         while not self._stop:
-            if not first:
-                self._wake.wait(self.interval)
+            if wait > 0.0:
+                self._wake.wait(wait)
                 self._wake.clear()
                 if self._stop:
                     break
-            first = False
+            started = time.monotonic()
+            stored = False
             try:
-                self._drain(None, force=False)
+                stored = self._drain(None, force=False)
             except Exception:  # the writer must survive anything; records stay spooled
                 self._warn_once("writer", "the background writer failed; will retry")
                 logger.debug("tokentrail: writer failure", exc_info=True)
+            wait = self._next_wait(started, stored)
+
+    def _next_wait(self, started: float, stored: bool) -> float:
+        """Seconds until the writer's next look: looks start ``interval`` apart.
+
+        Counted from the start of the last look, not its end: under sustained load a batch
+        takes a good part of the interval, and waiting a whole interval after it would let
+        the backlog grow (the writer stored every other second). After a failed look (the
+        file busy or unusable) the writer waits a whole interval.
+        """
+        if not stored:
+            return self.interval
+        return max(0.0, started + self.interval - time.monotonic())
 
     # ------------------------------------------------------------------ one batch
     def _drain(self, deadline: float | None, *, force: bool) -> bool:
