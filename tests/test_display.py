@@ -17,6 +17,10 @@ def test_formats() -> None:
     assert money(0.00002) == "$0.000020"
     assert money(-2) == "-$2.00"
     assert money(None) == "—" and money(float("nan")) == "—"
+    # A cost too small for the decimals shown is not written as free.
+    assert money(Decimal("0.0000001")) == "<$0.000001"
+    assert money(0.004, digits=2) == "<$0.01"
+    assert money(0) == "$0.00"
     assert count(1234567) == "1,234,567"
     assert percent(0.25) == "25.0%"
 

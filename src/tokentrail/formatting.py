@@ -14,13 +14,20 @@ def _missing(value: Any) -> bool:
 
 
 def money(value: Any, digits: int | None = None) -> str:
-    """``$1,234.56``; cents-or-less amounts get 4 or 6 decimals; ``—`` when unknown."""
+    """``$1,234.56``; cents-or-less amounts get 4 or 6 decimals; ``—`` when unknown.
+
+    An amount that is not zero but rounds to zero at those decimals is written as an
+    upper bound (``<$0.000001``): a tiny cost must not read as free.
+    """
     if _missing(value):
         return "—"
     amount = Decimal(str(value))
+    size = abs(amount)
     if digits is None:
-        size = abs(amount)
         digits = 2 if size >= 1 or amount == 0 else 4 if size >= Decimal("0.001") else 6
+    if amount != 0 and round(size, digits) == 0:
+        bound = f"<${Decimal(1).scaleb(-digits):f}"
+        return f"-{bound}" if amount < 0 else bound
     return f"-${-amount:,.{digits}f}" if amount < 0 else f"${amount:,.{digits}f}"
 
 

@@ -15,9 +15,11 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
+from . import formatting
 from .analytics import Analytics
 from .timeparse import TimeLike
 
@@ -73,7 +75,8 @@ def _style(ax: Any, title: str) -> None:
 
 
 def money(value: float, _pos: object = None) -> str:
-    """A dollar amount with precision that suits its size: $1,234, $12.50, $0.0042."""
+    """A dollar amount (axis ticks) with precision that suits its size: $1,234, $12.50,
+    $0.0042, and two significant digits below a hundredth of a cent ($0.000029)."""
     size = abs(value)
     if size >= 1000:
         return f"${value:,.0f}"
@@ -81,7 +84,10 @@ def money(value: float, _pos: object = None) -> str:
         return f"${value:,.2f}"
     if size >= 0.01:
         return f"${value:,.3f}"
-    return f"${value:,.4f}"
+    if size >= 0.0001:
+        return f"${value:,.4f}"
+    digits = min(10, 1 - math.floor(math.log10(size)))
+    return f"${value:,.{digits}f}"
 
 
 def tokens(value: float, _pos: object = None) -> str:
@@ -99,9 +105,46 @@ def _formatter(fn: Any) -> Any:
     return FuncFormatter(fn)
 
 
-def _date_axis(ax: Any) -> None:
-    import matplotlib.dates as mdates
+# Days in each period (a month's bars are 28 days wide, its margins a long month's).
+_PERIOD_DAYS = {"hour": 1 / 24, "day": 1.0, "week": 7.0, "month": 28.0}
+_PERIOD_MARGIN_DAYS = {"hour": 1 / 24, "day": 1.0, "week": 7.0, "month": 31.0}
+_TICK_FORMATS = {"hour": "%H:%M\n%b %d", "day": "%b %d", "week": "%b %d", "month": "%b %Y"}
+# Up to this many periods every one gets its own tick (labelled by its start).
+_MAX_PERIOD_TICKS = 10
 
+
+def _period_x(periods: Any) -> list[float]:
+    """Period starts (a column or index of datetimes) as matplotlib date numbers; each
+    period's bar or point is centred on its start, where its tick is."""
+    import matplotlib.dates as mdates
+    import pandas as pd
+
+    starts = pd.DatetimeIndex(periods).to_pydatetime()
+    return [float(v) for v in mdates.date2num(list(starts))]  # type: ignore[no-untyped-call]
+
+
+def _bar_width(period: str) -> float:
+    return _PERIOD_DAYS.get(period, 1.0) * 0.8
+
+
+def _period_axis(ax: Any, x: Sequence[float], period: str) -> None:
+    """A date axis spanning the periods drawn, never wider or finer than they need.
+
+    Without limits a single period leaves matplotlib to pick a range (years wide for one
+    point, hours for one day's bar); so the axis runs from the first period to the last
+    with a margin of about one period, and a few periods get one tick each.
+    """
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import FixedLocator
+
+    margin = _PERIOD_MARGIN_DAYS.get(period, 1.0) * 0.6
+    ax.xaxis_date()
+    ax.set_xlim(min(x) - margin, max(x) + margin)
+    distinct = sorted(set(x))
+    if len(distinct) <= _MAX_PERIOD_TICKS:
+        ax.xaxis.set_major_locator(FixedLocator(distinct))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter(_TICK_FORMATS.get(period, "%b %d")))  # type: ignore[no-untyped-call]
+        return
     locator = mdates.AutoDateLocator(maxticks=8)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
@@ -145,25 +188,13 @@ def cost_over_time(
     wide = frame.pivot_table(index="period", columns=by, values="cost", aggfunc="sum", sort=False)
     order = list(dict.fromkeys(frame[by]))
     wide = wide[order]
-    x = wide.index.to_pydatetime()
-    import matplotlib.dates as mdates
-
-    widths = {"hour": 1 / 24, "day": 1, "week": 7, "month": 28}[period] * 0.8
+    x = _period_x(wide.index)
     bottom = [0.0] * len(wide)
     for label, color in zip(order, _colors(order), strict=True):
         values = wide[label].fillna(0).to_list()
-        ax.bar(
-            mdates.date2num(x),  # type: ignore[no-untyped-call]
-            values,
-            width=widths,
-            bottom=bottom,
-            label=label,
-            color=color,
-            align="edge" if period != "hour" else "center",
-        )
+        ax.bar(x, values, width=_bar_width(period), bottom=bottom, label=label, color=color)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    ax.xaxis_date()
-    _date_axis(ax)
+    _period_axis(ax, x, period)
     ax.yaxis.set_major_formatter(_formatter(money))
     ax.set_ylabel("Spend (USD)", color=_INK)
     ax.set_xlabel(f"{period.capitalize()} ({tz})", color=_INK)
@@ -225,7 +256,7 @@ def usage_by_operation(
         ax.barh(labels, values.to_list(), left=left, color=color, label=name, height=0.6)
         left = [a + b for a, b in zip(left, values.to_list(), strict=True)]
     for y, (total, spend) in enumerate(zip(left, frame["cost"].to_list(), strict=True)):
-        ax.text(total, y, f"  {money(spend)}", va="center", fontsize=9, color=_INK)
+        ax.text(total, y, f"  {formatting.money(spend)}", va="center", fontsize=9, color=_INK)
     ax.xaxis.set_major_formatter(_formatter(tokens))
     ax.set_xlabel("Tokens", color=_INK)
     ax.set_xlim(0, max(left) * 1.18 if max(left) > 0 else 1)
@@ -243,27 +274,27 @@ def token_mix(
     ax: Any = None,
     **filters: Any,
 ) -> Any:
-    """Input (uncached and cache read) against output tokens per period, stacked areas."""
+    """Input (uncached and cache read) against output tokens per period, stacked bars."""
     frame = _analytics(source).over_time(period, tz=tz, since=since, until=until, **filters)
     fig, ax = _axes(ax, (10, 4.2))
     _style(ax, f"Tokens per {period}: input vs output vs cached")
     if frame.empty:
         _empty(ax)
         return fig
-    x = list(frame["period"].dt.to_pydatetime())
-    cached = frame["cache_read_tokens"].astype(float)
-    uncached = frame["input_tokens"].astype(float) - cached
-    output = frame["output_tokens"].astype(float)
-    ax.stackplot(
-        x,
-        uncached,
-        cached,
-        output,
-        labels=["Input (uncached)", "Input (cache read)", "Output"],
-        colors=[PALETTE[0], PALETTE[4], PALETTE[1]],
-        alpha=0.9,
-    )
-    _date_axis(ax)
+    x = _period_x(frame["period"])
+    cached = frame["cache_read_tokens"].astype(float).to_list()
+    uncached = (frame["input_tokens"].astype(float) - frame["cache_read_tokens"]).to_list()
+    output = frame["output_tokens"].astype(float).to_list()
+    bottom = [0.0] * len(x)
+    for name, values, color in (
+        ("Input (uncached)", uncached, PALETTE[0]),
+        ("Input (cache read)", cached, PALETTE[4]),
+        ("Output", output, PALETTE[1]),
+    ):
+        ax.bar(x, values, width=_bar_width(period), bottom=bottom, label=name, color=color)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    _period_axis(ax, x, period)
+    ax.set_ylim(0, max(max(bottom) * 1.25, 1.0))  # headroom: the legend sits top left
     ax.yaxis.set_major_formatter(_formatter(tokens))
     ax.set_ylabel("Tokens", color=_INK)
     ax.set_xlabel(f"{period.capitalize()} ({tz})", color=_INK)
@@ -290,8 +321,8 @@ def cache_hit_rate(
         return fig
     inputs = frame["input_tokens"].astype(float)
     rate = (frame["cache_read_tokens"].astype(float) / inputs.where(inputs > 0)) * 100
-    x = list(frame["period"].dt.to_pydatetime())
-    ax.plot(x, rate, color=PALETTE[2], marker="o", markersize=3, linewidth=2, label=f"Per {period}")
+    x = _period_x(frame["period"])
+    ax.plot(x, rate, color=PALETTE[2], marker="o", markersize=5, linewidth=2, label=f"Per {period}")
     ax.fill_between(x, rate.fillna(0), color=PALETTE[2], alpha=0.12)
     total_in = inputs.sum()
     if total_in > 0:
@@ -304,7 +335,7 @@ def cache_hit_rate(
             label=f"Whole range: {overall:.0f}%",
         )
         ax.legend(loc="upper right", frameon=False, fontsize=9)
-    _date_axis(ax)
+    _period_axis(ax, x, period)
     ax.set_ylim(0, 100)
     ax.yaxis.set_major_formatter(_formatter(lambda v, _p: f"{v:.0f}%"))
     ax.set_ylabel("Cache read / input tokens", color=_INK)
@@ -328,7 +359,7 @@ def _hbar(frame: Any, column: str, title: str, ax: Any) -> Any:
     for y, (value, share, unpriced) in enumerate(
         zip(values, frame["share"].to_list(), frame["unpriced_calls"].to_list(), strict=True)
     ):
-        note = f"  {money(value)} ({share:.0%})"
+        note = f"  {formatting.money(value)} ({share:.0%})"
         if unpriced:
             note += f" +{unpriced:,} unpriced"
         ax.text(value, y, note, va="center", fontsize=9, color=_INK)
