@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from hypothesis import strategies as st
 
 import tokentrail.integrations.langchain as lc
 from tokentrail.extract import from_langchain_usage_metadata
+from tokentrail.extract.langchain import _general_usage_metadata, plain_usage_metadata
 from tokentrail.providers import infer_provider
 from tokentrail.usage import Usage
 
@@ -200,11 +200,14 @@ def test_on_llm_end_takes_the_fast_path_and_stores_the_general_record(
 
 
 def _reference_plain(um: Any) -> Usage | None:
-    """The plain-usage check as it was before it was rewritten for speed (the spec), plus
-    the upper bound every count check has (``MAX_TOKENS``)."""
+    """What the one-pass reader decides, written plainly (the spec): a plain dict with a
+    count set, standard detail keys only (a falsy details value is none), exact-int or None
+    counts within range, consistent subsets."""
     top = {"input_tokens", "output_tokens", "total_tokens", "input_token_details"}
     top |= {"output_token_details", "total_cost"}
     if type(um) is not dict or not um.keys() <= top:
+        return None
+    if all(um.get(k) is None for k in ("input_tokens", "output_tokens", "total_tokens")):
         return None
     inp = um.get("input_token_details") or {}
     out = um.get("output_token_details") or {}
@@ -218,17 +221,12 @@ def _reference_plain(um: Any) -> Usage | None:
         "ephemeral_1h_input_tokens",
     } or not out.keys() <= {"reasoning", "audio"}:
         return None
-    values = (
-        um.get("input_tokens") or 0,
-        um.get("output_tokens") or 0,
-        inp.get("cache_read") or 0,
-        inp.get("cache_creation") or 0,
-        inp.get("ephemeral_5m_input_tokens") or 0,
-        inp.get("ephemeral_1h_input_tokens") or 0,
-        inp.get("audio") or 0,
-        out.get("reasoning") or 0,
-        out.get("audio") or 0,
-    )
+    names = ("input_tokens", "output_tokens")
+    inp_names = ("cache_read", "cache_creation", "ephemeral_5m_input_tokens")
+    inp_names += ("ephemeral_1h_input_tokens", "audio")
+    raw = [um.get(n) for n in names] + [inp.get(n) for n in inp_names]
+    raw += [out.get("reasoning"), out.get("audio")]
+    values = tuple(0 if v is None else v for v in raw)  # None (or absent) is 0
     if tuple(map(type, values)) != (int,) * 9 or min(values) < 0:
         return None
     if max(values) > 2**53:  # too large to be a count: the extractor clamps and reports it
@@ -289,33 +287,22 @@ _USAGE_METADATA = st.fixed_dictionaries(
 
 @settings(max_examples=400, deadline=None)
 @given(_USAGE_METADATA)
-def test_plain_usage_check_decides_as_before_and_agrees_with_the_extractor(
+def test_the_one_pass_reader_decides_as_specified_and_never_changes_the_answer(
     um: dict[str, Any],
 ) -> None:
-    plain = lc._plain_usage_metadata(um)
+    plain = plain_usage_metadata(um)
     assert plain == _reference_plain(um)
-    general = from_langchain_usage_metadata(um)
-    # (False and "" were always read as 0 by the plain check, where the extractor flags
-    # them; a usage_metadata without any count is no usage to the extractor.)
-    if plain is not None and general is not None and not _flagged_only_there(um):
+    general = _general_usage_metadata(um)
+    if plain is not None:  # what it decides is exactly what the general reader says
         assert plain == general
-
-
-def _flagged_only_there(um: Mapping[str, Any]) -> bool:
-    return any(v is False or v == "" for v in _leaves(um))
-
-
-def _leaves(um: Mapping[str, Any]) -> list[Any]:
-    out: list[Any] = []
-    for value in um.values():
-        out.extend(value.values() if isinstance(value, dict) else [value])
-    return out
+    assert from_langchain_usage_metadata(um) == general  # the public reader, every shape
 
 
 def test_plain_usage_check_accepts_every_consistent_plain_usage() -> None:
     # The fast path must be the one taken for real providers' usual payloads.
     for um in _STANDARD:
-        assert lc._plain_usage_metadata(um) == from_langchain_usage_metadata(um)
+        plain = plain_usage_metadata(um)
+        assert plain is not None and plain == _general_usage_metadata(um)
 
 
 # ---------------------------------------------------------------------- starts
@@ -519,6 +506,6 @@ def test_one_record_per_call_when_threads_race_on_its_events(
 
 def test_a_count_too_large_to_be_real_goes_to_the_extractor() -> None:
     um = {"input_tokens": 2**64, "output_tokens": 5}
-    assert lc._plain_usage_metadata(um) is None
+    assert plain_usage_metadata(um) is None
     general = from_langchain_usage_metadata(um)
     assert general is not None and general.input_tokens == 2**53 and general.issues

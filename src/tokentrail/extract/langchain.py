@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..usage import Usage
+from ..usage import MAX_TOKENS, Usage, trusted_usage
 from ._access import get, has_any, is_record
 from ._build import Tally, logger, never_raises
 from ._detect import langchain_generation_message
@@ -43,6 +43,7 @@ __all__ = [
     "KNOWN_TIERS",
     "from_langchain_llm_output",
     "from_langchain_usage_metadata",
+    "plain_usage_metadata",
     "service_tier_from_usage_metadata",
 ]
 
@@ -102,6 +103,82 @@ def _folded(details: Any, tally: Tally) -> dict[str, int]:
     return sums
 
 
+_PLAIN_TOP = frozenset((*_MARKERS, "input_token_details", "output_token_details", "total_cost"))
+_PLAIN_INPUT = frozenset(
+    (
+        "cache_read",
+        "cache_creation",
+        "audio",
+        "ephemeral_5m_input_tokens",
+        "ephemeral_1h_input_tokens",
+    )
+)
+_PLAIN_OUTPUT = frozenset(("reasoning", "audio"))
+_EMPTY: dict[str, Any] = {}
+
+
+def plain_usage_metadata(md: Any) -> Usage | None:
+    """The usual ``usage_metadata`` read in one pass; ``None``: not decided here.
+
+    The usual one is a plain ``dict`` with at least one count set, the standard detail keys
+    only (no service-tier keys), counts that are ``int`` (or ``None``, read as 0) within
+    range, and subsets no larger than their totals: for it the result is exactly what
+    :func:`from_langchain_usage_metadata` returns, without its general machinery. Anything
+    else (``None`` included) is for that function to read, fix and report.
+    """
+    if type(md) is not dict or not md.keys() <= _PLAIN_TOP:
+        return None
+    inp = md.get("input_token_details") or _EMPTY
+    out = md.get("output_token_details") or _EMPTY
+    if type(inp) is not dict or type(out) is not dict:
+        return None
+    if not (inp.keys() <= _PLAIN_INPUT and out.keys() <= _PLAIN_OUTPUT):
+        return None
+    total_in = md.get("input_tokens")
+    total_out = md.get("output_tokens")
+    if total_in is None and total_out is None and md.get("total_tokens") is None:
+        return None  # no count at all: the general reader finds no usage in it
+    read = inp.get("cache_read", 0)
+    creation = inp.get("cache_creation", 0)
+    w5 = inp.get("ephemeral_5m_input_tokens", 0)
+    w1 = inp.get("ephemeral_1h_input_tokens", 0)
+    audio_in = inp.get("audio", 0)
+    reasoning = out.get("reasoning", 0)
+    audio_out = out.get("audio", 0)
+    # Exactly int (not bool, float or a subclass), checked as one chain of identities.
+    if not (
+        type(total_in)
+        is type(total_out)
+        is type(read)
+        is type(creation)
+        is type(w5)
+        is type(w1)
+        is type(audio_in)
+        is type(reasoning)
+        is type(audio_out)
+        is int
+    ):
+        # None is 0 to the general reader too (no problem to report); anything else is its.
+        counts = [
+            0 if v is None else v
+            for v in (total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out)
+        ]
+        if any(type(v) is not int for v in counts):
+            return None
+        total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out = counts
+    # Non-negative: the bitwise or of ints is negative exactly when one of them is; and
+    # no larger than any count can be (it is at least the largest: at worst, counts close
+    # to the limit go to the general reader, which clamps and reports what is really too big).
+    ored = total_in | total_out | read | creation | w5 | w1 | audio_in | reasoning | audio_out
+    if ored < 0 or ored > MAX_TOKENS:
+        return None
+    # langchain-anthropic zeroes cache_creation when it gives the TTL split.
+    writes = max(creation, w5 + w1)
+    if read + writes > total_in or audio_in > total_in or reasoning + audio_out > total_out:
+        return None
+    return trusted_usage(total_in, total_out, read, writes, w1, audio_in, reasoning, audio_out)
+
+
 @never_raises("LangChain usage_metadata")
 def from_langchain_usage_metadata(payload: Any) -> Usage | None:
     """Usage of a LangChain ``UsageMetadata`` dict, or of an ``AIMessage``/chunk/generation.
@@ -112,6 +189,11 @@ def from_langchain_usage_metadata(payload: Any) -> Usage | None:
         ...     "total_tokens": 15, "input_token_details": {"priority_cache_read": 4}})
         Usage(input_tokens=10, output_tokens=5, cache_read_tokens=4, ...)
     """
+    return plain_usage_metadata(payload) or _general_usage_metadata(payload)
+
+
+def _general_usage_metadata(payload: Any) -> Usage | None:
+    """Every shape ``from_langchain_usage_metadata`` accepts; fixes and reports bad counts."""
     md = _metadata(payload)
     if md is None:
         return None

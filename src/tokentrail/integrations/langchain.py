@@ -47,9 +47,10 @@ from langchain_core.tracers.context import register_configure_hook
 
 from ..context import Attribution, CallContext, Run, active_runs
 from ..errors import BudgetExceededError
+from ..extract.langchain import plain_usage_metadata
 from ..providers import infer_provider
 from ..records import Status, UsageRecord
-from ..usage import MAX_TOKENS, Usage, trusted_usage
+from ..usage import Usage
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -740,7 +741,7 @@ def _read_result(response: LLMResult | None) -> _Result:
     cache_hit = False
     if usage_metadata:
         cache_hit = _is_cache_hit(usage_metadata)
-        usage = _plain_usage_metadata(usage_metadata)
+        usage = plain_usage_metadata(usage_metadata)
         if usage is not None:
             # A plain usage_metadata has no tier keys: only the response can name a tier.
             if response_metadata.get("service_tier") is not None:
@@ -767,7 +768,7 @@ def _plain_record(call: _Call, response: LLMResult) -> UsageRecord | None:
     """The record of the usual successful chat call, read in one pass.
 
     One generation whose message carries a plain ``usage_metadata`` (see
-    ``_plain_usage_metadata``); ``None`` for anything else (no or several generations, no
+    ``plain_usage_metadata``); ``None`` for anything else (no or several generations, no
     or unusual usage, a cache replay), which ``_read_result`` reads. The record is the one
     the general path builds (``tests/test_langchain_hotpath.py`` checks it shape by shape).
     """
@@ -782,7 +783,7 @@ def _plain_record(call: _Call, response: LLMResult) -> UsageRecord | None:
     um = getattr(message, "usage_metadata", None)
     if type(um) is not dict or not um or "total_cost" in um:
         return None
-    usage = _plain_usage_metadata(um)
+    usage = plain_usage_metadata(um)
     if usage is None:
         return None
     meta: Mapping[str, Any] = getattr(message, "response_metadata", None) or _NOTHING
@@ -825,77 +826,6 @@ def _general_usage_metadata(usage_metadata: Mapping[str, Any]) -> Usage | None:
     from ..extract import from_langchain_usage_metadata
 
     return from_langchain_usage_metadata(usage_metadata)
-
-
-_PLAIN_INPUT = frozenset(
-    {
-        "cache_read",
-        "cache_creation",
-        "audio",
-        "ephemeral_5m_input_tokens",
-        "ephemeral_1h_input_tokens",
-    }
-)
-_PLAIN_OUTPUT = frozenset({"reasoning", "audio"})
-_PLAIN_TOP = frozenset(
-    {
-        "input_tokens",
-        "output_tokens",
-        "total_tokens",
-        "input_token_details",
-        "output_token_details",
-        "total_cost",
-    }
-)
-
-
-def _plain_usage_metadata(um: Mapping[str, Any]) -> Usage | None:
-    """The common case (a dict of non-negative ints with the standard keys), without the
-    general extractor; ``None`` sends anything else (tier keys, odd values, subsets larger
-    than their parent) to ``tokentrail.extract``, which fixes and reports it."""
-    if type(um) is not dict or not um.keys() <= _PLAIN_TOP:
-        return None
-    inp = um.get("input_token_details") or _NOTHING
-    out = um.get("output_token_details") or _NOTHING
-    if type(inp) is not dict or type(out) is not dict:
-        return None
-    if not (inp.keys() <= _PLAIN_INPUT and out.keys() <= _PLAIN_OUTPUT):
-        return None
-    total_in = um.get("input_tokens") or 0
-    total_out = um.get("output_tokens") or 0
-    read = inp.get("cache_read") or 0
-    creation = inp.get("cache_creation") or 0
-    w5 = inp.get("ephemeral_5m_input_tokens") or 0
-    w1 = inp.get("ephemeral_1h_input_tokens") or 0
-    audio_in = inp.get("audio") or 0
-    reasoning = out.get("reasoning") or 0
-    audio_out = out.get("audio") or 0
-    # Exactly int (not bool, float or a subclass), checked as one chain of identities.
-    if not (
-        type(total_in)
-        is type(total_out)
-        is type(read)
-        is type(creation)
-        is type(w5)
-        is type(w1)
-        is type(audio_in)
-        is type(reasoning)
-        is type(audio_out)
-        is int
-    ):
-        return None
-    # Non-negative: the bitwise or of ints is negative exactly when one of them is; and
-    # no larger than any count can be (it is at least the largest: at worst, counts close
-    # to the limit go to the extractor, which clamps and reports what is really too big).
-    ored = total_in | total_out | read | creation | w5 | w1 | audio_in | reasoning | audio_out
-    if ored < 0 or ored > MAX_TOKENS:
-        return None
-    # langchain-anthropic zeroes cache_creation when it gives the TTL split.
-    writes = max(creation, w5 + w1)
-    if read + writes > total_in or audio_in > total_in or reasoning + audio_out > total_out:
-        return None
-    # Checked above: built without the frozen dataclass's per-field __setattr__.
-    return trusted_usage(total_in, total_out, read, writes, w1, audio_in, reasoning, audio_out)
 
 
 def _from_llm_output(llm_output: Mapping[str, Any]) -> Usage | None:
