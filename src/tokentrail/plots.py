@@ -105,9 +105,8 @@ def _formatter(fn: Any) -> Any:
     return FuncFormatter(fn)
 
 
-# Days in each period (a month's bars are 28 days wide, its margins a long month's).
+# Days in each period (a month counted as its shortest).
 _PERIOD_DAYS = {"hour": 1 / 24, "day": 1.0, "week": 7.0, "month": 28.0}
-_PERIOD_MARGIN_DAYS = {"hour": 1 / 24, "day": 1.0, "week": 7.0, "month": 31.0}
 _TICK_FORMATS = {"hour": "%H:%M\n%b %d", "day": "%b %d", "week": "%b %d", "month": "%b %Y"}
 # Up to this many periods every one gets its own tick (labelled by its start).
 _MAX_PERIOD_TICKS = 10
@@ -123,8 +122,18 @@ def _period_x(periods: Any) -> list[float]:
     return [float(v) for v in mdates.date2num(list(starts))]  # type: ignore[no-untyped-call]
 
 
-def _bar_width(period: str) -> float:
-    return _PERIOD_DAYS.get(period, 1.0) * 0.8
+def _stacked_bars(
+    ax: Any, x: Sequence[float], layers: Sequence[tuple[str, list[float], str]], period: str
+) -> list[float]:
+    """One bar per period with a (label, values, colour) layer stacked on the one before,
+    on a period axis; returns the bars' tops."""
+    width = _PERIOD_DAYS.get(period, 1.0) * 0.8
+    tops = [0.0] * len(x)
+    for label, values, color in layers:
+        ax.bar(x, values, width=width, bottom=tops, label=label, color=color)
+        tops = [b + v for b, v in zip(tops, values, strict=True)]
+    _period_axis(ax, x, period)
+    return tops
 
 
 def _period_axis(ax: Any, x: Sequence[float], period: str) -> None:
@@ -137,7 +146,7 @@ def _period_axis(ax: Any, x: Sequence[float], period: str) -> None:
     import matplotlib.dates as mdates
     from matplotlib.ticker import FixedLocator
 
-    margin = _PERIOD_MARGIN_DAYS.get(period, 1.0) * 0.6
+    margin = _PERIOD_DAYS.get(period, 1.0) * 0.6
     ax.xaxis_date()
     ax.set_xlim(min(x) - margin, max(x) + margin)
     distinct = sorted(set(x))
@@ -189,12 +198,11 @@ def cost_over_time(
     order = list(dict.fromkeys(frame[by]))
     wide = wide[order]
     x = _period_x(wide.index)
-    bottom = [0.0] * len(wide)
-    for label, color in zip(order, _colors(order), strict=True):
-        values = wide[label].fillna(0).to_list()
-        ax.bar(x, values, width=_bar_width(period), bottom=bottom, label=label, color=color)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    _period_axis(ax, x, period)
+    layers = [
+        (label, wide[label].fillna(0).to_list(), color)
+        for label, color in zip(order, _colors(order), strict=True)
+    ]
+    _stacked_bars(ax, x, layers, period)
     ax.yaxis.set_major_formatter(_formatter(money))
     ax.set_ylabel("Spend (USD)", color=_INK)
     ax.set_xlabel(f"{period.capitalize()} ({tz})", color=_INK)
@@ -285,16 +293,13 @@ def token_mix(
     cached = frame["cache_read_tokens"].astype(float).to_list()
     uncached = (frame["input_tokens"].astype(float) - frame["cache_read_tokens"]).to_list()
     output = frame["output_tokens"].astype(float).to_list()
-    bottom = [0.0] * len(x)
-    for name, values, color in (
+    layers = [
         ("Input (uncached)", uncached, PALETTE[0]),
         ("Input (cache read)", cached, PALETTE[4]),
         ("Output", output, PALETTE[1]),
-    ):
-        ax.bar(x, values, width=_bar_width(period), bottom=bottom, label=name, color=color)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    _period_axis(ax, x, period)
-    ax.set_ylim(0, max(max(bottom) * 1.25, 1.0))  # headroom: the legend sits top left
+    ]
+    tops = _stacked_bars(ax, x, layers, period)
+    ax.set_ylim(0, max(max(tops) * 1.25, 1.0))  # headroom: the legend sits top left
     ax.yaxis.set_major_formatter(_formatter(tokens))
     ax.set_ylabel("Tokens", color=_INK)
     ax.set_xlabel(f"{period.capitalize()} ({tz})", color=_INK)
