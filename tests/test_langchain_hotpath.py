@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import tokentrail.integrations.langchain as lc
 from tokentrail.extract import from_langchain_usage_metadata
-from tokentrail.extract.langchain import _general_usage_metadata, plain_usage_metadata
+from tokentrail.extract.langchain import general_usage_metadata, plain_usage_metadata
 from tokentrail.providers import infer_provider
 from tokentrail.usage import Usage
 
@@ -292,7 +292,7 @@ def test_the_one_pass_reader_decides_as_specified_and_never_changes_the_answer(
 ) -> None:
     plain = plain_usage_metadata(um)
     assert plain == _reference_plain(um)
-    general = _general_usage_metadata(um)
+    general = general_usage_metadata(um)
     if plain is not None:  # what it decides is exactly what the general reader says
         assert plain == general
     assert from_langchain_usage_metadata(um) == general  # the public reader, every shape
@@ -302,7 +302,7 @@ def test_plain_usage_check_accepts_every_consistent_plain_usage() -> None:
     # The fast path must be the one taken for real providers' usual payloads.
     for um in _STANDARD:
         plain = plain_usage_metadata(um)
-        assert plain is not None and plain == _general_usage_metadata(um)
+        assert plain is not None and plain == general_usage_metadata(um)
 
 
 # ---------------------------------------------------------------------- starts

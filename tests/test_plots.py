@@ -74,9 +74,8 @@ def test_empty_store_draws_a_note(tmp_path: Path) -> None:
 
 
 def test_tiny_amounts_keep_two_significant_digits_on_axes_and_labels(tmp_path: Path) -> None:
-    plots_money = plots.money
-    assert plots_money(0.000029) == "$0.000029"
-    assert plots_money(0.0005) == "$0.0005"
+    assert plots.money(0.000029) == "$0.000029"
+    assert plots.money(0.0005) == "$0.0005"
     embedding = dataclasses.replace(
         R1, id="tiny", model="text-embedding-3-small", cost=None, user_id="u"
     )

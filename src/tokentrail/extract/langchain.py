@@ -43,6 +43,7 @@ __all__ = [
     "KNOWN_TIERS",
     "from_langchain_llm_output",
     "from_langchain_usage_metadata",
+    "general_usage_metadata",
     "plain_usage_metadata",
     "service_tier_from_usage_metadata",
 ]
@@ -189,11 +190,14 @@ def from_langchain_usage_metadata(payload: Any) -> Usage | None:
         ...     "total_tokens": 15, "input_token_details": {"priority_cache_read": 4}})
         Usage(input_tokens=10, output_tokens=5, cache_read_tokens=4, ...)
     """
-    return plain_usage_metadata(payload) or _general_usage_metadata(payload)
+    return plain_usage_metadata(payload) or general_usage_metadata(payload)
 
 
-def _general_usage_metadata(payload: Any) -> Usage | None:
-    """Every shape ``from_langchain_usage_metadata`` accepts; fixes and reports bad counts."""
+@never_raises("LangChain usage_metadata")
+def general_usage_metadata(payload: Any) -> Usage | None:
+    """Every shape :func:`from_langchain_usage_metadata` accepts, read by the general rules
+    (bad counts fixed and reported); for callers that already tried
+    :func:`plain_usage_metadata`. Never raises."""
     md = _metadata(payload)
     if md is None:
         return None

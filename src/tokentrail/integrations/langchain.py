@@ -47,7 +47,7 @@ from langchain_core.tracers.context import register_configure_hook
 
 from ..context import Attribution, CallContext, Run, active_runs
 from ..errors import BudgetExceededError
-from ..extract.langchain import plain_usage_metadata
+from ..extract.langchain import general_usage_metadata, plain_usage_metadata
 from ..providers import infer_provider
 from ..records import Status, UsageRecord
 from ..usage import Usage
@@ -747,7 +747,7 @@ def _read_result(response: LLMResult | None) -> _Result:
             if response_metadata.get("service_tier") is not None:
                 variant = _service_tier(None, response_metadata)
         else:
-            usage = _general_usage_metadata(usage_metadata)
+            usage = general_usage_metadata(usage_metadata)
             variant = _service_tier(usage_metadata, response_metadata)
     else:
         usage = _from_llm_output(llm_output)
@@ -820,12 +820,6 @@ def _is_cache_hit(usage_metadata: Mapping[str, Any]) -> bool:
     # langchain-core replays cached chat generations with usage_metadata["total_cost"] = 0
     # (BaseChatModel._convert_cached_generations); providers never set that key.
     return "total_cost" in usage_metadata and not usage_metadata.get("total_cost")
-
-
-def _general_usage_metadata(usage_metadata: Mapping[str, Any]) -> Usage | None:
-    from ..extract import from_langchain_usage_metadata
-
-    return from_langchain_usage_metadata(usage_metadata)
 
 
 def _from_llm_output(llm_output: Mapping[str, Any]) -> Usage | None:
