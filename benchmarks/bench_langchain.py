@@ -90,9 +90,19 @@ def _discard(record: Any) -> None:
     """A store that keeps nothing (for the breakdown row only)."""
 
 
+def _discard_row(row: Any) -> bool:
+    """A store's ``submit_row`` that keeps nothing (for the breakdown row only)."""
+    return True
+
+
 def _uncaptured(record: Any, **kwargs: Any) -> Any:
     """A ``tracker.capture`` that does nothing (for the breakdown row only)."""
     return record
+
+
+def _uncaptured_plain(*args: Any) -> bool:
+    """A ``tracker.capture_plain`` that does nothing (for the breakdown row only)."""
+    return True
 
 
 def _noop_handler() -> Any:
@@ -154,23 +164,25 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             no_store: list[float] = []
             dispatch: list[float] = []
             no_capture: list[float] = []
-            submit = tracker.store.submit
+            store = tracker.store
             for _ in range(short_rounds):
                 short_base.append(_time(model, short_n, None))
                 short_theirs.append(_time(model, short_n, [UsageMetadataCallbackHandler()]))
                 mine_queued.append(_time(model, short_n, [ours]))
                 # Breakdown only: the integration and pricing, the store switched off.
-                tracker.store.submit = _discard  # type: ignore[method-assign]
+                store.submit = _discard  # type: ignore[method-assign]
+                store.submit_row = _discard_row  # type: ignore[method-assign]
                 try:
                     no_store.append(_time(model, short_n, [ours]))
                 finally:
-                    tracker.store.submit = submit  # type: ignore[method-assign]
+                    del store.submit, store.submit_row
                 dispatch.append(_time(model, short_n, [noop]))
                 tracker.capture = _uncaptured  # type: ignore[method-assign]
+                tracker.capture_plain = _uncaptured_plain  # type: ignore[method-assign,assignment]
                 try:
                     no_capture.append(_time(model, short_n, [ours]))
                 finally:
-                    del tracker.capture
+                    del tracker.capture, tracker.capture_plain
             stored = _stored(tracker)
         finally:
             tracker.close()
@@ -207,7 +219,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         ),
         _breakdown(
             "langchain handler overhead per call, the handler's own work only "
-            "(tracker.capture off: no pricing, no store)",
+            "(tracker.capture and capture_plain off: no pricing, no store)",
             overhead(no_capture),
             short_over_theirs,
         ),

@@ -167,36 +167,37 @@ def test_plain_record_is_the_general_record(tracker: Any) -> None:
     assert fast == len(_STANDARD) * len(_RESPONSE_METADATA) * len(_LLM_OUTPUT) * 2
 
 
-def test_on_llm_end_takes_the_fast_path_and_stores_the_general_record(
-    tracker: Any, captured: list[Any], monkeypatch: pytest.MonkeyPatch
+def test_on_llm_end_stores_the_usual_call_in_one_step_as_the_general_path_would(
+    tracker: Any, rows: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    taken: list[Any] = []
-    plain_record = lc._plain_record
+    taken: list[bool] = []
+    capture_plain = tracker.capture_plain
 
-    def spy(call: Any, response: Any) -> Any:
-        record = plain_record(call, response)
-        taken.append(record)
-        return record
+    def spy(*args: Any) -> bool:
+        stored: bool = capture_plain(*args)
+        taken.append(stored)
+        return stored
 
-    handler = tracker.langchain(user_id="u")
-    for slow in (False, True):
-        if slow:
-            monkeypatch.setattr(lc, "_plain_record", lambda call, response: None)
-        else:
-            monkeypatch.setattr(lc, "_plain_record", spy)
-        for um in _STANDARD:
-            call = _open_call(handler)
+    handler = tracker.langchain(user_id="u", operation="op")
+    for general in (False, True):
+        # The general path: no one-step capture, the record built and captured.
+        monkeypatch.setattr(tracker, "capture_plain", (lambda *a: False) if general else spy)
+        for i, um in enumerate(_STANDARD):
+            call = _open_call(handler, ["str", "eamed"] if i % 2 else None)
             handler._calls.calls[uuid.UUID(call.run_id)] = call
             response = _result(dict(um), {"model_name": "gpt-4o-2024-08-06", "id": "r1"})
             handler.on_llm_end(response, run_id=uuid.UUID(call.run_id))
-    assert len(taken) == len(_STANDARD) and None not in taken
-    fast, slow_ones = captured[: len(_STANDARD)], captured[len(_STANDARD) :]
-    volatile = _VOLATILE | {"ts", "run_id", "trace_id"}
-    for a, b in zip(fast, slow_ones, strict=True):
-        assert {k: v for k, v in _fields(a).items() if k not in volatile} == {
-            k: v for k, v in _fields(b).items() if k not in volatile
-        }
-        assert a.cost is not None and a.total_cost == b.total_cost
+    assert taken == [True] * len(_STANDARD)
+    stored = rows(tracker)
+    assert len(stored) == 2 * len(_STANDARD)
+    volatile = {"id", "ts", "latency_ms", "run_id", "trace_id"}
+    fast, slow = (
+        [{k: v for k, v in row.items() if k not in volatile} for row in part]
+        for part in (stored[: len(_STANDARD)], stored[len(_STANDARD) :])
+    )
+    assert fast == slow
+    assert all(row["total_cost"] is not None for row in fast)
+    assert [row["streamed"] for row in fast] == [bool(i % 2) for i in range(len(_STANDARD))]
 
 
 def _reference_plain(um: Any) -> Usage | None:

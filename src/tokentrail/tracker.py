@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from .context import _RUNS, Attribution, CallContext, Run, active_runs
 from .providers import infer_provider, normalize_provider
-from .records import Status, UsageRecord, new_id
+from .records import Framework, Status, UsageRecord, new_id
 from .usage import Usage, plain_usage
 
 if TYPE_CHECKING:
@@ -172,6 +172,75 @@ class Tracker:
             except Exception:
                 logger.exception("tokentrail: a usage listener failed")
         return record
+
+    def capture_plain(
+        self,
+        framework: Framework,
+        model: str | None,
+        provider: str | None,
+        usage: Usage,
+        ts: datetime,
+        latency_ms: float,
+        context: CallContext,
+        run_id: str | None,
+        parent_run_id: str | None,
+        trace_id: str | None,
+        metadata: Mapping[str, Any],
+        streamed: bool,
+        request_id: str | None,
+    ) -> bool:
+        """Store the usual successful call in one step, without building its record.
+
+        For the integrations' hot path: the row is the one :meth:`capture` stores for the
+        same call (status ``ok``, standard price), written straight to the spool. Returns
+        False, with nothing stored, when anything else needs the record (a ``track()``
+        block counting the call, a budget, a subscriber, a price variant, usage with
+        issues, a model without a plain catalog price): the caller then builds the record
+        and calls :meth:`capture`. Never raises.
+        """
+        if (
+            context.runs
+            or self._guard is not None
+            or self._listeners
+            or self._price_variant is not None
+            or model is None
+            or usage.issues
+        ):
+            return False
+        try:
+            if not _PRICING:
+                _pricing_functions()
+            rates = _PRICING[2]().lazy_rates(model, provider, usage)
+            if rates is None:
+                return False
+            attribution = context.attribution
+            if attribution.metadata:
+                metadata = {**attribution.metadata, **metadata}
+            if not _PLAIN_ROW:
+                from .store.spool import plain_row
+
+                _PLAIN_ROW.append(plain_row)
+            row = _PLAIN_ROW[0](
+                new_id(),
+                ts,
+                latency_ms,
+                framework,
+                provider,
+                model,
+                attribution,
+                run_id,
+                parent_run_id,
+                trace_id,
+                metadata,
+                usage,
+                rates,
+                streamed,
+                request_id,
+            )
+        except Exception:
+            logger.debug("tokentrail: the one-step capture declined a call", exc_info=True)
+            return False
+        return self._store.submit_row(row)
 
     def _price(self, record: UsageRecord) -> Cost | None:
         if not _PRICING:
@@ -531,6 +600,8 @@ def _safe_str(value: Any) -> str | None:
 
 
 _PRICING: list[Any] = []
+# ``store.spool.plain_row``, imported on first use like the pricing functions.
+_PLAIN_ROW: list[Callable[..., tuple[Any, ...]]] = []
 
 
 def _pricing_functions() -> tuple[Any, Any, Any]:

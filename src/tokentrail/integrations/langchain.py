@@ -435,10 +435,30 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             self._unwatch(call)
         try:
             # The usual answer (one chat generation with a plain usage_metadata) is read
-            # in one function; anything else, or anything odd, by the general reader.
-            record = _plain_record(call, response)
-            if record is None:
+            # in one function and, when nothing else needs its record, stored in one step;
+            # anything else, or anything odd, is read by the general reader.
+            plain = _plain_result(call, response)
+            if plain is None:
                 record = self._record(call, response, "ok", None)
+            else:
+                usage, model, request_id, variant, latency_ms = plain
+                if variant is None and self.tracker.capture_plain(
+                    "langchain",
+                    model,
+                    call.provider,
+                    usage,
+                    call.ts,
+                    latency_ms,
+                    call.context,
+                    call.run_id,
+                    call.parent_run_id,
+                    call.trace_id,
+                    call.metadata,
+                    bool(call.texts),
+                    request_id,
+                ):
+                    return
+                record = _plain_record_of(call, plain)
         except Exception:
             logger.exception("tokentrail: could not read a LangChain model result")
             record = self._bare_record(call, "ok")
@@ -764,13 +784,17 @@ def _read_result(response: LLMResult | None) -> _Result:
     return _Result(usage, model, request_id, variant, cache_hit, "".join(parts))
 
 
-def _plain_record(call: _Call, response: LLMResult) -> UsageRecord | None:
-    """The record of the usual successful chat call, read in one pass.
+# (usage, model, request id, price variant, latency in ms) of the usual call.
+_Plain = tuple[Usage, str | None, str | None, str | None, float]
+
+
+def _plain_result(call: _Call, response: LLMResult) -> _Plain | None:
+    """What the usual successful chat call says, read in one pass.
 
     One generation whose message carries a plain ``usage_metadata`` (see
     ``plain_usage_metadata``); ``None`` for anything else (no or several generations, no
-    or unusual usage, a cache replay), which ``_read_result`` reads. The record is the one
-    the general path builds (``tests/test_langchain_hotpath.py`` checks it shape by shape).
+    or unusual usage, a cache replay), which ``_read_result`` reads. The model is the
+    returned one, else the one the call started with.
     """
     t1 = _clock()
     groups = response.generations
@@ -798,14 +822,21 @@ def _plain_record(call: _Call, response: LLMResult) -> UsageRecord | None:
         request_id = None
     # A plain usage_metadata has no tier keys: only the response can name a tier.
     variant = None if meta.get("service_tier") is None else _service_tier(None, meta)
+    return usage, model or call.model, request_id, variant, (t1 - call.t0) * 1000.0
+
+
+def _plain_record_of(call: _Call, plain: _Plain) -> UsageRecord:
+    """The record of the usual call: the one the general path builds
+    (``tests/test_langchain_hotpath.py`` checks it shape by shape)."""
+    usage, model, request_id, variant, latency_ms = plain
     # status "ok" and cache_hit False are the record's defaults.
     return UsageRecord(
-        model=model or call.model,
+        model=model,
         provider=call.provider,
         usage=usage,
         framework="langchain",
         ts=call.ts,
-        latency_ms=(t1 - call.t0) * 1000.0,
+        latency_ms=latency_ms,
         run_id=call.run_id,
         parent_run_id=call.parent_run_id,
         trace_id=call.trace_id,
@@ -814,6 +845,12 @@ def _plain_record(call: _Call, response: LLMResult) -> UsageRecord | None:
         request_id=request_id,
         price_variant=variant,
     )
+
+
+def _plain_record(call: _Call, response: LLMResult) -> UsageRecord | None:
+    """The record of the usual successful chat call; ``None`` for anything else."""
+    plain = _plain_result(call, response)
+    return None if plain is None else _plain_record_of(call, plain)
 
 
 def _is_cache_hit(usage_metadata: Mapping[str, Any]) -> bool:

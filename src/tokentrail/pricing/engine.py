@@ -31,6 +31,8 @@ _Resolved = tuple[Decimal | None, ...]
 # An entry with one undated price: (entry, per-token prices, Cost fields after the figures,
 # input tokens above which a long-context tier applies, spool cells or None).
 _Plain = tuple[ModelEntry, _Resolved, tuple[Any, ...], int, tuple[str | None, ...] | None]
+# What lazy_rates answers from: (tier limit, Cost fields after the figures, spool cells).
+_Rates = tuple[int, tuple[Any, ...], tuple[str | None, ...]]
 
 
 def _moment(at: datetime | date | str | None) -> tuple[date, time]:
@@ -81,6 +83,9 @@ class Pricer:
         ] = {}
         # id(entry) -> see _Plain and _plain_entry.
         self._plain: dict[int, _Plain] = {}
+        # (model, provider) -> what lazy_rates needs (tier limit, Cost fields, spool cells),
+        # or None when the model has no plain price (see lazy_rates).
+        self._rates: dict[tuple[str, str | None], _Rates | None] = {}
         self._overrides: dict[str | None, ProviderModels] = {}
         self._override_specs: dict[tuple[str | None, str], dict[str, Any]] = {}
         self._warned: set[str] = set()
@@ -188,6 +193,7 @@ class Pricer:
         self._lookups.clear()
         self._resolved.clear()
         self._plain.clear()
+        self._rates.clear()
 
     def clear_overrides(self) -> None:
         """Forget every override (registered or loaded from a file)."""
@@ -197,6 +203,7 @@ class Pricer:
             self._lookups.clear()
             self._resolved.clear()
             self._plain.clear()
+            self._rates.clear()
 
     def _load_env(self) -> None:
         self._env_pending = False
@@ -334,6 +341,46 @@ class Pricer:
         except Exception as exc:
             logger.warning("tokentrail: cannot price model %r: %s", model, exc)
             return None
+
+    def lazy_rates(
+        self, model: str, provider: str | None, usage: Usage
+    ) -> tuple[tuple[Any, ...], tuple[str | None, ...]] | None:
+        """What :meth:`usage_cost` puts in the :class:`~tokentrail.pricing.lazy.LazyCost`
+        of the usual call (standard price), without building it: the ``Cost`` fields after
+        the figures and the spool cells that let DuckDB price the row.
+
+        ``None`` whenever :meth:`usage_cost` would not return a ``LazyCost`` (unknown model,
+        local provider, dated or tiered prices, counts that do not split into leaves). For
+        the store's one-step path; never raises.
+        """
+        key = (model, provider)
+        try:
+            rates = self._rates[key]
+        except KeyError:
+            rates = self._plain_rates(model, provider)
+        except Exception:
+            return None  # an unhashable provider: usage_cost decides on the general path
+        if rates is None or usage.input_tokens > rates[0] or plain_leaf_counts(usage) is None:
+            return None
+        return rates[1], rates[2]
+
+    def _plain_rates(self, model: str, provider: str | None) -> _Rates | None:
+        try:
+            if provider is not None and provider in self.catalog.local_providers():
+                rates = None
+            else:
+                entry = self.find(model, provider)
+                if entry is None or not entry.fixed:
+                    rates = None
+                else:
+                    _, _, static, limit, cells = self._plain_entry(entry)
+                    rates = None if cells is None else (limit, static, cells)
+        except Exception:
+            return None  # not remembered: usage_cost decides (and warns) on the general path
+        if len(self._rates) > _CACHE_LIMIT:
+            self._rates.clear()
+        self._rates[(model, provider)] = rates
+        return rates
 
     def _cost(
         self,
@@ -522,17 +569,28 @@ class Pricer:
     def _lazy_price(self, entry: ModelEntry, usage: Usage) -> LazyCost | None:
         """``_plain_price`` without the arithmetic: a :class:`LazyCost` that DuckDB prices
         at ingest (and Python when read); ``None`` when the plain path does not apply."""
+        plain = self._lazy_entry(entry, usage)
+        if plain is None:
+            return None
+        counts = plain_leaf_counts(usage)
+        if counts is None:
+            return None  # a negative leaf: the general path decides, and explains
+        prices, static, cells = plain
+        return lazy_cost(PendingPrice(prices, counts, static, cells))
+
+    def _lazy_entry(
+        self, entry: ModelEntry, usage: Usage
+    ) -> tuple[_Resolved, tuple[Any, ...], tuple[str | None, ...]] | None:
+        """The per-token prices, ``Cost`` fields and spool cells of ``entry`` when DuckDB
+        can price ``usage`` at ingest (one undated price, cells that DuckDB reads exactly,
+        no long-context tier), else ``None``."""
         plain = self._plain.get(id(entry))
         if plain is None or plain[0] is not entry:
             plain = self._plain_entry(entry)
-        cells = plain[4]
-        u = usage
-        if cells is None or u.input_tokens > plain[3]:
+        _, prices, static, limit, cells = plain
+        if cells is None or usage.input_tokens > limit:
             return None
-        counts = plain_leaf_counts(u)
-        if counts is None:
-            return None  # a negative leaf: the general path decides, and explains
-        return lazy_cost(PendingPrice(plain[1], counts, plain[2], cells))
+        return prices, static, cells
 
     def _reported(self, model: str | None, pid: str | None, reported: Any) -> Cost:
         try:

@@ -30,7 +30,7 @@ import logging
 import mmap
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from math import isfinite
@@ -45,9 +45,11 @@ try:  # POSIX; on other systems a dead writer's segments are left for a later ve
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from ..context import Attribution
 from ..pricing.lazy import LazyCost, pending_of
 from ..pricing.leaves import LEAVES
 from ..records import COLUMNS, UsageRecord
+from ..usage import Usage
 
 __all__ = [
     "LOCK_SUFFIX",
@@ -58,6 +60,7 @@ __all__ = [
     "cut_torn_tail",
     "encode",
     "frame",
+    "plain_row",
     "read_segment",
     "segment_rows_estimate",
 ]
@@ -223,6 +226,84 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
     if rates is not None:
         row += rates
     return row
+
+
+def plain_row(
+    record_id: str,
+    ts: datetime,
+    latency_ms: float,
+    framework: str,
+    provider: str | None,
+    model: str,
+    attribution: Attribution,
+    run_id: str | None,
+    parent_run_id: str | None,
+    trace_id: str | None,
+    metadata: Mapping[str, Any],
+    usage: Usage,
+    rates: tuple[tuple[Any, ...], tuple[str | None, ...]],
+    streamed: bool,
+    request_id: str | None,
+) -> tuple[Any, ...]:
+    """:func:`encode` of the usual call, from its parts, without a record to read back.
+
+    The call: status ``ok``, no cache hit, no price variant, a ``usage`` without issues, a
+    finite latency, the attribution already merged, and priced at ingest with ``rates``
+    (:meth:`~tokentrail.pricing.engine.Pricer.lazy_rates`). The row is the one ``encode``
+    writes for that record (``tests/test_store_plain.py`` checks it case by case).
+    """
+    u = usage
+    n_in = u.input_tokens
+    n_out = u.output_tokens
+    tags = attribution.tags
+    static, cells = rates
+    row: tuple[Any, ...] = (
+        record_id,
+        ts,
+        latency_ms,
+        framework,
+        provider,
+        model,
+        static[1],
+        attribution.user_id,
+        attribution.session_id,
+        attribution.operation,
+        run_id,
+        parent_run_id,
+        trace_id,
+        ([*tags] if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]) if tags else [],
+        _meta_json(metadata) if metadata else None,
+        n_in,
+        n_out,
+        n_in + n_out if type(n_in) is int and type(n_out) is int else None,
+        u.cache_read_tokens,
+        u.cache_write_tokens,
+        u.cache_write_1h_tokens,
+        u.reasoning_tokens,
+        u.input_audio_tokens,
+        u.output_audio_tokens,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        static[0],
+        static[6],
+        static[5],
+        bool(u.estimated),
+        streamed,
+        "ok",
+        None,
+        request_id,
+    )
+    if not (
+        _TEXT_TYPES.issuperset(map(type, _text_cells(row)))
+        and _INT.issuperset(map(type, _count_cells(row)))
+    ):
+        row = _repaired(row)
+    return row + cells
 
 
 def _repaired(row: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -163,6 +163,24 @@ class UsageStore:
                 "a usage record had values that could not be encoded; stored with its counts "
                 "and 'encode_error' in metadata",
             )
+        self._append(data)
+
+    def submit_row(self, row: tuple[Any, ...]) -> bool:
+        """Queue one row already in the spool format (:func:`~.spool.plain_row`).
+
+        True when it is in the spool (or kept in memory, as :meth:`submit` does); False,
+        with nothing queued, when it cannot be written as one line: then the caller
+        submits the record instead. Never raises.
+        """
+        try:
+            data = frame(row)
+        except Exception:
+            return False
+        self._append(data)
+        return True
+
+    def _append(self, data: bytes) -> None:
+        """Write one framed record to the spool (to memory when it cannot be written)."""
         with self._lock:
             self._submitted += 1
             spool = self._spool
