@@ -193,3 +193,46 @@ def test_every_record_is_stored_once_across_many_mapped_segments(tmp_path: Path)
     assert store.flush(20)
     store.close()
     assert ids(db) == sorted(r.id for r in records)
+
+
+def _kernel_populates() -> bool:
+    """Linux 5.14+ has ``MADV_POPULATE_WRITE``."""
+    if os.uname().sysname != "Linux":
+        return False
+    major, minor = (int(part) for part in os.uname().release.split(".")[:2])
+    return (major, minor) >= (5, 14)
+
+
+def test_pages_are_made_ready_a_chunk_ahead_of_the_records(tmp_path: Path):
+    writer = SpoolWriter(tmp_path, max_rows=100_000)
+    lines = [line(i) for i in range(3000)]
+    page = mmap.PAGESIZE
+    for data in lines:
+        if not writer.fast_append(data):
+            writer.append(data)
+        # Always ahead of what was written, by at most one chunk and a record, on a page
+        # boundary, never beyond the map.
+        assert writer._pos <= writer._populated <= writer._capacity
+        assert writer._populated % page == 0
+        assert writer._populated - writer._pos <= spool_module._POPULATE_BYTES + page + len(data)
+    if _kernel_populates():
+        assert writer._populate_advice is not None, "madvise(MADV_POPULATE_WRITE) failed"
+    assert writer.rotate() is not None
+    rows = [
+        row for path in sorted(tmp_path.glob(f"*{SEGMENT_SUFFIX}")) for row in read_segment(path)[0]
+    ]
+    assert [row[15] for row in rows] == list(range(3000))
+
+
+def test_a_kernel_that_refuses_the_advice_gets_records_written_all_the_same(tmp_path: Path):
+    writer = SpoolWriter(tmp_path, max_rows=100_000)
+    writer._populate_advice = 987_654  # no such advice: EINVAL
+    for i in range(500):
+        data = line(i)
+        if not writer.fast_append(data):
+            writer.append(data)
+    assert writer._populate_advice is None  # asked once, then left to page faults
+    path = writer.rotate()
+    assert path is not None
+    rows, bad = read_segment(path)
+    assert bad == 0 and [row[15] for row in rows] == list(range(500))

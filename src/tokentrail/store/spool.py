@@ -29,6 +29,7 @@ import json
 import logging
 import mmap
 import os
+import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -76,6 +77,14 @@ LOCK_SUFFIX = ".lock"
 _LINE_ESTIMATE = 640
 _FIRST_SEGMENT_BYTES = 1 << 18
 _MAP_SEGMENTS = hasattr(os, "posix_fallocate") and fcntl is not None
+# Pages of a mapped segment are made ready for writing this many bytes at a time, ahead of
+# the records (``madvise(MADV_POPULATE_WRITE)``, Linux 5.14+; 23 where Python lacks the
+# name). Left to a page fault per page, the first record on each page paid 2-5 µs in the
+# middle of a LangChain call; one system call per 64 KiB costs a fraction of that.
+_POPULATE_BYTES = 1 << 16
+_POPULATE_WRITE: int | None = getattr(
+    mmap, "MADV_POPULATE_WRITE", 23 if sys.platform.startswith("linux") else None
+)
 # A row priced at ingest: its columns, the mark, one price per leaf (see ``pricing.lazy``).
 _PRICED_WIDTH = len(COLUMNS) + 1 + len(LEAVES)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -515,6 +524,8 @@ class SpoolWriter:
         self._map: mmap.mmap | None = None
         self._pos = 0  # bytes written to the open segment
         self._capacity = 0  # bytes the map holds
+        self._populated = 0  # bytes of the map made ready for writing (see _POPULATE_BYTES)
+        self._populate_advice = _POPULATE_WRITE
         # Bytes to allocate for the next segment (grows up to max_rows lines).
         self._segment_bytes = min(_FIRST_SEGMENT_BYTES, max_rows * _LINE_ESTIMATE)
         self._mapping = _MAP_SEGMENTS
@@ -549,6 +560,7 @@ class SpoolWriter:
                 os.ftruncate(fd, 0)
             return
         self._capacity = size
+        self._populated = 0
 
     def fast_append(self, data: bytes) -> bool:
         """Write one framed record when that is all there is to do; True when written.
@@ -564,6 +576,8 @@ class SpoolWriter:
             end = start + len(data)
             if end > self._capacity:
                 return False
+            if end > self._populated:
+                self._populate(end)
             last = end - 1
             buffer[start:last] = data[:-1]
             buffer[last] = 10  # the newline last: a line that has one is complete
@@ -609,10 +623,27 @@ class SpoolWriter:
         assert self._map is not None
         start = self._pos
         end = start + len(data)
+        if end > self._populated:
+            self._populate(end)
         self._map[start : end - 1] = data[:-1]
         self._map[end - 1] = 10
         self._pos = end
         self.rows += 1
+
+    def _populate(self, end: int) -> None:
+        """Make the map's pages ready for writing up to ``end`` and a chunk beyond."""
+        start = self._populated  # a multiple of the page size
+        stop = min(self._capacity, max(end, start + _POPULATE_BYTES))
+        stop = -(-stop // mmap.PAGESIZE) * mmap.PAGESIZE
+        self._populated = stop
+        advice = self._populate_advice
+        if advice is None or self._map is None:
+            return
+        try:
+            self._map.madvise(advice, start, stop - start)
+        except (OSError, ValueError):
+            # An older kernel: pages fault in one by one as records reach them, as before.
+            self._populate_advice = None
 
     def _write_unmapped(self, data: bytes) -> None:
         fd = self._fd
