@@ -165,12 +165,13 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
             def ours_without_capture(count: int) -> float:
                 tracker.capture = lambda record, **kw: record  # type: ignore[method-assign]
+                tracker.capture_plain = lambda *args: True  # type: ignore[method-assign]
                 handle = tracker.llamaindex(user_id="bench", operation="bench")
                 try:
                     return _time(plain, count)
                 finally:
                     handle.detach()
-                    del tracker.capture
+                    del tracker.capture, tracker.capture_plain
 
             # Warm up every path (imports, pricing index, DuckDB file and schema).
             _time(plain, 50)

@@ -447,7 +447,7 @@ def test_capture_never_raises_into_the_chain(
         raise ValueError("internal bug")
 
     monkeypatch.setattr(lc, "_read_result", broken)
-    monkeypatch.setattr(lc, "_plain_record", broken)
+    monkeypatch.setattr(lc, "_plain_result", broken)
     monkeypatch.setattr(lc, "infer_provider", broken)
     monkeypatch.setattr(lc, "_PROVIDERS", {})  # inferred afresh, not from an earlier test
     tracker.subscribe(broken)
@@ -457,7 +457,7 @@ def test_capture_never_raises_into_the_chain(
     monkeypatch.undo()
     tracker.subscribe(broken)
     monkeypatch.setattr(lc, "_read_result", broken)
-    monkeypatch.setattr(lc, "_plain_record", broken)
+    monkeypatch.setattr(lc, "_plain_result", broken)
     chat_openai().invoke("hi", config={"callbacks": [tracker.langchain()]})
     [rec] = captured
     assert rec.model == "gpt-4o-mini" and rec.status == "ok"  # a bare row, still stored

@@ -588,6 +588,8 @@ def _session(tracker: Any) -> list[dict[str, Any]]:
         return record
 
     tracker.capture = capture
+    # Every call as a record (the one-step store is compared row by row below).
+    tracker.capture_plain = lambda *args: False
     llm = _ScriptedOpenAI(callback_manager=CallbackManager([]))
     hi = [ChatMessage(role="user", content="hi")]
     with tracker.llamaindex(user_id="u1", operation="op"):
@@ -604,7 +606,7 @@ def _session(tracker: Any) -> list[dict[str, Any]]:
         with tracker.track(operation="block"):
             llm.chat(hi)
         llm.chat(hi)  # the cached context again, after the block
-    del tracker.capture
+    del tracker.capture, tracker.capture_plain
     # Every call here is at the root: its own span is the trace.
     assert all(r.trace_id == r.run_id and r.parent_run_id is None for r in records)
     volatile = _VOLATILE | {"ts", "run_id", "parent_run_id", "trace_id"}
@@ -616,16 +618,16 @@ def _session(tracker: Any) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
-    """Whether each end went through ``_plain_record`` and it returned a record."""
+    """Whether each end went through ``_plain_result`` and it read the call."""
     seen: list[bool] = []
-    real = lr._plain_record
+    real = lr._plain_result
 
-    def spy(call: lr.Call, response: Any) -> UsageRecord | None:
+    def spy(call: lr.Call, response: Any) -> Any:
         found = real(call, response)
         seen.append(found is not None)
         return found
 
-    monkeypatch.setattr(lr, "_plain_record", spy)
+    monkeypatch.setattr(lr, "_plain_result", spy)
     yield seen
 
 
@@ -635,7 +637,7 @@ def test_a_session_records_the_same_rows_with_and_without_the_fast_path(
     fast = _session(tracker)
     # chat, complete, chat, then the tagged, in-block and last chats; streams never get there.
     assert taken == [True] * 6
-    monkeypatch.setattr(lr, "_plain_record", lambda call, response: None)
+    monkeypatch.setattr(lr, "_plain_result", lambda call, response: None)
     general = _session(tracker)
     assert fast == general
     assert [r["operation"] for r in fast] == [None] * 5 + ["embedding", None, None, None]
@@ -649,3 +651,50 @@ def test_a_session_records_the_same_rows_with_and_without_the_fast_path(
     assert fast[0]["usage"].cache_read_tokens == 1 and fast[0]["price_variant"] == "flex"
     assert fast[1]["price_variant"] is None and fast[1]["request_id"] == "chatcmpl-2"
     assert fast[4]["usage"].estimated and fast[5]["usage"].estimated
+
+
+def _stored_session(tracker: Any) -> list[dict[str, Any]]:
+    """The usual calls of ``_session`` (no stream, no embedding), as stored in DuckDB."""
+    from tests.conftest import read_rows
+
+    llm = _ScriptedOpenAI(callback_manager=CallbackManager([]))
+    hi = [ChatMessage(role="user", content="hi")]
+    with tracker.llamaindex(user_id="u1", operation="op"):
+        llm.chat(hi)
+        llm.complete("hi")
+        llm.chat(hi)
+        with instrument_tags({"user_id": "tagged", "tags": ["t1"], "tenant": "acme"}):
+            llm.chat(hi)
+        llm.chat(hi)
+    volatile = {"id", "ts", "latency_ms", "run_id", "parent_run_id", "trace_id"}
+    return [{k: v for k, v in row.items() if k not in volatile} for row in read_rows(tracker)]
+
+
+def test_the_usual_calls_stored_in_one_step_are_the_rows_capture_stores(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tokentrail import Tracker
+
+    one_step, general = Tracker(tmp_path / "one.duckdb"), Tracker(tmp_path / "general.duckdb")
+    taken: list[bool] = []
+    real = one_step.capture_plain
+
+    def spy(*args: Any) -> bool:
+        stored: bool = real(*args)
+        taken.append(stored)
+        return stored
+
+    try:
+        monkeypatch.setattr(one_step, "capture_plain", spy)
+        fast = _stored_session(one_step)
+        monkeypatch.setattr(general, "capture_plain", lambda *args: False)
+        slow = _stored_session(general)
+    finally:
+        one_step.close()
+        general.close()
+    # Odd turns answer on the flex tier: a price variant, left to capture.
+    assert taken == [True, True]
+    assert len(fast) == 5 and fast == slow
+    assert sum("flex" in (row["metadata"] or "") for row in fast) == 3
+    assert {row["user_id"] for row in fast} == {"u1", "tagged"}
+    assert all(row["total_cost"] is not None for row in fast)

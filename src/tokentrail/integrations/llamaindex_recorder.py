@@ -30,6 +30,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..context import Attribution, CallContext, active_runs
@@ -414,11 +415,33 @@ class Recorder:
             and call.refusal is None
             and not call.done
         ):
-            record = _plain_record(call, response)
-            if record is not None:
+            plain = _plain_result(call, response)
+            if plain is not None:
                 call.done = True
                 try:
-                    self.tracker.capture(record, context=call.ctx, reservation=call.reservation)
+                    # Stored in one step when nothing else needs its record (see
+                    # Tracker.capture_plain), else captured as a record.
+                    usage, model, request_id, variant, latency_ms = plain
+                    if variant is not None or not self.tracker.capture_plain(
+                        "llamaindex",
+                        model,
+                        call.provider,
+                        usage,
+                        call.ts,
+                        latency_ms,
+                        call.ctx,
+                        call.run_id,
+                        call.parent_run_id,
+                        call.trace_id,
+                        _NO_METADATA,
+                        False,
+                        request_id,
+                    ):
+                        self.tracker.capture(
+                            _plain_record_of(call, plain),
+                            context=call.ctx,
+                            reservation=call.reservation,
+                        )
                 except Exception:  # capturing must never break the app
                     logger.exception("tokentrail: could not record a LlamaIndex call")
                 if not self.handles:  # an attached handle keeps the recorder in use
@@ -779,8 +802,38 @@ def _identify(instance: Any, model_dict: Mapping[str, Any]) -> tuple[str | None,
 _UNKNOWN = object()
 
 
+# (usage, model, request id, price variant, latency in ms) of the usual call.
+_Plain = tuple[Usage, str, str | None, str | None, float]
+# The usual call's metadata: none (read only, never handed out).
+_NO_METADATA: Mapping[str, Any] = MappingProxyType({})
+
+
 def _plain_record(call: Call, response: Any) -> UsageRecord | None:
-    """The record of the usual finished call, read in one pass; ``None``: not the usual one.
+    """The record of the usual finished call (see :func:`_plain_result`), or ``None``."""
+    plain = _plain_result(call, response)
+    return None if plain is None else _plain_record_of(call, plain)
+
+
+def _plain_record_of(call: Call, plain: _Plain) -> UsageRecord:
+    """The record of the usual call: the one ``_record`` builds (see :func:`_plain_result`)."""
+    usage, model, request_id, variant, latency_ms = plain
+    return UsageRecord(
+        model=model,
+        provider=call.provider,
+        usage=usage,
+        framework="llamaindex",
+        ts=call.ts,
+        latency_ms=latency_ms,
+        run_id=call.run_id,
+        parent_run_id=call.parent_run_id,
+        trace_id=call.trace_id,
+        request_id=request_id,
+        price_variant=variant,
+    )
+
+
+def _plain_result(call: Call, response: Any) -> _Plain | None:
+    """The usual finished call, read in one pass; ``None``: not the usual one.
 
     The usual call is an OpenAI (or Azure) chat or completion whose ``response.raw`` is the
     ``openai`` SDK's response (its class declares ``model``, ``id``, ``service_tier`` and
@@ -887,18 +940,12 @@ def _plain_record(call: Call, response: Any) -> UsageRecord | None:
         return None
     if cache_read + cache_write > inp or audio_in > inp or reasoning + audio_out > out:
         return None
-    return UsageRecord(
-        model=model,
-        provider=provider,
-        usage=trusted_usage(inp, out, cache_read, cache_write, 0, audio_in, reasoning, audio_out),
-        framework="llamaindex",
-        ts=call.ts,
-        latency_ms=(t1 - call.t0) * 1000.0,
-        run_id=call.run_id,
-        parent_run_id=call.parent_run_id,
-        trace_id=call.trace_id,
-        request_id=rid if type(rid) is str and rid else None,
-        price_variant=variant,
+    return (
+        trusted_usage(inp, out, cache_read, cache_write, 0, audio_in, reasoning, audio_out),
+        model,
+        rid if type(rid) is str and rid else None,
+        variant,
+        (t1 - call.t0) * 1000.0,
     )
 
 
