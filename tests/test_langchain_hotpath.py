@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -190,6 +191,9 @@ def test_on_llm_end_stores_the_usual_call_in_one_step_as_the_general_path_would(
     assert taken == [True] * len(_STANDARD)
     stored = rows(tracker)
     assert len(stored) == 2 * len(_STANDARD)
+    # Both paths store when the call started (read back as naive UTC).
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    assert all(abs(row["ts"] - now) < timedelta(minutes=1) for row in stored)
     volatile = {"id", "ts", "latency_ms", "run_id", "trace_id"}
     fast, slow = (
         [{k: v for k, v in row.items() if k not in volatile} for row in part]

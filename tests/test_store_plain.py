@@ -11,7 +11,7 @@ case the one-step path must leave to the general one.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from tokentrail.records import UsageRecord, new_id
 from tokentrail.store import reading
 from tokentrail.store.spool import encode, plain_row
 from tokentrail.usage import Usage
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @pytest.fixture(autouse=True)
@@ -176,7 +178,7 @@ def _rows(db: Path) -> list[dict[str, Any]]:
 
 def _calls(rng: random.Random, n: int) -> list[dict[str, Any]]:
     models = _catalog_models()
-    ts = datetime.now(timezone.utc)
+    start = datetime.now(timezone.utc)
     calls = []
     for i in range(n):
         model, provider = models[rng.randrange(len(models))]
@@ -185,7 +187,7 @@ def _calls(rng: random.Random, n: int) -> list[dict[str, Any]]:
                 "model": model,
                 "provider": provider,
                 "usage": random_usage(rng),
-                "ts": ts,
+                "ts": start + timedelta(seconds=rng.random() * 3600),
                 "latency_ms": rng.random() * 1000,
                 "context": CallContext(_ATTRIBUTIONS[i % len(_ATTRIBUTIONS)]),
                 "run_id": f"run-{i:04d}",
@@ -204,8 +206,11 @@ def test_calls_stored_in_one_step_are_the_rows_capture_stores(tmp_path: Path):
     general = Tracker(tmp_path / "general.duckdb")
     taken = 0
     try:
-        for call in _calls(random.Random(3), 400):
-            if one_step.capture_plain("langchain", **call):
+        for i, call in enumerate(_calls(random.Random(3), 400)):
+            # The start as a datetime, or as microseconds since the epoch (the LangChain
+            # handler's): the same time is stored.
+            at = call["ts"] if i % 2 else (call["ts"] - _EPOCH) // timedelta(microseconds=1)
+            if one_step.capture_plain("langchain", **{**call, "ts": at}):
                 taken += 1
             else:
                 one_step.capture(_record_of(call), context=call["context"])

@@ -179,7 +179,7 @@ class Tracker:
         model: str | None,
         provider: str | None,
         usage: Usage,
-        ts: datetime,
+        ts: datetime | int,
         latency_ms: float,
         context: CallContext,
         run_id: str | None,
@@ -192,7 +192,8 @@ class Tracker:
         """Store the usual successful call in one step, without building its record.
 
         For the integrations' hot path: the row is the one :meth:`capture` stores for the
-        same call (status ``ok``, standard price), written straight to the spool. Returns
+        same call (status ``ok``, standard price), written straight to the spool; ``ts`` is
+        the start, a ``datetime`` or microseconds since the epoch (UTC). Returns
         False, with nothing stored, when anything else needs the record (a ``track()``
         block counting the call, a budget, a subscriber, a price variant, usage with
         issues, a model without a plain catalog price): the caller then builds the record

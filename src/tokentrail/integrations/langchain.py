@@ -38,7 +38,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -78,11 +78,13 @@ _NO_USAGE = Usage()
 # object, the same metadata keys and tags); each is cleared when full. Nothing is keyed on
 # token counts: real calls rarely repeat them.
 _MEMO_SIZE = 1024
-# Bound once: each call reads both clocks (the start in UTC for ``ts``, the monotonic one for
-# the latency), and a global is one lookup where ``datetime.now``/``timezone.utc`` are two.
-_now = datetime.now
-_UTC = timezone.utc
+# Bound once: each call reads both clocks (the start for ``ts``, the monotonic one for the
+# latency). The start is kept as microseconds since the epoch, which the spool writes as is:
+# ``datetime.now(timezone.utc)`` cost 2-3 µs in the middle of a LangChain call, and is built
+# only for a call that gets a record (see ``_started_at``).
+_wall_ns = time.time_ns
 _clock = time.perf_counter
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _running_loop = asyncio._get_running_loop
 
 
@@ -92,7 +94,7 @@ class _Call:
 
     model: str | None
     provider: str | None
-    ts: datetime
+    ts: int  # microseconds since the epoch (UTC)
     t0: float
     context: CallContext
     reservation: Reservation | None
@@ -309,7 +311,7 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             call = _Call(
                 model,
                 provider,
-                _now(_UTC),
+                _wall_ns() // 1000,
                 _clock(),
                 context,
                 reservation,
@@ -554,7 +556,7 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             provider=call.provider,
             usage=_NO_USAGE,
             framework="langchain",
-            ts=call.ts,
+            ts=_started_at(call),
             latency_ms=(time.perf_counter() - call.t0) * 1000.0,
             run_id=call.run_id,
             parent_run_id=call.parent_run_id,
@@ -597,7 +599,7 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             provider=call.provider,
             usage=usage if usage is not None else _NO_USAGE,
             framework="langchain",
-            ts=call.ts,
+            ts=_started_at(call),
             latency_ms=latency_ms,
             run_id=call.run_id,
             parent_run_id=call.parent_run_id,
@@ -835,7 +837,7 @@ def _plain_record_of(call: _Call, plain: _Plain) -> UsageRecord:
         provider=call.provider,
         usage=usage,
         framework="langchain",
-        ts=call.ts,
+        ts=_started_at(call),
         latency_ms=latency_ms,
         run_id=call.run_id,
         parent_run_id=call.parent_run_id,
@@ -851,6 +853,11 @@ def _plain_record(call: _Call, response: LLMResult) -> UsageRecord | None:
     """The record of the usual successful chat call; ``None`` for anything else."""
     plain = _plain_result(call, response)
     return None if plain is None else _plain_record_of(call, plain)
+
+
+def _started_at(call: _Call) -> datetime:
+    """When the call started, as a record holds it (UTC)."""
+    return _EPOCH + timedelta(microseconds=call.ts)
 
 
 def _is_cache_hit(usage_metadata: Mapping[str, Any]) -> bool:

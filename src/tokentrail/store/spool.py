@@ -239,7 +239,7 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
 
 def plain_row(
     record_id: str,
-    ts: datetime,
+    ts: datetime | int,
     latency_ms: float,
     framework: str,
     provider: str | None,
@@ -259,7 +259,9 @@ def plain_row(
     The call: status ``ok``, no cache hit, no price variant, a ``usage`` without issues, a
     finite latency, the attribution already merged, and priced at ingest with ``rates``
     (:meth:`~tokentrail.pricing.engine.Pricer.lazy_rates`). The row is the one ``encode``
-    writes for that record (``tests/test_store_plain.py`` checks it case by case).
+    writes for that record (``tests/test_store_plain.py`` checks it case by case), except
+    that a ``ts`` given as microseconds since the epoch (UTC) is written as that number,
+    which DuckDB stores as the same time.
     """
     u = usage
     n_in = u.input_tokens
