@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_lazy_pricing import random_usage
+from tests.test_lazy_pricing import random_usage, rows_by_id
 from tokentrail import Tracker, pricing
 from tokentrail.context import Attribution, CallContext
 from tokentrail.pricing.lazy import RATES_MARK, LazyCost, pending_of
@@ -167,13 +167,9 @@ def test_plain_row_is_encode_of_the_general_record():
 
 
 def _rows(db: Path) -> list[dict[str, Any]]:
-    with reading(db) as con:
-        cur = con.execute(
-            "SELECT * EXCLUDE (id) REPLACE (CAST(metadata AS VARCHAR) AS metadata) FROM usage "
-            "ORDER BY run_id"
-        )
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    """Every stored row but its (random) id, in call order."""
+    rows = [{k: v for k, v in row.items() if k != "id"} for row in rows_by_id(db).values()]
+    return sorted(rows, key=lambda row: row["run_id"])
 
 
 def _calls(rng: random.Random, n: int) -> list[dict[str, Any]]:
