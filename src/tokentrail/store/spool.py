@@ -31,7 +31,7 @@ import mmap
 import os
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from math import isfinite
@@ -158,10 +158,6 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         latency = float(latency)
         if not isfinite(latency):
             latency = None
-    tags = record.tags
-    tag_list = (
-        ([*tags] if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]) if tags else []
-    )
     n_in = u.input_tokens
     n_out = u.output_tokens
     c = record.cost
@@ -200,7 +196,7 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         record.run_id,
         record.parent_run_id,
         record.trace_id,
-        tag_list,
+        _tag_list(record.tags),
         _meta_json(meta) if meta else None,
         n_in,
         n_out,
@@ -227,11 +223,7 @@ def encode(record: UsageRecord) -> tuple[Any, ...]:
         record.error_type,
         record.request_id,
     )
-    if not (
-        _TEXT_TYPES.issuperset(map(type, _text_cells(row)))
-        and _INT.issuperset(map(type, _count_cells(row)))
-    ):
-        row = _repaired(row)
+    row = _checked(row)
     if rates is not None:
         row += rates
     return row
@@ -266,7 +258,6 @@ def plain_row(
     u = usage
     n_in = u.input_tokens
     n_out = u.output_tokens
-    tags = attribution.tags
     static, cells = rates
     row: tuple[Any, ...] = (
         record_id,
@@ -282,7 +273,7 @@ def plain_row(
         run_id,
         parent_run_id,
         trace_id,
-        ([*tags] if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]) if tags else [],
+        _tag_list(attribution.tags),
         _meta_json(metadata) if metadata else None,
         n_in,
         n_out,
@@ -309,12 +300,24 @@ def plain_row(
         None,
         request_id,
     )
-    if not (
-        _TEXT_TYPES.issuperset(map(type, _text_cells(row)))
-        and _INT.issuperset(map(type, _count_cells(row)))
+    return _checked(row) + cells
+
+
+def _tag_list(tags: Sequence[Any]) -> list[str]:
+    """The tags cell: a list of text."""
+    if not tags:
+        return []
+    return [*tags] if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]
+
+
+def _checked(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``row`` with its text cells text (or NULL) and its counts ints; the usual row (all
+    of them already are) is checked in bulk and returned as it is."""
+    if _TEXT_TYPES.issuperset(map(type, _text_cells(row))) and _INT.issuperset(
+        map(type, _count_cells(row))
     ):
-        row = _repaired(row)
-    return row + cells
+        return row
+    return _repaired(row)
 
 
 def _repaired(row: tuple[Any, ...]) -> tuple[Any, ...]:
