@@ -157,7 +157,8 @@ def test_plain_record_is_the_general_record(tracker: Any) -> None:
     for um, meta, llm_output, layout, texts in cases:
         call = _open_call(handler, texts)
         response = _result(dict(um) if isinstance(um, dict) else um, meta, llm_output, layout)
-        record = lc._plain_record(call, response)
+        plain = lc._plain_result(call, response)
+        record = None if plain is None else lc._plain_record_of(call, plain)
         expected = handler._record(call, response, "ok", None)
         if record is None:
             continue

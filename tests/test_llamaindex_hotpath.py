@@ -3,7 +3,7 @@
 The usual call is read in fewer steps: the event handler hands the chat start and end
 events straight to the recorder, ``_identify`` reads model, endpoint and provider in one
 function, the start takes the attached handle's cached context inline, and
-``_plain_record`` reads the usual OpenAI response (``raw`` is the SDK's response with its
+``_plain_result`` reads the usual OpenAI response (``raw`` is the SDK's response with its
 ``CompletionUsage``) in one pass. Each test feeds the same input to a fast path and to the
 general code it shortcuts, shape by shape, and checks the answers are the same (and that the
 fast path is taken for the usual shapes, so the comparison means something).
@@ -78,7 +78,8 @@ def _general(call: lr.Call, response: Any) -> UsageRecord:
 
 def _same(call: lr.Call, response: Any) -> UsageRecord | None:
     """The fast record, checked equal to the general one when the fast path takes it."""
-    fast = lr._plain_record(call, response)
+    plain = lr._plain_result(call, response)
+    fast = None if plain is None else lr._plain_record_of(call, plain)
     general = _general(call, response)
     if fast is not None:
         assert _fields(fast) == _fields(general)
@@ -181,7 +182,7 @@ def test_plain_record_leaves_a_count_missing_from_the_object_to_the_general_read
         "completion details": (raw.usage.completion_tokens_details, "reasoning_tokens"),
     }[where]
     del holder.__dict__[name]
-    assert lr._plain_record(_call(), _chat(raw)) is None
+    assert lr._plain_result(_call(), _chat(raw)) is None
 
 
 def test_plain_record_with_the_copied_counts_next_to_the_raw_response() -> None:

@@ -849,12 +849,6 @@ def _plain_record_of(call: _Call, plain: _Plain) -> UsageRecord:
     )
 
 
-def _plain_record(call: _Call, response: LLMResult) -> UsageRecord | None:
-    """The record of the usual successful chat call; ``None`` for anything else."""
-    plain = _plain_result(call, response)
-    return None if plain is None else _plain_record_of(call, plain)
-
-
 def _started_at(call: _Call) -> datetime:
     """When the call started, as a record holds it (UTC)."""
     return _EPOCH + timedelta(microseconds=call.ts)

@@ -406,7 +406,7 @@ class Recorder:
             return
         self.calls.pop(call.span, None)
         # The usual call: not streamed, not nested, nothing linked or refused (what
-        # _finish checks for those is then a no-op), and a response _plain_record reads.
+        # _finish checks for those is then a no-op), and a response _plain_result reads.
         if (
             not call.streamed
             and call.parent is None
@@ -808,12 +808,6 @@ _Plain = tuple[Usage, str, str | None, str | None, float]
 _NO_METADATA: Mapping[str, Any] = MappingProxyType({})
 
 
-def _plain_record(call: Call, response: Any) -> UsageRecord | None:
-    """The record of the usual finished call (see :func:`_plain_result`), or ``None``."""
-    plain = _plain_result(call, response)
-    return None if plain is None else _plain_record_of(call, plain)
-
-
 def _plain_record_of(call: Call, plain: _Plain) -> UsageRecord:
     """The record of the usual call: the one ``_record`` builds (see :func:`_plain_result`)."""
     usage, model, request_id, variant, latency_ms = plain
@@ -949,7 +943,7 @@ def _plain_result(call: Call, response: Any) -> _Plain | None:
     )
 
 
-# Per class, decided once: does it declare (as pydantic fields) the names _plain_record
+# Per class, decided once: does it declare (as pydantic fields) the names _plain_result
 # reads from its objects' __dict__? Raw responses, prompt and completion token details.
 _PLAIN_RAW: dict[type, bool] = {}
 _PROMPT_DETAILS: dict[type, bool] = {}
