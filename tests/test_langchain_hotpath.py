@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tokentrail.integrations.langchain as lc
+from tests.conftest import spy_capture_plain
 from tokentrail.extract import from_langchain_usage_metadata
 from tokentrail.extract.langchain import general_usage_metadata, plain_usage_metadata
 from tokentrail.providers import infer_provider
@@ -172,18 +173,12 @@ def test_plain_record_is_the_general_record(tracker: Any) -> None:
 def test_on_llm_end_stores_the_usual_call_in_one_step_as_the_general_path_would(
     tracker: Any, rows: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    taken: list[bool] = []
-    capture_plain = tracker.capture_plain
-
-    def spy(*args: Any) -> bool:
-        stored: bool = capture_plain(*args)
-        taken.append(stored)
-        return stored
-
     handler = tracker.langchain(user_id="u", operation="op")
     for general in (False, True):
-        # The general path: no one-step capture, the record built and captured.
-        monkeypatch.setattr(tracker, "capture_plain", (lambda *a: False) if general else spy)
+        if general:  # no one-step capture: the record built and captured
+            monkeypatch.setattr(tracker, "capture_plain", lambda *a: False)
+        else:
+            taken = spy_capture_plain(tracker, monkeypatch)
         for i, um in enumerate(_STANDARD):
             call = _open_call(handler, ["str", "eamed"] if i % 2 else None)
             handler._calls.calls[uuid.UUID(call.run_id)] = call

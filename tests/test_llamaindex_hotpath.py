@@ -36,6 +36,7 @@ from openai.types.completion import Completion
 from pydantic import BaseModel, ConfigDict
 
 import tokentrail.integrations.llamaindex_recorder as lr
+from tests.conftest import spy_capture_plain
 from tests.test_llamaindex_readers import _completion
 from tokentrail.integrations import llamaindex_handlers as lh
 from tokentrail.records import UsageRecord
@@ -575,22 +576,10 @@ class _ScriptedOpenAI(CustomLLM):
         raise NotImplementedError
 
 
-def _session(tracker: Any) -> list[dict[str, Any]]:
-    """One of each call, recorded; the records without their per-run ids."""
+def _one_of_each(tracker: Any) -> None:
+    """One call of each kind, through ``tracker.llamaindex()``."""
     from llama_index.core.embeddings import MockEmbedding
 
-    records: list[Any] = []
-    contexts: list[Any] = []
-
-    def capture(record: Any, *, context: Any = None, reservation: Any = None) -> Any:
-        records.append(record)
-        # The runs are new objects in every session: their number is compared.
-        contexts.append((context.attribution, len(context.runs), reservation))
-        return record
-
-    tracker.capture = capture
-    # Every call as a record (the one-step store is compared row by row below).
-    tracker.capture_plain = lambda *args: False
     llm = _ScriptedOpenAI(callback_manager=CallbackManager([]))
     hi = [ChatMessage(role="user", content="hi")]
     with tracker.llamaindex(user_id="u1", operation="op"):
@@ -607,6 +596,23 @@ def _session(tracker: Any) -> list[dict[str, Any]]:
         with tracker.track(operation="block"):
             llm.chat(hi)
         llm.chat(hi)  # the cached context again, after the block
+
+
+def _session(tracker: Any) -> list[dict[str, Any]]:
+    """One of each call, recorded; the records without their per-run ids."""
+    records: list[Any] = []
+    contexts: list[Any] = []
+
+    def capture(record: Any, *, context: Any = None, reservation: Any = None) -> Any:
+        records.append(record)
+        # The runs are new objects in every session: their number is compared.
+        contexts.append((context.attribution, len(context.runs), reservation))
+        return record
+
+    tracker.capture = capture
+    # Every call as a record (the one-step store is compared row by row below).
+    tracker.capture_plain = lambda *args: False
+    _one_of_each(tracker)
     del tracker.capture, tracker.capture_plain
     # Every call here is at the root: its own span is the trace.
     assert all(r.trace_id == r.run_id and r.parent_run_id is None for r in records)
@@ -655,18 +661,10 @@ def test_a_session_records_the_same_rows_with_and_without_the_fast_path(
 
 
 def _stored_session(tracker: Any) -> list[dict[str, Any]]:
-    """The usual calls of ``_session`` (no stream, no embedding), as stored in DuckDB."""
+    """One call of each kind (``_one_of_each``), as stored in DuckDB."""
     from tests.conftest import read_rows
 
-    llm = _ScriptedOpenAI(callback_manager=CallbackManager([]))
-    hi = [ChatMessage(role="user", content="hi")]
-    with tracker.llamaindex(user_id="u1", operation="op"):
-        llm.chat(hi)
-        llm.complete("hi")
-        llm.chat(hi)
-        with instrument_tags({"user_id": "tagged", "tags": ["t1"], "tenant": "acme"}):
-            llm.chat(hi)
-        llm.chat(hi)
+    _one_of_each(tracker)
     volatile = {"id", "ts", "latency_ms", "run_id", "parent_run_id", "trace_id"}
     return [{k: v for k, v in row.items() if k not in volatile} for row in read_rows(tracker)]
 
@@ -677,25 +675,20 @@ def test_the_usual_calls_stored_in_one_step_are_the_rows_capture_stores(
     from tokentrail import Tracker
 
     one_step, general = Tracker(tmp_path / "one.duckdb"), Tracker(tmp_path / "general.duckdb")
-    taken: list[bool] = []
-    real = one_step.capture_plain
-
-    def spy(*args: Any) -> bool:
-        stored: bool = real(*args)
-        taken.append(stored)
-        return stored
-
     try:
-        monkeypatch.setattr(one_step, "capture_plain", spy)
+        taken = spy_capture_plain(one_step, monkeypatch)
         fast = _stored_session(one_step)
         monkeypatch.setattr(general, "capture_plain", lambda *args: False)
         slow = _stored_session(general)
     finally:
         one_step.close()
         general.close()
-    # Odd turns answer on the flex tier: a price variant, left to capture.
-    assert taken == [True, True]
-    assert len(fast) == 5 and fast == slow
+    # The completion, the tagged chat and the last chat take it. Odd turns answer on the
+    # flex tier (a price variant) and streams and the embedding are not the usual call:
+    # those are left to capture, as is the chat in the track() block (also flex).
+    assert taken == [True, True, True]
+    assert len(fast) == 9 and fast == slow
     assert sum("flex" in (row["metadata"] or "") for row in fast) == 3
     assert {row["user_id"] for row in fast} == {"u1", "tagged"}
-    assert all(row["total_cost"] is not None for row in fast)
+    # Priced, but for the embedding of the mock model, which has no price.
+    assert [row["total_cost"] is None for row in fast] == [False] * 5 + [True] + [False] * 3
