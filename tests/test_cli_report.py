@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.test_analytics import R1, R2, R3, R4, write_db
+from tests.analytics_data import R1, R2, R3, R4, write_db
 from tokentrail.cli import cli
 
 

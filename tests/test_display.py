@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from tests.test_analytics import R1, R2, R3, R4, write_db
+from tests.analytics_data import R1, R2, R3, R4, write_db
 from tokentrail import Tracker
 from tokentrail.analytics import Analytics
 from tokentrail.display import SummaryView, count, money, percent, tracker_html

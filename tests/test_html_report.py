@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,7 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.test_analytics import R1, R2, R3, R4, write_db
+from tests.analytics_data import R1, R2, R3, R4, write_db
+from tests.browser import HEADLESS_FLAGS, chromium
 from tokentrail import report_html
 from tokentrail.cli import cli
 
@@ -21,23 +21,11 @@ def db(tmp_path: Path) -> Path:
     return write_db(tmp_path / "usage.duckdb", [R1, R2, R3, R4])
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "headless Chromium is needed: apt-get install chromium (CI installs it)"
-    return found
-
-
 def browse(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *HEADLESS_FLAGS,
             f"--user-data-dir={tmp_path / 'chrome'}",
             *args,
             page.as_uri(),

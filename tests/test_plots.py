@@ -12,7 +12,7 @@ import duckdb
 import matplotlib.dates as mdates
 import pytest
 
-from tests.test_analytics import R1, R2, R3, R4, write_db
+from tests.analytics_data import R1, R2, R3, R4, write_db
 from tokentrail import plots
 from tokentrail.analytics import Analytics
 
