@@ -471,15 +471,34 @@ class Tracker:
         store.max_delay = min(store.max_delay, store.interval)
         return self._guard.add(usd=usd, **kwargs)
 
+    @property
+    def guarded(self) -> bool:
+        """True when any budget is set (integrations skip the pre-flight otherwise)."""
+        return self._guard is not None
+
     def preflight(self, request: PreflightRequest) -> Reservation | None:
         """Reserve a call's worst-case cost against every budget, or raise.
 
-        Used by the integrations at model start; ``None`` when no budget is set.
+        Used by the integrations at model start; ``None`` when no budget applies. Raises
+        :class:`~tokentrail.BudgetExceededError` when the call could exceed a budget.
         """
         guard = self._guard
         if guard is None:
             return None
         return guard.reserve(request)
+
+    def release(self, reservation: Reservation | None) -> None:
+        """Give back a reservation whose call failed before sending or was abandoned.
+
+        Never raises; ``None`` (no reservation) is a no-op.
+        """
+        guard = self._guard
+        if guard is None or reservation is None:
+            return
+        try:
+            guard.release(reservation)
+        except Exception:
+            logger.exception("tokentrail: could not release a budget reservation")
 
     def check(self, **kwargs: Any) -> CheckResult:
         """Would a call fit the budgets? A status instead of an exception (for HTTP 429s)."""

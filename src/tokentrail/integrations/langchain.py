@@ -293,7 +293,7 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
                     self.attribution if from_call is _EMPTY else from_call.over(self.attribution)
                 )
                 context = tracker.call_context(explicit)
-            if getattr(tracker, "_guard", None) is None:
+            if not tracker.guarded:
                 reservation = None  # no budget: nothing to reserve, nothing to convert
             else:
                 reservation = self._preflight(
@@ -366,7 +366,7 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         context: CallContext,
         run_id: UUID,
     ) -> Reservation | None:
-        if getattr(self.tracker, "_guard", None) is None:
+        if not self.tracker.guarded:
             return None  # no budget: nothing to reserve, nothing to convert
         try:
             from ..budget import PreflightRequest
@@ -532,23 +532,11 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             ]
             for rid in doomed:
                 call = self._pop(rid, calls)
-                guard = getattr(tracker, "_guard", None)
-                if call is not None and call.reservation is not None and guard is not None:
-                    try:
-                        guard.release(call.reservation)
-                    except Exception:
-                        logger.exception("tokentrail: could not release a budget reservation")
+                if call is not None and call.reservation is not None:
+                    tracker.release(call.reservation)
 
     def _release(self, call: _Call) -> None:
-        guard = getattr(self.tracker, "_guard", None)
-        if guard is None:
-            return
-        try:
-            release = getattr(guard, "release", None)
-            if release is not None:
-                release(call.reservation)
-        except Exception:
-            logger.exception("tokentrail: could not release a budget reservation")
+        self.tracker.release(call.reservation)
 
     def _bare_record(self, call: _Call, status: Status) -> UsageRecord:
         return UsageRecord(
