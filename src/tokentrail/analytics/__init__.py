@@ -26,8 +26,8 @@ from typing import Any
 from ..timeparse import TimeLike
 from . import queries
 from .connection import Source, connect
-from .queries import DIMENSIONS, FILTERS
 from .result import Result
+from .sql import DIMENSIONS, FILTERS
 
 __all__ = [
     "DIMENSIONS",

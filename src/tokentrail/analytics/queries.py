@@ -12,7 +12,6 @@ unknown cost (``total_cost IS NULL``) are counted in calls and tokens but add no
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -27,10 +26,22 @@ from ..timeparse import (
 )
 from .result import Result
 from .savings import cache_savings_rows
+from .sql import (
+    AGGREGATES,
+    GROUP_AGGREGATES,
+    OVER_TIME_SELECT,
+    PERIOD_INTERVAL,
+    SLOT_US,
+    TREND_SPAN,
+    canonical_dimension,
+    fetch,
+    keyed_source,
+    ratio,
+    resum,
+    where,
+)
 
 __all__ = [
-    "DIMENSIONS",
-    "FILTERS",
     "by",
     "cache_savings",
     "forecast",
@@ -41,174 +52,6 @@ __all__ = [
     "summary",
     "trend",
 ]
-
-#: Columns a query can be filtered on (``tag`` matches any of a call's tags).
-FILTERS: tuple[str, ...] = (
-    "user_id",
-    "session_id",
-    "operation",
-    "model",
-    "provider",
-    "tag",
-    "framework",
-    "status",
-)
-
-#: Dimensions ``by()`` groups on, and the label used where the value is missing.
-DIMENSIONS: dict[str, str] = {
-    "model": "(unknown)",
-    "provider": "(unknown)",
-    "user_id": "(none)",
-    "session_id": "(none)",
-    "operation": "(none)",
-    "tag": "(untagged)",
-    "framework": "(none)",
-    "status": "(none)",
-    "priced_model": "(unpriced)",
-}
-
-_ALIASES = {"user": "user_id", "session": "session_id", "tags": "tag", "op": "operation"}
-
-_PERIOD_INTERVAL = {
-    "hour": "INTERVAL 1 HOUR",
-    "day": "INTERVAL 1 DAY",
-    "week": "INTERVAL 7 DAY",
-    "month": "INTERVAL 1 MONTH",
-}
-
-_TREND_SPAN = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
-
-_SLOT_US = 15 * 60 * 1_000_000
-
-# Sums that can be summed again after grouping (so "other" = sum of the small groups).
-_AGGREGATES = """
-    count(*)::BIGINT AS calls,
-    coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
-    coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
-    coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
-    coalesce(sum(cache_write_tokens), 0)::BIGINT AS cache_write_tokens,
-    coalesce(sum(reasoning_tokens), 0)::BIGINT AS reasoning_tokens,
-    coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens,
-    coalesce(sum(total_cost), 0)::DECIMAL(38, 12) AS cost,
-    count(*) FILTER (WHERE total_cost IS NULL)::BIGINT AS unpriced_calls,
-    count(*) FILTER (WHERE status = 'error')::BIGINT AS errors"""
-
-# Grouped queries hash every row into a group: fewer aggregate states make them much faster
-# on large tables, so they skip the rarely needed sums; total_tokens is input + output.
-_GROUP_AGGREGATES = """
-    count(*)::BIGINT AS calls,
-    coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
-    coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
-    coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
-    coalesce(sum(total_cost), 0)::DECIMAL(38, 12) AS cost,
-    (count(*) - count(total_cost))::BIGINT AS unpriced_calls,
-    count(*) FILTER (WHERE status = 'error')::BIGINT AS errors"""
-
-_GROUP_COLUMNS = (
-    "calls",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cost",
-    "unpriced_calls",
-    "errors",
-)
-
-_OVER_TIME_SELECT = ", ".join(
-    "coalesce(c.input_tokens + c.output_tokens, 0)::BIGINT AS total_tokens"
-    if c == "total_tokens"
-    else f"coalesce(c.{c}, 0) AS {c}"
-    for c in (*_GROUP_COLUMNS[:4], "total_tokens", *_GROUP_COLUMNS[4:])
-)
-
-_SUM_COLUMNS = (
-    "calls",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "total_tokens",
-    "cost",
-    "unpriced_calls",
-    "errors",
-)
-
-
-def _resum(prefix: str = "", columns: Sequence[str] = _GROUP_COLUMNS) -> str:
-    casts = {"cost": "DECIMAL(38, 12)"}
-    return ",\n    ".join(f"sum({prefix}{c})::{casts.get(c, 'BIGINT')} AS {c}" for c in columns)
-
-
-# ---------------------------------------------------------------------------- filters
-def canonical_dimension(name: str) -> str:
-    """Check a dimension name (``user`` and ``session`` are accepted for the ``_id`` ones)."""
-    dim = _ALIASES.get(name, name)
-    if dim not in DIMENSIONS:
-        raise ValueError(f"unknown dimension {name!r}: use one of {', '.join(DIMENSIONS)}")
-    return dim
-
-
-def where(
-    since: TimeLike = None,
-    until: TimeLike = None,
-    filters: Mapping[str, Any] | None = None,
-    *,
-    now: datetime | None = None,
-    tz: str | None = None,
-) -> tuple[str, list[Any]]:
-    """A ``WHERE`` clause and its parameters for a time range and attribute filters.
-
-    A filter value may be a string or a list of strings (any of them matches).
-    """
-    clauses: list[str] = []
-    params: list[Any] = []
-    start, end = time_range(since, until, now=now, tz=tz)
-    if start is not None:
-        clauses.append("ts >= ?")
-        params.append(start)
-    if end is not None:
-        clauses.append("ts < ?")
-        params.append(end)
-    for key, value in (filters or {}).items():
-        if value is None:
-            continue
-        name = _ALIASES.get(key, key)
-        if name not in FILTERS:
-            raise ValueError(f"unknown filter {key!r}: use one of {', '.join(FILTERS)}")
-        values = [value] if isinstance(value, str) else [str(v) for v in value]
-        if not values:
-            continue
-        if name == "tag":
-            clauses.append("list_has_any(coalesce(tags, []::VARCHAR[]), ?::VARCHAR[])")
-            params.append(values)
-        else:
-            clauses.append(f"{name} IN ({', '.join('?' for _ in values)})")
-            params.extend(values)
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def _keyed_source(dimension: str | None, where_sql: str) -> str:
-    """``SELECT ... FROM usage`` with a ``key`` column for the dimension (tags unnested)."""
-    if dimension is None:
-        return f"SELECT *, 'all' AS key FROM usage {where_sql}"
-    label = DIMENSIONS[dimension].replace("'", "''")
-    if dimension == "tag":
-        return (
-            "SELECT *, unnest(CASE WHEN len(coalesce(tags, []::VARCHAR[])) = 0 "
-            f"THEN ['{label}'] ELSE tags END) AS key FROM usage {where_sql}"
-        )
-    return f"SELECT *, coalesce({dimension}, '{label}') AS key FROM usage {where_sql}"
-
-
-def _fetch(con: Any, sql: str, params: Sequence[Any]) -> Result:
-    cursor = con.execute(sql, list(params))
-    columns = [d[0] for d in cursor.description]
-    return Result(columns, [tuple(r) for r in cursor.fetchall()])
-
-
-def _ratio(num: Any, den: Any) -> float:
-    return float(num) / float(den) if den else float("nan")
 
 
 # ---------------------------------------------------------------------------- summary
@@ -228,12 +71,12 @@ def summary(
     """
     where_sql, params = where(since, until, filters, now=now)
     sql = f"""
-        SELECT {_AGGREGATES},
+        SELECT {AGGREGATES},
             count(*) FILTER (WHERE estimated)::BIGINT AS estimated_calls,
             timezone('UTC', min(ts)) AS first_call,
             timezone('UTC', max(ts)) AS last_call
         FROM usage {where_sql}"""
-    row = _fetch(con, sql, params).first()
+    row = fetch(con, sql, params).first()
     savings = cache_savings_rows(con, where_sql, params)
     saved = sum((r["savings"] for r in savings if r["savings"] is not None), Decimal(0))
     unpriced_cache = sum(r["cache_read_tokens"] for r in savings if r["savings"] is None)
@@ -249,12 +92,12 @@ def summary(
         "priced_calls": row["calls"] - row["unpriced_calls"],
         "unpriced_calls": row["unpriced_calls"],
         "errors": row["errors"],
-        "error_rate": _ratio(row["errors"], row["calls"]),
-        "estimated_share": _ratio(row["estimated_calls"], row["calls"]),
-        "cache_hit_rate": _ratio(row["cache_read_tokens"], row["input_tokens"]),
+        "error_rate": ratio(row["errors"], row["calls"]),
+        "estimated_share": ratio(row["estimated_calls"], row["calls"]),
+        "cache_hit_rate": ratio(row["cache_read_tokens"], row["input_tokens"]),
         "cache_savings": saved,
         "cache_tokens_unpriced": unpriced_cache,
-        "reasoning_share": _ratio(row["reasoning_tokens"], row["output_tokens"]),
+        "reasoning_share": ratio(row["reasoning_tokens"], row["output_tokens"]),
         "avg_cost_per_call": (
             row["cost"] / (row["calls"] - row["unpriced_calls"])
             if row["calls"] - row["unpriced_calls"]
@@ -312,15 +155,15 @@ def by(
     limit = top if top is not None and top > 0 else 2**62
     sql = f"""
         WITH g AS (
-            SELECT key, {_GROUP_AGGREGATES}
-            FROM ({_keyed_source(dim, where_sql)}) GROUP BY key
+            SELECT key, {GROUP_AGGREGATES}
+            FROM ({keyed_source(dim, where_sql)}) GROUP BY key
         ), r AS (
             SELECT *, row_number() OVER (
                 ORDER BY cost DESC, input_tokens + output_tokens DESC, key) AS rn
             FROM g
         ), c AS (
             SELECT CASE WHEN rn <= ? THEN key ELSE 'other' END AS {dim},
-                min(rn) AS rn, {_resum()}
+                min(rn) AS rn, {resum()}
             FROM r GROUP BY 1
         ), t AS (SELECT sum(cost) AS all_cost, sum(input_tokens + output_tokens) AS tokens FROM c)
         SELECT {dim}, calls, input_tokens, output_tokens, cache_read_tokens,
@@ -329,7 +172,7 @@ def by(
                  WHEN t.tokens > 0 THEN (input_tokens + output_tokens) / t.tokens
                  ELSE 0 END::DOUBLE AS share
         FROM c, t ORDER BY rn"""
-    return _fetch(con, sql, [*params, limit])
+    return fetch(con, sql, [*params, limit])
 
 
 # ---------------------------------------------------------------------------- over time
@@ -352,25 +195,25 @@ def over_time(
     zeros where nothing happened; with ``by``, every period has a row for every group, and
     ``top=N`` keeps the N biggest groups and adds the rest up as ``other``.
     """
-    if period not in _PERIOD_INTERVAL:
-        raise ValueError(f"unknown period {period!r}: use one of {', '.join(_PERIOD_INTERVAL)}")
+    if period not in PERIOD_INTERVAL:
+        raise ValueError(f"unknown period {period!r}: use one of {', '.join(PERIOD_INTERVAL)}")
     get_zone(tz)  # fail early with a clear message
     dim = canonical_dimension(by) if by is not None else None
     start, end = time_range(since, until, now=now, tz=tz)
     where_sql, params = where(start, end, filters)
     limit = top if top is not None and top > 0 else 2**62
-    interval = _PERIOD_INTERVAL[period]
+    interval = PERIOD_INTERVAL[period]
     lo = f"date_trunc('{period}', timezone(?, ?::TIMESTAMPTZ))"
     # Rows are first summed per 15-minute UTC slot (integer arithmetic on the stored
     # microseconds; every time zone offset is a multiple of 15 minutes), and only those few
     # slots are converted to local periods: converting each row's time zone is slow.
     sql = f"""
         WITH slots AS (
-            SELECT epoch_us(ts) // {_SLOT_US} AS slot, key, {_GROUP_AGGREGATES}
-            FROM ({_keyed_source(dim, where_sql)}) GROUP BY ALL
+            SELECT epoch_us(ts) // {SLOT_US} AS slot, key, {GROUP_AGGREGATES}
+            FROM ({keyed_source(dim, where_sql)}) GROUP BY ALL
         ), base AS (
-            SELECT date_trunc('{period}', timezone(?, make_timestamptz(slot * {_SLOT_US})))
-                AS period, key, {_resum()}
+            SELECT date_trunc('{period}', timezone(?, make_timestamptz(slot * {SLOT_US})))
+                AS period, key, {resum()}
             FROM slots GROUP BY ALL
         ), ranked AS (
             SELECT key, row_number() OVER (
@@ -378,7 +221,7 @@ def over_time(
             FROM base GROUP BY key
         ), collapsed AS (
             SELECT period, CASE WHEN rn <= ? THEN b.key ELSE 'other' END AS key,
-                min(rn) AS rn, {_resum("b.")}
+                min(rn) AS rn, {resum("b.")}
             FROM base b JOIN ranked USING (key) GROUP BY ALL
         ), bounds AS (
             SELECT coalesce({lo}, min(period)) AS lo, coalesce({lo}, max(period)) AS hi
@@ -389,13 +232,13 @@ def over_time(
         ), keys AS (
             SELECT key, min(rn) AS rn FROM collapsed GROUP BY key
         )
-        SELECT p.period, k.key, {_OVER_TIME_SELECT}
+        SELECT p.period, k.key, {OVER_TIME_SELECT}
         FROM periods p CROSS JOIN keys k
         LEFT JOIN collapsed c ON c.period = p.period AND c.key = k.key
         ORDER BY p.period, k.rn"""
     last = end - timedelta(microseconds=1) if end is not None else None
     all_params = [*params, tz, limit, tz, start, tz, last]
-    result = _fetch(con, sql, all_params)
+    result = fetch(con, sql, all_params)
     if dim is None:
         keep = [i for i, c in enumerate(result.columns) if c != "key"]
         result = Result(
@@ -419,7 +262,7 @@ def trend(
     the one before it: one row per metric with ``current``, ``previous``, ``change`` and
     ``change_pct`` (NaN when the previous value is 0).
     """
-    spans = {**_TREND_SPAN, "month": timedelta(days=30)}
+    spans = {**TREND_SPAN, "month": timedelta(days=30)}
     if period not in spans:
         raise ValueError(f"unknown period {period!r}: use one of {', '.join(spans)}")
     current_end = parse_time("now", now=now)
@@ -430,9 +273,9 @@ def trend(
     where_sql, params = where(previous_start, current_end, filters)
     half = "ts >= ?"
     sql = f"""
-        SELECT {half} AS is_current, {_AGGREGATES}
+        SELECT {half} AS is_current, {AGGREGATES}
         FROM usage {where_sql} GROUP BY 1"""
-    got = {r["is_current"]: r for r in _fetch(con, sql, [current_start, *params])}
+    got = {r["is_current"]: r for r in fetch(con, sql, [current_start, *params])}
     metrics = ("cost", "total_tokens", "input_tokens", "output_tokens", "calls")
     rows = []
     for metric in metrics:
@@ -481,7 +324,7 @@ def forecast(
                timezone('UTC', min(ts)) AS first_call,
                count(*) FILTER (WHERE total_cost IS NULL AND ts >= ?)::BIGINT AS unpriced
         FROM usage {where_sql}"""
-    row = _fetch(con, sql, [month_start, window_start, month_start, *params]).first()
+    row = fetch(con, sql, [month_start, window_start, month_start, *params]).first()
     first = row["first_call"]
     days = float(lookback_days)
     if first is not None:
@@ -531,7 +374,7 @@ def rate(
             timezone('UTC', max(ts + to_milliseconds(coalesce(latency_ms, 0)::BIGINT)))
                 AS last_end
         FROM usage {where_sql}"""
-    row = _fetch(con, sql, params).first()
+    row = fetch(con, sql, params).first()
     minutes = float("nan")
     if row["first_call"] is not None:
         minutes = (row["last_end"] - row["first_call"]).total_seconds() / 60
@@ -571,9 +414,9 @@ def latency(
             count(latency_ms)::BIGINT AS calls,
             {quantiles}[1] AS p50_ms, {quantiles}[2] AS p95_ms, {quantiles}[3] AS p99_ms,
             avg(latency_ms) AS mean_ms, max(latency_ms) AS max_ms
-        FROM ({_keyed_source(dim, where_sql)}) WHERE latency_ms IS NOT NULL
+        FROM ({keyed_source(dim, where_sql)}) WHERE latency_ms IS NOT NULL
         {"GROUP BY key ORDER BY calls DESC, key" if dim else ""}"""
-    return _fetch(con, sql, params)
+    return fetch(con, sql, params)
 
 
 # ---------------------------------------------------------------------------- history
@@ -612,6 +455,6 @@ def history(
     where_sql, params = where(since, until, filters, now=now)
     cols = ", ".join("timezone('UTC', ts) AS ts" if c == "ts" else c for c in HISTORY_COLUMNS)
     sql = f"SELECT {cols} FROM usage {where_sql} ORDER BY ts DESC, id DESC LIMIT ?"
-    result = _fetch(con, sql, [*params, max(0, int(limit))])
+    result = fetch(con, sql, [*params, max(0, int(limit))])
     result.utc_columns = ("ts",)
     return result
