@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import pytest
 from click.testing import CliRunner
 from langchain_core.messages import HumanMessage, SystemMessage
 
@@ -93,3 +94,39 @@ def test_demo_restores_logging_levels(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["demo", "--db", str(tmp_path / "l.duckdb"), "--json"])
     assert result.exit_code == 0, result.output
     assert logging.getLogger("tokentrail").level == before
+
+
+def test_demo_uses_its_own_database_and_runs_the_same_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    real = tmp_path / "real.duckdb"
+    monkeypatch.setenv("TOKENTRAIL_DB", str(real))  # the user's database: the demo leaves it be
+    outcomes = []
+    for _ in range(2):
+        result = CliRunner().invoke(cli, ["demo", "--json"])
+        assert result.exit_code == 0, result.output
+        outcomes.append(json.loads(result.output))
+    demo_db = tmp_path / "data" / "tokentrail" / "demo.duckdb"
+    assert outcomes[0]["database"] == outcomes[1]["database"] == str(demo_db)
+    assert outcomes[0]["budget"]["sent"] == outcomes[1]["budget"]["sent"] >= 1
+    assert not real.exists() and not list(tmp_path.glob("real.duckdb*"))
+    con = duckdb.connect(str(demo_db), read_only=True)
+    try:  # made anew: only the second run's calls are there
+        (chat_calls,) = con.execute(
+            "SELECT count(*) FROM usage WHERE operation = 'support-chat'"
+        ).fetchone()
+    finally:
+        con.close()
+    assert chat_calls == 5 + outcomes[1]["budget"]["sent"]
+
+
+def test_demo_writes_into_a_database_named_on_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    chosen = tmp_path / "chosen.duckdb"
+    result = CliRunner().invoke(cli, ["--db", str(chosen), "demo", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["database"] == str(chosen)
+    assert not (tmp_path / "data" / "tokentrail" / "demo.duckdb").exists()

@@ -4,11 +4,17 @@ Runs a small LangChain chain and a LlamaIndex query engine through the real inte
 against in-process models that report realistic usage (prompt caching included), shows a
 budget guard refusing a call before it is sent, optionally writes ``--days`` days of
 history, then prints the report.
+
+The demo writes into a database of its own (``demo.duckdb`` beside the default database),
+made anew on every run, so that it never mixes made-up calls or its budget into your
+real usage and runs the same way every time. ``tokentrail --db X demo`` writes into ``X``
+instead, when you ask for it.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -163,7 +169,7 @@ def _history(tracker: Any, days: int, seed: int, quiet: bool) -> int:
     "db",
     default=None,
     type=click.Path(dir_okay=False),
-    help="Database to write (default: the tokentrail database).",
+    help="Database to write (default: a demo database of its own, made anew each run).",
 )
 @click.option("--seed", default=7, show_default=True, help="Seed of the generated history.")
 @click.option(
@@ -182,9 +188,7 @@ def demo(ctx: click.Context, /, days: int, db: str | None, seed: int, as_json: b
             err=True,
         )
         ctx.exit(1)
-    from ..store import resolve_db_path
-
-    path = resolve_db_path(db) if db else db_path(ctx)
+    path = _demo_database(ctx, db)
     _say(as_json, f"tokentrail demo → {path}")
     # The demo's own output says what happens; library warnings would only add noise, and
     # LangChain logs a refused call before re-raising it. Levels are restored afterwards.
@@ -206,7 +210,47 @@ def demo(ctx: click.Context, /, days: int, db: str | None, seed: int, as_json: b
     click.echo("")
     with connect(path) as con:
         print_report(con, path)
+    on = f"--db {_quoted(path)} "
     click.echo(
-        "Next: `tokentrail html -o report.html` for a dashboard, `tokentrail history` for "
-        "the latest calls, or open notebooks/usage_analysis.ipynb."
+        f"Next: `tokentrail {on}html -o report.html` for a dashboard, "
+        f"`tokentrail {on}history` for the latest calls, or open "
+        "notebooks/usage_analysis.ipynb (pip install 'tokentrail[notebook]' brings Jupyter)."
     )
+
+
+def default_demo_path() -> Path:
+    """The demo's own database: ``demo.duckdb`` in the user data directory."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_path("tokentrail")) / "demo.duckdb"
+
+
+def _demo_database(ctx: click.Context, db: str | None) -> Path:
+    """The database the demo writes: one named with ``--db``, else its own, made anew."""
+    from ..store import resolve_db_path
+
+    if db:
+        return resolve_db_path(db)
+    root = ctx.find_root()
+    if root.get_parameter_source("db") is click.core.ParameterSource.COMMANDLINE:
+        return db_path(ctx)
+    path = default_demo_path()
+    _remove_database(path)
+    return path
+
+
+def _remove_database(path: Path) -> None:
+    """Delete a database and everything beside it named after it (WAL, spool, budgets)."""
+    if not path.parent.is_dir():
+        return
+    for item in path.parent.glob(path.name + "*"):
+        if item.is_dir():
+            shutil.rmtree(item, ignore_errors=True)
+        else:
+            item.unlink(missing_ok=True)
+
+
+def _quoted(path: Path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
