@@ -36,10 +36,10 @@ import pandas as pd
 
 import tokentrail
 from tokentrail import demo_data, plots
+from tokentrail.analytics import styled as show  # tokens as counts, money as $, shares as %
 from tokentrail.display import SummaryView
 
 logging.getLogger("tokentrail").setLevel(logging.ERROR)  # keep the notebook output clean
-pd.set_option("display.float_format", lambda v: f"{v:,.4f}")
 
 DB = Path("usage_demo.duckdb")
 for leftover in (DB, DB.with_name(DB.name + ".wal")):
@@ -68,14 +68,14 @@ tracker""",
 summary = analytics.summary()
 SummaryView(summary)""",
     ),
-    ("code", "summary.T"),
+    ("code", "show(summary.T)"),
     ("md", "## 3. Spend by model, user and operation"),
-    ("code", "analytics.by_model()"),
+    ("code", "show(analytics.by_model())"),
     ("code", "plots.cost_by_model(tracker)"),
-    ("code", """analytics.by_user(top=8)[["user_id", "calls", "total_tokens", "cost", "share"]]"""),
+    ("code", """show(analytics.by_user(top=8)[["user_id", "calls", "total_tokens", "cost", "share"]])"""),
     (
         "code",
-        """analytics.by_operation()[["operation", "calls", "input_tokens", "output_tokens", "cost", "share"]]""",
+        """show(analytics.by_operation()[["operation", "calls", "input_tokens", "output_tokens", "cost", "share"]])""",
     ),
     ("code", "plots.usage_by_operation(tracker)"),
     (
@@ -88,10 +88,10 @@ days in your time zone.""",
     (
         "code",
         """daily = analytics.over_time("day", by="model", top=5)
-daily.pivot_table(index="period", columns="model", values="cost", aggfunc="sum").tail(7)""",
+show(daily.pivot_table(index="period", columns="model", values="cost", aggfunc="sum").tail(7))""",
     ),
     ("code", 'plots.cost_over_time(tracker, period="day")'),
-    ("code", 'analytics.trend("week")'),
+    ("code", 'show(analytics.trend("week"))'),
     (
         "md",
         """## 5. Is caching paying off?
@@ -99,7 +99,7 @@ daily.pivot_table(index="period", columns="model", values="cost", aggfunc="sum")
 Cache savings = what the cached input tokens would have cost at the model's full input
 price, minus what they did cost.""",
     ),
-    ("code", "analytics.cache_savings()"),
+    ("code", "show(analytics.cache_savings())"),
     ("code", "plots.cache_hit_rate(tracker)"),
     ("code", "plots.token_mix(tracker)"),
     ("md", "## 6. Where will the month end?"),
@@ -107,11 +107,11 @@ price, minus what they did cost.""",
         "code",
         """forecast = analytics.forecast()
 print(forecast.loc[0, "method"])
-forecast.drop(columns="method")""",
+show(forecast.drop(columns="method"))""",
     ),
     ("md", "## 7. Latency and rate of consumption"),
-    ("code", 'analytics.latency(by="model")'),
-    ("code", 'analytics.rate(since="24h")'),
+    ("code", 'show(analytics.latency(by="model"))'),
+    ("code", 'show(analytics.rate(since="24h"))'),
     (
         "md",
         """## 8. Budget status
@@ -125,13 +125,13 @@ day for the whole team and $6 a day per user; `budget_status()` shows each windo
 tracker.budget(usd=6, per="day", scope="user")
 tracker.record(model="gpt-4o-mini", usage={"input_tokens": 1200, "output_tokens": 150}, user_id="alice")
 status = tracker.budget_status()
-pd.DataFrame(
+show(pd.DataFrame(
     [
         {"scope": s.scope, "key": s.key, "window": s.window, "spent": float(s.spent),
-         "limit": float(s.limit), "percent": s.percent, "message": s.message}
+         "limit": float(s.limit), "percent": s.percent / 100, "message": s.message}
         for s in status
     ]
-)""",
+))""",
     ),
     ("md", "## 9. Your own SQL\n\nThe `usage` table is a contract: query it directly."),
     (
@@ -148,6 +148,26 @@ pd.DataFrame(
 )""",
     ),
     ("code", "tracker.close()"),
+    (
+        "md",
+        """## 10. Your own data
+
+Everything above works on the database your application writes. `tokentrail path` prints
+where it is; `Analytics()` with no argument opens it (or the file `TOKENTRAIL_DB` names).
+Set `MINE` to your file, or leave it as it is to use the default.""",
+    ),
+    (
+        "code",
+        """from tokentrail.analytics import Analytics
+from tokentrail.store import resolve_db_path
+
+MINE = resolve_db_path()  # or Path("path/to/usage.duckdb")
+if MINE.exists():
+    mine = Analytics(MINE)
+    display(SummaryView(mine.summary(since="30d")), show(mine.by_model(since="30d")))
+else:
+    print(f"No database at {MINE} yet: run your app with a Tracker, or `tokentrail demo`.")""",
+    ),
 ]
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["count", "money", "percent"]
+__all__ = ["count", "money", "money_digits", "percent"]
 
 
 def _missing(value: Any) -> bool:
@@ -29,6 +30,17 @@ def money(value: Any, digits: int | None = None) -> str:
         bound = f"<${Decimal(1).scaleb(-digits):f}"
         return f"-{bound}" if amount < 0 else bound
     return f"-${-amount:,.{digits}f}" if amount < 0 else f"${amount:,.{digits}f}"
+
+
+def money_digits(values: Iterable[Any]) -> int:
+    """One number of decimals for a column of amounts, so that its figures line up.
+
+    The decimals :func:`money` would give the smallest non-zero amount: a column of
+    dollars and tenths of a cent shows every figure to a tenth of a cent.
+    """
+    sizes = [abs(Decimal(str(v))) for v in values if not _missing(v)]
+    smallest = min((s for s in sizes if s != 0), default=Decimal(1))
+    return 2 if smallest >= 1 else 4 if smallest >= Decimal("0.001") else 6
 
 
 def count(value: Any) -> str:

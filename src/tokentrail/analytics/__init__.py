@@ -28,6 +28,7 @@ from . import queries
 from .connection import Source, connect
 from .result import Result
 from .sql import DIMENSIONS, FILTERS
+from .styled import styled
 
 __all__ = [
     "DIMENSIONS",
@@ -44,6 +45,7 @@ __all__ = [
     "latency",
     "over_time",
     "rate",
+    "styled",
     "summary",
     "trend",
 ]
