@@ -39,7 +39,7 @@ def _uncached_count(text: str, _round: int) -> int:
     """``count_text_tokens`` with its cache emptied first: every text is counted anew."""
     from tokentrail import estimate
 
-    estimate._COUNTS.clear()
+    estimate.counting.clear_counts()
     return estimate.count_text_tokens(text, "gpt-4o")
 
 
@@ -57,7 +57,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         raw = ours = cached = 0.0
         for _attempt in range(3):  # interleaved, best of three: the machine is shared
             raw = max(raw, _throughput(lambda t, r: len(enc.encode_ordinary(t)), texts, rounds))
-            estimate._COUNTS.clear()
+            estimate.counting.clear_counts()
             ours = max(
                 ours,
                 _throughput(_uncached_count, texts, rounds),

@@ -19,8 +19,10 @@ from tokentrail.estimate import (
     count_message_tokens,
     count_text_tokens,
     count_tools_tokens,
+    counting,
     encoding_for,
     encoding_name_for,
+    encodings,
     family_of,
     heuristic_count,
     looks_like_code,
@@ -44,9 +46,9 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # tiktoken's default cache dir
     saved = dict(tiktoken.registry.ENCODINGS)
     tiktoken.registry.ENCODINGS.clear()
-    estimate._clear_caches()
+    estimate.clear_caches()
     yield tmp_path
-    estimate._clear_caches()
+    estimate.clear_caches()
     tiktoken.registry.ENCODINGS.clear()
     tiktoken.registry.ENCODINGS.update(saved)
 
@@ -140,7 +142,7 @@ def test_corrupt_cache_file_is_not_handed_to_tiktoken(
 def test_without_llama_index_files_falls_back_to_heuristic(
     offline: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(estimate, "_llama_index_cache_dir", lambda: None)
+    monkeypatch.setattr(encodings, "_llama_index_cache_dir", lambda: None)
     assert encoding_for("gpt-4o") is None
     assert count_text_tokens("The quick brown fox jumps over the lazy dog.", "gpt-4o") in range(
         8, 14
@@ -195,7 +197,7 @@ def test_a_failing_tokenizer_on_the_fast_path_falls_back_to_an_estimate(
     def broken(*args: object) -> int:
         raise RuntimeError("tokenizer broke")
 
-    monkeypatch.setattr(estimate, "_count_cached", broken)
+    monkeypatch.setattr(counting, "count_cached", broken)
     text = "x" * 300
     got = count_message_tokens([{"role": "user", "content": text}], "gpt-4o")
     assert got > len(text) // 3  # the general path's length estimate, not a crash or 0

@@ -12,18 +12,12 @@ bucket, loaded from the store), ``guard`` (reserve/settle/check/status), ``fit``
 
 from __future__ import annotations
 
+from .definition import Budget
 from .fit import fit_messages
-from .guard import (
-    Budget,
-    BudgetGuard,
-    BudgetStatus,
-    CheckResult,
-    Estimate,
-    GuardConfig,
-    PreflightRequest,
-    Reservation,
-)
+from .guard import BudgetGuard
+from .request import Estimate, GuardConfig, PreflightRequest, Reservation
 from .scopes import Scope, parse_scope
+from .status import BudgetStatus, CheckResult
 from .windows import Window, calendar_span, parse_window
 
 __all__ = [

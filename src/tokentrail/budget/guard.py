@@ -27,245 +27,44 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..context import Attribution, CallContext
 from ..errors import BudgetExceededError, BudgetWarning
-from ..formatting import money
-from .ledger import Amount, Bucket, LoadResult, load_from_store
+from . import matching
+from .definition import (
+    Amount,
+    Budget,
+    fallback_price,
+    parse_limit,
+    parse_unpriced,
+    threshold_of,
+)
+from .ledger import Bucket, LoadResult, load_from_store
+from .matching import Spans
+from .request import Estimate, GuardConfig, PreflightRequest, Reservation
 from .scopes import NOT_APPLICABLE, Scope, parse_scope
-from .windows import Window, calendar_span, parse_window, zone
+from .status import BudgetStatus, CheckResult, retry_after
+from .windows import parse_window, zone
+from .worst_case import RateCache, estimate_call
 
 if TYPE_CHECKING:
     from ..records import UsageRecord
 
-__all__ = [
-    "Budget",
-    "BudgetGuard",
-    "BudgetStatus",
-    "CheckResult",
-    "Estimate",
-    "GuardConfig",
-    "PreflightRequest",
-    "Reservation",
-]
+__all__ = ["BudgetGuard"]
 
 logger = logging.getLogger("tokentrail")
 
-Unpriced = Literal["refuse", "allow"] | tuple[Decimal, Decimal]
 Loader = Callable[
     [Scope, "str | None", "datetime | None", "datetime | None", bool, Sequence[str]], LoadResult
 ]
-_MTOK = Decimal(1_000_000)
 _MAX_BUCKETS = 20_000
-
-
-@dataclass(slots=True)
-class PreflightRequest:
-    """What the guard needs to know about a call before it is sent.
-
-    ``messages`` (chat) or ``prompt`` (completion text) are counted with the model's
-    tokenizer; ``max_tokens`` bounds the reply; ``context`` is the call's
-    :class:`~tokentrail.context.CallContext` (taken now when ``None``).
-    """
-
-    model: str | None
-    provider: str | None
-    messages: Sequence[Mapping[str, Any]] | None = None
-    prompt: str | None = None
-    max_tokens: int | None = None
-    tools: Sequence[Any] | None = None
-    context: CallContext | None = None
-    run_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Estimate:
-    """A call's worst case: prompt tokens (counted), reply tokens (bound) and price."""
-
-    input_tokens: int
-    output_tokens: int
-    usd: Decimal | None  # None: the model has no price
-    exact: bool  # prompt counted with the model's real tokenizer
-
-    @property
-    def tokens(self) -> int:
-        """``input_tokens + output_tokens``."""
-        return self.input_tokens + self.output_tokens
-
-
-@dataclass(frozen=True, slots=True)
-class Budget:
-    """One limit: ``limit`` (USD or tokens) per ``window`` for each key of ``scope``.
-
-    ``key`` set means an override for that one key (e.g. one user); it replaces the
-    default budget of the same scope, window and unit for that key.
-    """
-
-    id: int
-    unit: Literal["usd", "tokens"]
-    limit: Amount
-    window: Window
-    scope: Scope
-    key: str | None
-    warn_at: tuple[float, ...]
-    on_warn: Callable[[BudgetStatus], Any] | None
-    tz: tzinfo
-    unpriced: Unpriced
-    name: str | None = None
-    #: ``warn_at`` as amounts in the budget's unit.
-    marks: tuple[Amount, ...] = ()
-    #: (scope, window, unit), precomputed: it is looked up on every call.
-    group_key: tuple[str, str, str] | None = None
-
-    @property
-    def group(self) -> tuple[str, str, str]:
-        """Budgets in one group override one another per key."""
-        return self.group_key or (self.scope.name, self.window.name, self.unit)
-
-    def describe(self) -> str:
-        """``$5.00 daily per user`` / ``500,000 tokens monthly for user 'u1'``."""
-        amount = _fmt(self.limit, self.unit)
-        who = f"for {self.scope.kind} {self.key!r}" if self.key else f"per {self.scope.name}"
-        if self.scope.kind == "global":
-            who = "overall"
-        return f"{amount} {self.window.label} {who}"
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetStatus:
-    """One budget window's state: what is spent, held by calls in flight, and left."""
-
-    budget_id: int
-    scope: str
-    key: str | None
-    window: str
-    unit: str
-    limit: Amount
-    spent: Amount
-    reserved: Amount
-    window_start: datetime | None = None
-    window_end: datetime | None = None
-    name: str | None = None
-
-    @property
-    def remaining(self) -> Amount:
-        """What can still be spent (never negative)."""
-        return max(self.limit - self.spent - self.reserved, _zero(self.unit))
-
-    @property
-    def percent(self) -> float:
-        """Settled spend as a percentage of the limit."""
-        return float(self.spent) / float(self.limit) * 100 if self.limit else 100.0
-
-    @property
-    def message(self) -> str:
-        """``80% of daily limit used — Tokens: 400,000 / 500,000``."""
-        label = _WINDOW_WORDS.get(self.window, f"rolling {self.window}")
-        what = "Tokens" if self.unit == "tokens" else "Cost"
-        who = f" for {self.scope} {self.key!r}" if self.key is not None else ""
-        return (
-            f"{self.percent:.0f}% of {label} limit used{who} — {what}: "
-            f"{_num(self.spent, self.unit)} / {_num(self.limit, self.unit)}"
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-friendly mapping."""
-        return {
-            "budget_id": self.budget_id,
-            "name": self.name,
-            "scope": self.scope,
-            "key": self.key,
-            "window": self.window,
-            "window_start": self.window_start,
-            "window_end": self.window_end,
-            "unit": self.unit,
-            "limit": self.limit,
-            "spent": self.spent,
-            "reserved": self.reserved,
-            "remaining": self.remaining,
-            "percent": round(self.percent, 2),
-        }
-
-    def __str__(self) -> str:
-        return self.message
-
-
-_WINDOW_WORDS = {
-    "hour": "hourly",
-    "day": "daily",
-    "week": "weekly",
-    "month": "monthly",
-    "total": "total",
-    "call": "per-call",
-    "run": "per-run",
-    "session": "per-session",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """Would a call fit? For web handlers that answer HTTP 429 rather than raise.
-
-    ``remaining`` is the headroom of the tightest budget before this call (in its
-    ``unit``), ``retry_after`` the seconds until that budget's window resets (``None`` when
-    it never does), ``reason`` why the call would be refused.
-    """
-
-    allowed: bool
-    remaining: Amount | None
-    unit: str | None
-    estimate: Estimate | None
-    reason: str | None = None
-    retry_after: float | None = None
-    budget: BudgetStatus | None = None
-    statuses: tuple[BudgetStatus, ...] = ()
-
-    def __bool__(self) -> bool:
-        return self.allowed
-
-
-@dataclass(eq=False, slots=True)
-class Reservation:
-    """Worst-case amounts held in budget buckets for one call until it settles."""
-
-    id: int
-    estimate: Estimate
-    entries: list[tuple[Budget, Bucket, Amount]]
-    model: str | None
-    provider: str | None
-    created: float = field(default_factory=time.monotonic)
-    done: bool = False
-    #: Given back by ``reservation_ttl``: a late settle still counts what the call used.
-    expired: bool = False
-
-
-@dataclass(slots=True)
-class GuardConfig:
-    """Guard-wide settings (``tracker.budget(...)`` passes them through as keywords).
-
-    ``default_output_tokens``: reply tokens reserved when a call sets no ``max_tokens``.
-    ``heuristic_margin``: factor on prompt counts that come from the heuristic.
-    ``reload_every``: seconds between reloads of store spend (several processes).
-    ``persist``: write budget definitions next to the database for ``tokentrail budget``.
-    ``reservation_ttl``: seconds after which a reservation that was never settled nor
-    released is given back (a call whose end event never came, e.g. another callback
-    handler refused it after ours reserved); ``0`` keeps reservations forever.
-    """
-
-    default_output_tokens: int = 4096
-    heuristic_margin: float = 1.15
-    reload_every: float = 5.0
-    persist: bool = True
-    reservation_ttl: float = 3600.0
 
 
 class BudgetGuard:
@@ -301,8 +100,8 @@ class BudgetGuard:
         self._buckets: dict[tuple[int, str | None, str], Bucket] = {}
         self._ids = itertools.count(1)
         self._unpriced_warned: set[str | None] = set()
-        self._spans: dict[tuple[str, tzinfo], tuple[datetime, datetime, str]] = {}
-        self._rates = _RateCache()
+        self._spans = Spans()
+        self._rates = RateCache()
         self._live: dict[int, Reservation] = {}  # open reservations, oldest first
 
     # ------------------------------------------------------------------ budgets
@@ -355,12 +154,12 @@ class BudgetGuard:
         if key is not None and scope_.kind in ("global", "tag"):
             raise ValueError(f"scope {scope_.name!r} has no per-key overrides")
         thresholds = tuple(sorted(float(t) for t in (warn_at or ()) if 0 < float(t) <= 1))
-        policy = _unpriced_policy(unpriced)
+        policy = parse_unpriced(unpriced)
         made: list[Budget] = []
         for unit, raw in (("usd", usd), ("tokens", tokens)):
             if raw is None:
                 continue
-            limit = _limit(raw, unit)
+            limit = parse_limit(raw, unit)
             made.append(
                 Budget(
                     id=next(self._ids),
@@ -374,8 +173,6 @@ class BudgetGuard:
                     tz=zone(tz),
                     unpriced=policy,
                     name=name,
-                    marks=tuple(_threshold_of(limit, unit, t) for t in thresholds),
-                    group_key=(scope_.name, window.name, unit),
                 )
             )
         with self._lock:
@@ -405,65 +202,6 @@ class BudgetGuard:
             logger.warning("tokentrail: could not save budget definitions", exc_info=True)
 
     # ------------------------------------------------------------------ matching
-    def _applicable(
-        self, attribution: Attribution, model: str | None, ctx: CallContext | None, now: datetime
-    ) -> list[tuple[Budget, str | None, str]]:
-        """(budget, key, window id) for every budget this call counts against."""
-        chosen: dict[tuple[str, str, str], list[tuple[Budget, str | None]]] = {}
-        overridden: set[tuple[tuple[str, str, str], str | None]] = set()
-        for budget in self._budgets:
-            key = budget.scope.key_for(attribution, model)
-            if key is NOT_APPLICABLE:
-                continue
-            assert key is None or isinstance(key, str)
-            if budget.key is not None:
-                if budget.key != key:
-                    continue
-                overridden.add((budget.group, key))
-            chosen.setdefault(budget.group, []).append((budget, key))
-        out: list[tuple[Budget, str | None, str]] = []
-        for group, items in chosen.items():
-            for budget, key in items:
-                if budget.key is None and (group, key) in overridden:
-                    continue  # a per-key override replaces the default for this key
-                window_id = self._window_id(budget.window, attribution, ctx, now, budget.tz)
-                if window_id is not None:
-                    out.append((budget, key, window_id))
-        return out
-
-    def _window_id(
-        self,
-        window: Window,
-        attribution: Attribution,
-        ctx: CallContext | None,
-        now: datetime,
-        tz: tzinfo,
-    ) -> str | None:
-        kind = window.kind
-        if kind == "calendar":
-            return self._span(window.name, now, tz)[2]
-        if kind in ("total", "rolling"):
-            return kind
-        if kind == "call":
-            return "call"
-        if kind == "session":
-            return None if attribution.session_id is None else f"s:{attribution.session_id}"
-        # run: the innermost track() block of this call; no block, no run budget.
-        if ctx is None or not ctx.runs:
-            return None
-        return f"r:{ctx.runs[-1].run_id}"
-
-    def _span(self, unit: str, now: datetime, tz: tzinfo) -> tuple[datetime, datetime, str]:
-        """The calendar window containing ``now`` (cached: zone arithmetic is not free)."""
-        cache_key = (unit, tz)
-        cached = self._spans.get(cache_key)
-        if cached is not None and cached[0] <= now < cached[1]:
-            return cached
-        start, end = calendar_span(unit, now, tz)
-        span = (start, end, start.isoformat())
-        self._spans[cache_key] = span
-        return span
-
     def _bucket(self, budget: Budget, key: str | None, window_id: str, now: datetime) -> Bucket:
         """The bucket for (budget, key, window id); call with the lock held."""
         ident = (budget.id, key, window_id)
@@ -472,7 +210,7 @@ class BudgetGuard:
             return bucket
         start = end = None
         if budget.window.kind == "calendar":
-            start, end, _ = self._span(budget.window.name, now, budget.tz)
+            start, end, _ = self._spans.span(budget.window.name, now, budget.tz)
         bucket = Bucket(
             unit=budget.unit,
             key=key,
@@ -548,7 +286,9 @@ class BudgetGuard:
                     if first:  # thresholds crossed before this process started: no repeat
                         spent = bucket.spent(self._now())
                         bucket.warned.update(
-                            t for t in budget.warn_at if spent >= _threshold(budget, t)
+                            t
+                            for t in budget.warn_at
+                            if spent >= threshold_of(budget.limit, budget.unit, t)
                         )
                 bucket.loaded_at = time.monotonic()
                 bucket.needs_load = False
@@ -558,25 +298,9 @@ class BudgetGuard:
     # ------------------------------------------------------------------ estimate
     def estimate(self, request: PreflightRequest) -> Estimate:
         """The worst case of a call: counted prompt + reply bound, priced."""
-        from .. import estimate as est
-
-        model = None if request.model is None else str(request.model)
-        if request.messages:
-            prompt = est.count_message_tokens(request.messages, model, request.tools)
-        else:
-            prompt = est.count_text_tokens(request.prompt, model)
-            if request.tools:
-                prompt += est.count_tools_tokens(request.tools, model)
-        exact = est.is_exact(model)
-        if not exact:
-            prompt = math.ceil(prompt * self.config.heuristic_margin)
-        output = request.max_tokens
-        if output is None or isinstance(output, bool) or not isinstance(output, int) or output < 0:
-            output = self.config.default_output_tokens
         # The tracker-wide price variant (batch, flex, priority) prices the reservation too.
         variant = getattr(self._tracker, "_price_variant", None)
-        usd = self._rates.price(model, request.provider, prompt, output, variant)
-        return Estimate(prompt, output, usd, exact)
+        return estimate_call(request, self.config, self._rates, variant)
 
     def _amount(self, budget: Budget, estimate: Estimate) -> Amount | None:
         """What a call may cost against ``budget``; ``None`` when it cannot be priced."""
@@ -588,7 +312,7 @@ class BudgetGuard:
         if policy == "allow":
             return Decimal(0)
         if isinstance(policy, tuple):
-            return _fallback(policy, estimate.input_tokens, estimate.output_tokens)
+            return fallback_price(policy, estimate.input_tokens, estimate.output_tokens)
         return None
 
     # ------------------------------------------------------------------ reserve / settle
@@ -604,7 +328,9 @@ class BudgetGuard:
         if ctx is None:
             ctx = self._context()
         now = self._now()
-        applicable = self._applicable(ctx.attribution, request.model, ctx, now)
+        applicable = matching.applicable(
+            self._budgets, ctx.attribution, request.model, ctx, now, self._spans
+        )
         if not applicable:
             return None
         estimate = self.estimate(request)
@@ -791,7 +517,9 @@ class BudgetGuard:
             tags=tuple(record.tags),
         )
         now = self._now()
-        applicable = self._applicable(attribution, record.model, None, record.ts or now)
+        applicable = matching.applicable(
+            self._budgets, attribution, record.model, None, record.ts or now, self._spans
+        )
         warn: list[tuple[Budget, BudgetStatus]] = []
         with self._lock:
             for budget, key, window_id in applicable:
@@ -807,7 +535,9 @@ class BudgetGuard:
         if record.cost is not None:
             return record.cost.total
         if isinstance(budget.unpriced, tuple):
-            return _fallback(budget.unpriced, record.usage.input_tokens, record.usage.output_tokens)
+            return fallback_price(
+                budget.unpriced, record.usage.input_tokens, record.usage.output_tokens
+            )
         if record.usage.total_tokens and record.model not in self._unpriced_warned:
             self._unpriced_warned.add(record.model)
             logger.warning(
@@ -830,8 +560,11 @@ class BudgetGuard:
         track = self._loader is not None and budget.window.kind not in ("run", "call")
         bucket.add_spend(record.id, amount, record.ts or now, track)
         after = before + amount
-        for threshold, mark in zip(budget.warn_at, budget.marks, strict=True):
-            if after >= mark and threshold not in bucket.warned:
+        for threshold in budget.warn_at:
+            if (
+                after >= threshold_of(budget.limit, budget.unit, threshold)
+                and threshold not in bucket.warned
+            ):
                 bucket.warned.add(threshold)
                 warn.append((budget, self._status(budget, bucket, after, bucket.reserved)))
 
@@ -881,7 +614,9 @@ class BudgetGuard:
             context=ctx,
         )
         now = self._now()
-        applicable = self._applicable(ctx.attribution, model, ctx, now)
+        applicable = matching.applicable(
+            self._budgets, ctx.attribution, model, ctx, now, self._spans
+        )
         if not applicable:
             return CheckResult(allowed=True, remaining=None, unit=None, estimate=None)
         estimate = self.estimate(request)
@@ -904,7 +639,7 @@ class BudgetGuard:
                 unit=error.unit,
                 estimate=estimate,
                 reason=str(error),
-                retry_after=_retry_after(tight, now),
+                retry_after=retry_after(tight, now),
                 budget=tight,
                 statuses=tuple(statuses),
             )
@@ -947,7 +682,7 @@ class BudgetGuard:
                     continue
             if budget.window.kind in ("call", "run", "session"):
                 continue
-            window_id = self._window_id(budget.window, wanted, None, now, budget.tz)
+            window_id = matching.window_id(budget.window, wanted, None, now, budget.tz, self._spans)
             if window_id is not None:
                 seeds.append((budget, key, window_id))
         with self._lock:
@@ -996,137 +731,3 @@ class BudgetGuard:
         """Forget in-memory spend and reservations (spend is reloaded from the store)."""
         with self._lock:
             self._buckets.clear()
-
-
-# ---------------------------------------------------------------------------- helpers
-def _zero(unit: str) -> Amount:
-    return Decimal(0) if unit == "usd" else 0
-
-
-def _threshold(budget: Budget, fraction: float) -> Amount:
-    return _threshold_of(budget.limit, budget.unit, fraction)
-
-
-def _threshold_of(limit: Amount, unit: str, fraction: float) -> Amount:
-    if unit == "usd":
-        return Decimal(limit) * Decimal(str(fraction))
-    return math.ceil(int(limit) * fraction)
-
-
-def _limit(raw: Any, unit: str) -> Amount:
-    if unit == "usd":
-        value = Decimal(str(raw))
-        if not value.is_finite() or value < 0:
-            raise ValueError(f"usd must be a non-negative amount, got {raw!r}")
-        return value
-    try:
-        value = Decimal(str(raw))
-    except ArithmeticError:
-        value = Decimal(-1)
-    if isinstance(raw, bool) or not value.is_finite() or value != int(value) or value < 0:
-        raise ValueError(f"tokens must be a non-negative integer, got {raw!r}")
-    return int(value)
-
-
-def _unpriced_policy(value: Any) -> Unpriced:
-    if value in ("refuse", "allow"):
-        return value  # type: ignore[no-any-return]
-    if isinstance(value, (tuple, list)) and len(value) == 2:
-        return (Decimal(str(value[0])), Decimal(str(value[1])))
-    raise ValueError(
-        "unpriced must be 'refuse', 'allow' or (input_usd_per_mtok, output_usd_per_mtok)"
-    )
-
-
-def _fallback(price: tuple[Decimal, Decimal], input_tokens: int, output_tokens: int) -> Decimal:
-    return (price[0] * input_tokens + price[1] * output_tokens) / _MTOK
-
-
-class _RateCache:
-    """Pre-flight prices without a catalog lookup per call.
-
-    Per (model, provider) the input and output prices per token are taken from
-    :func:`tokentrail.pricing.cost` once a minute; when the model has long-context tiers
-    (the cost of a huge prompt is not proportional) every estimate is priced exactly.
-    """
-
-    TTL = 60.0
-    PROBE = 1000
-    BIG = 2_000_000
-
-    def __init__(self) -> None:
-        # (model, provider, variant) -> (when probed, (input, output) per token or None)
-        self._rates: dict[
-            tuple[str, str | None, str | None], tuple[float, tuple[Decimal, Decimal] | None]
-        ] = {}
-
-    def price(
-        self,
-        model: str | None,
-        provider: str | None,
-        prompt: int,
-        output: int,
-        variant: str | None = None,
-    ) -> Decimal | None:
-        if not model:
-            return None
-        key = (model, provider, variant)
-        entry = self._rates.get(key)
-        if entry is None or time.monotonic() - entry[0] > self.TTL:
-            entry = (time.monotonic(), self._probe(model, provider, variant))
-            self._rates[key] = entry
-        rates = entry[1]
-        if rates is None:  # tiered or unknown: exact
-            return _price(model, provider, prompt, output, variant)
-        return rates[0] * prompt + rates[1] * output
-
-    def _probe(
-        self, model: str, provider: str | None, variant: str | None
-    ) -> tuple[Decimal, Decimal] | None:
-        small_in = _price(model, provider, self.PROBE, 0, variant)
-        small_out = _price(model, provider, 0, self.PROBE, variant)
-        big_in = _price(model, provider, self.BIG, 0, variant)
-        if small_in is None or small_out is None or big_in is None:
-            return None
-        if big_in * self.PROBE != small_in * self.BIG:
-            return None  # long-context tiers: not proportional
-        return (small_in / self.PROBE, small_out / self.PROBE)
-
-
-def _price(
-    model: str | None,
-    provider: str | None,
-    prompt: int,
-    output: int,
-    variant: str | None = None,
-) -> Decimal | None:
-    if not model:
-        return None
-    try:
-        from ..pricing import cost
-        from ..usage import Usage
-
-        priced = cost(
-            model,
-            provider=provider,
-            usage=Usage(input_tokens=prompt, output_tokens=output),
-            variant=variant,
-        )
-    except Exception:
-        logger.warning("tokentrail: could not price a pre-flight estimate", exc_info=True)
-        return None
-    return None if priced is None else priced.total
-
-
-def _retry_after(status: BudgetStatus | None, now: datetime) -> float | None:
-    if status is None or status.window_end is None:
-        return None
-    return max(0.0, (status.window_end - now).total_seconds())
-
-
-def _fmt(value: Amount, unit: str) -> str:
-    return money(value) if unit == "usd" else f"{value:,} tokens"
-
-
-def _num(value: Amount, unit: str) -> str:
-    return money(value) if unit == "usd" else f"{int(value):,}"

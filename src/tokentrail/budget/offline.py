@@ -16,8 +16,9 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from .guard import BudgetStatus, _limit
+from .definition import parse_limit
 from .scopes import parse_scope
+from .status import BudgetStatus
 from .windows import calendar_span, parse_window, zone
 
 __all__ = ["status_from_store"]
@@ -55,7 +56,7 @@ def status_from_store(
                 continue
             scope = parse_scope(str(spec.get("scope", "global")))
             key = spec.get("key")
-            limit = _limit(spec.get("limit", 0), unit)
+            limit = parse_limit(spec.get("limit", 0), unit)
             start = end = None
             where: list[str] = []
             params: list[Any] = []

@@ -15,10 +15,9 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .guard import Budget
+from .definition import Budget
 
 __all__ = ["budgets_file", "load_budget_specs", "save_budgets", "spec_of"]
 
