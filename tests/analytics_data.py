@@ -27,10 +27,11 @@ def write_db(path: Path, records: Sequence[UsageRecord]) -> Path:
             for statement in statements:
                 con.execute(statement)
         placeholders = ", ".join("?" for _ in COLUMNS)
-        con.executemany(
-            f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({placeholders})",
-            [[r.to_row()[c] for c in COLUMNS] for r in records],
-        )
+        if records:
+            con.executemany(
+                f"INSERT INTO usage ({', '.join(COLUMNS)}) VALUES ({placeholders})",
+                [[r.to_row()[c] for c in COLUMNS] for r in records],
+            )
     finally:
         con.close()
     return path

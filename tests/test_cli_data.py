@@ -219,3 +219,39 @@ def test_commands_on_a_missing_database_are_harmless(tmp_path: Path):
     assert json.loads(invoke(path, "forget", "--user", "x", "--json").output)["deleted"] == 0
     assert json.loads(invoke(path, "status", "--json").output)["exists"] is False
     assert not path.exists()
+
+
+def test_export_refuses_to_write_parquet_bytes_into_a_terminal(db: Path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-c", "from tokentrail.cli import main; main()", "--db", str(db)]
+    leader, follower = pty.openpty()  # standard output is a real terminal
+    try:
+        done = subprocess.run(
+            [*command, "export", "--format", "parquet"],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+        os.close(follower)
+        follower = -1
+        written = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            written += chunk
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    assert done.returncode == 2
+    assert "-o usage.parquet" in done.stderr
+    assert b"PAR1" not in written

@@ -97,3 +97,22 @@ def test_models_unknown_provider_lists_the_known_ones() -> None:
     code, out = run("models", "--provider", "nope")
     assert code == 1
     assert "known: openai, anthropic" in out
+
+
+def test_local_models_cost_nothing_by_rule() -> None:
+    result = CliRunner().invoke(
+        cli, ["price", "llama3.1:8b", "--provider", "ollama", "--input", "900", "--output", "100"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "$0 for 1,000 tokens" in result.output
+    as_json = CliRunner().invoke(cli, ["price", "llama3.1:8b", "--provider", "ollama", "--json"])
+    assert json.loads(as_json.output)["total"] == "0"
+    listed = CliRunner().invoke(cli, ["models", "--provider", "ollama"])
+    assert listed.exit_code == 0 and "cost $0 by rule" in listed.output
+
+
+def test_json_money_is_plain_decimal_notation() -> None:
+    result = CliRunner().invoke(cli, ["price", "gpt-4o-mini", "--input", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "E-" not in result.output
+    assert json.loads(result.output)["total"] == "0.00000015"

@@ -95,6 +95,64 @@ def test_unknown_dimension_exits_2(db: Path) -> None:
 
 
 def test_empty_database_says_what_to_do(tmp_path: Path) -> None:
-    code, out = run(tmp_path / "empty.duckdb", "report")
+    code, out = run(write_db(tmp_path / "empty.duckdb", []), "report")
     assert code == 0
     assert "No calls recorded" in out and "tokentrail demo" in out
+
+
+def test_no_default_database_yet_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TOKENTRAIL_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    result = CliRunner().invoke(cli, ["report"])
+    assert result.exit_code == 0
+    assert "No calls recorded yet" in result.output and "tokentrail demo" in result.output
+
+
+def test_usage_is_the_report_under_the_name_people_type_first(db: Path) -> None:
+    assert run(db, "usage") == run(db, "report")
+
+
+def test_a_money_column_has_one_precision(db: Path) -> None:
+    code, out = run(db, "report", "--by", "user")
+    assert code == 0
+    costs = [line.split()[-3] for line in out.splitlines() if line.startswith(("alice", "bob"))]
+    assert costs and {len(c.split(".")[1]) for c in costs if c.startswith("$")} == {4}
+
+
+def test_an_unknown_dimension_names_the_words_the_help_uses(db: Path) -> None:
+    result = CliRunner().invoke(cli, ["--db", str(db), "report", "--by", "bogus"])
+    assert result.exit_code == 2
+    assert "user, session" in result.output and "user_id" not in result.output
+
+
+def test_an_empty_selection_is_not_an_empty_database(db: Path) -> None:
+    code, out = run(db, "report", "--since", "2027-01-01")
+    assert code == 0
+    assert "No calls match this selection" in out and "holds 4 calls" in out
+    assert "tokentrail demo" not in out
+
+
+def test_tag_shares_say_why_they_add_up_to_more_than_all(db: Path) -> None:
+    code, out = run(db, "report", "--by", "tag")
+    assert code == 0 and "more than 100%" in out
+    assert "more than 100%" not in run(db, "report", "--by", "model")[1]
+
+
+@pytest.mark.parametrize("command", [["report"], ["top"], ["history"], ["html", "-o", "x.html"]])
+def test_a_database_that_does_not_exist_is_an_error_not_an_empty_report(
+    tmp_path: Path, command: list[str]
+) -> None:
+    missing = tmp_path / "typo.duckdb"
+    result = CliRunner().invoke(cli, ["--db", str(missing), *command])
+    assert result.exit_code == 1
+    assert "no tokentrail database at" in result.output and str(missing) in result.output
+    assert not missing.exists()
+
+
+def test_tables_are_coloured_in_a_terminal_only(db: Path) -> None:
+    plain = CliRunner().invoke(cli, ["--db", str(db), "report", "--by", "model"])
+    coloured = CliRunner().invoke(cli, ["--db", str(db), "report", "--by", "model"], color=True)
+    assert "\x1b[" not in plain.output
+    assert "\x1b[1m" in coloured.output  # a bold header

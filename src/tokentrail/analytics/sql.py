@@ -114,11 +114,17 @@ def resum(prefix: str = "", columns: Sequence[str] = GROUP_COLUMNS) -> str:
 
 
 # ---------------------------------------------------------------------------- filters
+def _spoken(name: str) -> str:
+    """The short name people type for a column (``user`` for ``user_id``)."""
+    return name.removesuffix("_id") if name in ("user_id", "session_id") else name
+
+
 def canonical_dimension(name: str) -> str:
     """Check a dimension name (``user`` and ``session`` are accepted for the ``_id`` ones)."""
     dim = _ALIASES.get(name, name)
     if dim not in DIMENSIONS:
-        raise ValueError(f"unknown dimension {name!r}: use one of {', '.join(DIMENSIONS)}")
+        known = ", ".join(_spoken(d) for d in DIMENSIONS)
+        raise ValueError(f"unknown dimension {name!r}: use one of {known}")
     return dim
 
 
@@ -148,7 +154,8 @@ def where(
             continue
         name = _ALIASES.get(key, key)
         if name not in FILTERS:
-            raise ValueError(f"unknown filter {key!r}: use one of {', '.join(FILTERS)}")
+            known = ", ".join(_spoken(f) for f in FILTERS)
+            raise ValueError(f"unknown filter {key!r}: use one of {known}")
         values = [value] if isinstance(value, str) else [str(v) for v in value]
         if not values:
             continue

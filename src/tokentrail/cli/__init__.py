@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run a LangChain chain and a LlamaIndex app, then report.",
     ),
     "report": ("tokentrail.cli.report", "report", "Spend and tokens, overall or by a dimension."),
+    "usage": ("tokentrail.cli.report", "report", "Same as report: spend and tokens."),
     "top": ("tokentrail.cli.report", "top", "The biggest spenders by user, model or operation."),
     "history": ("tokentrail.cli.report", "history", "Recent calls."),
     "html": ("tokentrail.cli.report", "html", "Write a self-contained HTML dashboard."),

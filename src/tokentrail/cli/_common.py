@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-__all__ = ["db_path", "echo_json"]
+__all__ = ["db_path", "echo_json", "existing_db"]
 
 
 def db_path(ctx: click.Context) -> Path:
@@ -22,9 +22,39 @@ def db_path(ctx: click.Context) -> Path:
     return resolve_db_path(db)
 
 
+def existing_db(ctx: click.Context) -> Path:
+    """The database to read, which must exist: reading commands never create one.
+
+    A database named with ``--db`` or ``TOKENTRAIL_DB`` that is not there is an error (a
+    typo must not show an empty report as if nothing had been spent); the default one not
+    there yet only means nothing was recorded, which is said, with what to do.
+    """
+    path = db_path(ctx)
+    if path.exists():
+        return path
+    root = ctx.find_root()
+    source = root.get_parameter_source("db")
+    if source in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT):
+        raise click.ClickException(
+            f"no tokentrail database at {path}. Check the path (`tokentrail path` prints the "
+            "default) or pass another with --db."
+        )
+    click.echo(
+        f"No calls recorded yet: there is no database at {path}.\n"
+        "Try `tokentrail demo` for an example, or attach tracker.langchain() / "
+        "tracker.llamaindex() to your app."
+    )
+    ctx.exit(0)
+
+
+def plain_decimal(value: Decimal) -> str:
+    """A Decimal in plain notation with every significant digit: ``0`` not ``0E-7``."""
+    return format(value.normalize(), "f") if value.is_finite() else str(value)
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return plain_decimal(value)
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, Path):

@@ -130,6 +130,11 @@ def export(
             raise click.BadParameter(str(exc), param_hint="--since") from None
     if output is None and as_json:
         raise click.UsageError("--json prints a summary; give the data a file with -o FILE")
+    if output is None and fmt == "parquet" and sys.stdout.isatty():
+        raise click.UsageError(
+            "Parquet is binary and would garble the terminal: write it to a file with "
+            "-o usage.parquet (or pipe the output into another program)"
+        )
     if output is not None:
         count = _run(lambda: store_export(db, output, fmt=fmt, user=user, since=start))
         if as_json:

@@ -132,6 +132,9 @@ def price(
         reasoning_tokens=reasoning,
         output_audio_tokens=output_audio,
     )
+    if _is_local(provider):
+        _local_price(model, provider, usage, as_json)
+        return
     pricer = default_pricer()
     try:
         cost, lines = pricer.explain(
@@ -174,6 +177,35 @@ def price(
     click.echo(_table(["leaf", "tokens", "USD/1M", "cost"], rows, right={1, 2, 3}))
 
 
+def _is_local(provider: str | None) -> bool:
+    from ..providers import LOCAL_PROVIDERS, normalize_provider
+
+    return normalize_provider(provider) in LOCAL_PROVIDERS
+
+
+def _local_price(model: str, provider: str | None, usage: Any, as_json: bool) -> None:
+    """A local model's price: $0 by rule, said as such (never "no price known")."""
+    from ..providers import normalize_provider
+
+    pid = normalize_provider(provider)
+    if as_json:
+        echo_json(
+            {
+                "model": model,
+                "provider": pid,
+                "total": Decimal(0),
+                "total_tokens": usage.total_tokens,
+                "source": "local",
+                "note": "local providers cost $0 by rule",
+            }
+        )
+        return
+    click.echo(
+        f"{model} ({pid}) runs on your own machine: $0 for {usage.total_tokens:,} tokens "
+        "(local providers cost nothing by rule)."
+    )
+
+
 @click.command("models")
 @click.option("--provider", default=None, help="Only this provider (openai, bedrock, ...).")
 @click.option("--search", default=None, help="Only models whose id or name contains TEXT.")
@@ -185,6 +217,13 @@ def models(provider: str | None, search: str | None, as_json: bool) -> None:
 
     catalog = default_pricer().catalog
     pid = normalize_provider(provider)
+    if _is_local(pid):
+        note = f"Models served by {pid} run on your own machine and cost $0 by rule."
+        if as_json:
+            echo_json({"provider": pid, "local": True, "models": [], "note": note})
+        else:
+            click.echo(note)
+        return
     if pid is not None and pid not in catalog.files:
         known = ", ".join(catalog.provider_ids())
         raise click.ClickException(f"no provider {provider!r} in the catalog; known: {known}")

@@ -18,8 +18,9 @@ import click
 from ..analytics import queries
 from ..analytics.result import Result
 from ..display import count, money, percent
+from ..formatting import money_digits
 from ..timeparse import get_zone
-from ._common import db_path, echo_json
+from ._common import db_path, echo_json, existing_db
 
 __all__ = ["format_table", "history", "html", "print_report", "report", "top"]
 
@@ -79,15 +80,16 @@ def format_table(
             for cell, w, num in zip(cells, widths, numeric, strict=True)
         ).rstrip()
 
-    rule = "  ".join("─" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+    rule = click.style("  ".join("─" * w for w in widths), dim=True)
+    # click.echo drops the styles when the output is not a terminal.
+    return "\n".join([click.style(line(headers), bold=True), rule, *(line(r) for r in rows)])
 
 
-def _cell(column: str, value: Any) -> str:
+def _cell(column: str, value: Any, digits: int | None = None) -> str:
     if value is None:
         return "—"
     if column in _MONEY:
-        return money(value)
+        return money(value, digits)
     if column in _PERCENT:
         return percent(value)
     if column in ("period", "ts") and hasattr(value, "strftime"):
@@ -120,16 +122,18 @@ def _titles(columns: Sequence[str]) -> list[str]:
     return [names.get(c, c) for c in columns]
 
 
-def _row_cell(column: str, row: Any) -> str:
+def _row_cell(column: str, row: Any, digits: int | None) -> str:
     # A group whose calls all have an unknown price has no cost: "—", never a guessed $0.
     if column == "cost" and row.get("calls") and row.get("unpriced_calls") == row["calls"]:
         return "—"
-    return _cell(column, row[column])
+    return _cell(column, row[column], digits)
 
 
 def render_result(result: Result, columns: Sequence[str]) -> str:
-    """Some columns of a result as an aligned table."""
-    rows = [[_row_cell(c, r) for c in columns] for r in result]
+    """Some columns of a result as an aligned table (one precision per money column)."""
+    records = list(result)
+    digits = {c: money_digits(r[c] for r in records) for c in columns if c in _MONEY}
+    rows = [[_row_cell(c, r, digits.get(c)) for c in columns] for r in records]
     numeric = [c not in _TEXT and c not in ("period", "ts", "tags") for c in columns]
     return format_table(_titles(columns), rows, numeric)
 
@@ -150,7 +154,7 @@ def _run(ctx: click.Context, fn: Callable[[Any], Any]) -> Any:
     """Run ``fn(connection)``; bad arguments exit 2, an unreadable database exits 1."""
     from ..analytics.connection import connect
 
-    path = db_path(ctx)
+    path = existing_db(ctx)
     try:
         with connect(path) as con:
             return fn(con)
@@ -167,12 +171,24 @@ def _run(ctx: click.Context, fn: Callable[[Any], Any]) -> Any:
         ctx.exit(1)
 
 
-def _nothing_yet(path: Path) -> None:
+def _nothing_yet(con: Any, path: Path) -> None:
+    """Say why a table is empty: nothing recorded at all, or nothing in this selection."""
+    everything = queries.summary(con).first()
+    if everything["calls"]:
+        span = f"{everything['first_call']:%Y-%m-%d} → {everything['last_call']:%Y-%m-%d}"
+        click.echo(
+            f"No calls match this selection; {path} holds {count(everything['calls'])} "
+            f"calls from {span} UTC. Widen --since/--until or drop a filter."
+        )
+        return
     click.echo(
-        f"No calls recorded in {path} (for this selection).\n"
+        f"No calls recorded in {path} yet.\n"
         "Try `tokentrail demo` for an example, or attach tracker.langchain() / "
         "tracker.llamaindex() to your app."
     )
+
+
+_TAG_NOTE = "A call with several tags counts under each of them: shares add up to more than 100%."
 
 
 def print_report(
@@ -181,7 +197,7 @@ def print_report(
     """The default report: totals, forecast, spend by model and by operation."""
     s = queries.summary(con, since, until, **filters).first()
     if not s["calls"]:
-        _nothing_yet(path)
+        _nothing_yet(con, path)
         return
     f = queries.forecast(con, **filters).first()
     span = f"{s['first_call']:%Y-%m-%d %H:%M} → {s['last_call']:%Y-%m-%d %H:%M} UTC"
@@ -250,6 +266,8 @@ def report(ctx: click.Context, /, by: str | None, period: str | None, tz: str, t
             cols = [result.columns[0], "calls", "input_tokens", "output_tokens"]
             cols += ["cache_read_tokens", "cost", "unpriced_calls", "share"]
             _emit(result, cols, as_json, as_csv)
+            if result.columns[0] == "tag" and not (as_json or as_csv):
+                click.echo(_TAG_NOTE)
         elif as_json or as_csv:
             _emit(queries.summary(con, since, until, **filters), [], as_json, as_csv)
         else:
@@ -274,9 +292,11 @@ def top(ctx: click.Context, /, by: str, limit: int, as_json: bool, **kwargs: Any
         result = queries.by(con, by, kwargs["since"], kwargs["until"], **filters)
         result.rows = result.rows[:limit]
         if not result.rows and not as_json:
-            _nothing_yet(db_path(ctx))
+            _nothing_yet(con, db_path(ctx))
             return
         _emit(result, [result.columns[0], "calls", "total_tokens", "cost", "share"], as_json, False)
+        if result.columns[0] == "tag" and not as_json:
+            click.echo(_TAG_NOTE)
 
     _run(ctx, go)
 
@@ -294,7 +314,7 @@ def history(ctx: click.Context, /, limit: int, as_json: bool, as_csv: bool, **kw
     def go(con: Any) -> None:
         result = queries.history(con, limit, kwargs["since"], kwargs["until"], **filters)
         if not result.rows and not (as_json or as_csv):
-            _nothing_yet(db_path(ctx))
+            _nothing_yet(con, db_path(ctx))
             return
         cols = ["ts", "model", "user_id", "operation", "input_tokens", "output_tokens"]
         cols += ["cache_read_tokens", "total_cost", "latency_ms", "status"]
@@ -338,7 +358,7 @@ def html(ctx: click.Context, /, output: str, period: str, tz: str, as_json: bool
     from .. import report_html
 
     filters = _filter_values(kwargs)
-    path = db_path(ctx)
+    path = existing_db(ctx)
     try:
         written = report_html.write(
             output,
