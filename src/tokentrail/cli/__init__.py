@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import sys
 from typing import Any
 
 import click
@@ -73,5 +76,34 @@ def cli(ctx: click.Context, db: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the ``tokentrail`` console script."""
-    return cli.main(args=argv, prog_name="tokentrail")
+    """Entry point of the ``tokentrail`` console script.
+
+    Every failure ends in one line and a non-zero exit code, never a traceback (set
+    ``TOKENTRAIL_DEBUG=1`` to see one); with ``--json`` the error is printed as JSON,
+    ``{"error": "...", "exit_code": N}``, on standard output, where the data would be.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return cli.main(args=args, prog_name="tokentrail", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        _fail(exc, exc.exit_code, "--json" in args)
+    except BrokenPipeError:  # output piped into `head`
+        sys.exit(1)
+    except Exception as exc:
+        if os.environ.get("TOKENTRAIL_DEBUG") == "1":
+            raise
+        message = click.ClickException(f"{type(exc).__name__}: {exc}".splitlines()[0])
+        _fail(message, 1, "--json" in args)
+
+
+def _fail(exc: click.ClickException, code: int, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"error": exc.format_message(), "exit_code": code}))
+    else:
+        exc.show()
+    sys.exit(code)

@@ -1,0 +1,55 @@
+"""Every ``tokentrail`` failure is one line and a non-zero exit code; JSON with ``--json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tokentrail.cli import main
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    out, err = capsys.readouterr()
+    code = done.value.code
+    return (code if isinstance(code, int) else 0), out, err
+
+
+def test_an_error_with_json_is_json_on_standard_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_main(capsys, "--db", str(tmp_path / "none.duckdb"), "report", "--json")
+    assert code == 1
+    error = json.loads(out)
+    assert error["exit_code"] == 1 and "no tokentrail database at" in error["error"]
+
+
+def test_a_usage_error_with_json_keeps_its_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_main(capsys, "price", "gpt-4o", "--at", "not-a-date", "--json")
+    assert code == 2 and json.loads(out)["exit_code"] == 2
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tokentrail.cli import pricing
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("the catalog could not be read\nsecond line")
+
+    monkeypatch.setattr("tokentrail.pricing.default_pricer", broken)
+    assert pricing is not None
+    code, out, err = run_main(capsys, "models")
+    assert code == 1
+    assert err.strip() == "Error: RuntimeError: the catalog could not be read"
+    assert "Traceback" not in out + err
+
+
+def test_success_returns_normally(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["price", "gpt-4o-mini", "--input", "10", "--json"])  # the script exits 0
+    assert "total" in json.loads(capsys.readouterr().out)
