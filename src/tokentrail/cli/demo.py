@@ -214,7 +214,7 @@ def demo(ctx: click.Context, /, days: int, db: str | None, seed: int, as_json: b
     click.echo(
         f"Next: `tokentrail {on}html -o report.html` for a dashboard, "
         f"`tokentrail {on}history` for the latest calls, or open "
-        "notebooks/usage_analysis.ipynb (pip install 'tokentrail[notebook]' brings Jupyter)."
+        "notebooks/usage_analysis.ipynb (pip install 'tokentrail[jupyter]' brings Jupyter)."
     )
 
 
