@@ -441,23 +441,22 @@ def test_capture_never_raises_into_the_chain(
     chat_openai: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import tokentrail.integrations.langchain as lc
+    import tokentrail.integrations.langchain.handler as lc
+    import tokentrail.integrations.langchain.starts as starts
 
     def broken(*a: Any, **k: Any) -> Any:
         raise ValueError("internal bug")
 
-    monkeypatch.setattr(lc, "_read_result", broken)
-    monkeypatch.setattr(lc, "_plain_result", broken)
-    monkeypatch.setattr(lc, "infer_provider", broken)
-    monkeypatch.setattr(lc, "_PROVIDERS", {})  # inferred afresh, not from an earlier test
+    monkeypatch.setattr(lc, "record_of", broken)
+    monkeypatch.setattr(starts, "infer_provider", broken)
+    monkeypatch.setattr(starts, "_PROVIDERS", {})  # inferred afresh, not from an earlier test
     tracker.subscribe(broken)
     msg = chat_openai().invoke("hi", config={"callbacks": [tracker.langchain()]})
     assert msg.content  # the call went through
     # The start could not be read, so the call is not recorded; nothing leaked out.
     monkeypatch.undo()
     tracker.subscribe(broken)
-    monkeypatch.setattr(lc, "_read_result", broken)
-    monkeypatch.setattr(lc, "_plain_result", broken)
+    monkeypatch.setattr(lc, "record_of", broken)
     chat_openai().invoke("hi", config={"callbacks": [tracker.langchain()]})
     [rec] = captured
     assert rec.model == "gpt-4o-mini" and rec.status == "ok"  # a bare row, still stored

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .formatting import count, money, percent
 
 if TYPE_CHECKING:
-    from .tracker import Tracker
+    from .protocols import TrackerView
 
 __all__ = [
     "SummaryView",
@@ -137,7 +137,7 @@ def summary_view(source: Any = None, **kwargs: Any) -> SummaryView:
     return SummaryView(_analytics(source).summary(**kwargs))
 
 
-def tracker_html(tracker: Tracker) -> str:
+def tracker_html(tracker: TrackerView) -> str:
     """The notebook display of a tracker. Never raises: a failing query shows as a note."""
     d = tracker.defaults
     defaults = [

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 if TYPE_CHECKING:
     from .records import UsageRecord
-    from .tracker import Tracker
+    from .protocols import RecordSource
 
 __all__ = ["LiveCounter", "format_counter"]
 
@@ -61,7 +61,7 @@ class LiveCounter:
 
     def __init__(
         self,
-        tracker: Tracker,
+        tracker: RecordSource,
         *,
         mode: Mode = "auto",
         stream: TextIO | None = None,

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .context import _RUNS, Attribution, CallContext, Run, active_runs
+from .pricing import default_pricer
 from .providers import infer_provider, normalize_provider
-from .records import Framework, Status, UsageRecord, new_id
-from .usage import Usage, plain_usage
+from .records import Status, UsageRecord, new_id
+from .usage import Usage
 
 if TYPE_CHECKING:
     from .analytics import Analytics
@@ -165,7 +166,10 @@ class Tracker:
                 guard.settle(reservation, record)
             except Exception:
                 logger.exception("tokentrail: could not settle a budget reservation")
-        self._store.submit(record)
+        try:
+            self._store.submit(record)
+        except Exception:  # the store keeps its own promise not to raise; belt and braces
+            logger.exception("tokentrail: could not store a captured call")
         for listener in self._listeners:
             try:
                 listener(record)
@@ -173,105 +177,20 @@ class Tracker:
                 logger.exception("tokentrail: a usage listener failed")
         return record
 
-    def capture_plain(
-        self,
-        framework: Framework,
-        model: str | None,
-        provider: str | None,
-        usage: Usage,
-        ts: datetime | int,
-        latency_ms: float,
-        context: CallContext,
-        run_id: str | None,
-        parent_run_id: str | None,
-        trace_id: str | None,
-        metadata: Mapping[str, Any],
-        streamed: bool,
-        request_id: str | None,
-    ) -> bool:
-        """Store the usual successful call in one step, without building its record.
-
-        For the integrations' hot path: the row is the one :meth:`capture` stores for the
-        same call (status ``ok``, standard price), written straight to the spool; ``ts`` is
-        the start, a ``datetime`` or microseconds since the epoch (UTC). Returns
-        False, with nothing stored, when anything else needs the record (a ``track()``
-        block counting the call, a budget, a subscriber, a price variant, usage with
-        issues, a model without a plain catalog price): the caller then builds the record
-        and calls :meth:`capture`. Never raises.
-        """
-        if (
-            context.runs
-            or self._guard is not None
-            or self._listeners
-            or self._price_variant is not None
-            or model is None
-            or usage.issues
-        ):
-            return False
-        try:
-            if not _PRICING:
-                _pricing_functions()
-            rates = _PRICING[2]().lazy_rates(model, provider, usage)
-            if rates is None:
-                return False
-            attribution = context.attribution
-            if attribution.metadata:
-                metadata = {**attribution.metadata, **metadata}
-            if not _PLAIN_ROW:
-                from .store.spool import plain_row
-
-                _PLAIN_ROW.append(plain_row)
-            row = _PLAIN_ROW[0](
-                new_id(),
-                ts,
-                latency_ms,
-                framework,
-                provider,
-                model,
-                attribution,
-                run_id,
-                parent_run_id,
-                trace_id,
-                metadata,
-                usage,
-                rates,
-                streamed,
-                request_id,
-            )
-        except Exception:
-            logger.debug("tokentrail: the one-step capture declined a call", exc_info=True)
-            return False
-        return self._store.submit_row(row)
-
     def _price(self, record: UsageRecord) -> Cost | None:
-        if not _PRICING:
-            _pricing_functions()
-        pricer = _PRICING[2]()
-        if record.cache_hit:
-            free: Cost = pricer.zero_cost(record.model, provider=record.provider)
-            return free
-        model = record.model
-        if model is None and record.reported_cost is None:
+        pricer = default_pricer()
+        if record.cache_hit:  # no request was sent
+            return pricer.zero_cost(record.model, provider=record.provider)
+        if record.model is None and record.reported_cost is None:
             return None
-        usage = record.usage
-        if record.reported_cost is None and type(model) is str and type(usage) is Usage:
-            fast: Cost | None = pricer.usage_cost(
-                model,
-                record.provider,
-                usage,
-                record.ts,
-                record.price_variant or self._price_variant,
-            )
-            return fast
-        priced: Cost | None = pricer.cost(
-            model or "",
+        return pricer.cost(
+            record.model,
             provider=record.provider,
             at=record.ts,
-            usage=usage,
+            usage=record.usage,
             variant=record.price_variant or self._price_variant,
             reported_cost=record.reported_cost,
         )
-        return priced
 
     def record(
         self,
@@ -561,9 +480,7 @@ _MEMO_SIZE = 4096
 def _usage_of(usage: Usage | Mapping[str, Any] | None, estimated: bool) -> Usage:
     if isinstance(usage, Usage):
         return usage if not estimated else usage.replace(estimated=True)
-    return plain_usage(usage, estimated) or Usage.from_counts(
-        usage, estimated=estimated, source="record()"
-    )
+    return Usage.from_counts(usage, estimated=estimated, source="record()")
 
 
 def _provider_of(provider: Any, model: str | None) -> str | None:
@@ -617,21 +534,6 @@ def _safe_str(value: Any) -> str | None:
         return str(value)
     except Exception:
         return None
-
-
-_PRICING: list[Any] = []
-# ``store.spool.plain_row``, imported on first use like the pricing functions.
-_PLAIN_ROW: list[Callable[..., tuple[Any, ...]]] = []
-
-
-def _pricing_functions() -> tuple[Any, Any, Any]:
-    # Imported on first use (keeps `import tokentrail` light), then cached: a `from ... import`
-    # per call costs more than the rest of the lookup.
-    if not _PRICING:
-        from .pricing import cost, default_pricer, zero_cost
-
-        _PRICING.extend((cost, zero_cost, default_pricer))
-    return _PRICING[0], _PRICING[1], _PRICING[2]
 
 
 def _to_decimal(value: Decimal | float | str | None) -> Decimal | None:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["COUNT_FIELDS", "MAX_TOKENS", "Usage", "coerce_count", "plain_usage", "trusted_usage"]
+__all__ = ["COUNT_FIELDS", "MAX_TOKENS", "Usage", "coerce_count", "subsets_fit"]
 
 logger = logging.getLogger("tokentrail")
 
@@ -164,6 +164,8 @@ class Usage:
         ``issues`` are problems the caller already found (e.g. while reading a provider
         payload); they are kept first and reported in the same single warning.
         """
+        if not kwargs and not issues and type(counts) is dict and _plain_counts(counts):
+            return cls(**counts, estimated=bool(estimated))  # the usual case: nothing to fix
         problems: list[str] = [str(p) for p in issues]
         try:
             values = _validated(counts, kwargs, problems)
@@ -172,23 +174,7 @@ class Usage:
             values = {}
         if problems:
             logger.warning("tokentrail: invalid %s counts fixed: %s", source, "; ".join(problems))
-        return cls._of(values, estimated=bool(estimated), issues=tuple(problems))
-
-    @classmethod
-    def _of(cls, values: Mapping[str, int], *, estimated: bool, issues: tuple[str, ...]) -> Usage:
-        get = values.get
-        return trusted_usage(
-            get("input_tokens", 0),
-            get("output_tokens", 0),
-            get("cache_read_tokens", 0),
-            get("cache_write_tokens", 0),
-            get("cache_write_1h_tokens", 0),
-            get("input_audio_tokens", 0),
-            get("reasoning_tokens", 0),
-            get("output_audio_tokens", 0),
-            estimated,
-            issues,
-        )
+        return cls(**values, estimated=bool(estimated), issues=tuple(problems))
 
     @property
     def total_tokens(self) -> int:
@@ -213,8 +199,9 @@ class Usage:
     def __add__(self, other: object) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
-        return Usage._of(
-            {n: getattr(self, n) + getattr(other, n) for n in COUNT_FIELDS},
+        # Two valid usages add up to a valid one: each subset sum stays within its parent's.
+        return Usage(
+            **{n: getattr(self, n) + getattr(other, n) for n in COUNT_FIELDS},
             estimated=self.estimated or other.estimated,
             issues=self.issues + other.issues,
         )
@@ -238,13 +225,14 @@ _FIELD_SET = frozenset(COUNT_FIELDS)
 assert {f.name for f in fields(Usage)} >= _FIELD_SET
 
 
-class _UsageShell:
-    """Same slots as ``Usage`` without its frozen ``__setattr__`` (see :func:`trusted_usage`)."""
+def subsets_fit(counts: Mapping[str, int]) -> bool:
+    """True when no subset exceeds its parent (``cache_read + cache_write <= input``...).
 
-    __slots__ = Usage.__slots__
-
-
-assert list(Usage.__slots__) == [f.name for f in fields(Usage)]
+    ``counts`` maps field names to non-negative ints; absent fields are 0. The rule itself
+    is :data:`_SUBSET_RULES`; :meth:`Usage.from_counts` clamps what breaks it.
+    """
+    get = counts.get
+    return all(sum(get(n, 0) for n in subset) <= get(parent, 0) for subset, parent in _SUBSET_RULES)
 
 
 def trusted_usage(
@@ -256,58 +244,29 @@ def trusted_usage(
     input_audio_tokens: int = 0,
     reasoning_tokens: int = 0,
     output_audio_tokens: int = 0,
-    estimated: bool = False,
-    issues: tuple[str, ...] = (),
 ) -> Usage:
-    """A ``Usage`` from counts the caller has already validated (no checks; positional).
-
-    For the hot paths that validate counts themselves (``Usage.from_counts``, the
-    integrations' fast readers); anything else uses ``Usage(...)`` or ``from_counts``.
-    """
-    u: Any = _UsageShell()
-    u.input_tokens = input_tokens
-    u.output_tokens = output_tokens
-    u.cache_read_tokens = cache_read_tokens
-    u.cache_write_tokens = cache_write_tokens
-    u.cache_write_1h_tokens = cache_write_1h_tokens
-    u.input_audio_tokens = input_audio_tokens
-    u.reasoning_tokens = reasoning_tokens
-    u.output_audio_tokens = output_audio_tokens
-    u.estimated = estimated
-    u.issues = issues
-    # A frozen dataclass's __init__ sets each field through object.__setattr__, about
-    # twice the cost of this: the shell has the same slot layout and becomes a Usage
-    # (CPython checks the layouts match at the assignment).
-    u.__class__ = Usage
-    result: Usage = u
-    return result
-
-
-def plain_usage(counts: Any, estimated: bool = False) -> Usage | None:
-    """The usual case without the full validation: a dict of sane ints whose subsets fit.
-
-    ``None`` for anything else, which then goes through :meth:`Usage.from_counts`
-    (coercion, clamping, a warning and ``issues``); both give equal results where both apply.
-    """
-    if type(counts) is not dict or not counts.keys() <= _FIELD_SET:
-        return None
-    for value in counts.values():
-        if type(value) is not int or value < 0 or value > MAX_TOKENS:
-            return None
-    get = counts.get
-    n_in = get("input_tokens", 0)
-    n_out = get("output_tokens", 0)
-    read = get("cache_read_tokens", 0)
-    write = get("cache_write_tokens", 0)
-    write_1h = get("cache_write_1h_tokens", 0)
-    audio_in = get("input_audio_tokens", 0)
-    reasoning = get("reasoning_tokens", 0)
-    audio_out = get("output_audio_tokens", 0)
-    if read + write > n_in or write_1h > write or audio_in > n_in or reasoning + audio_out > n_out:
-        return None
-    return trusted_usage(
-        n_in, n_out, read, write, write_1h, audio_in, reasoning, audio_out, bool(estimated), ()
+    """Deprecated: ``Usage(...)`` with the same arguments. Kept only until the LlamaIndex
+    integration stops importing it."""
+    return Usage(
+        input_tokens,
+        output_tokens,
+        cache_read_tokens,
+        cache_write_tokens,
+        cache_write_1h_tokens,
+        input_audio_tokens,
+        reasoning_tokens,
+        output_audio_tokens,
     )
+
+
+def _plain_counts(counts: dict[Any, Any]) -> bool:
+    """Known field names, exact ints in range, subsets within their parents: valid as is."""
+    if not counts.keys() <= _FIELD_SET:
+        return False
+    for value in counts.values():
+        if type(value) is not int or not 0 <= value <= MAX_TOKENS:
+            return False
+    return subsets_fit(counts)
 
 
 def _validated(

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..usage import MAX_TOKENS, Usage, trusted_usage
+from ..usage import MAX_TOKENS, Usage
 from ._access import get, has_any, is_record
 from ._build import Tally, logger, never_raises
 from ._detect import langchain_generation_message
@@ -43,8 +43,6 @@ __all__ = [
     "KNOWN_TIERS",
     "from_langchain_llm_output",
     "from_langchain_usage_metadata",
-    "general_usage_metadata",
-    "plain_usage_metadata",
     "service_tier_from_usage_metadata",
 ]
 
@@ -116,17 +114,12 @@ _PLAIN_INPUT = frozenset(
 )
 _PLAIN_OUTPUT = frozenset(("reasoning", "audio"))
 _EMPTY: dict[str, Any] = {}
+_SOURCE = "LangChain usage_metadata"
 
 
-def plain_usage_metadata(md: Any) -> Usage | None:
-    """The usual ``usage_metadata`` read in one pass; ``None``: not decided here.
-
-    The usual one is a plain ``dict`` with at least one count set, the standard detail keys
-    only (no service-tier keys), counts that are ``int`` (or ``None``, read as 0) within
-    range, and subsets no larger than their totals: for it the result is exactly what
-    :func:`from_langchain_usage_metadata` returns, without its general machinery. Anything
-    else (``None`` included) is for that function to read, fix and report.
-    """
+def _standard_details(md: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The input and output details of a plain ``usage_metadata`` dict whose keys are all
+    standard ones (no service-tier keys); ``None`` for anything else."""
     if type(md) is not dict or not md.keys() <= _PLAIN_TOP:
         return None
     inp = md.get("input_token_details") or _EMPTY
@@ -135,49 +128,48 @@ def plain_usage_metadata(md: Any) -> Usage | None:
         return None
     if not (inp.keys() <= _PLAIN_INPUT and out.keys() <= _PLAIN_OUTPUT):
         return None
-    total_in = md.get("input_tokens")
-    total_out = md.get("output_tokens")
-    if total_in is None and total_out is None and md.get("total_tokens") is None:
-        return None  # no count at all: the general reader finds no usage in it
-    read = inp.get("cache_read", 0)
-    creation = inp.get("cache_creation", 0)
-    w5 = inp.get("ephemeral_5m_input_tokens", 0)
-    w1 = inp.get("ephemeral_1h_input_tokens", 0)
-    audio_in = inp.get("audio", 0)
-    reasoning = out.get("reasoning", 0)
-    audio_out = out.get("audio", 0)
-    # Exactly int (not bool, float or a subclass), checked as one chain of identities.
-    if not (
-        type(total_in)
-        is type(total_out)
-        is type(read)
-        is type(creation)
-        is type(w5)
-        is type(w1)
-        is type(audio_in)
-        is type(reasoning)
-        is type(audio_out)
-        is int
-    ):
-        # None is 0 to the general reader too (no problem to report); anything else is its.
-        counts = [
-            0 if v is None else v
-            for v in (total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out)
-        ]
-        if any(type(v) is not int for v in counts):
-            return None
-        total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out = counts
-    # Non-negative: the bitwise or of ints is negative exactly when one of them is; and
-    # no larger than any count can be (it is at least the largest: at worst, counts close
-    # to the limit go to the general reader, which clamps and reports what is really too big).
-    ored = total_in | total_out | read | creation | w5 | w1 | audio_in | reasoning | audio_out
-    if ored < 0 or ored > MAX_TOKENS:
+    return inp, out
+
+
+def _usual_counts(md: Any) -> dict[str, int] | None:
+    """The counts of the usual ``usage_metadata``, or ``None`` when it is not the usual one.
+
+    The usual one is a plain ``dict`` with at least one count set, the standard detail
+    keys only (no service-tier keys) and counts that are exact ``int`` in range (or
+    ``None``, read as 0). Subsets are :meth:`Usage.from_counts`'s to check, as for any other.
+    """
+    details = _standard_details(md)
+    if details is None:
         return None
-    # langchain-anthropic zeroes cache_creation when it gives the TTL split.
-    writes = max(creation, w5 + w1)
-    if read + writes > total_in or audio_in > total_in or reasoning + audio_out > total_out:
-        return None
-    return trusted_usage(total_in, total_out, read, writes, w1, audio_in, reasoning, audio_out)
+    inp, out = details
+    if all(md.get(key) is None for key in _MARKERS):
+        return None  # no count at all: no usage in it
+    counts = {
+        "input_tokens": md.get("input_tokens"),
+        "output_tokens": md.get("output_tokens"),
+        "cache_read_tokens": inp.get("cache_read"),
+        "cache_write_tokens": inp.get("cache_creation"),
+        "input_audio_tokens": inp.get("audio"),
+        "reasoning_tokens": out.get("reasoning"),
+        "output_audio_tokens": out.get("audio"),
+    }
+    w5 = inp.get("ephemeral_5m_input_tokens")
+    w1 = inp.get("ephemeral_1h_input_tokens")
+    if w5 is not None or w1 is not None:
+        counts["cache_write_1h_tokens"] = w1
+        counts["_5m"] = w5
+    found: dict[str, int] = {}
+    for key, value in counts.items():
+        if value is None:
+            continue
+        if type(value) is not int or not 0 <= value <= MAX_TOKENS:
+            return None  # bools, floats, negatives...: the general rules fix and report them
+        found[key] = value
+    if "_5m" in found or "cache_write_1h_tokens" in found:
+        # langchain-anthropic zeroes cache_creation when it gives the TTL split.
+        split = found.pop("_5m", 0) + found.get("cache_write_1h_tokens", 0)
+        found["cache_write_tokens"] = max(found.get("cache_write_tokens", 0), split)
+    return found
 
 
 @never_raises("LangChain usage_metadata")
@@ -190,18 +182,13 @@ def from_langchain_usage_metadata(payload: Any) -> Usage | None:
         ...     "total_tokens": 15, "input_token_details": {"priority_cache_read": 4}})
         Usage(input_tokens=10, output_tokens=5, cache_read_tokens=4, ...)
     """
-    return plain_usage_metadata(payload) or general_usage_metadata(payload)
-
-
-@never_raises("LangChain usage_metadata")
-def general_usage_metadata(payload: Any) -> Usage | None:
-    """Every shape :func:`from_langchain_usage_metadata` accepts, read by the general rules
-    (bad counts fixed and reported); for callers that already tried
-    :func:`plain_usage_metadata`. Never raises."""
+    usual = _usual_counts(payload)
+    if usual is not None:  # the usual dict: its counts are already canonical
+        return Usage.from_counts(usual, source=_SOURCE)
     md = _metadata(payload)
     if md is None:
         return None
-    tally = Tally("LangChain usage_metadata")
+    tally = Tally(_SOURCE)
     inputs = get(md, "input_token_details")
     outputs = get(md, "output_token_details")
     folded_in = _folded(inputs, tally)
@@ -228,6 +215,8 @@ def service_tier_from_usage_metadata(payload: Any) -> str | None:
     ``priority_cache_read``, ``flex_reasoning`` or a bare ``priority``/``flex`` key name
     the tier the call was billed at; ``None`` for the default tier. Never raises.
     """
+    if _standard_details(payload) is not None:
+        return None  # the usual dict: standard detail keys only, no tier named
     try:
         md = _metadata(payload)
         for details in (get(md, "input_token_details"), get(md, "output_token_details")):

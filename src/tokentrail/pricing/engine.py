@@ -13,12 +13,11 @@ from typing import Any
 
 from ..errors import PricingError, UnknownModelError
 from ..providers import normalize_provider, provider_from_model
-from ..usage import MAX_TOKENS, Usage, plain_usage
-from .catalog import Catalog, ModelEntry, ProviderModels, entry_from_spec
-from .lazy import LazyCost, PendingPrice, lazy_cost, plain_figures, rate_cells
-from .leaves import LEAVES, leaf_counts, leaf_prices, plain_leaf_counts
+from ..usage import Usage
+from .catalog import Catalog, ModelEntry, PriceTable, ProviderModels, entry_from_spec
+from .leaves import LEAVES, leaf_counts, leaf_prices
 from .names import name_candidates
-from .types import Cost, trusted_cost
+from .types import Cost
 
 __all__ = ["Pricer"]
 
@@ -27,12 +26,18 @@ logger = logging.getLogger("tokentrail")
 _MILLION = Decimal(1_000_000)
 _ZERO = Decimal(0)
 _CACHE_LIMIT = 20_000
+# Each leaf's price per token (None: no price along its fallback chain).
 _Resolved = tuple[Decimal | None, ...]
-# An entry with one undated price: (entry, per-token prices, Cost fields after the figures,
-# input tokens above which a long-context tier applies, spool cells or None).
-_Plain = tuple[ModelEntry, _Resolved, tuple[Any, ...], int, tuple[str | None, ...] | None]
-# What lazy_rates answers from: (tier limit, Cost fields after the figures, spool cells).
-_Rates = tuple[int, tuple[Any, ...], tuple[str | None, ...]]
+# (id of the entry, price period index, variant applied, tier, variant tier): what decides
+# the rates of a call; calls repeat a few models, so the rates are worked out once per key.
+_RatesKey = tuple[int, int, str | None, int | None, int | None]
+
+
+def _tier(table: PriceTable, n_input: int) -> int | None:
+    """The long-context tier (its input threshold) a call of ``n_input`` tokens is in."""
+    if table.tiers and n_input > table.tiers[0][0]:
+        return max(t for t, _ in table.tiers if n_input > t)
+    return None
 
 
 def _moment(at: datetime | date | str | None) -> tuple[date, time]:
@@ -55,9 +60,7 @@ def _as_usage(usage: Usage | Mapping[str, Any] | None, fields: Mapping[str, Any]
     if isinstance(usage, Usage) and not fields:
         return usage
     if usage is None:
-        fast = plain_usage(fields)  # plain, valid int counts; anything else is validated
-        if fast is not None:
-            return fast
+        return Usage.from_counts(dict(fields), source="cost()")
     counts: dict[str, Any] = {}
     if isinstance(usage, Usage):
         counts.update(usage.as_dict())
@@ -78,14 +81,8 @@ class Pricer:
         self.catalog = catalog or Catalog()
         self._lock = threading.RLock()
         self._lookups: dict[tuple[str, str | None], ModelEntry | None] = {}
-        self._resolved: dict[
-            tuple[int, int, str | None, int | None, int | None], tuple[_Resolved, tuple[Any, ...]]
-        ] = {}
-        # id(entry) -> see _Plain and _plain_entry.
-        self._plain: dict[int, _Plain] = {}
-        # (model, provider) -> what lazy_rates needs (tier limit, Cost fields, spool cells),
-        # or None when the model has no plain price (see lazy_rates).
-        self._rates: dict[tuple[str, str | None], _Rates | None] = {}
+        # see _RatesKey -> (per-token prices, the Cost fields that are not money)
+        self._resolved: dict[_RatesKey, tuple[_Resolved, dict[str, Any]]] = {}
         self._overrides: dict[str | None, ProviderModels] = {}
         self._override_specs: dict[tuple[str | None, str], dict[str, Any]] = {}
         self._warned: set[str] = set()
@@ -192,8 +189,6 @@ class Pricer:
         models.add(entry, first=True)
         self._lookups.clear()
         self._resolved.clear()
-        self._plain.clear()
-        self._rates.clear()
 
     def clear_overrides(self) -> None:
         """Forget every override (registered or loaded from a file)."""
@@ -202,8 +197,6 @@ class Pricer:
             self._override_specs.clear()
             self._lookups.clear()
             self._resolved.clear()
-            self._plain.clear()
-            self._rates.clear()
 
     def _load_env(self) -> None:
         self._env_pending = False
@@ -313,75 +306,6 @@ class Pricer:
             logger.warning("tokentrail: cannot price model %r: %s", model, exc)
             return None
 
-    def usage_cost(
-        self,
-        model: str,
-        provider: str | None,
-        usage: Usage,
-        at: datetime | None = None,
-        variant: str | None = None,
-    ) -> Cost | None:
-        """:meth:`cost` for a validated ``Usage`` and a provider id already normalized.
-
-        The tracker's hot path: no argument coercion layers. Same results, never raises;
-        for the usual call, a :class:`~tokentrail.pricing.lazy.LazyCost` (its figures are
-        worked out by DuckDB when the row is stored, and by Python when first read).
-        """
-        try:
-            if provider is not None and provider in self.catalog.local_providers():
-                return self.zero_cost(model, provider)
-            entry = self.find(model, provider) if model else None
-            if entry is None:
-                return self._cost(model, provider, at, usage, variant, None, False, {})
-            if variant is None and entry.fixed:
-                lazy = self._lazy_price(entry, usage)
-                if lazy is not None:
-                    return lazy
-            return self._price(entry, usage, at, variant, False)[0]
-        except Exception as exc:
-            logger.warning("tokentrail: cannot price model %r: %s", model, exc)
-            return None
-
-    def lazy_rates(
-        self, model: str, provider: str | None, usage: Usage
-    ) -> tuple[tuple[Any, ...], tuple[str | None, ...]] | None:
-        """What :meth:`usage_cost` puts in the :class:`~tokentrail.pricing.lazy.LazyCost`
-        of the usual call (standard price), without building it: the ``Cost`` fields after
-        the figures and the spool cells that let DuckDB price the row.
-
-        ``None`` whenever :meth:`usage_cost` would not return a ``LazyCost`` (unknown model,
-        local provider, dated or tiered prices, counts that do not split into leaves). For
-        the store's one-step path; never raises.
-        """
-        key = (model, provider)
-        try:
-            rates = self._rates[key]
-        except KeyError:
-            rates = self._plain_rates(model, provider)
-        except Exception:
-            return None  # an unhashable provider: usage_cost decides on the general path
-        if rates is None or usage.input_tokens > rates[0] or plain_leaf_counts(usage) is None:
-            return None
-        return rates[1], rates[2]
-
-    def _plain_rates(self, model: str, provider: str | None) -> _Rates | None:
-        try:
-            if provider is not None and provider in self.catalog.local_providers():
-                rates = None
-            else:
-                entry = self.find(model, provider)
-                if entry is None or not entry.fixed:
-                    rates = None
-                else:
-                    _, _, static, limit, cells = self._plain_entry(entry)
-                    rates = None if cells is None else (limit, static, cells)
-        except Exception:
-            return None  # not remembered: usage_cost decides (and warns) on the general path
-        if len(self._rates) > _CACHE_LIMIT:
-            self._rates.clear()
-        self._rates[(model, provider)] = rates
-        return rates
-
     def _cost(
         self,
         model: str | None,
@@ -449,148 +373,91 @@ class Pricer:
         variant: str | None,
         strict: bool,
     ) -> tuple[Cost, tuple[int, ...], _Resolved]:
-        if variant is None and entry.fixed:
-            plain = self._plain_price(entry, usage)
-            if plain is not None:
-                return plain
-        return self._price_general(entry, usage, at, variant, strict)
+        """Bill each leaf of ``usage`` once at ``entry``'s prices in force ``at``."""
+        counts = leaf_counts(usage)
+        prices, static = self._rates(entry, usage.input_tokens, at, variant, strict)
+        leaf = [_ZERO if not n or p is None else p * n for n, p in zip(counts, prices, strict=True)]
+        text_in, read, write_5m, write_1h, audio_in, text_out, reasoning, audio_out = leaf
+        cost = Cost(
+            total=sum(leaf, _ZERO),
+            input_cost=text_in,
+            cache_read_cost=read,
+            cache_write_cost=write_5m + write_1h,
+            output_cost=text_out,
+            reasoning_cost=reasoning,
+            audio_cost=audio_in + audio_out,
+            **static,
+        )
+        return cost, counts, prices
 
-    def _price_general(
+    def _rates(
         self,
         entry: ModelEntry,
-        usage: Usage,
+        n_input: int,
         at: datetime | date | str | None,
         variant: str | None,
         strict: bool,
-    ) -> tuple[Cost, tuple[int, ...], _Resolved]:
+    ) -> tuple[_Resolved, dict[str, Any]]:
+        """The per-token price of each leaf and the ``Cost`` fields that are not money.
+
+        Memoized per entry, period, variant and tier: most calls repeat a few models.
+        """
         periods = entry.periods
         if variant is None and entry.fixed:
-            index, period, day = 0, periods[0], None
+            index, period, day = 0, periods[0], None  # one price for all time: no clock read
         else:
             day, clock = _moment(at)
             found = entry.period_at(day, clock)
             # A call dated before the first known price: the earliest price is the best guess.
             index, period = found if found is not None else (0, periods[0])
         table = period.prices
-        vtable = None
-        if variant is not None:
-            assert day is not None
-            vtable = entry.variant_at(variant, day)
-            if vtable is None:
-                if strict:
-                    raise PricingError(
-                        f"model {entry.id!r} has no {variant!r} price on {day}; known variants: "
-                        f"{sorted(entry.variants) or 'none'}"
-                    )
-                self._warn_once(
-                    f"variant:{entry.id}:{variant}",
-                    "tokentrail: model %r has no %r price; priced at the standard rate",
-                    entry.id,
-                    variant,
-                )
-        n_input = usage.input_tokens
-        tier = vtier = None
-        if table.tiers and n_input > table.tiers[0][0]:
-            tier = max(t for t, _ in table.tiers if n_input > t)
-        if vtable is not None and vtable.tiers and n_input > vtable.tiers[0][0]:
-            vtier = max(t for t, _ in vtable.tiers if n_input > t)
+        vtable = None if variant is None else self._variant(entry, variant, day, strict)
+        tier = _tier(table, n_input)
+        vtier = None if vtable is None else _tier(vtable, n_input)
         applied = variant if vtable is not None else None
         key = (id(entry), index, applied, tier, vtier)
         resolved = self._resolved.get(key)
-        if resolved is None:
-            merged = dict(table.at(n_input)[0])
-            if vtable is not None:
-                merged.update(vtable.at(n_input)[0])
-            per_token = tuple(None if p is None else p / _MILLION for p in leaf_prices(merged))
-            # Cost's fields after the leaves, positional (the hot path builds many Costs).
-            static: tuple[Any, ...] = (
-                "USD",
+        if resolved is not None:
+            return resolved
+        merged = dict(table.at(n_input)[0])
+        if vtable is not None:
+            merged.update(vtable.at(n_input)[0])
+        per_token = tuple(None if p is None else p / _MILLION for p in leaf_prices(merged))
+        static: dict[str, Any] = {
+            "currency": "USD",
+            "model": entry.id,
+            "provider": entry.provider or None,
+            "effective_from": period.effective_from,
+            "effective_to": entry.effective_to(index) if len(periods) > 1 else None,
+            "catalog_version": entry.catalog_version,
+            "source": "override" if entry.source == "override" else "catalog",
+            "variant": applied,
+            "tier_threshold": tier if tier is not None else vtier,
+        }
+        if len(self._resolved) > _CACHE_LIMIT:
+            self._resolved.clear()
+        resolved = self._resolved[key] = (per_token, static)
+        return resolved
+
+    def _variant(
+        self, entry: ModelEntry, variant: str, day: date | None, strict: bool
+    ) -> PriceTable | None:
+        """The price table of ``variant`` on ``day``; ``None`` (logged once) when unknown."""
+        assert day is not None
+        vtable = entry.variant_at(variant, day)
+        if vtable is None:
+            if strict:
+                raise PricingError(
+                    f"model {entry.id!r} has no {variant!r} price on {day}; known variants: "
+                    f"{sorted(entry.variants) or 'none'}"
+                )
+            self._warn_once(
+                f"variant:{entry.id}:{variant}",
+                "tokentrail: model %r has no %r price; priced at the standard rate",
                 entry.id,
-                entry.provider or None,
-                period.effective_from,
-                entry.effective_to(index) if len(periods) > 1 else None,
-                entry.catalog_version,
-                "override" if entry.source == "override" else "catalog",
-                applied,
-                tier if tier is not None else vtier,
+                variant,
             )
-            resolved = self._resolved[key] = (per_token, static)
-        prices, static = resolved
-        counts = leaf_counts(usage)
-        leaf = [_ZERO if not n or p is None else p * n for n, p in zip(counts, prices, strict=True)]
-        cost = trusted_cost(
-            leaf[0] + leaf[1] + leaf[2] + leaf[3] + leaf[4] + leaf[5] + leaf[6] + leaf[7],
-            leaf[0],
-            leaf[1],
-            leaf[2] + leaf[3],
-            leaf[5],
-            leaf[6],
-            leaf[4] + leaf[7],
-            *static,
-        )
-        return cost, counts, prices
-
-    def _plain_entry(self, entry: ModelEntry) -> _Plain:
-        """The per-token prices, ``Cost`` fields, tier limit and spool cells of an entry
-        with one undated price (built by the general path when first needed)."""
-        plain = self._plain.get(id(entry))
-        if plain is None or plain[0] is not entry:
-            tiers = entry.periods[0].prices.tiers
-            _, _, per_token = self._price_general(entry, Usage(), None, None, False)
-            static = self._resolved[(id(entry), 0, None, None, None)][1]
-            limit = tiers[0][0] if tiers else MAX_TOKENS
-            plain = self._plain[id(entry)] = (
-                entry,
-                per_token,
-                static,
-                limit,
-                rate_cells(per_token),
-            )
-        return plain
-
-    def _plain_price(
-        self, entry: ModelEntry, usage: Usage
-    ) -> tuple[Cost, tuple[int, ...], _Resolved] | None:
-        """``_price`` for the usual call: one undated price, no variant, base tier.
-
-        Same result as the general path (which builds it when first needed), without its
-        per-call lookups; ``None`` when the call is in a long-context tier or its counts do
-        not split into leaves (the general path then decides, raising where it must).
-        """
-        _, prices, static, limit, _ = self._plain_entry(entry)
-        u = usage
-        if u.input_tokens > limit:
-            return None  # a long-context tier applies
-        counts = plain_leaf_counts(u)
-        if counts is None:
-            return None
-        return trusted_cost(*plain_figures(prices, counts), *static), counts, prices
-
-    def _lazy_price(self, entry: ModelEntry, usage: Usage) -> LazyCost | None:
-        """``_plain_price`` without the arithmetic: a :class:`LazyCost` that DuckDB prices
-        at ingest (and Python when read); ``None`` when the plain path does not apply."""
-        plain = self._lazy_entry(entry, usage)
-        if plain is None:
-            return None
-        counts = plain_leaf_counts(usage)
-        if counts is None:
-            return None  # a negative leaf: the general path decides, and explains
-        prices, static, cells = plain
-        return lazy_cost(PendingPrice(prices, counts, static, cells))
-
-    def _lazy_entry(
-        self, entry: ModelEntry, usage: Usage
-    ) -> tuple[_Resolved, tuple[Any, ...], tuple[str | None, ...]] | None:
-        """The per-token prices, ``Cost`` fields and spool cells of ``entry`` when DuckDB
-        can price ``usage`` at ingest (one undated price, cells that DuckDB reads exactly,
-        no long-context tier), else ``None``."""
-        plain = self._plain.get(id(entry))
-        if plain is None or plain[0] is not entry:
-            plain = self._plain_entry(entry)
-        _, prices, static, limit, cells = plain
-        if cells is None or usage.input_tokens > limit:
-            return None
-        return prices, static, cells
+        return vtable
 
     def _reported(self, model: str | None, pid: str | None, reported: Any) -> Cost:
         try:

@@ -26,7 +26,7 @@ from decimal import Decimal
 
 from ..usage import Usage
 
-__all__ = ["LEAVES", "LeafError", "leaf_counts", "leaf_prices", "plain_leaf_counts"]
+__all__ = ["LEAVES", "LeafError", "leaf_counts", "leaf_prices"]
 
 #: Leaf names, in billing order (also the order of :func:`leaf_prices`' result).
 LEAVES: tuple[str, ...] = (
@@ -60,47 +60,41 @@ class LeafError(ValueError):
 def leaf_counts(usage: Usage) -> tuple[int, ...]:
     """The token count of each leaf of :data:`LEAVES`, in order.
 
-    Raises :class:`LeafError`, naming the offending fields and values, when the subsets of
-    the input (or output) add up to more than it.
+    Raises :class:`LeafError`, naming the offending fields and values, when a leaf would
+    be negative: the input's subsets (cache read, cache write, input audio) together, or
+    the output's (reasoning, output audio), exceed it, or the 1-hour writes exceed the
+    writes.
     """
-    counts = plain_leaf_counts(usage)
-    if counts is not None:
-        return counts
-    if usage.cache_write_1h_tokens > usage.cache_write_tokens:
-        raise LeafError(
-            f"cache_write_1h_tokens={usage.cache_write_1h_tokens} exceeds "
-            f"cache_write_tokens={usage.cache_write_tokens}"
+    u = usage
+    text_in = u.input_tokens - u.cache_read_tokens - u.cache_write_tokens - u.input_audio_tokens
+    cache_5m = u.cache_write_tokens - u.cache_write_1h_tokens
+    text_out = u.output_tokens - u.reasoning_tokens - u.output_audio_tokens
+    if text_in >= 0 and cache_5m >= 0 and text_out >= 0:  # the usual case
+        return (
+            text_in,
+            u.cache_read_tokens,
+            cache_5m,
+            u.cache_write_1h_tokens,
+            u.input_audio_tokens,
+            text_out,
+            u.reasoning_tokens,
+            u.output_audio_tokens,
         )
-    if usage.input_tokens < (
-        usage.cache_read_tokens + usage.cache_write_tokens + usage.input_audio_tokens
-    ):
+    if cache_5m < 0:
         raise LeafError(
-            f"cache_read_tokens={usage.cache_read_tokens} + cache_write_tokens="
-            f"{usage.cache_write_tokens} + input_audio_tokens={usage.input_audio_tokens} "
-            f"exceed input_tokens={usage.input_tokens}"
+            f"cache_write_1h_tokens={u.cache_write_1h_tokens} exceeds "
+            f"cache_write_tokens={u.cache_write_tokens}"
+        )
+    if text_in < 0:
+        raise LeafError(
+            f"cache_read_tokens={u.cache_read_tokens} + cache_write_tokens="
+            f"{u.cache_write_tokens} + input_audio_tokens={u.input_audio_tokens} "
+            f"exceed input_tokens={u.input_tokens}"
         )
     raise LeafError(
-        f"reasoning_tokens={usage.reasoning_tokens} + output_audio_tokens="
-        f"{usage.output_audio_tokens} exceed output_tokens={usage.output_tokens}"
+        f"reasoning_tokens={u.reasoning_tokens} + output_audio_tokens="
+        f"{u.output_audio_tokens} exceed output_tokens={u.output_tokens}"
     )
-
-
-def plain_leaf_counts(usage: Usage) -> tuple[int, ...] | None:
-    """:func:`leaf_counts` for the hot paths: ``None`` instead of an error when a leaf
-    would be negative."""
-    u = usage
-    cache_read = u.cache_read_tokens
-    cache_write = u.cache_write_tokens
-    cache_1h = u.cache_write_1h_tokens
-    audio_in = u.input_audio_tokens
-    reasoning = u.reasoning_tokens
-    audio_out = u.output_audio_tokens
-    text_in = u.input_tokens - cache_read - cache_write - audio_in
-    text_out = u.output_tokens - reasoning - audio_out
-    cache_5m = cache_write - cache_1h
-    if text_in < 0 or text_out < 0 or cache_5m < 0:
-        return None
-    return (text_in, cache_read, cache_5m, cache_1h, audio_in, text_out, reasoning, audio_out)
 
 
 def leaf_prices(prices: Mapping[str, Decimal | None]) -> tuple[Decimal | None, ...]:

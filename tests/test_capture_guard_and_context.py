@@ -1,4 +1,5 @@
-"""Regression tests for bugs found reviewing the capture path (tracker, LangChain, budget)."""
+"""Capture under a budget and across contexts: DST hour windows, refused batches, track() blocks
+left in another context."""
 
 from __future__ import annotations
 
