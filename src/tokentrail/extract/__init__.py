@@ -33,7 +33,8 @@ from .langchain import (
     service_tier_from_usage_metadata,
 )
 from .ollama import from_ollama, from_ollama_stream
-from .openai import accumulate_openai_stream, from_openai_chat, from_openai_responses
+from .openai import from_openai_chat, from_openai_responses
+from .openai_stream import accumulate_openai_stream
 from .openrouter import from_openrouter, reported_cost
 
 __all__ = [

@@ -17,20 +17,18 @@ Responses ``usage``: ``input_tokens``, ``input_tokens_details.cached_tokens`` /
 ``cache_write_tokens``, ``output_tokens``, ``output_tokens_details.reasoning_tokens``.
 
 A response with ``n > 1`` choices carries ONE ``usage`` for all of them: it is read once,
-never multiplied by the number of choices.
+never multiplied by the number of choices. Streams: see :mod:`.openai_stream`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from ..usage import Usage
-from ._access import get, has_any, is_record, path
+from ._access import get, has_any, is_record
 from ._build import Tally, logger, never_raises
 
 __all__ = [
-    "accumulate_openai_stream",
     "from_openai_chat",
     "from_openai_responses",
     "openai_chat_counts",
@@ -136,36 +134,3 @@ def from_openai_responses(payload: Any) -> Usage | None:
         reasoning_tokens=tally.count(get(output_details, "reasoning_tokens"), "reasoning_tokens"),
         output_audio_tokens=tally.count(get(output_details, "audio_tokens"), "audio_tokens"),
     )
-
-
-@never_raises("OpenAI stream")
-def accumulate_openai_stream(chunks: Iterable[Any], *, model: str | None = None) -> Usage | None:
-    """Usage of a whole OpenAI-style stream, from its chunks (objects or dicts).
-
-    Chat Completions streams carry usage once, in the final chunk (``stream_options=
-    {"include_usage": True}``); some servers (vLLM with continuous usage stats) repeat a
-    *cumulative* usage on every chunk and Groq puts it under ``x_groq.usage``. Either way
-    the last usage seen is the total: usages are never summed. Responses API streams
-    carry it in the ``response.completed`` event. ``None`` when no chunk had usage.
-    """
-    from .compatible import from_openai_compatible  # the superset of chat quirks
-
-    last_chat: Any = None
-    last_responses: Any = None
-    for chunk in chunks:
-        usage = get(chunk, "usage")
-        if usage is None:
-            usage = path(chunk, "x_groq", "usage")
-        if usage is not None:
-            last_chat = usage
-            continue
-        response_usage = path(chunk, "response", "usage")
-        if response_usage is not None:
-            last_responses = response_usage
-    if last_responses is not None and last_chat is None:
-        return from_openai_responses(last_responses)
-    if last_chat is None:
-        return None
-    if has_any(last_chat, *_RESPONSES_KEYS) and not has_any(last_chat, *_CHAT_KEYS):
-        return from_openai_responses(last_chat)
-    return from_openai_compatible(last_chat, model=model)
