@@ -17,22 +17,16 @@ from typing import Any
 
 import pytest
 
-from tokentrail.records import COLUMNS, UsageRecord
-from tokentrail.store import UsageStore, reading
-from tokentrail.store import spool as spool_module
+from tokentrail.records import COLUMNS, UsageRecord, encode_row
+from tokentrail.store import UsageStore, reading, segments
+from tokentrail.store.framing import frame
 from tokentrail.store.paths import primary_spool_dir
-from tokentrail.store.spool import (
-    SEGMENT_SUFFIX,
-    SpoolWriter,
-    cut_torn_tail,
-    encode,
-    frame,
-    read_segment,
-)
+from tokentrail.store.recovery import cut_torn_tail
+from tokentrail.store.segments import SEGMENT_SUFFIX, SpoolWriter, read_segment
 from tokentrail.usage import Usage
 
 pytestmark = pytest.mark.skipif(
-    not spool_module._MAP_SEGMENTS, reason="mapped segments need posix_fallocate and flock"
+    not segments._MAP_SEGMENTS, reason="mapped segments need posix_fallocate and flock"
 )
 
 
@@ -45,7 +39,7 @@ def line(i: int, **kw: Any) -> bytes:
     record = UsageRecord(
         model="gpt-4o", provider="openai", usage=Usage(input_tokens=i, output_tokens=1), **kw
     )
-    return frame(encode(record))
+    return frame(encode_row(record))
 
 
 def ids(db: Path) -> list[str]:
@@ -57,7 +51,7 @@ def test_an_open_segment_is_allocated_and_closing_cuts_it_to_what_was_written(tm
     writer = SpoolWriter(tmp_path, max_rows=100)
     lines = [line(i) for i in range(5)]
     for data in lines:
-        assert writer.fast_append(data) or writer.append(data) is None
+        writer.append(data)
     segment = writer._path
     assert segment is not None
     # Written by copy into the map: the file keeps its allocated size while open.
@@ -73,8 +67,7 @@ def test_a_segment_closes_when_its_bytes_are_used_up_and_counts_its_records(tmp_
     big = line(0, metadata={"blob": "x" * 40_000})
     capacities: list[int] = []
     for _ in range(60):
-        if not writer.fast_append(big):
-            writer.append(big)
+        writer.append(big)
         if not capacities or capacities[-1] != writer._capacity:
             capacities.append(writer._capacity)
     closed = writer.take_closed()
@@ -175,7 +168,7 @@ def test_without_block_allocation_segments_are_written_record_by_record(
     segment = spool._path
     assert segment is not None
     # Written record by record: the file holds exactly what was submitted so far.
-    assert segment.stat().st_size == sum(len(frame(encode(r))) for r in records[100:])
+    assert segment.stat().st_size == sum(len(frame(encode_row(r))) for r in records[100:])
     assert store.flush(10)
     store.close()
     assert ids(db) == sorted(r.id for r in records)
@@ -208,20 +201,19 @@ def test_pages_are_made_ready_a_chunk_ahead_of_the_records(tmp_path: Path):
     lines = [line(i) for i in range(3000)]
     page = mmap.PAGESIZE
     for data in lines:
-        if not writer.fast_append(data):
-            writer.append(data)
+        writer.append(data)
         # Always ahead of what was written, by at most one chunk and a record, on a page
         # boundary, never beyond the map.
         assert writer._pos <= writer._populated <= writer._capacity
         assert writer._populated % page == 0
-        assert writer._populated - writer._pos <= spool_module._POPULATE_BYTES + page + len(data)
+        assert writer._populated - writer._pos <= segments._POPULATE_BYTES + page + len(data)
     if _kernel_populates():
         assert writer._populate_advice is not None, "madvise(MADV_POPULATE_WRITE) failed"
     assert writer.rotate() is not None
     rows = [
         row for path in sorted(tmp_path.glob(f"*{SEGMENT_SUFFIX}")) for row in read_segment(path)[0]
     ]
-    assert [row[15] for row in rows] == list(range(3000))
+    assert [row[COLUMNS.index("input_tokens")] for row in rows] == list(range(3000))
 
 
 def test_a_kernel_that_refuses_the_advice_gets_records_written_all_the_same(tmp_path: Path):
@@ -229,10 +221,9 @@ def test_a_kernel_that_refuses_the_advice_gets_records_written_all_the_same(tmp_
     writer._populate_advice = 987_654  # no such advice: EINVAL
     for i in range(500):
         data = line(i)
-        if not writer.fast_append(data):
-            writer.append(data)
+        writer.append(data)
     assert writer._populate_advice is None  # asked once, then left to page faults
     path = writer.rotate()
     assert path is not None
     rows, bad = read_segment(path)
-    assert bad == 0 and [row[15] for row in rows] == list(range(500))
+    assert bad == 0 and [row[COLUMNS.index("input_tokens")] for row in rows] == list(range(500))

@@ -13,69 +13,29 @@ from typing import Any
 import duckdb
 import pytest
 
+from tests.store_helpers import (
+    all_rows,
+    count,
+    leftover_segment,
+    make_record,
+    spooled_segments,
+    wait_for_rows,
+)
 from tokentrail import StoreError
 from tokentrail.pricing.types import Cost
-from tokentrail.records import COLUMNS, UsageRecord
-from tokentrail.store import UsageStore, reading, resolve_db_path
+from tokentrail.records import COLUMNS, encode_row
+from tokentrail.store import UsageStore, batch, reading, resolve_db_path
+from tokentrail.store.framing import frame
 from tokentrail.store.migrate import MIGRATIONS_TABLE, migrate, schema_version
-from tokentrail.store.paths import fallback_spool_dir, primary_spool_dir
+from tokentrail.store.paths import fallback_spool_dir
 from tokentrail.store.schema import MIGRATIONS, SCHEMA_VERSION
-from tokentrail.store.spool import SEGMENT_SUFFIX, encode, frame, read_segment
-from tokentrail.usage import Usage
+from tokentrail.store.segments import SEGMENT_SUFFIX, read_segment
 
 
 @pytest.fixture(autouse=True)
 def _state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The fallback spool lives under the user state directory: keep it in tmp_path.
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-
-
-def make_record(i: int = 0, **kw: Any) -> UsageRecord:
-    defaults: dict[str, Any] = {
-        "model": "gpt-4o",
-        "provider": "openai",
-        "usage": Usage(input_tokens=100 + i, output_tokens=10, cache_read_tokens=50),
-        "user_id": f"user-{i % 3}",
-        "session_id": "s1",
-        "operation": "chat",
-        "tags": ("beta", "eu"),
-        "metadata": {"team": "search", "n": i},
-        "latency_ms": 12.5,
-        "cost": Cost(
-            total=Decimal("0.000123456789"),
-            input_cost=Decimal("0.0001"),
-            cache_read_cost=Decimal("1E-7"),
-            output_cost=Decimal("0.000023356789"),
-            model="gpt-4o",
-            catalog_version="test",
-        ),
-        "request_id": f"req-{i}",
-    }
-    defaults.update(kw)
-    return UsageRecord(**defaults)
-
-
-def all_rows(db: Path) -> list[dict[str, Any]]:
-    with reading(db) as con:
-        cur = con.execute(
-            "SELECT * REPLACE (epoch_us(ts) AS ts, CAST(metadata AS VARCHAR) AS metadata) "
-            "FROM usage ORDER BY id"
-        )
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
-def count(db: Path) -> int:
-    with reading(db) as con:
-        return int(con.execute("SELECT count(*) FROM usage").fetchall()[0][0])
-
-
-def spooled_segments(db: Path) -> list[Path]:
-    found: list[Path] = []
-    for d in (primary_spool_dir(db), fallback_spool_dir(db)):
-        if d.is_dir():
-            found += sorted(d.glob(f"*{SEGMENT_SUFFIX}"))
-    return found
 
 
 # ---------------------------------------------------------------------------- paths
@@ -107,49 +67,6 @@ def test_nothing_is_created_until_a_record_arrives(tmp_path: Path):
 
 
 # ---------------------------------------------------------------------------- rows
-def test_stored_rows_equal_to_row_for_every_column(tmp_path: Path):
-    db = tmp_path / "usage.duckdb"
-    records = [make_record(i) for i in range(5)]
-    records.append(
-        make_record(
-            99,
-            cost=None,
-            tags=(),
-            metadata={},
-            latency_ms=None,
-            status="error",
-            error_type="RateLimitError",
-            cache_hit=True,
-            price_variant="batch",
-            usage=Usage(input_tokens=5, issues=("input_tokens: negative count -1 set to 0",)),
-            user_id="ünïcödé \"quoted\"\n'x'",
-        )
-    )
-    with UsageStore(db) as store:
-        for r in records:
-            store.submit(r)
-        assert store.flush(10)
-    stored = {row["id"]: row for row in all_rows(db)}
-    assert len(stored) == len(records)
-    for r in records:
-        expected = r.to_row()
-        got = stored[r.id]
-        assert list(got) == list(COLUMNS)
-        for name in COLUMNS:
-            want = expected[name]
-            if name == "ts":
-                want = int(r.ts.timestamp() * 1_000_000)
-                assert abs(got[name] - want) <= 1
-            elif name == "metadata":
-                import json
-
-                assert (json.loads(got[name]) if got[name] else None) == (
-                    json.loads(want) if want else None
-                )
-            else:
-                assert got[name] == want, name
-
-
 def test_naive_timestamps_are_taken_as_utc(tmp_path: Path):
     db = tmp_path / "usage.duckdb"
     naive = datetime(2026, 1, 2, 3, 4, 5, 678901)
@@ -185,7 +102,7 @@ def test_a_segment_spooled_by_an_older_version_with_epoch_microseconds_is_stored
 
     db = tmp_path / "usage.duckdb"
     rec = make_record(0)
-    row = list(encode(rec))
+    row = list(encode_row(rec))
     when = datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
     row[1] = int(when.timestamp()) * 1_000_000 + 999999  # the format before RFC 3339 text
     leftover_segment(db, orjson.dumps(row) + b"\n")
@@ -363,22 +280,13 @@ def test_a_crash_between_commit_and_spool_deletion_does_not_duplicate(tmp_path: 
     assert not segment.exists()
 
 
-def leftover_segment(db: Path, body: bytes) -> Path:
-    """A segment as a dead process leaves it: no lock held, no lock file."""
-    spool = primary_spool_dir(db)
-    spool.mkdir(parents=True, exist_ok=True)
-    seg = spool / f"999999-deadbeef0000-00000001{SEGMENT_SUFFIX}"
-    seg.write_bytes(body)
-    return seg
-
-
 def test_a_record_cut_short_by_a_crash_is_skipped_and_the_rest_stored(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     db = tmp_path / "usage.duckdb"
     records = [make_record(i) for i in range(3)]
-    body = b"".join(frame(encode(r)) for r in records)
-    seg = leftover_segment(db, body + frame(encode(make_record(3)))[:-25])
+    body = b"".join(frame(encode_row(r)) for r in records)
+    seg = leftover_segment(db, body + frame(encode_row(make_record(3)))[:-25])
     caplog.set_level(logging.WARNING, logger="tokentrail")
     with UsageStore(db) as store:
         assert store.flush(10)
@@ -393,11 +301,11 @@ def test_lines_that_are_not_records_are_skipped_with_a_warning(
     db = tmp_path / "usage.duckdb"
     good = [make_record(i) for i in range(2)]
     body = (
-        frame(encode(good[0]))
+        frame(encode_row(good[0]))
         + b'{"not": "a record"}\n'
         + b"not json at all\n"
         + b'["too", "short"]\n'
-        + frame(encode(good[1]))
+        + frame(encode_row(good[1]))
     )
     leftover_segment(db, body)
     caplog.set_level(logging.WARNING, logger="tokentrail")
@@ -409,7 +317,7 @@ def test_lines_that_are_not_records_are_skipped_with_a_warning(
 
 def test_read_segment_reads_back_what_frame_wrote(tmp_path: Path):
     seg = tmp_path / f"x-1{SEGMENT_SUFFIX}"
-    rows = [encode(make_record(i)) for i in range(3)]
+    rows = [encode_row(make_record(i)) for i in range(3)]
     seg.write_bytes(b"".join(frame(r) for r in rows) + b'["torn')
     got, bad = read_segment(seg)
     as_written = [(r[0], r[1].isoformat(), *r[2:]) for r in rows]  # ts is written as RFC 3339 text
@@ -448,15 +356,6 @@ def test_memory_stays_bounded_when_nothing_can_be_spooled(
     assert sum("keeping records in memory" in m for m in messages) == 1
 
 
-def _wait_for_rows(db: Path, rows: int, timeout: float = 20.0) -> int:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while (found := count(db)) < rows and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return found
-
-
 def test_a_few_waiting_records_are_stored_after_max_delay_not_at_every_look(tmp_path: Path):
     import time
 
@@ -467,19 +366,19 @@ def test_a_few_waiting_records_are_stored_after_max_delay_not_at_every_look(tmp_
             store.submit(make_record(i))
         time.sleep(0.3)  # ~15 looks, none of them a batch: 3 records are not worth one
         assert count(db) == 0 and store.pending() == 3
-        assert _wait_for_rows(db, 3) == 3  # stored by the writer, without a flush
+        assert wait_for_rows(db, 3) == 3  # stored by the writer, without a flush
         assert store.pending() == 0
 
 
 def test_a_thousand_waiting_records_are_stored_at_the_next_look(tmp_path: Path):
-    from tokentrail.store.writer import _BATCH_ROWS
+    from tokentrail.store.cadence import BATCH_ROWS as _BATCH_ROWS
 
     db = tmp_path / "usage.duckdb"
     with UsageStore(db, interval=0.02, max_delay=3600) as store:
         assert store.flush(10)
         for i in range(_BATCH_ROWS):
             store.submit(make_record(i))
-        assert _wait_for_rows(db, _BATCH_ROWS) == _BATCH_ROWS
+        assert wait_for_rows(db, _BATCH_ROWS) == _BATCH_ROWS
 
 
 def test_flush_stores_records_that_would_still_wait(tmp_path: Path):
@@ -536,22 +435,23 @@ def test_after_a_failed_look_the_writer_waits_a_whole_interval(
 def test_a_memory_limit_too_tight_for_a_batch_is_raised_and_the_batch_stored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
-    from tokentrail.store import writer
+    from tokentrail.store import engine
 
     # DuckDB's JSON reader needs ~32 MB at once: 8 MB fails until the limit has doubled.
-    monkeypatch.setattr(writer, "_MEMORY_LIMIT_MB", 8)
+    monkeypatch.setattr(engine, "MEMORY_LIMIT_MB", 8)
     db = tmp_path / "usage.duckdb"
     caplog.set_level(logging.DEBUG, logger="tokentrail")
     with UsageStore(db) as store:
         for i in range(5):
             store.submit(make_record(i))
         assert store.flush(10)
-        assert store._memory_limit_mb > 8
+        duck = store._batches.engine
+        assert duck.memory_limit_mb > 8
         # The raised limit is what DuckDB uses (it is set once per change, not per batch).
-        setting = store._duck.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        setting = duck.duck.execute("SELECT current_setting('memory_limit')").fetchone()[0]
         value, unit = setting.split()
         assert unit == "MiB"  # DuckDB shows "64MB" (10**6 bytes) as "61.0 MiB"
-        assert abs(float(value) * 2**20 - store._memory_limit_mb * 10**6) < 2**20
+        assert abs(float(value) * 2**20 - duck.memory_limit_mb * 10**6) < 2**20
     assert count(db) == 5
     assert any("memory limit raised" in r.getMessage() for r in caplog.records)
     assert not any(r.levelno >= logging.WARNING for r in caplog.records)
@@ -601,7 +501,7 @@ def test_forget_deletes_nothing_while_spooled_records_cannot_be_stored_first(tmp
     with UsageStore(db) as store:
         store.submit(make_record(0, user_id="gone"))
         assert store.flush()
-    leftover_segment(db, frame(encode(make_record(1, user_id="gone"))))
+    leftover_segment(db, frame(encode_row(make_record(1, user_id="gone"))))
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -623,9 +523,9 @@ def test_forget_deletes_nothing_while_spooled_records_cannot_be_stored_first(tmp
         assert con.execute("SELECT count(*) FROM usage").fetchall() == [(0,)]
 
 
-def test_many_ready_segments_are_stored_in_groups_exactly_once(tmp_path: Path):
-    from tokentrail.store import writer
-
+def test_many_ready_segments_are_stored_in_groups_exactly_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     db = tmp_path / "usage.duckdb"
     store = UsageStore(db, interval=3600, segment_rows=7)
     records = [make_record(i) for i in range(100)]  # 15 segments of 7 and one of 2
@@ -633,12 +533,10 @@ def test_many_ready_segments_are_stored_in_groups_exactly_once(tmp_path: Path):
         store.submit(r)
     assert len(store._ready) == 14
     # Groups of at most 30 rows: four segments per transaction, the last group smaller.
-    original = writer._GROUP_ROWS
-    writer._GROUP_ROWS = 30
+    monkeypatch.setattr(batch, "GROUP_ROWS", 30)
     try:
         assert store.flush(10)
     finally:
-        writer._GROUP_ROWS = original
         store.close()
     assert sorted(r["id"] for r in all_rows(db)) == sorted(r.id for r in records)
     assert not spooled_segments(db)
@@ -654,8 +552,8 @@ def test_a_group_skips_a_segment_the_ledger_lists_and_stores_the_rest(tmp_path: 
     spool = tmp_path / "segments"
     spool.mkdir()
     first, second = spool / "a-00000001.jsonl", spool / "a-00000002.jsonl"
-    first.write_bytes(b"".join(frame(encode(make_record(i))) for i in range(3)))
-    second.write_bytes(b"".join(frame(encode(make_record(i))) for i in range(3, 8)))
+    first.write_bytes(b"".join(frame(encode_row(make_record(i))) for i in range(3)))
+    second.write_bytes(b"".join(frame(encode_row(make_record(i))) for i in range(3, 8)))
     con = duckdb.connect(str(db))
     try:
         migrate(con)
@@ -668,10 +566,8 @@ def test_a_group_skips_a_segment_the_ledger_lists_and_stores_the_rest(tmp_path: 
 
 
 def test_groups_hold_up_to_the_limit_and_never_drop_a_segment():
-    from tokentrail.store.writer import _groups
-
     segs = [(Path(f"s{i}"), n) for i, n in enumerate([5, 5, 20, 1, 40, 3])]
-    groups = _groups(segs, 10)
+    groups = batch.groups(segs, 10)
     assert [[p.name for p, _ in g] for g in groups] == [
         ["s0", "s1"],
         ["s2"],
@@ -679,7 +575,7 @@ def test_groups_hold_up_to_the_limit_and_never_drop_a_segment():
         ["s4"],
         ["s5"],
     ]
-    assert _groups([], 10) == []
+    assert batch.groups([], 10) == []
 
 
 def test_the_ledger_drops_entries_of_deleted_segments_and_keeps_only_the_last_batch(

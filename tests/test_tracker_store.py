@@ -184,10 +184,10 @@ def test_with_a_budget_a_few_records_reach_the_database_without_waiting_max_dela
 ):
     """Guards of other processes read spend from the database: with a budget set, the
     writer stores at every look instead of letting a few records wait ``max_delay``."""
-    from tests.test_store import _wait_for_rows
+    from tests.store_helpers import wait_for_rows
 
     with Tracker(tmp_path / "usage.duckdb") as tracker:
         tracker.store.max_delay = 3600.0
         tracker.budget(usd=100, per="day", scope="user")
         tracker.record(model="gpt-4o", usage={"input_tokens": 10, "output_tokens": 1})
-        assert _wait_for_rows(tmp_path / "usage.duckdb", 1) == 1
+        assert wait_for_rows(tmp_path / "usage.duckdb", 1) == 1

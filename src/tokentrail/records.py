@@ -1,77 +1,134 @@
-"""``UsageRecord``: one model call as it is stored — attribution, usage, cost, timing, status."""
+"""``UsageRecord``: one model call as it is stored — attribution, usage, cost, timing, status.
+
+Also the row it is stored as: :data:`TABLE` describes the ``usage`` table column by
+column, and :func:`encode_row`, derived from it, turns a record into that row.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from math import isfinite
+from operator import attrgetter, itemgetter
 from typing import Any, Literal
 
+import orjson
 import uuid_utils
 
+from .pricing.lazy import LazyCost, pending_of
 from .pricing.types import Cost
 from .usage import Usage
 
-__all__ = ["COLUMNS", "MONEY_COLUMNS", "Framework", "Status", "UsageRecord", "new_id"]
+__all__ = [
+    "COLUMNS",
+    "MONEY_COLUMNS",
+    "ROW_LAYOUT",
+    "TABLE",
+    "Column",
+    "Framework",
+    "Kind",
+    "RowLayout",
+    "Status",
+    "UsageRecord",
+    "encode_row",
+    "epoch_micros",
+    "new_id",
+]
 
 Framework = Literal["langchain", "llamaindex", "manual"]
 Status = Literal["ok", "error", "cancelled"]
 
-#: The columns of the ``usage`` table, in order (a contract: users write SQL against them).
-COLUMNS: tuple[str, ...] = (
-    "id",
-    "ts",
-    "latency_ms",
-    "framework",
-    "provider",
-    "model",
-    "priced_model",
-    "user_id",
-    "session_id",
-    "operation",
-    "run_id",
-    "parent_run_id",
-    "trace_id",
-    "tags",
-    "metadata",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "reasoning_tokens",
-    "input_audio_tokens",
-    "output_audio_tokens",
-    "input_cost",
-    "cache_read_cost",
-    "cache_write_cost",
-    "output_cost",
-    "reasoning_cost",
-    "audio_cost",
-    "total_cost",
-    "currency",
-    "cost_source",
-    "catalog_version",
-    "estimated",
-    "streamed",
-    "status",
-    "error_type",
-    "request_id",
+#: What a column holds; the spool encoder and the ingest SQL treat each kind one way.
+Kind = Literal["text", "time", "number", "tags", "json", "count", "money", "flag"]
+#: Where a column's value is read: the record, its ``usage`` or its ``cost``.
+Source = Literal["record", "usage", "cost"]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of the ``usage`` table: its name, its kind and where its value comes from.
+
+    The value is ``getattr(<source>, attr)``: ``source`` is the record itself, its
+    ``usage`` or its ``cost`` (NULL when the call has no cost). ``default`` is the SQL value
+    stored when a row has none (a column added after the row was spooled, or NULL where
+    the table says ``NOT NULL``).
+    """
+
+    name: str
+    kind: Kind = "text"
+    source: Source = "record"
+    attr: str = ""
+    default: str | None = None
+
+    @property
+    def read_from(self) -> str:
+        """The attribute the value is read from (the column's name unless ``attr`` says)."""
+        return self.attr or self.name
+
+
+def _count_column(name: str) -> Column:
+    return Column(name, "count", "usage", default="0")
+
+
+def _money_column(name: str, attr: str = "") -> Column:
+    return Column(name, "money", "cost", attr)
+
+
+#: The ``usage`` table, column by column, in table order. A contract: users write SQL
+#: against these names. To add a column: append it here, add the field it reads (on
+#: ``UsageRecord``, ``Usage`` or ``Cost``) and a migration that adds it to the table
+#: (``store/schema.py``); the spool encoder and the ingest SQL are derived from this
+#: table. Append only: segments spooled by an older version hold a prefix of it.
+TABLE: tuple[Column, ...] = (
+    Column("id"),
+    Column("ts", "time"),
+    Column("latency_ms", "number"),
+    Column("framework"),
+    Column("provider"),
+    Column("model"),
+    Column("priced_model", source="cost", attr="model"),
+    Column("user_id"),
+    Column("session_id"),
+    Column("operation"),
+    Column("run_id"),
+    Column("parent_run_id"),
+    Column("trace_id"),
+    Column("tags", "tags"),
+    Column("metadata", "json", attr="stored_metadata"),
+    _count_column("input_tokens"),
+    _count_column("output_tokens"),
+    _count_column("total_tokens"),
+    _count_column("cache_read_tokens"),
+    _count_column("cache_write_tokens"),
+    _count_column("cache_write_1h_tokens"),
+    _count_column("reasoning_tokens"),
+    _count_column("input_audio_tokens"),
+    _count_column("output_audio_tokens"),
+    _money_column("input_cost"),
+    _money_column("cache_read_cost"),
+    _money_column("cache_write_cost"),
+    _money_column("output_cost"),
+    _money_column("reasoning_cost"),
+    _money_column("audio_cost"),
+    _money_column("total_cost", "total"),
+    Column("currency", source="cost"),
+    Column("cost_source", source="cost", attr="source"),
+    Column("catalog_version", source="cost"),
+    Column("estimated", "flag", "usage", default="false"),
+    Column("streamed", "flag", default="false"),
+    Column("status", default="'ok'"),
+    Column("error_type"),
+    Column("request_id"),
 )
 
+#: The column names, in table order.
+COLUMNS: tuple[str, ...] = tuple(c.name for c in TABLE)
 
 #: The money columns (USD, ``DECIMAL``; NULL when the cost is unknown).
-MONEY_COLUMNS: tuple[str, ...] = (
-    "input_cost",
-    "cache_read_cost",
-    "cache_write_cost",
-    "output_cost",
-    "reasoning_cost",
-    "audio_cost",
-    "total_cost",
-)
+MONEY_COLUMNS: tuple[str, ...] = tuple(c.name for c in TABLE if c.kind == "money")
 
 
 def new_id() -> str:
@@ -129,55 +186,194 @@ class UsageRecord:
         """The call's cost in USD, ``None`` when unknown."""
         return None if self.cost is None else self.cost.total
 
-    def to_row(self) -> dict[str, Any]:
-        """The record as a ``usage`` table row (column name -> value)."""
-        u = self.usage
-        c = self.cost
-        meta = dict(self.metadata)
+    @property
+    def stored_metadata(self) -> dict[str, Any]:
+        """``metadata`` as stored: the caller's, plus a note of a cache hit, the price
+        variant and the problems found in the counts (``usage_issues``)."""
+        usage = self.usage
+        if not (self.cache_hit or self.price_variant or usage.issues):
+            return self.metadata
+        meta = dict(self.metadata) if self.metadata else {}
         if self.cache_hit:
             meta["cache_hit"] = True
         if self.price_variant:
             meta.setdefault("price_variant", self.price_variant)
-        if u.issues:
-            meta["usage_issues"] = list(u.issues)
-        return {
-            "id": self.id,
-            "ts": self.ts,
-            "latency_ms": self.latency_ms,
-            "framework": self.framework,
-            "provider": self.provider,
-            "model": self.model,
-            "priced_model": c.model if c else None,
-            "user_id": self.user_id,
-            "session_id": self.session_id,
-            "operation": self.operation,
-            "run_id": self.run_id,
-            "parent_run_id": self.parent_run_id,
-            "trace_id": self.trace_id,
-            "tags": list(self.tags),
-            "metadata": json.dumps(meta, default=str, separators=(",", ":")) if meta else None,
-            "input_tokens": u.input_tokens,
-            "output_tokens": u.output_tokens,
-            "total_tokens": u.total_tokens,
-            "cache_read_tokens": u.cache_read_tokens,
-            "cache_write_tokens": u.cache_write_tokens,
-            "cache_write_1h_tokens": u.cache_write_1h_tokens,
-            "reasoning_tokens": u.reasoning_tokens,
-            "input_audio_tokens": u.input_audio_tokens,
-            "output_audio_tokens": u.output_audio_tokens,
-            "input_cost": c.input_cost if c else None,
-            "cache_read_cost": c.cache_read_cost if c else None,
-            "cache_write_cost": c.cache_write_cost if c else None,
-            "output_cost": c.output_cost if c else None,
-            "reasoning_cost": c.reasoning_cost if c else None,
-            "audio_cost": c.audio_cost if c else None,
-            "total_cost": c.total if c else None,
-            "currency": c.currency if c else None,
-            "cost_source": c.source if c else None,
-            "catalog_version": c.catalog_version if c else None,
-            "estimated": u.estimated,
-            "streamed": self.streamed,
-            "status": self.status,
-            "error_type": self.error_type,
-            "request_id": self.request_id,
-        }
+        if usage.issues:
+            meta["usage_issues"] = list(usage.issues)
+        return meta
+
+    def to_row(self) -> dict[str, Any]:
+        """The record as the store writes it: column name -> cell (see :func:`encode_row`)."""
+        return dict(zip(COLUMNS, encode_row(self), strict=False))
+
+
+# ---------------------------------------------------------------------------- the row
+# The encoder below turns a record into its row: one plain value per column (text,
+# numbers, booleans, a list of tags, ``ts`` as a datetime or microseconds since the epoch,
+# money as decimal text), ready for one line of JSON in the spool. Everything it does is
+# derived from ``TABLE``: values are read in bulk per source, then each kind's cells are
+# made plain. It runs on the caller's thread for every call, so the usual row (text cells
+# already text, counts already ints) is checked in bulk and passes as it is.
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+_TEXT_TYPES = frozenset((str, type(None)))
+_INT = frozenset((int,))
+_STR = frozenset((str,))
+
+
+class RowLayout:
+    """How a record becomes a row of ``table`` (:data:`TABLE` unless a test says).
+
+    Everything is derived from the table once: values are read in bulk per source
+    (``attrgetter``), put back in table order, and each kind's cells made plain.
+    """
+
+    def __init__(self, table: tuple[Column, ...]) -> None:
+        self.table = table
+        by_source = [
+            i for s in ("record", "usage", "cost") for i, c in enumerate(table) if c.source == s
+        ]
+        self._read_record = _getter(table, "record")
+        self._read_usage = _getter(table, "usage")
+        self._read_cost = _getter(table, "cost")
+        self._in_table_order = itemgetter(*(by_source.index(i) for i in range(len(table))))
+        cost_columns = [c for c in table if c.source == "cost"]
+        self._no_cost = (None,) * len(cost_columns)
+        # A cost priced at ingest (``pricing.lazy``) holds the ``Cost`` fields after its
+        # figures (``PendingPrice.static``): the cost columns read there by name, money NULL.
+        static = _STATIC_FIELDS
+        self._read_static = itemgetter(
+            *(
+                static.index(c.read_from) if c.read_from in static else len(static)
+                for c in cost_columns
+            )
+        )
+        # Money is read from the cost only: the figures of a cost worked out already.
+        self._cost_money = tuple(i for i, c in enumerate(cost_columns) if c.kind == "money")
+        self._make_plain = tuple(
+            (i, _PLAIN[c.kind]) for i, c in enumerate(table) if c.kind in _PLAIN
+        )
+        self._text = tuple(i for i, c in enumerate(table) if c.kind == "text")
+        self._count = tuple(i for i, c in enumerate(table) if c.kind == "count")
+        self._text_cells = itemgetter(*self._text)
+        self._count_cells = itemgetter(*self._count)
+
+    def encode(self, record: UsageRecord) -> tuple[Any, ...]:
+        """The record as a row: one plain value per column, in table order.
+
+        Money is decimal text (``"0"`` for zero; range and NaN are checked by DuckDB, which
+        stores NULL for a figure that does not fit). A cost not worked out yet (priced at
+        ingest, see ``pricing.lazy``) leaves the money cells empty and adds its rate cells
+        after the columns: DuckDB works the money out when it stores the row. Raises when a
+        value cannot be made plain (an object whose ``str()`` fails): the store then keeps
+        a salvaged copy of the record.
+        """
+        costs, rates = self._cost_values(record.cost)
+        values = (*self._read_record(record), *self._read_usage(record.usage), *costs)
+        cells = list(self._in_table_order(values))
+        for i, make_plain in self._make_plain:
+            cells[i] = make_plain(cells[i])
+        if not (
+            _TEXT_TYPES.issuperset(map(type, self._text_cells(cells)))
+            and _INT.issuperset(map(type, self._count_cells(cells)))
+        ):
+            self._repair(cells)  # the usual row (text is text, counts are ints) is not
+        return (*cells, *rates)
+
+    def _cost_values(self, cost: Cost | None) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The cost columns' cells and the rate cells (empty unless priced at ingest)."""
+        if cost is None:
+            return self._no_cost, ()
+        if type(cost) is LazyCost and (pending := pending_of(cost)) is not None:
+            return self._read_static((*pending.static, None)), pending.cells
+        cells = list(self._read_cost(cost))
+        for i in self._cost_money:
+            cells[i] = _money(cells[i])
+        return tuple(cells), ()
+
+    def _repair(self, cells: list[Any]) -> None:
+        """Make the text cells text (or NULL) and the counts ints."""
+        for i in self._text:
+            value = cells[i]
+            cells[i] = value if value is None or type(value) is str else str(value)
+        for i in self._count:
+            cells[i] = int(cells[i])
+
+
+def _getter(table: tuple[Column, ...], source: str) -> Callable[[Any], tuple[Any, ...]]:
+    names = [c.read_from for c in table if c.source == source]
+    get = attrgetter(*names)
+    return get if len(names) > 1 else lambda obj: (get(obj),)
+
+
+def _time(ts: Any) -> datetime | int:
+    """``ts`` as orjson writes it (RFC 3339 text), or microseconds since the epoch."""
+    if type(ts) is datetime or type(ts) is int:
+        return ts
+    if isinstance(ts, datetime):  # a subclass (pendulum, arrow): the same instant
+        return epoch_micros(ts)
+    return epoch_micros(datetime.now(timezone.utc))
+
+
+def epoch_micros(ts: datetime) -> int:
+    """Microseconds since the epoch; a naive time is taken as UTC, like every ts we create."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=timezone.utc)
+    micros: int = (ts - _EPOCH) // _MICROSECOND
+    return micros
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if isfinite(number) else None
+
+
+def _tags(tags: Any) -> list[str]:
+    if not tags:
+        return []
+    return [*tags] if _STR.issuperset(map(type, tags)) else [str(t) for t in tags]
+
+
+def _json(meta: Any) -> str | None:
+    """Metadata as JSON text; values JSON does not know (Decimal, sets, objects) become
+    their ``str()``, keys that are not text are written as text, like ``json`` does."""
+    if not meta:
+        return None
+    try:
+        return orjson.dumps(meta, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except Exception:  # a failing str(), integers beyond 64 bits
+        pass
+    try:
+        text: str = json.dumps(meta, default=str, separators=(",", ":"))
+    except Exception:  # keys that are not strings, circular references, a failing str()
+        try:
+            items = {str(k): v for k, v in meta.items()}
+            text = json.dumps(items, default=repr, separators=(",", ":"))
+        except Exception:
+            return None
+    return text
+
+
+def _money(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value) if value else "0"
+
+
+_PLAIN: dict[str, Callable[[Any], Any]] = {
+    "time": _time,
+    "number": _number,
+    "tags": _tags,
+    "json": _json,
+    "flag": bool,
+}
+# A cost priced at ingest: the ``Cost`` fields after its figures, in order.
+_STATIC_FIELDS = tuple(f.name for f in fields(Cost))[len(MONEY_COLUMNS) :]
+
+#: The layout of the ``usage`` table.
+ROW_LAYOUT = RowLayout(TABLE)
+#: The one record encoder (see :meth:`RowLayout.encode`).
+encode_row = ROW_LAYOUT.encode

@@ -19,29 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ..pricing.lazy import RATES_MARK
-from ..pricing.leaves import LEAVES
-from ..records import COLUMNS, MONEY_COLUMNS
-from ..usage import COUNT_FIELDS
+from ..records import TABLE, Column
+from .framing import RATE_CELLS
 from .schema import COST_TYPE
+from .segments import width_of
 
 __all__ = ["already_ingested", "insert_lines", "insert_segment", "insert_segments"]
-
-_MONEY = frozenset(MONEY_COLUMNS)
-_COUNTS = frozenset((*COUNT_FIELDS, "total_tokens"))
-
-
-_WIDTH = len(COLUMNS)
-# A row priced at ingest: the mark, then the price per token of each leaf (``LEAVES``
-# order), after the columns (see ``pricing.lazy``).
-_PRICED_WIDTH = _WIDTH + 1 + len(LEAVES)
-
-
-def _rate(i: int) -> str:
-    # A leaf without a price (JSON null) costs nothing; an unreadable price makes the
-    # figure unknown (NULL), never 0.
-    rate = f"v[{_WIDTH + 2 + i}]"
-    return f"(CASE WHEN {rate} IS NULL THEN 0 ELSE TRY_CAST({rate} AS {COST_TYPE}) END)"
-
 
 # Each leaf's tokens (see ``pricing.leaves``), from the counts parsed once per row.
 _LEAF_TOKENS = (
@@ -66,83 +49,118 @@ _PRICED_MONEY = {
 }
 
 
-def _expression(index: int, name: str) -> str:
-    v = f"v[{index + 1}]"
-    if name == "ts":
+def _cell(column: Column, v: str) -> str:
+    """SQL for one column's value from its cell ``v`` (JSON text, or NULL)."""
+    kind = column.kind
+    if kind == "time":
         return "parsed_ts"
-    if name in _MONEY:
-        worked_out = " + ".join(f"leaf{i}" for i in _PRICED_MONEY[name])
+    if kind == "count":
+        return f"n_{column.name}"
+    if kind == "money":
+        worked_out = " + ".join(f"leaf{i}" for i in _PRICED_MONEY[column.name])
         return (
             f"CASE WHEN priced THEN TRY_CAST({worked_out} AS {COST_TYPE}) "
             f"ELSE TRY_CAST({v} AS {COST_TYPE}) END"
         )
-    if name in _COUNTS:
-        return f"n_{name}"
-    if name == "latency_ms":
+    if kind == "number":
         return f"TRY_CAST({v} AS DOUBLE)"
-    if name in ("estimated", "streamed"):
-        return f"coalesce(TRY_CAST({v} AS BOOLEAN), false)"
-    if name == "status":
-        return f"coalesce({v}, 'ok')"
-    if name == "tags":
+    if kind == "flag":
+        return f"TRY_CAST({v} AS BOOLEAN)"
+    if kind == "tags":
         return f"coalesce(TRY_CAST(json_extract_string({v}, '$[*]') AS VARCHAR[]), [])"
-    if name == "metadata":
+    if kind == "json":
         return f"CASE WHEN json_valid({v}) THEN CAST({v} AS JSON) END"
     return v
 
 
-# Step 1: the time and the counts, parsed once per row, and whether the row is priced
-# at ingest. ``ts`` is RFC 3339 text with an offset (orjson), or microseconds since the
-# epoch (UTC) in segments of older versions.
-_PARSED = ", ".join(
-    [
-        "v",
-        "coalesce(TRY_CAST(v[2] AS TIMESTAMPTZ), "
-        "timezone('UTC', make_timestamp(TRY_CAST(v[2] AS BIGINT)))) AS parsed_ts",
-        *(
-            f"coalesce(TRY_CAST(v[{i + 1}] AS BIGINT), 0) AS n_{name}"
-            for i, name in enumerate(COLUMNS)
-            if name in _COUNTS
-        ),
-        f"v[{_WIDTH + 1}] = '{RATES_MARK}' AS priced",
+def _value(index: int, column: Column, width: int) -> str:
+    """SQL for a column of a row ``width`` cells wide: its cell, or its default when the
+    row was spooled before the column existed (or holds NULL there)."""
+    parsed = column.kind in ("time", "count")  # parsed in step 1, defaults included
+    sql = _cell(column, f"v[{index + 1}]") if index < width or parsed else "NULL"
+    if parsed or column.default is None:
+        return sql
+    return f"coalesce({sql}, {column.default})"
+
+
+def _parsed(table: tuple[Column, ...], width: int) -> str:
+    """Step 1: the time and the counts, parsed once per row, and whether the row is priced
+    at ingest. ``ts`` is RFC 3339 text with an offset, or microseconds since the epoch
+    (UTC) in segments of older versions."""
+    counts = [
+        f"coalesce(TRY_CAST(v[{i + 1}] AS BIGINT), 0) AS n_{c.name}"
+        if i < width
+        else f"0 AS n_{c.name}"
+        for i, c in enumerate(table)
+        if c.kind == "count"
     ]
-)
-# Step 2: each leaf's money (rows priced at ingest only).
-_LEAVES = ", ".join(
-    f"CASE WHEN priced THEN {_rate(i)} * ({tokens}) END AS leaf{i}"
-    for i, tokens in enumerate(_LEAF_TOKENS)
-)
-_PATHS = ", ".join(f"'$[{i}]'" for i in range(_PRICED_WIDTH))
-_VALUES = ", ".join(_expression(i, name) for i, name in enumerate(COLUMNS))
-# Lines that are not a complete record (a write cut short, a tampered file) are skipped;
-# the caller compares the count with the number of lines.
-_FILTER = (
-    f"WHERE v IS NOT NULL AND len(v) IN ({_WIDTH}, {_PRICED_WIDTH}) AND v[1] IS NOT NULL "
-    "AND v[4] IS NOT NULL"
-)
-# Every value as text (numbers, booleans and the tags array become their JSON text); a
-# line that is not a JSON array (torn, garbage, an object) comes back as NULL.
-_FROM_FILE = (
-    "read_json(?, columns = {'v': 'VARCHAR[]'}, records = 'false', "
-    "format = 'newline_delimited', ignore_errors = true)"
-)
-_FROM_TEXT = (
-    f"(SELECT CASE WHEN json_valid(line) THEN json_extract_string(line, [{_PATHS}]) END AS v "
-    "FROM (SELECT unnest(string_split(?, chr(10))) AS line) WHERE line <> '')"
-)
-
-
-def _insert_sql(source: str) -> str:
-    parsed = f"(SELECT {_PARSED} FROM {source} {_FILTER})"
-    leaves = f"(SELECT *, {_LEAVES} FROM {parsed})"
-    return (
-        f"INSERT INTO usage ({', '.join(COLUMNS)}) SELECT {_VALUES} FROM {leaves} "
-        "WHERE parsed_ts IS NOT NULL"
+    return ", ".join(
+        [
+            "v",
+            "coalesce(TRY_CAST(v[2] AS TIMESTAMPTZ), "
+            "timezone('UTC', make_timestamp(TRY_CAST(v[2] AS BIGINT)))) AS parsed_ts",
+            *counts,
+            f"v[{width + 1}] IS NOT DISTINCT FROM '{RATES_MARK}' AS priced",
+        ]
     )
 
 
-_INSERT_FILE = _insert_sql(_FROM_FILE)
-_INSERT_TEXT = _insert_sql(_FROM_TEXT)
+def _rate(width: int, leaf: int) -> str:
+    # A leaf without a price (JSON null) costs nothing; an unreadable price makes the
+    # figure unknown (NULL), never 0.
+    rate = f"v[{width + 2 + leaf}]"
+    return f"(CASE WHEN {rate} IS NULL THEN 0 ELSE TRY_CAST({rate} AS {COST_TYPE}) END)"
+
+
+def _insert_sql(table: tuple[Column, ...], source: str, width: int) -> str:
+    """``INSERT INTO usage`` from ``source`` (rows ``v`` of ``width`` columns, each as
+    ``VARCHAR[]``). Lines that are not a complete record (a write cut short, a tampered
+    file) are skipped; the caller compares the count with the number of lines."""
+    priced_width = width + RATE_CELLS
+    # ``id`` (1), ``ts`` (2) and ``framework`` (4) lead every layout (columns are appended).
+    where = (
+        f"WHERE v IS NOT NULL AND len(v) IN ({width}, {priced_width}) AND v[1] IS NOT NULL "
+        "AND v[4] IS NOT NULL"
+    )
+    leaves = ", ".join(
+        f"CASE WHEN priced THEN {_rate(width, i)} * ({tokens}) END AS leaf{i}"
+        for i, tokens in enumerate(_LEAF_TOKENS)
+    )
+    values = ", ".join(_value(i, c, width) for i, c in enumerate(table))
+    parsed = f"(SELECT {_parsed(table, width)} FROM {source} {where})"
+    return (
+        f"INSERT INTO usage ({', '.join(c.name for c in table)}) "
+        f"SELECT {values} FROM (SELECT *, {leaves} FROM {parsed}) WHERE parsed_ts IS NOT NULL"
+    )
+
+
+# Every value as text (numbers, booleans and the tags array become their JSON text); a
+# line that is not a JSON array (torn, garbage, an object) comes back as NULL.
+_FROM_FILES = (
+    "read_json(?, columns = {'v': 'VARCHAR[]'}, records = 'false', "
+    "format = 'newline_delimited', ignore_errors = true)"
+)
+
+
+def _from_text(width: int) -> str:
+    paths = ", ".join(f"'$[{i}]'" for i in range(width + RATE_CELLS))
+    return (
+        f"(SELECT CASE WHEN json_valid(line) THEN json_extract_string(line, [{paths}]) END AS v "
+        "FROM (SELECT unnest(string_split(?, chr(10))) AS line) WHERE line <> '')"
+    )
+
+
+_SQL: dict[tuple[tuple[Column, ...], str, int], str] = {}
+
+
+def _insert(table: tuple[Column, ...], source: str, width: int) -> str:
+    """The insert statement for files (``source="files"``) or text lines of a width."""
+    key = (table, source, width)
+    sql = _SQL.get(key)
+    if sql is None:
+        rows = _FROM_FILES if source == "files" else _from_text(width)
+        sql = _SQL[key] = _insert_sql(table, rows, width)
+    return sql
 
 
 def _inserted(result: Any) -> int:
@@ -158,7 +176,7 @@ def already_ingested(con: Any, segment: str) -> bool:
     return bool(found and found[0][0])
 
 
-def insert_segment(con: Any, path: Path) -> int | None:
+def insert_segment(con: Any, path: Path, *, table: tuple[Column, ...] = TABLE) -> int | None:
     """Insert one segment file's rows and its ledger entry atomically.
 
     Returns the number of rows inserted, or ``None`` when the ledger shows the segment
@@ -169,7 +187,7 @@ def insert_segment(con: Any, path: Path) -> int | None:
         if already_ingested(con, path.name):
             con.execute("ROLLBACK")
             return None
-        count = _inserted(con.execute(_INSERT_FILE, [str(path)]))
+        count = _inserted(con.execute(_insert(table, "files", width_of(path)), [str(path)]))
         con.execute(
             "INSERT INTO tokentrail_ingested (segment, row_count) VALUES (?, ?)",
             [path.name, count],
@@ -183,7 +201,11 @@ def insert_segment(con: Any, path: Path) -> int | None:
 
 
 def insert_segments(
-    con: Any, segments: Sequence[tuple[Path, int]], *, forget: Sequence[str] = ()
+    con: Any,
+    segments: Sequence[tuple[Path, int]],
+    *,
+    forget: Sequence[str] = (),
+    table: tuple[Column, ...] = TABLE,
 ) -> tuple[int, int]:
     """Insert several segment files and their ledger entries in one transaction.
 
@@ -213,8 +235,9 @@ def insert_segments(
             ).fetchall()
         }
         todo = [(path, rows) for path, rows in segments if path.name not in stored]
+        for width, paths in _by_width(todo).items():
+            count += _inserted(con.execute(_insert(table, "files", width), [paths]))
         if todo:
-            count = _inserted(con.execute(_INSERT_FILE, [[str(path) for path, _ in todo]]))
             con.execute(
                 "INSERT INTO tokentrail_ingested (segment, row_count) "
                 "SELECT unnest(?::VARCHAR[]), unnest(?::BIGINT[])",
@@ -228,14 +251,22 @@ def insert_segments(
     return count, sum(rows for _, rows in todo)
 
 
-def insert_lines(con: Any, lines: Sequence[bytes]) -> int:
+def _by_width(segments: Sequence[tuple[Path, int]]) -> dict[int, list[str]]:
+    """The files, by the number of columns their rows hold (one bulk read per width)."""
+    found: dict[int, list[str]] = {}
+    for path, _ in segments:
+        found.setdefault(width_of(path), []).append(str(path))
+    return found
+
+
+def insert_lines(con: Any, lines: Sequence[bytes], *, table: tuple[Column, ...] = TABLE) -> int:
     """Insert encoded spool lines held in memory (when no spool could be written)."""
     if not lines:
         return 0
     text = b"".join(lines).decode("utf-8", "replace")
     con.execute("BEGIN TRANSACTION")
     try:
-        count = _inserted(con.execute(_INSERT_TEXT, [text]))
+        count = _inserted(con.execute(_insert(table, "text", len(table)), [text]))
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(Exception):

@@ -22,7 +22,7 @@ from .connect import connect, reading
 from .migrate import migrate, schema_version
 from .paths import resolve_db_path, spool_dirs
 from .schema import SCHEMA_VERSION
-from .spool import LOCK_SUFFIX, SEGMENT_SUFFIX, segment_rows_estimate
+from .segments import LOCK_SUFFIX, SEGMENT_SUFFIX, segment_rows_estimate, token_of
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -84,7 +84,7 @@ def spool_backlog(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
                 segments += 1
                 found = True
                 records += segment_rows_estimate(directory / name)
-                writers.add(name[: -len(SEGMENT_SUFFIX)].rsplit("-", 1)[0])
+                writers.add(token_of(name))
             elif name.endswith(LOCK_SUFFIX):
                 writers.add(name[: -len(LOCK_SUFFIX)])
         if found:

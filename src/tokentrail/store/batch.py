@@ -1,0 +1,244 @@
+"""One batch: what the writer took from the spool, copied into DuckDB.
+
+A batch opens a writing session on the database file, migrates it once, stores the ready
+segments in groups (one transaction each, see ``ingest``), the lines kept in memory, and
+the segments of processes that died, then detaches the file. Every failure is caught and
+sorted: another process holding the file is retried quietly; a memory limit too tight is
+raised and the batch goes again; anything else makes the store leave the database alone
+for a while (records wait in the spool meanwhile).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import StoreError
+from .connect import is_lock_conflict
+from .engine import Engine, is_out_of_memory
+from .ingest import insert_lines, insert_segment, insert_segments
+from .migrate import migrate
+from .notices import Notices
+from .recovery import Claim, cut_torn_tail
+from .segments import segment_rows_estimate
+
+__all__ = ["Batches", "Taken", "groups"]
+
+logger = logging.getLogger("tokentrail")
+
+# How long to leave the database alone after it proved unusable (corrupt, newer schema,
+# no permission) before trying again.
+RETRY_AFTER = 30.0
+# Rows stored per session before the file is detached (checkpointed) and attached again:
+# DuckDB keeps what a session inserted in memory until it checkpoints, so a backlog is
+# stored in sessions of bounded size (memory stays flat, readers get a turn in between).
+SESSION_ROWS = 20_000
+# Rows of ready segments stored in one transaction. From one DuckDB row group (122,880
+# rows) on, DuckDB writes them straight into the file (not to the WAL and again at the
+# checkpoint): about half the CPU per row.
+GROUP_ROWS = 150_000
+
+Segment = tuple[Path, int]
+
+
+@dataclass
+class Taken:
+    """What one batch stores: this process's ready segments (with their record counts),
+    lines kept in memory, and claims on dead writers' segments."""
+
+    ready: list[Segment] = field(default_factory=list)
+    memory: list[bytes] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+
+
+def groups(segments: list[Segment], limit: int) -> list[list[Segment]]:
+    """Consecutive runs of segments holding up to ``limit`` rows (at least one segment)."""
+    runs: list[list[Segment]] = []
+    rows = limit
+    for segment in segments:
+        if rows + segment[1] > limit:
+            runs.append([])
+            rows = 0
+        runs[-1].append(segment)
+        rows += segment[1]
+    return runs
+
+
+class _Session:
+    """The database file attached, reattached every :data:`SESSION_ROWS` rows."""
+
+    def __init__(self, engine: Engine, path: Path, timeout: float) -> None:
+        self._engine, self._path, self._timeout = engine, path, timeout
+        self.con: Any = engine.open(path, timeout)
+        self.rows = 0
+
+    def make_room(self) -> None:
+        if self.rows >= SESSION_ROWS:
+            self._engine.detach()
+            self.con = self._engine.open(self._path, self._timeout)
+            self.rows = 0
+
+
+class Batches:
+    """Writes batches to one database file (from one thread at a time).
+
+    ``stored(segments, lines)`` is called as each group of this process's segments and
+    the memory lines are committed.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        lock_timeout: float,
+        stored: Callable[[list[Segment], int], None],
+        notices: Notices,
+    ) -> None:
+        self.path = path
+        self.lock_timeout = lock_timeout
+        self.engine = Engine()
+        self._stored = stored
+        self._notices = notices
+        self._migrated = False
+        self._unlinked: list[str] = []  # deleted segments whose ledger entries can go
+        self.failing = False
+        #: ``time.monotonic()`` before which the database is left alone.
+        self.retry_at = 0.0
+        #: The memory limit was raised: the batch should go again at once.
+        self.retry_now = False
+
+    def write(self, taken: Taken, deadline: float | None) -> bool:
+        """Store ``taken``; True when all of it is in the database.
+
+        On failure the memory lines not stored are left in ``taken.memory``.
+        """
+        import duckdb
+
+        try:
+            session = _Session(self.engine, self.path, self._timeout(deadline))
+        except StoreError as exc:
+            self.engine.detach()
+            self._failed(exc)
+            return False
+        forget, self._unlinked = self._unlinked, []
+        try:
+            self._migrate(session)
+            self._store_ready(session, taken.ready, forget)
+            self._store_memory(session, taken.memory)
+            self._recover(session, taken.claims)
+        except (StoreError, duckdb.Error) as exc:
+            self._unlinked[:0] = forget
+            self._failed(exc)
+            return False
+        finally:
+            self.engine.detach()
+        self._usable_again()
+        return True
+
+    def _timeout(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self.lock_timeout
+        return min(self.lock_timeout, max(0.0, deadline - time.monotonic()))
+
+    def _migrate(self, session: _Session) -> None:
+        if not self._migrated:
+            migrate(session.con, self.path)
+            self._migrated = True
+
+    def _store_ready(self, session: _Session, ready: list[Segment], forget: list[str]) -> None:
+        """This process's segments, a group per transaction. Ledger entries of segments
+        deleted since (``forget``) go in the first transaction (one commit less)."""
+        if forget and not ready:
+            session.con.execute(
+                "DELETE FROM tokentrail_ingested WHERE list_contains(?, segment)", [forget]
+            )
+            forget.clear()
+        for group in groups(ready, GROUP_ROWS):
+            session.make_room()
+            present = [(path, count) for path, count in group if path.exists()]
+            inserted, expected = insert_segments(session.con, present, forget=forget)
+            forget.clear()
+            session.rows += inserted
+            _check(", ".join(path.name for path, _ in present), inserted, expected)
+            for path, _ in group:
+                self._segment_done(path)
+            self._stored(group, 0)
+
+    def _store_memory(self, session: _Session, memory: list[bytes]) -> None:
+        if memory:
+            _check("memory", insert_lines(session.con, memory), len(memory))
+            self._stored([], len(memory))
+            memory.clear()
+
+    def _recover(self, session: _Session, claims: list[Claim]) -> None:
+        """Segments of processes that died, cut to their last complete record."""
+        for path in (path for claim in claims for path in claim.segments):
+            if not path.exists():
+                continue  # another process stored it first
+            torn = cut_torn_tail(path)
+            if torn:
+                logger.warning(
+                    "tokentrail: %s ended with a record cut short (%d bytes); skipped",
+                    path.name,
+                    torn,
+                )
+            expected = segment_rows_estimate(path)
+            session.make_room()
+            recovered = insert_segment(session.con, path)
+            if recovered is not None:
+                session.rows += recovered
+                _check(path.name, recovered, expected)
+                logger.info(
+                    "tokentrail: stored %d records spooled by a process that ended "
+                    "before storing them",
+                    recovered,
+                )
+            self._segment_done(path)
+
+    def _segment_done(self, path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self._notices.once("unlink", f"cannot delete spool segment {path}: {exc}")
+            return
+        self._unlinked.append(path.name)
+
+    def _failed(self, exc: Exception) -> None:
+        """Sort a failure: busy (retry at the next look), memory (retry now), or broken."""
+        if isinstance(exc, StoreError):
+            if is_lock_conflict(exc.__cause__ or exc):
+                logger.debug("tokentrail: %s busy; will retry", self.path)
+            else:
+                self._broken(str(exc))
+        elif is_out_of_memory(exc) and self.engine.raise_memory_limit():
+            self.retry_now = True  # our own cap was too tight for this batch
+        else:
+            self._broken(f"cannot write to {self.path}: {str(exc).splitlines()[0]}")
+
+    def _broken(self, message: str) -> None:
+        self.failing = True
+        self.retry_at = time.monotonic() + RETRY_AFTER
+        self._notices.once(
+            "db", f"{message}; records are kept in the spool and stored once it is usable"
+        )
+
+    def _usable_again(self) -> None:
+        if self.failing:
+            self.failing = False
+            self._notices.clear("db")
+            logger.warning("tokentrail: %s is writable again; spooled records stored", self.path)
+
+
+def _check(where: str, inserted: int | None, expected: int) -> None:
+    if inserted is not None and inserted < expected:
+        logger.warning(
+            "tokentrail: %d of %d spooled records in %s could not be read and were skipped",
+            expected - inserted,
+            expected,
+            where,
+        )

@@ -1,0 +1,52 @@
+"""File locks that say whether a spool writer is alive.
+
+A process holds an exclusive ``flock`` on ``<token>.lock`` for its whole life. The kernel
+drops the lock when the process dies, however it dies, so another process can tell a dead
+writer's segments (lock free) from a live one's (lock held) without trusting pids.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+try:  # POSIX; on other systems a dead writer's segments are left for a later version.
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["CAN_LOCK", "lock", "open_locked"]
+
+#: Whether this system has ``flock`` (without it, no writer's segments look orphaned).
+CAN_LOCK = fcntl is not None
+
+
+def lock(fd: int, blocking: bool) -> bool:
+    """Take the exclusive lock on ``fd``; False when another process holds it."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+def open_locked(path: Path) -> int:
+    """Create ``path``, lock it, and return the descriptor of the file still at ``path``.
+
+    Another process's orphan scan may remove the lock file between our ``open`` and
+    ``flock`` (it looks like one a writer left behind); a lock on a removed file protects
+    nothing, so the file is opened and locked again until the two match.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+        lock(fd, blocking=True)
+        try:
+            held, named = os.fstat(fd), os.stat(path)
+        except FileNotFoundError:
+            os.close(fd)
+            continue
+        if (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino):
+            return fd
+        os.close(fd)

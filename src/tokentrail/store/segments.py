@@ -1,0 +1,293 @@
+"""Segment files: this process's spool, one record per line, written through a memory map.
+
+Each process appends to its own *segment* files in ``<db>.spool/``, copying each record
+into a shared memory map of the segment (or with one ``os.write`` where blocks cannot be
+allocated up front), so a record survives the process being killed (SIGKILL) the moment
+it was appended. A segment holds at most ``max_rows`` records; when full, or when the
+background writer wants it, it is *rotated* (closed) and becomes ready to be copied into
+DuckDB, after which it is deleted.
+
+A segment is named ``<token>-<seq>.c<width>.jsonl``: the writer's token (its lock file is
+``<token>.lock``, see ``locks``), a sequence number and the number of columns its rows
+hold, so that a segment spooled before a column was added is still read right. Segments
+of older versions carry no width: they hold the first :data:`LEGACY_WIDTH` columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import mmap
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ..records import COLUMNS
+from .framing import decode
+from .locks import CAN_LOCK, open_locked
+
+__all__ = [
+    "LEGACY_WIDTH",
+    "LOCK_SUFFIX",
+    "SEGMENT_SUFFIX",
+    "SpoolWriter",
+    "read_segment",
+    "segment_rows_estimate",
+    "token_of",
+    "width_of",
+]
+
+logger = logging.getLogger("tokentrail")
+
+SEGMENT_SUFFIX = ".jsonl"
+LOCK_SUFFIX = ".lock"
+#: Columns in a row of a segment whose name carries no width (written by 0.1 releases).
+LEGACY_WIDTH = 39
+# Mapped segments: bytes allocated per expected record (a usual line is 300-600 bytes;
+# a segment whose lines run longer is closed when its bytes are used up). A process starts
+# with small segments and doubles their size each time one fills up by bytes, so a process
+# that records a few calls a second does not hold megabytes of disk it never uses.
+_LINE_ESTIMATE = 640
+_FIRST_SEGMENT_BYTES = 1 << 18
+_MAP_SEGMENTS = hasattr(os, "posix_fallocate") and CAN_LOCK
+# Pages of a mapped segment are made ready for writing this many bytes at a time, ahead of
+# the records (``madvise(MADV_POPULATE_WRITE)``, Linux 5.14+; 23 where Python lacks the
+# name): one system call per chunk instead of a page fault in the middle of a call for
+# the first record on each page.
+_POPULATE_BYTES = 1 << 16
+_POPULATE_WRITE: int | None = getattr(
+    mmap, "MADV_POPULATE_WRITE", 23 if sys.platform.startswith("linux") else None
+)
+
+
+def token_of(name: str) -> str:
+    """The writer token in a segment's file name."""
+    return name[: -len(SEGMENT_SUFFIX)].rsplit("-", 1)[0]
+
+
+def width_of(path: Path) -> int:
+    """How many columns the rows of a segment hold (from its name)."""
+    tag = path.name[: -len(SEGMENT_SUFFIX)].rpartition(".")[2]
+    if tag[:1] == "c" and tag[1:].isdigit():
+        return int(tag[1:])
+    return LEGACY_WIDTH
+
+
+class SpoolWriter:
+    """This process's segments in one spool directory.
+
+    ``append`` writes one record; ``rotate`` closes the segment being written and returns
+    its path for the writer to ingest. Not thread-safe: the store serializes calls.
+
+    A segment is written through a shared memory map of a file whose blocks were
+    allocated up front (``posix_fallocate``): a record costs a copy into the page cache,
+    no system call, and the kernel keeps what was copied when the process is killed
+    however it dies. ``rotate`` truncates the file to what was written; a killed writer's
+    segment keeps a tail of zero bytes, which ``recovery.cut_torn_tail`` removes with
+    any record cut short. Where blocks cannot be allocated (no ``posix_fallocate``, a full
+    disk), segments are written with one ``os.write`` per record instead: a store into a
+    map whose blocks are missing would end the process.
+    """
+
+    def __init__(self, directory: Path, max_rows: int) -> None:
+        self.directory = directory
+        self.max_rows = max_rows
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._lock_path = directory / f"{self.token}{LOCK_SUFFIX}"
+        self._lock_fd = open_locked(self._lock_path)
+        self._seq = 0
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._map: mmap.mmap | None = None
+        self._pos = 0  # bytes written to the open segment
+        self._capacity = 0  # bytes the map holds
+        self._populated = 0  # bytes of the map made ready for writing (see _POPULATE_BYTES)
+        self._populate_advice = _POPULATE_WRITE
+        # Bytes to allocate for the next segment (grows up to max_rows lines).
+        self._segment_bytes = min(_FIRST_SEGMENT_BYTES, max_rows * _LINE_ESTIMATE)
+        self._mapping = _MAP_SEGMENTS
+        self.rows = 0  # records in the open segment
+        self.closed: list[tuple[Path, int]] = []  # full segments not yet handed over
+
+    def append(self, data: bytes) -> None:
+        """Write one framed record; a segment this closes (full) is added to ``closed``.
+
+        Raises ``OSError`` when the record cannot be written (a full disk without a map):
+        nothing of it is left in the segment, and the caller keeps it some other way.
+        """
+        end = self._pos + len(data)
+        if self._map is not None and end <= self._capacity and self.rows + 1 < self.max_rows:
+            self._store_mapped(data)  # the usual case: a copy, the segment stays open
+            return
+        if self._map is not None and end > self._capacity:
+            # The record does not fit: it starts the next segment, a larger one.
+            self._segment_bytes = min(2 * self._segment_bytes, self.max_rows * _LINE_ESTIMATE)
+            self._close_full()
+        if self._fd is None:
+            self._open(len(data))
+        if self._map is not None:
+            self._store_mapped(data)
+        else:
+            self._write_unmapped(data)
+        if self.rows >= self.max_rows:
+            self._close_full()
+
+    def take_closed(self) -> list[tuple[Path, int]]:
+        """The segments ``append`` closed since the last call, with their record counts."""
+        closed, self.closed = self.closed, []
+        return closed
+
+    def rotate(self) -> Path | None:
+        """Close the open segment; returns its path when it holds records."""
+        fd, path, rows, buffer, used = self._fd, self._path, self.rows, self._map, self._pos
+        self._fd = None
+        self._path = None
+        self._map = None
+        self.rows = 0
+        self._pos = 0
+        if fd is None:
+            return None
+        try:
+            if buffer is not None:
+                buffer.close()
+                os.ftruncate(fd, used)  # the unwritten, allocated tail goes
+        finally:
+            os.close(fd)
+        if rows == 0 and path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
+            return None
+        return path
+
+    def close(self) -> None:
+        """Release the lock; the lock file is removed when no segment is left."""
+        self.rotate()
+        if self._lock_fd >= 0:
+            if not any(self.directory.glob(f"{self.token}-*{SEGMENT_SUFFIX}")):
+                with contextlib.suppress(OSError):
+                    self._lock_path.unlink()
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def forget_after_fork(self) -> None:
+        """In a forked child: drop the parent's descriptors without touching its files."""
+        if self._map is not None:
+            with contextlib.suppress(Exception):
+                self._map.close()  # the child's view only; the parent's map is its own
+        for fd in (self._fd, self._lock_fd):
+            if fd is not None and fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._map = None
+        self._fd = None
+        self._lock_fd = -1
+
+    # ------------------------------------------------------------------ one segment
+    def _open(self, need: int) -> None:
+        self._seq += 1
+        name = f"{self.token}-{self._seq:08d}.c{len(COLUMNS)}{SEGMENT_SUFFIX}"
+        path = self.directory / name
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        self._fd = os.open(path, flags, 0o600)
+        self._path = path
+        self.rows = 0
+        self._pos = 0
+        if self._mapping:
+            self._map_segment(self._fd, need)
+
+    def _map_segment(self, fd: int, need: int) -> None:
+        size = max(self._segment_bytes, need + 1)
+        size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
+        try:
+            os.posix_fallocate(fd, 0, size)
+            self._map = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
+        except (OSError, ValueError) as exc:
+            # Unsupported here or the disk is full: write records with os.write instead.
+            logger.debug("tokentrail: spool segments not mapped (%s)", exc)
+            self._mapping = False
+            self._map = None
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            return
+        self._capacity = size
+        self._populated = 0
+
+    def _store_mapped(self, data: bytes) -> None:
+        buffer = self._map
+        assert buffer is not None
+        start = self._pos
+        end = start + len(data)
+        if end > self._populated:
+            self._populate(end)
+        buffer[start : end - 1] = data[:-1]
+        buffer[end - 1] = 10  # the newline last: a line that has one is complete
+        self._pos = end
+        self.rows += 1
+
+    def _populate(self, end: int) -> None:
+        """Make the map's pages ready for writing up to ``end`` and a chunk beyond."""
+        start = self._populated  # a multiple of the page size
+        stop = min(self._capacity, max(end, start + _POPULATE_BYTES))
+        stop = -(-stop // mmap.PAGESIZE) * mmap.PAGESIZE
+        self._populated = stop
+        advice = self._populate_advice
+        if advice is None or self._map is None:
+            return
+        try:
+            self._map.madvise(advice, start, stop - start)
+        except (OSError, ValueError):
+            # An older kernel: pages fault in one by one as records reach them.
+            self._populate_advice = None
+
+    def _write_unmapped(self, data: bytes) -> None:
+        fd = self._fd
+        assert fd is not None
+        written = os.write(fd, data)
+        if written != len(data):
+            # Short write (disk full): cut the partial record off so the segment stays
+            # readable, and let the caller keep this record some other way.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_END) - written)
+            raise OSError(f"short write to the spool ({written} of {len(data)} bytes)")
+        self.rows += 1
+
+    def _close_full(self) -> None:
+        rows = self.rows
+        path = self.rotate()
+        if path is not None:
+            self.closed.append((path, rows))
+
+
+def read_segment(path: Path) -> tuple[list[tuple[Any, ...]], int]:
+    """The rows of a segment file and the number of bytes that could not be read.
+
+    For inspection and tests: storing a segment does not go through Python (see
+    ``ingest``). A row's cells in column order (a row priced at ingest has no money
+    figures yet; its rate cells are left out). A line cut short at the end of the file
+    (the writer died inside ``write``) or that does not decode is skipped and counted.
+    """
+    data = path.read_bytes().rstrip(b"\0")  # a mapped segment's unused tail is zeros
+    width = width_of(path)
+    rows: list[tuple[Any, ...]] = []
+    complete, _, torn = data.rpartition(b"\n")
+    bad = len(torn)
+    for line in complete.split(b"\n") if complete else ():
+        row = decode(line, width)
+        if row is None:
+            bad += len(line) + 1
+        else:
+            rows.append(row)
+    return rows, bad
+
+
+def segment_rows_estimate(path: Path) -> int:
+    """How many complete records a segment holds (counts lines; no decoding)."""
+    try:
+        with path.open("rb") as fh:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    except OSError:
+        return 0
