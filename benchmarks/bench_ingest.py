@@ -63,7 +63,7 @@ def _naive(db: Path, n: int) -> tuple[float, float, list[float]]:
     import duckdb
 
     from tokentrail import pricing
-    from tokentrail.records import COLUMNS, UsageRecord
+    from tokentrail.records import COLUMNS, UsageRecord, encode_row
     from tokentrail.store.migrate import migrate
     from tokentrail.usage import Usage
 
@@ -84,8 +84,7 @@ def _naive(db: Path, n: int) -> tuple[float, float, list[float]]:
             cost=pricing.cost(MODEL, provider="openai", usage=usage),
             **_row(i),
         )
-        row = rec.to_row()
-        con.executemany(sql, [[row[c] for c in COLUMNS]])
+        con.executemany(sql, [encode_row(rec)])
         latencies[i] = clock() - t0
     elapsed = clock() - start
     cpu = time.process_time() - cpu0

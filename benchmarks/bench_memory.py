@@ -2,7 +2,7 @@
 (every row stored in DuckDB and checked), against the RSS of a bare interpreter that only
 imports tokentrail, each in a fresh subprocess. A warm-up of 150,000 calls at full speed
 comes first, so the writer has already stored batches of the sizes the run makes (tens of
-thousands of rows, up to ``writer._GROUP_ROWS``): loading DuckDB (once per process) and a
+thousands of rows, up to ``batch.GROUP_ROWS``): loading DuckDB (once per process) and a
 batch's working memory are then in the baseline level, and "flat" compares growth with
 the number of calls, not batch sizes (after a 1,000-call warm-up, the first ~70,000-row
 batch of a 100k run showed as +30 MB of "growth"). RSS is sampled 100 times in the run

@@ -121,7 +121,7 @@ def forkserver() -> Any:
 def spool_segments(db: str | Path) -> list[Path]:
     """Every spool segment left for ``db`` (primary and fallback spool directories)."""
     from tokentrail.store.paths import spool_dirs
-    from tokentrail.store.spool import SEGMENT_SUFFIX
+    from tokentrail.store.segments import SEGMENT_SUFFIX
 
     found: list[Path] = []
     for directory in spool_dirs(Path(db)):

@@ -14,7 +14,7 @@ import pytest
 
 from tokentrail.store import UsageStore, reading
 from tokentrail.store.paths import primary_spool_dir
-from tokentrail.store.spool import SEGMENT_SUFFIX, read_segment
+from tokentrail.store.segments import SEGMENT_SUFFIX, read_segment
 
 
 @pytest.fixture
