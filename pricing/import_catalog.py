@@ -17,6 +17,7 @@ Usage::
 
     python pricing/import_catalog.py            # rewrite pricing/*.yaml and the report
     python pricing/import_catalog.py --out /tmp/catalog   # write elsewhere
+    python pricing/import_catalog.py --output-limits-only  # add max_output_tokens in place
 """
 
 from __future__ import annotations
@@ -698,6 +699,81 @@ def litellm_additions(
     return {p: list(specs.values()) for p, specs in added.items()}
 
 
+# --------------------------------------------------------------------------- output limits
+
+
+def litellm_output_limits() -> dict[tuple[str, str], int]:
+    """(tokentrail provider, lower-case model name) -> the largest reply litellm lists."""
+    path = _package_dir("litellm") / "model_prices_and_context_window_backup.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    limits: dict[tuple[str, str], int] = {}
+    for key, value in data.items():
+        if not isinstance(value, dict):
+            continue
+        provider = LITELLM_PROVIDERS.get(value.get("litellm_provider", ""))
+        limit = value.get("max_output_tokens")
+        if provider is None or not isinstance(limit, int) or limit <= 0:
+            continue
+        for name in {key.lower(), key.lower().rsplit("/", 1)[-1]}:
+            # Several spellings of one model: keep the largest (a reservation is a bound).
+            limits[(provider, name)] = max(limit, limits.get((provider, name), 0))
+    return limits
+
+
+def add_output_limits(
+    models: dict[str, list[dict[str, Any]]], limits: dict[tuple[str, str], int], pricer: Any
+) -> int:
+    """Set ``max_output_tokens`` on every model some litellm spelling resolves to.
+
+    Each litellm name is matched with the catalog's own rules (``pricer`` over the files
+    being written), so dated snapshots count for the model their prefix rule names; the
+    largest limit wins (the budget guard reserves it for a call without ``max_tokens``, so
+    it must be a bound). A limit already in a spec is kept. Returns how many models have one.
+    """
+    best: dict[tuple[str, str], int] = {}
+    for (provider, name), limit in limits.items():
+        entry = pricer.find(name, provider)
+        if entry is not None and entry.provider == provider:
+            key = (provider, entry.id)
+            best[key] = max(limit, best.get(key, 0))
+    count = 0
+    for provider, specs in models.items():
+        for spec in specs:
+            found = best.get((provider, spec["id"]))
+            if found and not spec.get("max_output_tokens"):
+                _insert_after(spec, "context_window", "max_output_tokens", found)
+            count += bool(spec.get("max_output_tokens"))
+    return count
+
+
+def _insert_after(spec: dict[str, Any], anchor: str, key: str, value: Any) -> None:
+    """Put ``key`` after ``anchor`` (or before ``prices``/``periods``) to keep files tidy."""
+    items = list(spec.items())
+    keys = [k for k, _ in items]
+    at = keys.index(anchor) + 1 if anchor in keys else next(
+        (i for i, k in enumerate(keys) if k in ("prices", "periods")), len(keys)
+    )
+    items.insert(at, (key, value))
+    spec.clear()
+    spec.update(items)
+
+
+def refresh_output_limits(directory: Path) -> int:
+    """Add ``max_output_tokens`` to the catalog files in ``directory`` in place."""
+    files = {
+        path: yaml.safe_load(path.read_text(encoding="utf-8"))
+        for path in sorted(directory.glob("*.yaml"))
+    }
+    models = {
+        data["provider"]["id"]: data["models"] for data in files.values() if data.get("provider")
+    }
+    count = add_output_limits(models, litellm_output_limits(), _pricer(directory))
+    for data in files.values():
+        if data.get("provider"):
+            write_provider(directory, data["provider"], data["models"])
+    return count
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -932,6 +1008,7 @@ def build(out_dir: Path) -> dict[str, Any]:
                 spec["note"] = " ".join(
                     part for part in (note_for(by_model[key]), spec.get("note")) if part
                 )
+    add_output_limits(models, litellm_output_limits(), pricer)
     out_dir.mkdir(parents=True, exist_ok=True)
     for provider, specs in sorted(models.items()):
         write_provider(out_dir, meta[provider], specs)
@@ -947,7 +1024,15 @@ def build(out_dir: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--out", type=Path, default=HERE, help="output directory")
+    parser.add_argument(
+        "--output-limits-only",
+        action="store_true",
+        help="only add max_output_tokens (from litellm) to the catalog files in --out",
+    )
     args = parser.parse_args(argv)
+    if args.output_limits_only:
+        print(f"{refresh_output_limits(args.out)} models have max_output_tokens")
+        return 0
     summary = build(args.out)
     print(
         f"{summary['models']} models, {summary['providers']} providers; "

@@ -371,29 +371,6 @@ def test_fit_messages_keeps_tool_results_with_their_call() -> None:
     assert fitted == history[2:]
 
 
-def test_pending_ids_are_bounded_without_double_counting(
-    tracker: Tracker, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tokentrail.budget import ledger
-
-    monkeypatch.setattr(ledger, "MAX_PENDING", 10)
-    tracker.budget(tokens=10_000, per="day", scope="global", reload_every=0.0)
-    tracker.budget_status()  # first load
-    for _ in range(25):
-        tracker.record(model="gpt-4o-mini", usage={"input_tokens": 10})
-    bucket = next(iter(tracker._guard._buckets.values()))  # type: ignore[union-attr]
-    assert len(bucket.pending) == 25  # young entries are kept: their rows may be unwritten
-    assert tracker.budget_status()[0].spent == 250
-    tracker.flush()
-    monkeypatch.setattr(ledger, "FOLD_AFTER_S", 0.05)  # the 25 written ones are now old
-    time.sleep(0.1)
-    tracker.record(model="gpt-4o-mini", usage={"input_tokens": 10})
-    assert len(bucket.pending) <= 10
-    assert tracker.budget_status()[0].spent == 260  # reload: no call lost or counted twice
-    tracker.flush()
-    assert tracker.budget_status()[0].spent == 260
-
-
 def test_a_reservation_never_settled_is_given_back_after_its_ttl(
     tracker: Tracker, caplog: pytest.LogCaptureFixture
 ) -> None:

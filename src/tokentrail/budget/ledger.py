@@ -1,188 +1,387 @@
-"""The ledger: one bucket of spend per (budget, scope key, window), and loading it from the store.
+"""The shared ledger: spend and reservations of every process on one database, in SQLite.
 
-A bucket's spend is ``base`` (what the store held at the last load, from every process)
-plus ``pending`` (calls this process settled whose rows were not in the store at that load,
-tracked by record id so a reload never counts them twice) plus, separately, ``reserved``
-(worst cases of calls in flight). Buckets hold no lock of their own: the guard's single
-lock protects every bucket so that a reservation across several budgets is atomic.
+Every tracker on ``usage.duckdb`` keeps its budgets' state in ``usage.duckdb.ledger.sqlite``
+beside it. A reservation is one ``BEGIN IMMEDIATE`` transaction that reads each
+applicable bucket (settled spend + live holds) and, when the guard's decision says the call
+fits, writes a hold in each: all budgets take it or none does, and no other process can
+reserve in between. Settling deletes the holds and adds the real spend in one transaction.
+
+Why SQLite and not the DuckDB file: DuckDB lets one process write at a time and a notebook
+holding the file blocks everyone, while a budgeted call must decide in microseconds. A
+SQLite transaction in WAL mode takes a lock for tens of microseconds, readers never block,
+the wait for the lock is bounded (``timeout``, then the budget's ``on_error`` policy), and
+committed spend survives any crash of the process (``synchronous=NORMAL``: a power cut
+may lose the last transactions, never corrupt the file). Python ships it (``sqlite3``).
+
+Amounts are integers: tokens, or USD in pico-dollars (the store's 12 decimals), rounded
+up. A bucket is one (unit, scope, window, window id, key); rolling windows keep spend per
+minute (``slot``), others in slot 0. Holds carry an expiry (a call never closed cannot
+block later calls forever) and the holder's pid (holds of a dead process are dropped).
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
+import sqlite3
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from pathlib import Path
 
-from .scopes import Scope
+from .definition import Amount
 
-__all__ = ["Amount", "Bucket", "LoadResult", "load_from_store", "minute_of"]
+__all__ = [
+    "Ledger",
+    "LedgerError",
+    "Seen",
+    "Slot",
+    "from_units",
+    "ledger_path",
+    "to_units",
+]
 
-logger = logging.getLogger("tokentrail")
+#: USD are kept in pico-dollars, the precision of the store's ``total_cost``.
+USD_SCALE = Decimal(10**12)
+#: Larger amounts are clamped (SQLite integers are 64-bit): about $4.6M or 4.6e18 tokens.
+MAX_UNITS = 2**62
+#: A slot below every minute: non-rolling buckets count every slot.
+ALL_SLOTS = -(2**62)
 
-#: An amount in a budget's unit: USD as Decimal, tokens as int.
-Amount = Decimal | int
-#: Settled calls remembered by id until a reload finds them in the store.
-MAX_PENDING = 20_000
-#: Past this age (seconds) a settled call's row is surely written (the store writes in
-#: sub-second batches), so it may be folded into the base when ``pending`` is too big.
-FOLD_AFTER_S = 60.0
-
-
-def minute_of(ts: datetime) -> int:
-    """Minutes since the epoch: the slot rolling windows keep spend in."""
-    return int(ts.timestamp() // 60)
-
-
-@dataclass(slots=True)
-class LoadResult:
-    """Spend found in the store for one bucket."""
-
-    usd: Decimal = Decimal(0)
-    tokens: int = 0
-    #: Rolling windows: minute slot -> (usd, tokens).
-    slots: dict[int, tuple[Decimal, int]] = field(default_factory=dict)
-    #: Ids (of those asked about) already in the store.
-    found: set[str] = field(default_factory=set)
-
-
-@dataclass(eq=False, slots=True)
-class Bucket:
-    """Spend and reservations of one budget for one key in one window."""
-
-    unit: str  # "usd" | "tokens"
-    key: str | None
-    window_id: str
-    start: datetime | None = None
-    end: datetime | None = None
-    rolling: timedelta | None = None
-    base: Amount = 0
-    base_slots: dict[int, Amount] = field(default_factory=dict)
-    # record id -> (amount, minute of the call, time.monotonic() when settled)
-    pending: dict[str, tuple[Amount, int, float]] = field(default_factory=dict)
-    pending_total: Amount = 0
-    reserved: Amount = 0
-    warned: set[float] = field(default_factory=set)
-    loaded_at: float | None = None  # time.monotonic() of the last load; None = never
-    needs_load: bool = True
-    load_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def zero(self) -> Amount:
-        """0 in this bucket's unit."""
-        return Decimal(0) if self.unit == "usd" else 0
-
-    def spent(self, now: datetime | None = None) -> Amount:
-        """Settled spend in the window (for rolling windows: within its length of ``now``)."""
-        if self.rolling is None:
-            return self.base + self.pending_total
-        cutoff = minute_of((now or datetime.now(timezone.utc)) - self.rolling)
-        # Slots are whole minutes; keeping the partial oldest minute errs on the safe side.
-        for minute in [m for m in self.base_slots if m < cutoff]:
-            del self.base_slots[minute]
-        for rid in [r for r, (_, m, _) in self.pending.items() if m < cutoff]:
-            amount = self.pending.pop(rid)[0]
-            self.pending_total -= amount
-        return sum(self.base_slots.values(), self.zero()) + self.pending_total
-
-    def add_spend(self, record_id: str | None, amount: Amount, ts: datetime, track: bool) -> None:
-        """Count a settled call. ``track``: remember its id until the store has its row."""
-        if not amount:
-            return
-        if track and record_id is not None:
-            self.pending[record_id] = (amount, minute_of(ts), time.monotonic())
-            self.pending_total += amount
-            if len(self.pending) > MAX_PENDING:
-                self._fold_oldest()
-        elif self.rolling is not None:
-            minute = minute_of(ts)
-            self.base_slots[minute] = self.base_slots.get(minute, self.zero()) + amount
-        else:
-            self.base += amount
-
-    def _fold_oldest(self) -> None:
-        """Move pending calls settled over :data:`FOLD_AFTER_S` ago into the base.
-
-        A reload replaces the base with the store's sum, which holds those rows by then, so
-        folding them does not lose or double-count them; it bounds memory when a bucket is
-        settled into for a long time without being reloaded. Young entries stay.
-        """
-        horizon = time.monotonic() - FOLD_AFTER_S
-        old = [rid for rid, entry in self.pending.items() if entry[2] <= horizon]
-        for rid in old[: max(len(old), len(self.pending) - MAX_PENDING // 2)]:
-            amount, minute, _ = self.pending.pop(rid)
-            self.pending_total -= amount
-            if self.rolling is not None:
-                self.base_slots[minute] = self.base_slots.get(minute, self.zero()) + amount
-            else:
-                self.base += amount
-
-    def apply_load(self, result: LoadResult) -> None:
-        """Replace the base with a fresh load; drop pending ids the store now has."""
-        if self.rolling is not None:
-            index = 0 if self.unit == "usd" else 1
-            self.base_slots = {m: v[index] for m, v in result.slots.items()}
-        else:
-            self.base = result.usd if self.unit == "usd" else result.tokens
-        for rid in result.found:
-            entry = self.pending.pop(rid, None)
-            if entry is not None:
-                self.pending_total -= entry[0]
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS buckets (
+    name TEXT PRIMARY KEY,
+    warned REAL NOT NULL DEFAULT 0,
+    synced REAL NOT NULL DEFAULT 0,
+    expires REAL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS spend (
+    name TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    PRIMARY KEY (name, slot)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS holds (
+    name TEXT NOT NULL,
+    reservation TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    expires REAL NOT NULL,
+    pid INTEGER NOT NULL,
+    PRIMARY KEY (name, reservation)
+) WITHOUT ROWID;
+"""
 
 
-def load_from_store(
-    path: str | os.PathLike[str],
-    scope: Scope,
-    key: str | None,
-    start: datetime | None,
-    end: datetime | None,
-    rolling: bool,
-    ids: Sequence[str],
-) -> LoadResult:
-    """Sum the spend already in the store for one bucket (any process wrote it).
+_SEEN = """
+SELECT
+    (SELECT coalesce(sum(amount), 0) FROM spend WHERE name = ?1 AND slot >= ?2),
+    (SELECT coalesce(sum(amount), 0) FROM holds WHERE name = ?1 AND expires > ?3),
+    coalesce((SELECT warned FROM buckets WHERE name = ?1), 0)
+"""
 
-    ``start``/``end`` bound ``ts`` (call start, UTC) when set; ``rolling`` returns per-minute
-    slots instead of one total; ``ids`` are record ids to look for (pending local calls).
-    Raises on I/O errors; the guard decides what to do.
+
+class LedgerError(Exception):
+    """The ledger could not be read or written (locked past the timeout, I/O error)."""
+
+
+def ledger_path(db_path: str | os.PathLike[str]) -> Path:
+    """The ledger file of a database: ``<database>.ledger.sqlite``."""
+    return Path(f"{os.fspath(db_path)}.ledger.sqlite")
+
+
+def to_units(amount: Amount, unit: str, *, up: bool = True) -> int:
+    """An amount as ledger units: tokens, or pico-USD rounded up (``up``) or down."""
+    if unit != "usd":
+        return min(int(amount), MAX_UNITS)
+    rounding = ROUND_CEILING if up else ROUND_FLOOR
+    return min(int((Decimal(amount) * USD_SCALE).to_integral_value(rounding)), MAX_UNITS)
+
+
+def from_units(units: int, unit: str) -> Amount:
+    """Ledger units back to an amount: int tokens or Decimal USD."""
+    if unit != "usd":
+        return int(units)
+    return (Decimal(units) / USD_SCALE).normalize() if units else Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where one bucket's spend is read and written.
+
+    ``cutoff``: the first minute a rolling window counts (``ALL_SLOTS`` otherwise);
+    ``slot``: the minute spend is written to (0 for non-rolling windows); ``expires``:
+    when the bucket may be dropped (its window's end), ``None`` when never.
     """
-    from ..store import reading
 
-    where, params = scope.sql_filter(key)
-    conditions = [where]
-    if start is not None:
-        conditions.append("ts >= ?")
-        params.append(start)
-    if end is not None:
-        conditions.append("ts < ?")
-        params.append(end)
-    clause = " AND ".join(conditions)
-    result = LoadResult()
-    with reading(path) as con:
-        if rolling:
-            rows = con.execute(
-                "SELECT CAST(floor(epoch(ts) / 60) AS BIGINT), "
-                "coalesce(sum(total_cost), 0), coalesce(sum(total_tokens), 0) "
-                f"FROM usage WHERE {clause} GROUP BY 1",
-                params,
-            ).fetchall()
-            for minute, usd, tokens in rows:
-                result.slots[int(minute)] = (Decimal(usd), int(tokens))
-                result.usd += Decimal(usd)
-                result.tokens += int(tokens)
-        else:
-            row = con.execute(
-                "SELECT coalesce(sum(total_cost), 0), coalesce(sum(total_tokens), 0) "
-                f"FROM usage WHERE {clause}",
-                params,
-            ).fetchone()
-            if row is not None:
-                result.usd, result.tokens = Decimal(row[0]), int(row[1])
-        if ids:
-            found = con.execute(
-                "SELECT id FROM usage WHERE id IN (SELECT unnest(?::VARCHAR[]))", [list(ids)]
-            ).fetchall()
-            result.found = {str(r[0]) for r in found}
-    return result
+    name: str
+    cutoff: int = ALL_SLOTS
+    slot: int = 0
+    expires: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One bucket as a transaction saw it: settled spend, live holds, alert level."""
+
+    spent: int
+    reserved: int
+    warned: float = 0.0
+
+
+class Ledger:
+    """One SQLite ledger file (or an in-memory one) shared by every process that opens it."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, *, timeout: float = 1.0) -> None:
+        self.path = None if path is None else Path(path)
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._con: sqlite3.Connection | None = None
+        self._pid = -1
+        #: Seconds the last transaction waited for the write lock (the bounded wait).
+        self.last_wait = 0.0
+        #: Seconds between sweeps of expired holds (they stop counting at expiry anyway).
+        self.sweep_every = 1.0
+        self._swept = 0.0
+        self._touched: set[str] = set()  # bucket rows known to exist
+        self._trimmed: dict[str, int] = {}  # rolling bucket -> cutoff minute last trimmed
+
+    # ------------------------------------------------------------------ connection
+    def _connection(self) -> sqlite3.Connection:
+        """The process's connection, opened on first use and again after a fork."""
+        if self._con is not None and self._pid == os.getpid():
+            return self._con
+        target = ":memory:" if self.path is None else str(self.path)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(
+            target, timeout=self.timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.executescript(_SCHEMA)
+        except BaseException:
+            con.close()
+            raise
+        self._con, self._pid = con, os.getpid()
+        self._touched.clear()
+        self._drop_dead_holders(con)
+        return con
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the process lock; errors as LedgerError."""
+        with self._lock:
+            try:
+                con = self._connection()
+                started = time.perf_counter()
+                con.execute("BEGIN IMMEDIATE")
+                self.last_wait = time.perf_counter() - started
+            except sqlite3.Error as exc:
+                raise LedgerError(f"{exc} (waited up to {self.timeout:g} s)") from exc
+            try:
+                yield con
+                con.execute("COMMIT")
+            except BaseException as exc:
+                self._touched.clear()  # rows created in this transaction are gone
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise LedgerError(str(exc)) from exc
+                raise
+
+    def _drop_dead_holders(self, con: sqlite3.Connection) -> int:
+        """Delete holds of processes that no longer run (a crash between reserve and settle)."""
+        pids = [int(r[0]) for r in con.execute("SELECT DISTINCT pid FROM holds")]
+        dead = [p for p in pids if p != os.getpid() and not _alive(p)]
+        for pid in dead:
+            con.execute("DELETE FROM holds WHERE pid = ?", (pid,))
+        return len(dead)
+
+    # ------------------------------------------------------------------ reading
+    @staticmethod
+    def _seen(con: sqlite3.Connection, slot: Slot, now: float) -> Seen:
+        # One statement for the three figures: each statement costs a round through
+        # the sqlite3 module, and this runs for every budget of every call.
+        spent, reserved, warned = con.execute(_SEEN, (slot.name, slot.cutoff, now)).fetchone()
+        return Seen(int(spent), int(reserved), float(warned))
+
+    def read(self, slots: Sequence[Slot], now: float) -> list[Seen]:
+        """The buckets' current state (a snapshot; takes no write lock)."""
+        with self._lock:
+            try:
+                con = self._connection()
+                return [self._seen(con, s, now) for s in slots]
+            except sqlite3.Error as exc:
+                raise LedgerError(str(exc)) from exc
+
+    def names(self, prefix: str) -> list[str]:
+        """Bucket names starting with ``prefix`` (the keys seen in one window)."""
+        with self._lock:
+            try:
+                rows = (
+                    self._connection()
+                    .execute(
+                        "SELECT name FROM buckets WHERE substr(name, 1, ?) = ? ORDER BY name",
+                        (len(prefix), prefix),
+                    )
+                    .fetchall()
+                )
+            except sqlite3.Error as exc:
+                raise LedgerError(str(exc)) from exc
+        return [str(r[0]) for r in rows]
+
+    def synced(self, name: str) -> float:
+        """When the bucket last took the store's spend in (0: never)."""
+        with self._lock:
+            try:
+                row = (
+                    self._connection()
+                    .execute("SELECT synced FROM buckets WHERE name = ?", (name,))
+                    .fetchone()
+                )
+            except sqlite3.Error as exc:
+                raise LedgerError(str(exc)) from exc
+        return float(row[0]) if row else 0.0
+
+    # ------------------------------------------------------------------ writing
+    def hold(
+        self,
+        reservation: str,
+        slots: Sequence[Slot],
+        amounts: Sequence[int],
+        fits: Callable[[list[Seen]], bool],
+        *,
+        expires: float,
+        now: float,
+    ) -> tuple[list[Seen], bool, int]:
+        """Read every bucket and, when ``fits(seen)``, hold ``amounts`` in all of them.
+
+        One transaction: no other process reserves or settles in between. Expired holds
+        are dropped first. Returns (what was seen, whether held, how many expired holds
+        were dropped). ``fits`` is the guard's decision; it must not do I/O.
+        """
+        with self._transaction() as con:
+            expired = 0
+            if now - self._swept >= self.sweep_every:
+                self._swept = now
+                expired = con.execute("DELETE FROM holds WHERE expires <= ?", (now,)).rowcount
+            seen = [self._seen(con, s, now) for s in slots]
+            ok = fits(seen)
+            if not ok and self._drop_dead_holders(con):  # a crashed process held the room
+                seen = [self._seen(con, s, now) for s in slots]
+                ok = fits(seen)
+            if not ok:
+                return seen, False, expired
+            for slot in slots:
+                self._touch(con, slot)
+            pid = os.getpid()
+            con.executemany(
+                "INSERT OR REPLACE INTO holds VALUES (?, ?, ?, ?, ?)",
+                [
+                    (s.name, reservation, a, expires, pid)
+                    for s, a in zip(slots, amounts, strict=True)
+                ],
+            )
+            return seen, True, expired
+
+    def settle(
+        self,
+        reservation: str | None,
+        charges: Sequence[tuple[Slot, int]],
+        alert: Callable[[int, int, float], float],
+        now: float,
+    ) -> list[tuple[int, float, float]]:
+        """Drop the reservation's holds and add each bucket's real spend, in one transaction.
+
+        ``charges`` name every bucket the reservation holds (its holds elsewhere expire).
+
+        ``alert(index, spent_after, warned)`` returns the bucket's new alert level (the
+        highest threshold fraction reached); the level is stored so each threshold fires
+        once per window across processes. Returns (spent after, old level, new level).
+        """
+        out: list[tuple[int, float, float]] = []
+        with self._transaction() as con:
+            if reservation is not None:  # by primary key: no index to keep up to date
+                con.executemany(
+                    "DELETE FROM holds WHERE name = ? AND reservation = ?",
+                    [(slot.name, reservation) for slot, _ in charges],
+                )
+            for index, (slot, amount) in enumerate(charges):
+                self._touch(con, slot)
+                if amount:
+                    con.execute(
+                        "INSERT INTO spend VALUES (?, ?, ?) ON CONFLICT (name, slot) "
+                        "DO UPDATE SET amount = min(amount + excluded.amount, ?)",
+                        (slot.name, slot.slot, amount, MAX_UNITS),
+                    )
+                if slot.cutoff != ALL_SLOTS and self._trimmed.get(slot.name) != slot.cutoff:
+                    # Rolling: minutes out of the window go (once per minute is enough).
+                    self._trimmed[slot.name] = slot.cutoff
+                    con.execute(
+                        "DELETE FROM spend WHERE name = ? AND slot < ?", (slot.name, slot.cutoff)
+                    )
+                seen = self._seen(con, slot, now)
+                level = alert(index, seen.spent, seen.warned)
+                if level > seen.warned:
+                    con.execute("UPDATE buckets SET warned = ? WHERE name = ?", (level, slot.name))
+                out.append((seen.spent, seen.warned, level))
+        return out
+
+    def release(self, reservation: str, slots: Sequence[Slot]) -> None:
+        """Drop a reservation's holds in ``slots`` (the call never went out)."""
+        with self._transaction() as con:
+            con.executemany(
+                "DELETE FROM holds WHERE name = ? AND reservation = ?",
+                [(slot.name, reservation) for slot in slots],
+            )
+
+    def merge_store(self, slot: Slot, store: dict[int, int], now: float) -> None:
+        """Take in the store's spend for a bucket: each slot keeps the larger figure.
+
+        The ledger's figure counts every call settled through a guard (some not yet in the
+        store); the store's counts every stored row (some written by trackers without a
+        budget, or before the ledger existed). Both are lower bounds of the truth, so the
+        larger one is, too: nothing is counted twice.
+        """
+        with self._transaction() as con:
+            self._touch(con, slot)
+            for minute, amount in store.items():
+                if amount:
+                    con.execute(
+                        "INSERT INTO spend VALUES (?, ?, ?) ON CONFLICT (name, slot) "
+                        "DO UPDATE SET amount = max(amount, excluded.amount)",
+                        (slot.name, minute, min(amount, MAX_UNITS)),
+                    )
+            con.execute("UPDATE buckets SET synced = ? WHERE name = ?", (now, slot.name))
+
+    def _touch(self, con: sqlite3.Connection, slot: Slot) -> None:
+        """Create the bucket's row once (it lists the key and holds the alert level)."""
+        if slot.name in self._touched:
+            return
+        con.execute(
+            "INSERT OR IGNORE INTO buckets (name, expires) VALUES (?, ?)",
+            (slot.name, slot.expires),
+        )
+        if len(self._touched) > 50_000:
+            self._touched.clear()
+        self._touched.add(slot.name)
+
+    def close(self) -> None:
+        """Close this process's connection (reopened on next use)."""
+        with self._lock:
+            if self._con is not None and self._pid == os.getpid():
+                self._con.close()
+            self._con = None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True

@@ -54,7 +54,9 @@ class Estimate:
 class Reservation:
     """Worst-case amounts held for one call until it settles.
 
-    ``entries`` are ``(budget, bucket, amount)``: what each applicable budget holds.
+    ``entries`` are ``(budget, ledger slot, amount)``: what each applicable budget holds.
+    A reservation never settled nor released expires in the ledger after
+    ``GuardConfig.reservation_ttl``; a late settle still counts what the call used.
     """
 
     id: int
@@ -64,25 +66,32 @@ class Reservation:
     provider: str | None
     created: float = field(default_factory=time.monotonic)
     done: bool = False
-    #: Given back by ``reservation_ttl``: a late settle still counts what the call used.
-    expired: bool = False
+    #: The reservation's id in the shared ledger (unique across processes).
+    ledger_id: str | None = None
 
 
 @dataclass(slots=True)
 class GuardConfig:
     """Guard-wide settings (``tracker.budget(...)`` passes them through as keywords).
 
-    ``default_output_tokens``: reply tokens reserved when a call sets no ``max_tokens``.
+    ``default_output_tokens``: reply tokens reserved for a call without ``max_tokens`` when
+    the catalog knows neither the model's maximum output nor its context window.
     ``heuristic_margin``: factor on prompt counts that come from the heuristic.
-    ``reload_every``: seconds between reloads of store spend (several processes).
+    ``reload_every``: seconds between reads of spend only the store knows (rows written
+    by trackers without a budget), done in the background.
     ``persist``: write budget definitions next to the database for ``tokentrail budget``.
-    ``reservation_ttl``: seconds after which a reservation that was never settled nor
-    released is given back (a call whose end event never came, e.g. another callback
-    handler refused it after ours reserved); ``0`` keeps reservations forever.
+    ``reservation_ttl``: seconds after which a reservation never settled nor released is
+    given back (a stream never closed, a call whose end event never came); 600 s is the
+    default request timeout of the OpenAI and Anthropic SDKs.
+    ``ledger_timeout``: the longest a call waits for the shared ledger's lock before the
+    budgets' ``on_error`` policy decides. ``store_timeout``: the longest a read of the
+    store waits for DuckDB's lock.
     """
 
     default_output_tokens: int = 4096
     heuristic_margin: float = 1.15
-    reload_every: float = 5.0
+    reload_every: float = 30.0
     persist: bool = True
-    reservation_ttl: float = 3600.0
+    reservation_ttl: float = 600.0
+    ledger_timeout: float = 1.0
+    store_timeout: float = 0.5

@@ -1,9 +1,11 @@
 """A call's worst case before it is sent: prompt tokens counted, reply bounded, priced.
 
 The prompt is counted with the model's tokenizer (:mod:`tokentrail.estimate`; heuristic
-counts get a safety margin), the reply is bounded by ``max_tokens`` (or the configured
-default), and the sum is priced from the catalog. :class:`RateCache` keeps a per-model
-price per token so the common call needs no catalog lookup.
+counts get a safety margin), the reply is bounded by ``max_tokens`` or else by the most
+the model can return (the catalog's ``max_output_tokens``, else its context window, else
+``GuardConfig.default_output_tokens``), and the sum is priced from the catalog.
+:class:`RateCache` keeps a per-model price per token and reply bound so the common call
+needs no catalog lookup.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ import logging
 import math
 import time
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from .request import Estimate, GuardConfig, PreflightRequest
 
-__all__ = ["RateCache", "estimate_call", "price_tokens"]
+if TYPE_CHECKING:
+    from ..usage import Usage
+
+__all__ = ["RateCache", "estimate_call", "price_tokens", "price_usage", "reply_bound"]
 
 logger = logging.getLogger("tokentrail")
 
@@ -38,7 +44,7 @@ def estimate_call(
         prompt = math.ceil(prompt * config.heuristic_margin)
     output = request.max_tokens
     if output is None or isinstance(output, bool) or not isinstance(output, int) or output < 0:
-        output = config.default_output_tokens
+        output = rates.reply_bound(model, request.provider, config.default_output_tokens)
     usd = rates.price(model, request.provider, prompt, output, variant)
     return Estimate(prompt, output, usd, exact)
 
@@ -60,6 +66,17 @@ class RateCache:
         self._rates: dict[
             tuple[str, str | None, str | None], tuple[float, tuple[Decimal, Decimal] | None]
         ] = {}
+        self._bounds: dict[tuple[str | None, str | None], int | None] = {}
+
+    def reply_bound(self, model: str | None, provider: str | None, default: int) -> int:
+        """The most tokens ``model`` can return (memoized), ``default`` when unknown."""
+        key = (model, provider)
+        if key not in self._bounds:
+            if len(self._bounds) > 4096:
+                self._bounds.clear()
+            self._bounds[key] = reply_bound(model, provider)
+        found = self._bounds[key]
+        return default if found is None else found
 
     def price(
         self,
@@ -117,5 +134,35 @@ def price_tokens(
         )
     except Exception:
         logger.warning("tokentrail: could not price a pre-flight estimate", exc_info=True)
+        return None
+    return None if priced is None else priced.total
+
+
+def reply_bound(model: str | None, provider: str | None) -> int | None:
+    """The catalog's ``max_output_tokens`` for ``model``, else its context window."""
+    if not model:
+        return None
+    try:
+        from ..pricing import find_model
+
+        entry = find_model(model, provider)
+    except Exception:
+        logger.warning("tokentrail: could not look up %r in the catalog", model, exc_info=True)
+        return None
+    if entry is None:
+        return None
+    return entry.max_output_tokens or entry.context_window
+
+
+def price_usage(model: str | None, provider: str | None, usage: Usage) -> Decimal | None:
+    """The catalog cost of ``usage`` at ``model``'s price; ``None`` when it has none."""
+    if not model:
+        return None
+    try:
+        from ..pricing import cost
+
+        priced = cost(model, provider=provider, usage=usage)
+    except Exception:
+        logger.warning("tokentrail: could not price a call at %r", model, exc_info=True)
         return None
     return None if priced is None else priced.total

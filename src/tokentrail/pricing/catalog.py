@@ -156,6 +156,8 @@ class ModelEntry:
     rules: tuple[Rule, ...] = ()
     name: str | None = None
     context_window: int | None = None
+    #: The most tokens one reply can have; ``None`` when the catalog does not say.
+    max_output_tokens: int | None = None
     deprecated: bool = False
     note: str | None = None
     catalog_version: str | None = None
@@ -323,6 +325,7 @@ def entry_from_spec(
         rules=rules,
         name=spec.get("name"),
         context_window=spec.get("context_window"),
+        max_output_tokens=spec.get("max_output_tokens"),
         deprecated=bool(spec.get("deprecated", False)),
         note=spec.get("note"),
         catalog_version=catalog_version,

@@ -13,6 +13,7 @@ A file looks like::
       - id: gpt-4o
         match: [{exact: gpt-4o}, {prefix: gpt-4o-2024-08}]
         context_window: 128000
+        max_output_tokens: 16384
         prices: {input: "2.5", cache_read: "1.25", output: "10"}
         variants: [{name: batch, prices: {input: "1.25", output: "5"}}]
 """
@@ -171,6 +172,9 @@ class ModelSpec(_Strict):
     name: str | None = None
     match: list[MatchRule] = Field(default_factory=list)
     context_window: int | None = Field(None, gt=0)
+    #: The most tokens one reply can have (the budget guard's bound when a call sets no
+    #: ``max_tokens``).
+    max_output_tokens: int | None = Field(None, gt=0)
     prices: PriceSet | None = None
     periods: list[Period] | None = None
     variants: list[Variant] = Field(default_factory=list)

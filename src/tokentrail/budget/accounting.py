@@ -1,0 +1,460 @@
+"""Between the guard and the ledger: a call's charges, the decision, spend, alerts, store sync.
+
+The guard says which budgets apply; this module turns each into a :class:`Charge` (the
+bucket's ledger slot and the amount this call may cost), decides in one ledger
+transaction whether all fit (the tightest budget names the refusal), settles real costs
+and fires alerts, and takes in spend only the DuckDB store knows (:mod:`.store_spend`):
+once inline when a bucket is first used anywhere, then in a background thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ..errors import BudgetExceededError
+from . import alerts
+from .definition import Amount, Budget, fallback_price, zero
+from .ledger import ALL_SLOTS, Ledger, LedgerError, Seen, Slot, from_units, to_units
+from .matching import Spans
+from .request import Estimate, GuardConfig, Reservation
+from .status import BudgetStatus
+from .worst_case import price_usage
+
+if TYPE_CHECKING:
+    from ..records import UsageRecord
+
+__all__ = ["Accounting", "Charge", "minute_of"]
+
+logger = logging.getLogger("tokentrail")
+
+
+def minute_of(ts: datetime) -> int:
+    """Minutes since the epoch: the slot rolling windows keep spend in."""
+    return int(ts.timestamp() // 60)
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What one call means for one budget: its bucket, key, window and amount.
+
+    ``amount`` is ``None`` when the call cannot be priced and the budget refuses that.
+    """
+
+    budget: Budget
+    slot: Slot
+    amount: Amount | None
+    key: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def enforced(self) -> bool:
+        """False for a free call against a USD budget: never refused, nothing held."""
+        return not (self.budget.unit == "usd" and self.amount == 0)
+
+
+class Accounting:
+    """The ledger side of one guard: charges, decisions, settlements, store sync."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        config: GuardConfig,
+        store_path: str | os.PathLike[str] | None,
+        now: Callable[[], datetime],
+        spans: Spans,
+    ) -> None:
+        self.ledger = ledger
+        self._spans = spans
+        self._names: dict[tuple[str, str, str, str, str | None], str] = {}
+        self.config = config
+        self._store = store_path
+        self._now = now
+        self._synced: dict[str, float] = {}  # bucket -> time.monotonic() of our last sync
+        self._sync_queue: dict[str, Charge] = {}
+        self._sync_thread: threading.Thread | None = None
+        self._sync_lock = threading.Lock()
+        self._warned: set[str] = set()
+        self.last_estimate: Estimate | None = None
+
+    # ------------------------------------------------------------------ charges
+    def slot(self, budget: Budget, key: str | None, wid: str, when: datetime) -> Slot:
+        """The ledger slot of (budget group, key, window id) for a call at ``when``."""
+        window = budget.window
+        ident = (budget.unit, budget.scope.name, window.name, wid, key)
+        name = self._names.get(ident)
+        if name is None:
+            if len(self._names) > 50_000:
+                self._names.clear()
+            name = self._names[ident] = json.dumps(list(ident))
+        if window.kind == "rolling" and window.length is not None:
+            # Whole minutes: keeping the partial oldest minute errs on the safe side.
+            return Slot(name, cutoff=minute_of(when - window.length), slot=minute_of(when))
+        if window.kind == "calendar":
+            end = self._spans.span(window.name, when, budget.tz)[1]
+            return Slot(name, expires=end.timestamp())
+        if window.kind == "run":
+            return Slot(name, expires=when.timestamp() + 7 * 86400)
+        return Slot(name)
+
+    def charge(
+        self, budget: Budget, key: str | None, wid: str, estimate: Estimate, now: datetime
+    ) -> Charge:
+        """The call's worst case against one budget."""
+        self.last_estimate = estimate
+        start, end = self._window(budget, now)
+        amount: Amount | None
+        if budget.unit == "tokens":
+            amount = estimate.tokens
+        elif estimate.usd is not None:
+            amount = estimate.usd
+        elif budget.unpriced == "allow":
+            amount = Decimal(0)
+        elif isinstance(budget.unpriced, tuple):
+            amount = fallback_price(budget.unpriced, estimate.input_tokens, estimate.output_tokens)
+        else:
+            amount = None
+        return Charge(budget, self.slot(budget, key, wid, now), amount, key, start, end)
+
+    def _window(self, budget: Budget, now: datetime) -> tuple[datetime | None, datetime | None]:
+        """(start, end) of a calendar window containing ``now``; (None, None) otherwise."""
+        if budget.window.kind != "calendar":
+            return None, None
+        start, end, _ = self._spans.span(budget.window.name, now, budget.tz)
+        return start, end
+
+    # ------------------------------------------------------------------ decide
+    def hold(
+        self, ident: str, charges: list[Charge], model: str | None, now: datetime, *, commit: bool
+    ) -> tuple[list[BudgetStatus], BudgetExceededError | None, list[Charge]]:
+        """Check every charge and, when all fit and ``commit``, hold them (one transaction).
+
+        Returns the budgets' statuses as seen, the refusal (``None`` when all fit) and the
+        charges held. Raises :class:`LedgerError` when the ledger cannot be reached.
+        """
+        shared = [c for c in charges if c.budget.window.kind != "call" and c.enforced]
+        for c in shared:
+            self._sync_if_needed(c)
+        amounts = [to_units(c.amount or 0, c.budget.unit) for c in shared]
+        found: list[tuple[list[Seen], BudgetExceededError | None]] = []
+
+        def fits(seen: list[Seen]) -> bool:
+            error = self._refusal(charges, dict(zip(map(id, shared), seen, strict=True)), model)
+            found[:] = [(seen, error)]
+            return error is None and commit
+
+        expires = time.time() + self.config.reservation_ttl
+        stamp = now.timestamp()
+        if shared:
+            _, _, expired = self.ledger.hold(
+                ident, [c.slot for c in shared], amounts, fits, expires=expires, now=stamp
+            )
+            if expired:
+                logger.warning(
+                    "tokentrail: %d budget reservation(s) were never settled after %g s; "
+                    "released (their calls never reported an end)",
+                    expired,
+                    self.config.reservation_ttl,
+                )
+        else:
+            fits([])
+        seen, error = found[0]
+        if error is None and commit:
+            return [], None, charges  # the common case: nobody reads statuses
+        by_charge = dict(zip(map(id, shared), seen, strict=True))
+        statuses = [self._status_of(c, by_charge.get(id(c))) for c in charges]
+        return statuses, error, ([] if error else charges)
+
+    def _refusal(
+        self, charges: list[Charge], seen: dict[int, Seen], model: str | None
+    ) -> BudgetExceededError | None:
+        """The refusal of the tightest budget that does not fit, or ``None``."""
+        failures: list[tuple[float, BudgetExceededError]] = []
+        for c in charges:
+            budget, state = c.budget, seen.get(id(c), Seen(0, 0))
+            unit = budget.unit
+            spent, reserved = from_units(state.spent, unit), from_units(state.reserved, unit)
+            if c.amount is None:
+                detail = (
+                    f"no price is known for model {model!r}, so the call cannot be bounded; "
+                    "register a price, or add the budget with unpriced='allow' or "
+                    "unpriced=(input_usd_per_mtok, output_usd_per_mtok)"
+                )
+                failures.append((-1.0, self._error(c, spent, reserved, zero(unit), detail)))
+                continue
+            if not c.enforced:
+                continue
+            limit = to_units(budget.limit, unit, up=False)
+            need = to_units(c.amount, unit)
+            if budget.window.kind == "call":
+                state = Seen(0, 0)
+            headroom = limit - state.spent - state.reserved
+            if need > headroom:
+                tightness = headroom / limit if limit else -1.0
+                failures.append((tightness, self._error(c, spent, reserved, c.amount, None)))
+        if not failures:
+            return None
+        failures.sort(key=lambda f: f[0])
+        return failures[0][1]
+
+    @staticmethod
+    def _error(
+        c: Charge, spent: Amount, reserved: Amount, estimate: Amount, detail: str | None
+    ) -> BudgetExceededError:
+        budget = c.budget
+        return BudgetExceededError(
+            scope=budget.scope.name,
+            key=c.key,
+            window=budget.window.name,
+            limit=budget.limit,
+            spent=spent,
+            reserved=reserved,
+            estimate=estimate,
+            unit=budget.unit,
+            detail=detail,
+        )
+
+    def _status_of(self, c: Charge, seen: Seen | None) -> BudgetStatus:
+        state = seen or Seen(0, 0)
+        unit = c.budget.unit
+        return _status(
+            c.budget,
+            c.key,
+            from_units(state.spent, unit),
+            from_units(state.reserved, unit),
+            c.start,
+            c.end,
+        )
+
+    # ------------------------------------------------------------------ settle
+    def actual(
+        self, budget: Budget, record: UsageRecord, reservation: Reservation | None
+    ) -> Amount:
+        """What a finished call costs against ``budget``: never $0 for a call priced at start.
+
+        A response whose model has no price is priced at the request's model; failing
+        that, at the amount that was held. Unreserved calls of unpriced models follow the
+        budget's ``unpriced`` policy.
+        """
+        if budget.unit == "tokens":
+            return record.usage.total_tokens
+        if record.cost is not None:
+            return record.cost.total
+        if reservation is not None and reservation.estimate.usd is not None:
+            priced = price_usage(reservation.model, reservation.provider, record.usage)
+            if priced is not None:
+                return priced
+            held = [a for b, _, a in reservation.entries if b is budget]
+            return held[0] if held else reservation.estimate.usd
+        if isinstance(budget.unpriced, tuple):
+            usage = record.usage
+            return fallback_price(budget.unpriced, usage.input_tokens, usage.output_tokens)
+        if record.usage.total_tokens:
+            self._warn_once(
+                f"unpriced:{record.model}",
+                f"model {record.model!r} has no price; its calls count $0 against USD budgets",
+            )
+        return zero(budget.unit)
+
+    def settle(self, ident: str | None, charges: Sequence[Charge], now: datetime) -> None:
+        """Drop holds, add real spend and fire the alerts it crosses. Never raises."""
+        if not charges and ident is None:
+            return
+        for c in charges:
+            self._sync_if_needed(c, inline=ident is None)
+        units = [(c.slot, to_units(c.amount or 0, c.budget.unit)) for c in charges]
+
+        def level(index: int, spent: int, warned: float) -> float:
+            budget = charges[index].budget
+            limit = to_units(budget.limit, budget.unit, up=False)
+            fraction = spent / limit if limit else float("inf")
+            reached = alerts.crossed(budget, fraction, warned)
+            return max(reached) if reached else warned
+
+        try:
+            results = self.ledger.settle(ident, units, level, now.timestamp())
+        except LedgerError as exc:
+            self._warn_once("settle", f"could not record spend in the budget ledger ({exc})")
+            return
+        fired: list[tuple[Budget, BudgetStatus]] = []
+        for c, (spent, old, new) in zip(charges, results, strict=True):
+            if new <= old:
+                continue  # no threshold crossed (the usual settle)
+            unit = c.budget.unit
+            limit = to_units(c.budget.limit, unit, up=False)
+            fraction = spent / limit if limit else float("inf")
+            status = _status(
+                c.budget,
+                c.key or _key_of(c.slot),
+                from_units(spent, unit),
+                zero(unit),
+                c.start,
+                c.end,
+            )
+            fired += [(c.budget, status) for _ in alerts.crossed(c.budget, fraction, old)]
+        alerts.emit(fired)
+
+    def release(self, ident: str | None, slots: Sequence[Slot]) -> None:
+        """Drop a reservation's holds. Never raises (the hold expires anyway)."""
+        if ident is None or not slots:
+            return
+        try:
+            self.ledger.release(ident, slots)
+        except LedgerError as exc:
+            self._warn_once("release", f"could not release a budget reservation ({exc})")
+
+    # ------------------------------------------------------------------ status
+    def status(self, budget: Budget, key: str | None, wid: str, now: datetime) -> BudgetStatus:
+        """One bucket's status, after taking in the store's spend when it is due."""
+        slot = self.slot(budget, key, wid, now)
+        charge = Charge(budget, slot, 0, key)
+        self._sync_if_needed(charge, inline=True)
+        start, end = self._window(budget, now)
+        try:
+            [seen] = self.ledger.read([slot], now.timestamp())
+        except LedgerError as exc:
+            self._warn_once("status", f"could not read the budget ledger ({exc})")
+            seen = Seen(0, 0)
+        unit = budget.unit
+        return _status(
+            budget, key, from_units(seen.spent, unit), from_units(seen.reserved, unit), start, end
+        )
+
+    def statuses_of_window(
+        self, budget: Budget, wid: str, now: datetime, budgets: Sequence[Budget]
+    ) -> list[BudgetStatus]:
+        """The status of every key used in ``budget``'s current window (overrides apart)."""
+        prefix = json.dumps([budget.unit, budget.scope.name, budget.window.name, wid])[:-1] + ", "
+        overridden = {b.key for b in budgets if b.key is not None and b.group == budget.group}
+        try:
+            names = self.ledger.names(prefix)
+        except LedgerError:
+            names = []
+        keys = [_key_of(Slot(n)) for n in names]
+        return [self.status(budget, k, wid, now) for k in keys if k not in overridden]
+
+    # ------------------------------------------------------------------ store sync
+    def _sync_if_needed(self, c: Charge, *, inline: bool = False) -> None:
+        """Take in the store's spend: inline the first time anywhere, later in the background."""
+        if self._store is None or c.budget.window.kind in ("run", "call"):
+            return
+        name = c.slot.name
+        last = self._synced.get(name)
+        if last is None:
+            try:
+                if self.ledger.synced(name) > 0:  # another process (or an earlier run) did
+                    self._synced[name] = time.monotonic()
+                    return
+            except LedgerError:
+                return
+            self._sync(c)
+        elif time.monotonic() - last >= self.config.reload_every:
+            if inline:
+                self._sync(c)
+            else:
+                self._sync_later(c)
+
+    def _sync(self, c: Charge) -> None:
+        from .store_spend import store_spend
+
+        budget, now = c.budget, self._now()
+        start, end = self._window(budget, now)
+        if budget.window.kind == "rolling" and budget.window.length is not None:
+            start = now - budget.window.length
+        wid = json.loads(c.slot.name)[3]
+        session = wid[2:] if budget.window.kind == "session" else None
+        self._synced[c.slot.name] = time.monotonic()
+        try:
+            assert self._store is not None
+            found = store_spend(
+                self._store,
+                budget.scope,
+                _key_of(c.slot),
+                budget.unit,
+                start=start,
+                end=end,
+                rolling=budget.window.kind == "rolling",
+                session=session,
+                timeout=self.config.store_timeout,
+            )
+            units = {
+                (s if c.slot.cutoff != ALL_SLOTS else 0): to_units(Decimal(str(v)), budget.unit)
+                for s, v in found.items()
+            }
+            self.ledger.merge_store(c.slot, units, now.timestamp())
+        except Exception as exc:
+            self._warn_once(
+                "store",
+                f"could not read spend from the store yet ({exc}); the ledger's figures are "
+                "used and the store is read again later",
+            )
+
+    def _sync_later(self, c: Charge) -> None:
+        with self._sync_lock:
+            self._sync_queue[c.slot.name] = c
+            if self._sync_thread is not None and self._sync_thread.is_alive():
+                return
+            self._sync_thread = threading.Thread(
+                target=self._drain_syncs, name="tokentrail-budget-sync", daemon=True
+            )
+            self._sync_thread.start()
+
+    def _drain_syncs(self) -> None:
+        while True:
+            with self._sync_lock:
+                if not self._sync_queue:
+                    self._sync_thread = None
+                    return
+                _, c = self._sync_queue.popitem()
+            self._sync(c)
+
+    def forget(self) -> None:
+        """Forget when buckets were last synced (re-read from the store on next use)."""
+        self._synced.clear()
+
+    # ------------------------------------------------------------------ warnings
+    def warn_open(self, cause: str) -> None:
+        """One warning when an ``on_error="open"`` budget lets a call through undecided."""
+        self._warn_once(f"open:{cause[:40]}", f"budget not enforced for this call: {cause}")
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        logger.warning("tokentrail: %s", message)
+
+
+def _key_of(slot: Slot) -> Any:
+    return json.loads(slot.name)[4]
+
+
+def _status(
+    budget: Budget,
+    key: str | None,
+    spent: Amount,
+    reserved: Amount,
+    start: datetime | None,
+    end: datetime | None,
+) -> BudgetStatus:
+    return BudgetStatus(
+        budget_id=budget.id,
+        scope=budget.scope.name,
+        key=key,
+        window=budget.window.name,
+        unit=budget.unit,
+        limit=budget.limit,
+        spent=spent,
+        reserved=reserved,
+        window_start=start,
+        window_end=end,
+        name=budget.name,
+    )
