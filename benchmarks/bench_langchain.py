@@ -23,7 +23,7 @@ commit, checkpoint) plus 8-11 µs per row, so its share per call depends on how 
 calls a batch holds, not on the handler.
 
 Breakdown rows (reported): the handler without the store, the handler's own work
-(``tracker.capture``/``capture_plain`` off: no pricing, no store), and LangChain's own
+(``tracker.capture`` off: no pricing, no store), and LangChain's own
 dispatch of the two events our handler implements (a handler whose hooks do nothing).
 """
 
@@ -94,19 +94,9 @@ def _discard(record: Any) -> None:
     """A store that keeps nothing (for the breakdown row only)."""
 
 
-def _discard_row(row: Any) -> bool:
-    """A store's ``submit_row`` that keeps nothing (for the breakdown row only)."""
-    return True
-
-
 def _uncaptured(record: Any, **kwargs: Any) -> Any:
     """A ``tracker.capture`` that does nothing (for the breakdown row only)."""
     return record
-
-
-def _uncaptured_plain(*args: Any) -> bool:
-    """A ``tracker.capture_plain`` that does nothing (for the breakdown row only)."""
-    return True
 
 
 def _noop_handler() -> Any:
@@ -175,18 +165,16 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 mine_queued.append(_time(model, short_n, [ours]))
                 # Breakdown only: the integration and pricing, the store switched off.
                 store.submit = _discard  # type: ignore[method-assign]
-                store.submit_row = _discard_row  # type: ignore[method-assign]
                 try:
                     no_store.append(_time(model, short_n, [ours]))
                 finally:
-                    del store.submit, store.submit_row
+                    del store.submit
                 dispatch.append(_time(model, short_n, [noop]))
                 tracker.capture = _uncaptured  # type: ignore[method-assign]
-                tracker.capture_plain = _uncaptured_plain  # type: ignore[method-assign,assignment]
                 try:
                     no_capture.append(_time(model, short_n, [ours]))
                 finally:
-                    del tracker.capture, tracker.capture_plain
+                    del tracker.capture
             stored = _stored(tracker)
         finally:
             tracker.close()
@@ -224,7 +212,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         ),
         _breakdown(
             "langchain handler overhead per call, the handler's own work only "
-            "(tracker.capture and capture_plain off: no pricing, no store)",
+            "(tracker.capture off: no pricing, no store)",
             overhead(no_capture),
             short_over_theirs,
         ),

@@ -9,11 +9,8 @@ raises, on purpose, before a request leaves.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import logging
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -21,9 +18,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .context import _RUNS, Attribution, CallContext, Run, active_runs
+from .blocks import run_block
+from .context import Attribution, CallContext, Run, active_runs
+from .manual import manual_record, set_attribution
 from .pricing import default_pricer
-from .providers import infer_provider, normalize_provider
 from .records import Status, UsageRecord, new_id
 from .usage import Usage
 
@@ -41,12 +39,6 @@ __all__ = ["Tracker"]
 logger = logging.getLogger("tokentrail")
 
 Listener = Callable[[UsageRecord], None]
-
-# (framework module, integration module): track() blocks hook into frameworks already imported.
-_TRACK_INTEGRATIONS: tuple[tuple[str, str], ...] = (
-    ("langchain_core", "tokentrail.integrations.langchain"),
-    ("llama_index.core", "tokentrail.integrations.llamaindex"),
-)
 
 
 class Tracker:
@@ -223,61 +215,27 @@ class Tracker:
         values are fixed and flagged, see :meth:`Usage.from_counts`). The provider is
         inferred from the model name when not given.
         """
-        try:
-            name = model if model is None or type(model) is str else str(model)
-            rec = UsageRecord(
-                model=name, provider=_provider_of(provider, name), usage=_usage_of(usage, estimated)
-            )
-            # Only what was given is converted and set: most calls pass a few arguments.
-            if latency_ms is not None:
-                rec.latency_ms = _to_float(latency_ms)
-            if status != "ok":
-                rec.status = status if status in ("error", "cancelled") else "ok"
-            if error_type is not None:
-                rec.error_type = str(error_type)
-            if request_id is not None:
-                rec.request_id = str(request_id)
-            if streamed:
-                rec.streamed = True
-            if cost is not None:
-                rec.cost = _valid_cost(cost)
-            if reported_cost is not None:
-                rec.reported_cost = _to_decimal(reported_cost)
-            if price_variant is not None:
-                rec.price_variant = _opt_str(price_variant)
-            if run_id is not None:
-                rec.run_id = _opt_str(run_id)
-            if parent_run_id is not None:
-                rec.parent_run_id = _opt_str(parent_run_id)
-            if trace_id is not None:
-                rec.trace_id = _opt_str(trace_id)
-            if ts is not None and isinstance(ts, datetime):
-                rec.ts = ts
-        except Exception as exc:
-            logger.warning(
-                "tokentrail: record() got unusable arguments (%s); storing what it can", exc
-            )
-            rec = UsageRecord(
-                model=_safe_str(model),
-                provider=_safe_str(provider),
-                usage=Usage(issues=(f"record() arguments unusable: {type(exc).__name__}",)),
-            )
-        try:
-            # Explicit arguments go straight onto the record: capture() fills only what is
-            # still unset from the surrounding blocks and defaults, so they win as they
-            # would through Attribution.over(), without building one per call.
-            if user_id is not None:
-                rec.user_id = str(user_id)
-            if session_id is not None:
-                rec.session_id = str(session_id)
-            if operation is not None:
-                rec.operation = str(operation)
-            if tags:
-                rec.tags = (tags,) if isinstance(tags, str) else tuple(str(t) for t in tags)
-            if metadata:
-                rec.metadata = dict(metadata)
-        except Exception as exc:
-            logger.warning("tokentrail: record() got unusable attribution (%s); ignored", exc)
+        rec = manual_record(
+            model,
+            usage,
+            provider,
+            estimated,
+            latency_ms=latency_ms,
+            status=status,
+            error_type=error_type,
+            request_id=request_id,
+            ts=ts,
+            streamed=streamed,
+            cost=cost,
+            reported_cost=reported_cost,
+            price_variant=price_variant,
+            run_id=run_id,
+            parent_run_id=parent_run_id,
+            trace_id=trace_id,
+        )
+        # Explicit arguments go straight onto the record: capture() fills only what is
+        # still unset from the surrounding blocks and defaults, so they win.
+        set_attribution(rec, user_id, session_id, operation, tags, metadata)
         try:
             context = self.call_context()
         except Exception:
@@ -348,28 +306,8 @@ class Tracker:
         ``with tracker.track(user_id="u1") as run: ...`` then ``run.summary()``. Blocks nest.
         """
         run = Run(self, Attribution.of(user_id, session_id, operation, tags, metadata), new_id())
-        token = _RUNS.set((*_RUNS.get(), run))
-        hooks: list[tuple[Any, Any]] = []
-        try:
-            for module in _track_integrations():
-                try:
-                    hooks.append((module, module.enter_track(self, run)))
-                except Exception:
-                    logger.exception("tokentrail: %s could not join a track() block", module)
+        with run_block(self, run):
             yield run
-        finally:
-            for module, hook_token in reversed(hooks):
-                try:
-                    module.exit_track(self, run, hook_token)
-                except Exception:
-                    logger.exception("tokentrail: %s could not leave a track() block", module)
-            try:
-                _RUNS.reset(token)
-            except ValueError:
-                # Exited in another context (a generator stepped in copied contexts, as
-                # servers do): drop this run from the stack visible here instead.
-                _RUNS.set(tuple(r for r in _RUNS.get() if r is not run))
-            run.close()
 
     # ------------------------------------------------------------------ budget guard
     def budget(self, usd: float | Decimal | str | None = None, **kwargs: Any) -> Any:
@@ -470,94 +408,3 @@ def _apply_attribution(record: UsageRecord, attribution: Attribution) -> None:
         record.tags = attribution.tags + tuple(t for t in record.tags if t not in attribution.tags)
     if attribution.metadata:
         record.metadata = {**attribution.metadata, **record.metadata}
-
-
-# (provider argument, model) -> provider id: calls repeat a few models.
-_PROVIDER_MEMO: dict[tuple[Any, Any], str | None] = {}
-_MEMO_SIZE = 4096
-
-
-def _usage_of(usage: Usage | Mapping[str, Any] | None, estimated: bool) -> Usage:
-    if isinstance(usage, Usage):
-        return usage if not estimated else usage.replace(estimated=True)
-    return Usage.from_counts(usage, estimated=estimated, source="record()")
-
-
-def _provider_of(provider: Any, model: str | None) -> str | None:
-    key = (provider, model)
-    try:
-        return _PROVIDER_MEMO[key]
-    except KeyError:
-        pass
-    except TypeError:  # an unhashable provider argument
-        return normalize_provider(provider) or infer_provider(model=model)
-    found = normalize_provider(provider) or infer_provider(model=model)
-    if type(provider) in (str, type(None)):
-        if len(_PROVIDER_MEMO) >= _MEMO_SIZE:
-            _PROVIDER_MEMO.clear()
-        _PROVIDER_MEMO[key] = found
-    return found
-
-
-def _to_float(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        logger.warning("tokentrail: latency %r is not a number; ignored", value)
-        return None
-    return result if result == result and result not in (float("inf"), float("-inf")) else None
-
-
-def _valid_cost(cost: Any) -> Cost | None:
-    # Anything but a Cost cannot be stored (the store would drop the record): price it.
-    if cost is None:
-        return None
-    from .pricing.types import Cost
-
-    if isinstance(cost, Cost):
-        return cost
-    logger.warning("tokentrail: record(cost=...) is not a Cost; the call is priced instead")
-    return None
-
-
-def _opt_str(value: Any) -> str | None:
-    # Stored as text: a value that cannot become one would make the store drop the record.
-    return value if value is None or type(value) is str else _safe_str(value)
-
-
-def _safe_str(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        return str(value)
-    except Exception:
-        return None
-
-
-def _to_decimal(value: Decimal | float | str | None) -> Decimal | None:
-    if value is None:
-        return None
-    try:
-        result = Decimal(str(value))
-    except (ArithmeticError, ValueError, TypeError):
-        logger.warning("tokentrail: reported cost %r is not a number; ignored", value)
-        return None
-    return result if result.is_finite() and result >= 0 else None
-
-
-_integration_cache: dict[str, bool] = {}
-
-
-def _track_integrations() -> Iterator[Any]:
-    """Integration modules whose framework is installed and already imported."""
-    for framework, integration in _TRACK_INTEGRATIONS:
-        if framework not in sys.modules:
-            continue
-        available = _integration_cache.get(integration)
-        if available is None:
-            available = importlib.util.find_spec(framework) is not None
-            _integration_cache[integration] = available
-        if available:
-            yield importlib.import_module(integration)

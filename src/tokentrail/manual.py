@@ -1,0 +1,184 @@
+"""``tracker.record(...)``: a call made outside the frameworks, as a ``UsageRecord``.
+
+The arguments come from user code and may be anything: each is converted (or dropped,
+with a warning) so that the record can always be stored. Nothing here raises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from .pricing.types import Cost
+from .providers import infer_provider, normalize_provider
+from .records import Status, UsageRecord
+from .usage import Usage
+
+__all__ = ["manual_record", "set_attribution"]
+
+logger = logging.getLogger("tokentrail")
+
+
+def manual_record(
+    model: Any,
+    usage: Usage | Mapping[str, Any] | None,
+    provider: Any,
+    estimated: bool,
+    *,
+    latency_ms: Any = None,
+    status: Status = "ok",
+    error_type: Any = None,
+    request_id: Any = None,
+    ts: datetime | None = None,
+    streamed: bool = False,
+    cost: Any = None,
+    reported_cost: Any = None,
+    price_variant: Any = None,
+    run_id: Any = None,
+    parent_run_id: Any = None,
+    trace_id: Any = None,
+) -> UsageRecord:
+    """The record of one manual call (see ``Tracker.record`` for the arguments).
+
+    ``usage`` is a :class:`~tokentrail.Usage` or a mapping of its field names (bad values
+    are fixed and flagged); the provider is inferred from the model name when not given.
+    Arguments that cannot be used give a record with what could be kept and an issue.
+    """
+    try:
+        name = model if model is None or type(model) is str else str(model)
+        rec = UsageRecord(
+            model=name, provider=_provider_of(provider, name), usage=_usage_of(usage, estimated)
+        )
+        # Only what was given is converted and set: most calls pass a few arguments.
+        if latency_ms is not None:
+            rec.latency_ms = _to_float(latency_ms)
+        if status != "ok":
+            rec.status = status if status in ("error", "cancelled") else "ok"
+        if error_type is not None:
+            rec.error_type = str(error_type)
+        if request_id is not None:
+            rec.request_id = str(request_id)
+        if streamed:
+            rec.streamed = True
+        if cost is not None:
+            rec.cost = _valid_cost(cost)
+        if reported_cost is not None:
+            rec.reported_cost = _to_decimal(reported_cost)
+        if price_variant is not None:
+            rec.price_variant = _opt_str(price_variant)
+        if run_id is not None:
+            rec.run_id = _opt_str(run_id)
+        if parent_run_id is not None:
+            rec.parent_run_id = _opt_str(parent_run_id)
+        if trace_id is not None:
+            rec.trace_id = _opt_str(trace_id)
+        if ts is not None and isinstance(ts, datetime):
+            rec.ts = ts
+    except Exception as exc:
+        logger.warning("tokentrail: record() got unusable arguments (%s); storing what it can", exc)
+        rec = UsageRecord(
+            model=_safe_str(model),
+            provider=_safe_str(provider),
+            usage=Usage(issues=(f"record() arguments unusable: {type(exc).__name__}",)),
+        )
+    return rec
+
+
+def set_attribution(
+    rec: UsageRecord,
+    user_id: Any,
+    session_id: Any,
+    operation: Any,
+    tags: Sequence[str] | str | None,
+    metadata: Mapping[str, Any] | None,
+) -> None:
+    """Set the attribution given explicitly (unusable values are ignored, with a warning)."""
+    try:
+        if user_id is not None:
+            rec.user_id = str(user_id)
+        if session_id is not None:
+            rec.session_id = str(session_id)
+        if operation is not None:
+            rec.operation = str(operation)
+        if tags:
+            rec.tags = (tags,) if isinstance(tags, str) else tuple(str(t) for t in tags)
+        if metadata:
+            rec.metadata = dict(metadata)
+    except Exception as exc:
+        logger.warning("tokentrail: record() got unusable attribution (%s); ignored", exc)
+
+
+# (provider argument, model) -> provider id: calls repeat a few models.
+_PROVIDER_MEMO: dict[tuple[Any, Any], str | None] = {}
+_MEMO_SIZE = 4096
+
+
+def _usage_of(usage: Usage | Mapping[str, Any] | None, estimated: bool) -> Usage:
+    if isinstance(usage, Usage):
+        return usage if not estimated else usage.replace(estimated=True)
+    return Usage.from_counts(usage, estimated=estimated, source="record()")
+
+
+def _provider_of(provider: Any, model: str | None) -> str | None:
+    key = (provider, model)
+    try:
+        return _PROVIDER_MEMO[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable provider argument
+        return normalize_provider(provider) or infer_provider(model=model)
+    found = normalize_provider(provider) or infer_provider(model=model)
+    if type(provider) in (str, type(None)):
+        if len(_PROVIDER_MEMO) >= _MEMO_SIZE:
+            _PROVIDER_MEMO.clear()
+        _PROVIDER_MEMO[key] = found
+    return found
+
+
+def _to_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        logger.warning("tokentrail: latency %r is not a number; ignored", value)
+        return None
+    return result if result == result and result not in (float("inf"), float("-inf")) else None
+
+
+def _valid_cost(cost: Any) -> Cost | None:
+    # Anything but a Cost cannot be stored (the store would drop the record): price it.
+    if cost is None:
+        return None
+    if isinstance(cost, Cost):
+        return cost
+    logger.warning("tokentrail: record(cost=...) is not a Cost; the call is priced instead")
+    return None
+
+
+def _opt_str(value: Any) -> str | None:
+    # Stored as text: a value that cannot become one would make the store drop the record.
+    return value if value is None or type(value) is str else _safe_str(value)
+
+
+def _safe_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(value)
+    except Exception:
+        return None
+
+
+def _to_decimal(value: Decimal | float | str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        result = Decimal(str(value))
+    except (ArithmeticError, ValueError, TypeError):
+        logger.warning("tokentrail: reported cost %r is not a number; ignored", value)
+        return None
+    return result if result.is_finite() and result >= 0 else None
