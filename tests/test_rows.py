@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.store_helpers import all_rows
+from tests.store_helpers import all_rows, leftover_segment
 from tokentrail import Tracker
 from tokentrail.pricing.types import Cost
 from tokentrail.records import COLUMNS, TABLE, Column, RowLayout, UsageRecord, encode_row
@@ -273,3 +273,26 @@ def test_a_segment_spooled_before_a_column_was_added_is_stored_with_its_default(
     finally:
         con.close()
     assert got == [(old.id, 9, None, False)]
+
+
+def test_a_row_priced_at_ingest_by_an_older_version_is_stored_with_its_money(tmp_path: Path):
+    # Older versions left the usual call's money to DuckDB: no figures in the row, then
+    # the mark and each leaf's price per token (input, cache read, cache write 5m and 1h,
+    # input audio, output, reasoning, output audio). gpt-4o: $2.50, $1.25 and $10 per 1M.
+    line = (
+        '["old-1","2026-11-23T12:30:15.123456+00:00",80.0,"langchain","openai","gpt-4o",'
+        '"gpt-4o","u1",null,null,null,null,null,[],null,5000,300,5300,1000,0,0,0,0,0,'
+        'null,null,null,null,null,null,null,"USD","catalog","2026.11.23",false,false,"ok",'
+        'null,null,"r1","0.0000025","0.00000125","0.0000025","0.0000025","0.0000025",'
+        '"0.00001","0.00001","0.00001"]\n'
+    )
+    db = tmp_path / "usage.duckdb"
+    leftover_segment(db, line.encode())
+    with UsageStore(db) as store:
+        assert store.flush(10)
+    (row,) = all_rows(db)
+    assert (row["id"], row["ts"], row["user_id"]) == ("old-1", TS_MICROS, "u1")
+    assert row["input_cost"] == Decimal("0.01")  # 4,000 uncached tokens
+    assert row["cache_read_cost"] == Decimal("0.00125")
+    assert row["output_cost"] == Decimal("0.003")
+    assert row["total_cost"] == Decimal("0.01425")

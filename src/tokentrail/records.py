@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from math import isfinite
@@ -18,7 +18,6 @@ from typing import Any, Literal
 import orjson
 import uuid_utils
 
-from .pricing.lazy import LazyCost, pending_of
 from .pricing.types import Cost
 from .usage import Usage
 
@@ -240,16 +239,7 @@ class RowLayout:
         self._in_table_order = itemgetter(*(by_source.index(i) for i in range(len(table))))
         cost_columns = [c for c in table if c.source == "cost"]
         self._no_cost = (None,) * len(cost_columns)
-        # A cost priced at ingest (``pricing.lazy``) holds the ``Cost`` fields after its
-        # figures (``PendingPrice.static``): the cost columns read there by name, money NULL.
-        static = _STATIC_FIELDS
-        self._read_static = itemgetter(
-            *(
-                static.index(c.read_from) if c.read_from in static else len(static)
-                for c in cost_columns
-            )
-        )
-        # Money is read from the cost only: the figures of a cost worked out already.
+        # Money is read from the cost only (a call without a cost has no figures).
         self._cost_money = tuple(i for i, c in enumerate(cost_columns) if c.kind == "money")
         self._make_plain = tuple(
             (i, _PLAIN[c.kind]) for i, c in enumerate(table) if c.kind in _PLAIN
@@ -263,13 +253,11 @@ class RowLayout:
         """The record as a row: one plain value per column, in table order.
 
         Money is decimal text (``"0"`` for zero; range and NaN are checked by DuckDB, which
-        stores NULL for a figure that does not fit). A cost not worked out yet (priced at
-        ingest, see ``pricing.lazy``) leaves the money cells empty and adds its rate cells
-        after the columns: DuckDB works the money out when it stores the row. Raises when a
-        value cannot be made plain (an object whose ``str()`` fails): the store then keeps
-        a salvaged copy of the record.
+        stores NULL for a figure that does not fit). Raises when a value cannot be made
+        plain (an object whose ``str()`` fails): the store then keeps a salvaged copy of
+        the record.
         """
-        costs, rates = self._cost_values(record.cost)
+        costs = self._no_cost if record.cost is None else self._cost_cells(record.cost)
         values = (*self._read_record(record), *self._read_usage(record.usage), *costs)
         cells = list(self._in_table_order(values))
         for i, make_plain in self._make_plain:
@@ -279,18 +267,14 @@ class RowLayout:
             and _INT.issuperset(map(type, self._count_cells(cells)))
         ):
             self._repair(cells)  # the usual row (text is text, counts are ints) is not
-        return (*cells, *rates)
+        return tuple(cells)
 
-    def _cost_values(self, cost: Cost | None) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-        """The cost columns' cells and the rate cells (empty unless priced at ingest)."""
-        if cost is None:
-            return self._no_cost, ()
-        if type(cost) is LazyCost and (pending := pending_of(cost)) is not None:
-            return self._read_static((*pending.static, None)), pending.cells
+    def _cost_cells(self, cost: Cost) -> list[Any]:
+        """The cost columns' cells, money as decimal text."""
         cells = list(self._read_cost(cost))
         for i in self._cost_money:
             cells[i] = _money(cells[i])
-        return tuple(cells), ()
+        return cells
 
     def _repair(self, cells: list[Any]) -> None:
         """Make the text cells text (or NULL) and the counts ints."""
@@ -370,9 +354,6 @@ _PLAIN: dict[str, Callable[[Any], Any]] = {
     "json": _json,
     "flag": bool,
 }
-# A cost priced at ingest: the ``Cost`` fields after its figures, in order.
-_STATIC_FIELDS = tuple(f.name for f in fields(Cost))[len(MONEY_COLUMNS) :]
-
 #: The layout of the ``usage`` table.
 ROW_LAYOUT = RowLayout(TABLE)
 #: The one record encoder (see :meth:`RowLayout.encode`).

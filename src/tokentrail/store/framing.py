@@ -3,10 +3,13 @@
 A line is a JSON array of the row's cells (see :func:`~tokentrail.records.encode_row`),
 written by ``orjson``: text, numbers, booleans, null and the list of tags; ``ts`` as RFC
 3339 text with its offset (segments of older versions hold microseconds since the epoch,
-UTC, which are still read), money as decimal text. A row priced at ingest has no money
-figures: after its columns come the mark ``"r1"`` and each leaf's price per token, and
-DuckDB works the money out (see ``ingest``). The line's closing newline is written last,
-so a line that ends in one is complete.
+UTC, which are still read), money as decimal text. The line's closing newline is written
+last, so a line that ends in one is complete.
+
+Older versions also wrote rows *priced at ingest*: no money figures, and after the
+columns the mark :data:`RATES_MARK` and each leaf's price per token (``LEAVES`` order),
+from which DuckDB works the money out (see ``ingest``). Such rows may wait in a spool
+written before an upgrade; they are still read, never written.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import orjson
 from ..pricing.leaves import LEAVES
 from ..records import epoch_micros
 
-__all__ = ["RATE_CELLS", "decode", "frame"]
+__all__ = ["RATES_MARK", "RATE_CELLS", "decode", "frame"]
 
+#: First of the extra cells of a row priced at ingest (older versions).
+RATES_MARK = "r1"
 #: Cells after the columns of a row priced at ingest: the mark and one price per leaf.
 RATE_CELLS = 1 + len(LEAVES)
 

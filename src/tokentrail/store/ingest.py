@@ -4,8 +4,8 @@ DuckDB reads a spool segment itself with its bulk JSON reader and an explicit sc
 (each line an array, read as ``VARCHAR[]``: no type sniffing, no JSON path lookups) and
 converts it in one ``INSERT ... SELECT``: no Python work per row, no GIL held while it
 runs, and nothing like DuckDB's row-by-row ``executemany`` (about 2,000 rows/s). Rows
-priced at ingest (see ``pricing.lazy``) get their money worked out there: each leaf's
-tokens times its price per token, exact in ``DECIMAL``. A segment's rows and its
+priced at ingest (written by older versions, see ``framing``) get their money worked out
+there: each leaf's tokens times its price per token, exact in ``DECIMAL``. A segment's rows and its
 entry in ``tokentrail_ingested`` are committed in one transaction: if the process dies
 after the commit but before the file is deleted, the next drain finds the entry and
 deletes the file without inserting it twice.
@@ -18,9 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..pricing.lazy import RATES_MARK
 from ..records import TABLE, Column
-from .framing import RATE_CELLS
+from .framing import RATE_CELLS, RATES_MARK
 from .schema import COST_TYPE
 from .segments import width_of
 
@@ -37,7 +36,7 @@ _LEAF_TOKENS = (
     "n_reasoning_tokens",
     "n_output_audio_tokens",
 )
-# Money column -> its leaves (same sums as ``pricing.lazy.plain_figures``).
+# Money column -> its leaves (the sums ``pricing.leaves`` bills).
 _PRICED_MONEY = {
     "input_cost": (0,),
     "cache_read_cost": (1,),
