@@ -52,30 +52,18 @@ def manual_record(
         rec = UsageRecord(
             model=name, provider=_provider_of(provider, name), usage=_usage_of(usage, estimated)
         )
-        # Only what was given is converted and set: most calls pass a few arguments.
-        if latency_ms is not None:
-            rec.latency_ms = _to_float(latency_ms)
-        if status != "ok":
-            rec.status = status if status in ("error", "cancelled") else "ok"
-        if error_type is not None:
-            rec.error_type = str(error_type)
-        if request_id is not None:
-            rec.request_id = str(request_id)
-        if streamed:
-            rec.streamed = True
-        if cost is not None:
-            rec.cost = _valid_cost(cost)
-        if reported_cost is not None:
-            rec.reported_cost = _to_decimal(reported_cost)
-        if price_variant is not None:
-            rec.price_variant = _opt_str(price_variant)
-        if run_id is not None:
-            rec.run_id = _opt_str(run_id)
-        if parent_run_id is not None:
-            rec.parent_run_id = _opt_str(parent_run_id)
-        if trace_id is not None:
-            rec.trace_id = _opt_str(trace_id)
-        if ts is not None and isinstance(ts, datetime):
+        rec.latency_ms = _to_float(latency_ms)
+        rec.status = status if status in ("error", "cancelled") else "ok"
+        rec.error_type = _opt_str(error_type)
+        rec.request_id = _opt_str(request_id)
+        rec.streamed = bool(streamed)
+        rec.cost = _valid_cost(cost)
+        rec.reported_cost = _to_decimal(reported_cost)
+        rec.price_variant = _opt_str(price_variant)
+        rec.run_id = _opt_str(run_id)
+        rec.parent_run_id = _opt_str(parent_run_id)
+        rec.trace_id = _opt_str(trace_id)
+        if isinstance(ts, datetime):
             rec.ts = ts
     except Exception as exc:
         logger.warning("tokentrail: record() got unusable arguments (%s); storing what it can", exc)

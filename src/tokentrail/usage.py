@@ -164,7 +164,7 @@ class Usage:
         ``issues`` are problems the caller already found (e.g. while reading a provider
         payload); they are kept first and reported in the same single warning.
         """
-        if not kwargs and not issues and type(counts) is dict and _plain_counts(counts):
+        if not kwargs and not issues and type(counts) is dict and _valid_as_given(counts):
             return cls(**counts, estimated=bool(estimated))  # the usual case: nothing to fix
         problems: list[str] = [str(p) for p in issues]
         try:
@@ -259,7 +259,7 @@ def trusted_usage(
     )
 
 
-def _plain_counts(counts: dict[Any, Any]) -> bool:
+def _valid_as_given(counts: dict[Any, Any]) -> bool:
     """Known field names, exact ints in range, subsets within their parents: valid as is."""
     if not counts.keys() <= _FIELD_SET:
         return False
