@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -31,6 +31,16 @@ _Resolved = tuple[Decimal | None, ...]
 # (id of the entry, price period index, variant applied, tier, variant tier): what decides
 # the rates of a call; calls repeat a few models, so the rates are worked out once per key.
 _RatesKey = tuple[int, int, str | None, int | None, int | None]
+
+
+def _first_match(models: ProviderModels | None, names: Sequence[str]) -> ModelEntry | None:
+    """The entry of ``models`` matching the first of ``names`` that matches one."""
+    if models is not None:
+        for name in names:
+            found = models.find(name)
+            if found is not None:
+                return found
+    return None
 
 
 def _tier(table: PriceTable, n_input: int) -> int | None:
@@ -244,31 +254,30 @@ class Pricer:
         return order
 
     def _find(self, model: str, pid: str | None) -> ModelEntry | None:
+        """Overrides first (the provider's, then provider-less ones), then the catalog
+        in :meth:`_search_order`, each provider's fallback providers after it."""
         candidates = name_candidates(model)
         for scope in (pid, None):
-            overrides = self._overrides.get(scope)
-            if overrides is not None:
-                for name in candidates:
-                    found = overrides.find(name)
-                    if found is not None:
-                        return found
+            found = _first_match(self._overrides.get(scope), candidates)
+            if found is not None:
+                return found
         for provider_id in self._search_order(model, pid):
-            models = self.catalog.provider(provider_id)
-            if models is None:
-                continue
-            for name in candidates:
-                found = models.find(name)
-                if found is not None:
-                    return found
-            for fallback in models.fallback:
-                other = self.catalog.provider(fallback)
-                if other is None:
-                    continue
-                for name in candidates:
-                    found = other.find(name)
-                    if found is not None:
-                        return found
+            found = self._find_in(provider_id, candidates)
+            if found is not None:
+                return found
         return None
+
+    def _find_in(self, provider_id: str, candidates: Sequence[str]) -> ModelEntry | None:
+        """The catalog entry of ``provider_id`` (or of its fallback providers) matching."""
+        models = self.catalog.provider(provider_id)
+        if models is None:
+            return None
+        found = _first_match(models, candidates)
+        for fallback in models.fallback:
+            if found is not None:
+                break
+            found = _first_match(self.catalog.provider(fallback), candidates)
+        return found
 
     # ------------------------------------------------------------------ pricing
 
