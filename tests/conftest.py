@@ -73,20 +73,6 @@ def read_rows(
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def spy_capture_plain(tracker: Any, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """What each ``tracker.capture_plain`` call answered (the calls still go through)."""
-    answers: list[bool] = []
-    real = tracker.capture_plain
-
-    def spy(*args: Any) -> bool:
-        stored: bool = real(*args)
-        answers.append(stored)
-        return stored
-
-    monkeypatch.setattr(tracker, "capture_plain", spy)
-    return answers
-
-
 @pytest.fixture
 def rows() -> Callable[..., list[dict[str, Any]]]:
     """``rows(tracker, where="", params=None)``: flushed ``usage`` rows as dicts."""

@@ -235,30 +235,6 @@ def subsets_fit(counts: Mapping[str, int]) -> bool:
     return all(sum(get(n, 0) for n in subset) <= get(parent, 0) for subset, parent in _SUBSET_RULES)
 
 
-def trusted_usage(
-    input_tokens: int,
-    output_tokens: int,
-    cache_read_tokens: int = 0,
-    cache_write_tokens: int = 0,
-    cache_write_1h_tokens: int = 0,
-    input_audio_tokens: int = 0,
-    reasoning_tokens: int = 0,
-    output_audio_tokens: int = 0,
-) -> Usage:
-    """Deprecated: ``Usage(...)`` with the same arguments. Kept only until the LlamaIndex
-    integration stops importing it."""
-    return Usage(
-        input_tokens,
-        output_tokens,
-        cache_read_tokens,
-        cache_write_tokens,
-        cache_write_1h_tokens,
-        input_audio_tokens,
-        reasoning_tokens,
-        output_audio_tokens,
-    )
-
-
 def _valid_as_given(counts: dict[Any, Any]) -> bool:
     """Known field names, exact ints in range, subsets within their parents: valid as is."""
     if not counts.keys() <= _FIELD_SET:
