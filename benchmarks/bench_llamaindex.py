@@ -12,8 +12,8 @@ run, interleaved rounds:
   ends with ``tracker.flush()``, counted in). A round is 2,000 calls, one DuckDB batch, as
   the background writer stores about one batch per second (see ``bench_langchain``).
 
-overhead = fastest round with the handler − fastest round without; the goal is ours ≤ the
-baseline's.
+overhead = fastest round with the handler − fastest round without; the goal (issue 19) is
+ours ≤ 2× the baseline's: one readable path per rule is worth a few microseconds.
 A second row isolates the instrumentation itself (events, spans, usage reading, record
 building) by replacing ``tracker.capture`` with a no-op for some rounds, so the share of
 pricing and persisting is visible.
@@ -32,7 +32,7 @@ from typing import Any
 
 from .rows import context_row, overhead_row
 
-GOAL_RATIO = 1.0
+GOAL_RATIO = 2.0
 
 _RAW = {
     "id": "chatcmpl-bench",
@@ -165,13 +165,12 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
             def ours_without_capture(count: int) -> float:
                 tracker.capture = lambda record, **kw: record  # type: ignore[method-assign]
-                tracker.capture_plain = lambda *args: True  # type: ignore[method-assign]
                 handle = tracker.llamaindex(user_id="bench", operation="bench")
                 try:
                     return _time(plain, count)
                 finally:
                     handle.detach()
-                    del tracker.capture, tracker.capture_plain
+                    del tracker.capture
 
             # Warm up every path (imports, pricing index, DuckDB file and schema).
             _time(plain, 50)

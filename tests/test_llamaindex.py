@@ -288,43 +288,50 @@ def test_two_handles_on_one_tracker_record_once_with_the_latest_attribution(
     assert row["user_id"] == "second"
 
 
-# ---------------------------------------------------------------------- usage reading
-@pytest.mark.parametrize(
-    "usage",
-    [
-        {
-            "prompt_tokens": 1000,
-            "completion_tokens": 50,
-            "total_tokens": 1050,
-            "prompt_tokens_details": {"cached_tokens": 400, "audio_tokens": 100},
-            "completion_tokens_details": {"reasoning_tokens": 10, "audio_tokens": 5},
-        },
-        {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
-        # Invalid: more cached than prompt tokens; the generic reader clamps and flags it.
-        {
-            "prompt_tokens": 10,
-            "completion_tokens": 3,
-            "total_tokens": 13,
-            "prompt_tokens_details": {"cached_tokens": 40},
-        },
-    ],
-)
-def test_usage_from_an_openai_sdk_response_matches_the_generic_extractor(
-    usage: dict[str, Any], openai_client: Any, wire_server: WireServer
+# ---------------------------------------------------------------------- tiers and embeddings
+def test_a_call_served_on_the_priority_tier_is_priced_at_its_rates(
+    tracker: Any, attached: Any, li_openai: Callable[..., Any], wire_server: WireServer, rows: Rows
 ) -> None:
-    from llama_index.core.base.llms.types import ChatResponse
-
-    from tokentrail.extract import extract_usage
-    from tokentrail.integrations.llamaindex_usage import usage_of
-
-    wire_server.enqueue(Reply(raw_usage=usage))
-    completion = openai_client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+    wire_server.enqueue(
+        Reply(input_tokens=1000, cached_tokens=400, output_tokens=50, service_tier="priority")
     )
-    response = ChatResponse(message=ChatMessage(role="assistant", content="x"), raw=completion)
-    expected = extract_usage(completion, model="gpt-4o-mini")
-    assert expected is not None
-    assert usage_of(response, "openai", "gpt-4o-mini") == expected
+    li_openai().chat(USER_HI)
+
+    [row] = rows(tracker)
+    assert _usage_of(row) == (1000, 50, 400, 0, 0)
+    # gpt-4o-mini priority: $0.25 in, $0.125 cached, $1 out per 1M: 600 x 0.25 + 400 x 0.125
+    # + 50 x 1 = 250 per 1M.
+    assert row["total_cost"] == Decimal("0.00025")
+    assert '"price_variant":"priority"' in row["metadata"]
+
+
+def test_embedding_batches_through_the_openai_sdk_are_estimated_rows(
+    tracker: Any, attached: Any, openai_client: Any, wire_server: WireServer, rows: Rows
+) -> None:
+    from tests.llamaindex_support import SDKOpenAIEmbedding
+
+    embed = SDKOpenAIEmbedding(
+        model_name="text-embedding-3-small",
+        client=openai_client,
+        api_base=wire_server.openai_base_url,
+        embed_batch_size=10,
+    )
+    texts = ["Paris is the capital of France.", "Berlin is the capital of Germany."]
+    embed.get_text_embedding_batch(texts)
+    embed.get_query_embedding("capital of France")
+
+    got = rows(tracker)
+    assert wire_server.count("/v1/embeddings") == 2
+    assert [r["operation"] for r in got] == ["embedding", "embedding"]
+    assert {(r["provider"], r["model"]) for r in got} == {("openai", "text-embedding-3-small")}
+    # LlamaIndex passes on the texts, not the provider's usage: cl100k_base counts them
+    # (7 + 7 tokens in the batch, 3 in the query), at $0.02 per 1M input tokens.
+    assert [(r["input_tokens"], r["output_tokens"], r["estimated"]) for r in got] == [
+        (14, 0, True),
+        (3, 0, True),
+    ]
+    assert [r["total_cost"] for r in got] == [Decimal("0.00000028"), Decimal("0.00000006")]
+    assert all(r["user_id"] == "u1" and r["status"] == "ok" for r in got)
 
 
 # ---------------------------------------------------------------------- concurrency

@@ -399,6 +399,27 @@ def test_instrumentation_alone_cannot_stop_a_call_and_says_so(
     assert any("could not be stopped" in r.getMessage() for r in caplog.records)
 
 
+def test_a_recorder_error_is_logged_and_the_call_goes_on(
+    tracker: Any,
+    li_openai: Callable[..., Any],
+    wire_server: WireServer,
+    rows: Rows,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tokentrail.integrations.llamaindex_recorder import Recorder
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Recorder, "start_llm", broken)
+    with caplog.at_level(logging.ERROR, "tokentrail"), tracker.llamaindex():
+        response = li_openai().chat(USER_HI)
+    assert response.message.content == Reply().text
+    assert "could not handle LlamaIndex LLMChatStartEvent" in caplog.text
+    assert rows(tracker) == []  # never started, so never recorded
+
+
 # ---------------------------------------------------------------------- agents
 def _multiply(a: int, b: int) -> int:
     """Multiply two integers."""

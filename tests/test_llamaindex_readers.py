@@ -1,8 +1,8 @@
-"""The LlamaIndex integration's fast readers agree with the general ones they shortcut.
+"""What the LlamaIndex integration reads at a call's start and end.
 
-``read_raw`` reads model, request id, price variant and usage block of a raw payload in
-one pass; ``usage_of`` takes a fast path for the ``openai`` SDK's ``CompletionUsage``.
-Both must give what the slower, general readers give, for every payload shape.
+At the start: the model and the provider, from the event's ``model_dict`` and the LLM's
+endpoint (an OpenAI client pointed at DeepSeek is DeepSeek). At the end: the usage the raw
+provider response reports, else the counts LlamaIndex copied into the response.
 """
 
 from __future__ import annotations
@@ -11,145 +11,110 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from llama_index.core.base.llms.types import ChatMessage, ChatResponse
+from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse
 from openai.types.chat import ChatCompletion
 
-from tokentrail.extract import extract_usage
-from tokentrail.integrations import llamaindex_usage as lu
-from tokentrail.integrations.llamaindex_recorder import _base_url
+from tests.sdk_payloads import chat_completion
+from tokentrail.integrations.llamaindex_identify import base_url, identify, model_name
+from tokentrail.integrations.llamaindex_usage import copied_usage, has_usage, reported
+from tokentrail.usage import Usage
 
 
-def _completion(usage: Any, **top: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 1,
-        "model": "gpt-4o-mini-2024-07-18",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": "ok"},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": usage,
-    }
-    body.update(top)
-    return body
+# ---------------------------------------------------------------------- model and provider
+@pytest.mark.parametrize(
+    ("model_dict", "expected"),
+    [
+        ({"model": "gpt-4o-mini", "class_name": "openai_llm"}, "gpt-4o-mini"),
+        ({"model_name": "claude-sonnet-4-5", "model": "other"}, "claude-sonnet-4-5"),
+        ({"model_name": "", "model": "gpt-4o"}, "gpt-4o"),
+        ({"model_name": "unknown"}, None),
+        ({"model_name": 3}, None),
+        ({}, None),
+    ],
+)
+def test_model_name_of_the_model_dict(model_dict: dict[str, Any], expected: str | None) -> None:
+    assert model_name(model_dict) == expected
 
 
-VALID: list[Any] = [
-    {"prompt_tokens": 1200, "completion_tokens": 80, "total_tokens": 1280},
-    {
-        "prompt_tokens": 1200,
-        "completion_tokens": 80,
-        "total_tokens": 1280,
-        "prompt_tokens_details": {"cached_tokens": 1000, "audio_tokens": 5},
-        "completion_tokens_details": {"reasoning_tokens": 16, "audio_tokens": 4},
-    },
-    # An extra field of the details (OpenAI-compatible servers report cache writes).
-    {
-        "prompt_tokens": 100,
-        "completion_tokens": 3,
-        "total_tokens": 103,
-        "prompt_tokens_details": {"cached_tokens": 10, "cache_write_tokens": 20},
-    },
-    {
-        "prompt_tokens": 100,
-        "completion_tokens": 3,
-        "total_tokens": 103,
-        "prompt_tokens_details": None,
-    },
-    # Valid types, invalid sums: the fast path hands them to the generic reader.
-    {
-        "prompt_tokens": 10,
-        "completion_tokens": 3,
-        "total_tokens": 13,
-        "prompt_tokens_details": {"cached_tokens": 40},
-    },
-    {
-        "prompt_tokens": 10,
-        "completion_tokens": 3,
-        "total_tokens": 13,
-        "completion_tokens_details": {"reasoning_tokens": 2, "audio_tokens": 2},
-    },
-]
+def test_the_provider_follows_the_llm_endpoint_at_every_call() -> None:
+    from llama_index.llms.openai import OpenAI
 
-# Values only a response built without validation carries (the SDK builds its responses
-# with construct(), which does not validate).
-UNVALIDATED: list[Any] = [
-    {"prompt_tokens": None, "completion_tokens": 3},
-    {"prompt_tokens": -1, "completion_tokens": 3},
-    {"prompt_tokens": True, "completion_tokens": 3},
-    {"prompt_tokens": "12", "completion_tokens": 3},
-    {"prompt_tokens": 12.0, "completion_tokens": 3},
-    {"prompt_tokens": 10, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": -2}},
-    {
-        "prompt_tokens": 10,
-        "completion_tokens": 3,
-        "prompt_tokens_details": {"cached_tokens": False},
-    },
-]
+    llm = OpenAI(api_key="sk-test", model="gpt-4o-mini", api_base="https://api.openai.com/v1")
+    assert identify(llm, {"model": "gpt-4o-mini"}) == ("gpt-4o-mini", "openai")
+    llm.api_base = "https://api.deepseek.com/v1"
+    assert identify(llm, {"model": "deepseek-chat"}) == ("deepseek-chat", "deepseek")
 
 
-def _check_fast_path(raw: Any) -> None:
-    assert type(raw.usage).__name__ == "CompletionUsage"  # the fast path's input
-    response = ChatResponse(message=ChatMessage(role="assistant", content="ok"), raw=raw)
-    expected = extract_usage(raw, model="gpt-4o-mini")
-    assert lu.usage_of(response, "openai", "gpt-4o-mini") == expected
-
-
-@pytest.mark.parametrize("usage", VALID)
-def test_sdk_fast_path_matches_the_generic_extractor(usage: Any) -> None:
-    _check_fast_path(ChatCompletion.model_validate(_completion(usage)))
-    _check_fast_path(ChatCompletion.construct(**_completion(usage)))
-
-
-@pytest.mark.parametrize("usage", UNVALIDATED)
-def test_sdk_fast_path_leaves_odd_values_to_the_generic_extractor(usage: Any) -> None:
-    _check_fast_path(ChatCompletion.construct(**_completion(usage)))
-
-
-RAWS: list[Any] = [
-    None,
-    _completion({"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}),
-    _completion(
-        {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}, service_tier="priority"
-    ),
-    _completion(
-        {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}, service_tier="default"
-    ),
-    _completion(
-        {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2, "service_tier": "batch"},
-        service_tier=None,
-    ),
-    {"id": "", "model": "", "usage": None},
-    {"type": "message_start", "message": {"id": "msg_1", "model": "claude-sonnet-4-5"}},
-    {"model": 3, "id": 4, "service_tier": 5},
-    SimpleNamespace(model="m", id="r", service_tier="FLEX", usage=None),
-    SimpleNamespace(),
-]
-
-
-@pytest.mark.parametrize("raw", RAWS)
-@pytest.mark.parametrize("as_model", [False, True])
-def test_read_raw_matches_the_single_readers(raw: Any, as_model: bool) -> None:
-    if as_model and isinstance(raw, dict) and "choices" in raw:
-        raw = ChatCompletion.model_validate(raw)
-    model, request_id, variant, usage = lu.read_raw(raw)
-    assert model == lu.model_of(raw)
-    assert request_id == lu.request_id_of(raw)
-    assert variant == lu.price_variant_of(raw)
-    assert usage is lu._get(raw, "usage")
+def test_the_provider_of_a_call_without_an_llm_comes_from_the_model() -> None:
+    assert identify(None, {"model_name": "claude-sonnet-4-5", "class_name": "Anthropic_LLM"}) == (
+        "claude-sonnet-4-5",
+        "anthropic",
+    )
 
 
 def test_base_url_of_an_openai_llm_and_of_other_objects() -> None:
     from llama_index.llms.openai import OpenAI
 
     llm = OpenAI(api_key="sk-test", api_base="http://127.0.0.1:9/v1")
-    assert _base_url(llm) == "http://127.0.0.1:9/v1"
+    assert base_url(llm) == "http://127.0.0.1:9/v1"
     llm.api_base = "http://changed.example/v1"  # read per call, never cached per instance
-    assert _base_url(llm) == "http://changed.example/v1"
-    assert _base_url(SimpleNamespace(endpoint="https://x.example")) == "https://x.example"
-    assert _base_url(SimpleNamespace(base_url="")) is None
-    assert _base_url(None) is None
+    assert base_url(llm) == "http://changed.example/v1"
+    assert base_url(SimpleNamespace(endpoint="https://x.example")) == "https://x.example"
+    assert base_url(SimpleNamespace(base_url="")) is None
+    assert base_url(object()) is None
+    assert base_url(None) is None
+
+
+# ---------------------------------------------------------------------- usage at the end
+USAGE = {"prompt_tokens": 1200, "completion_tokens": 80, "total_tokens": 1280}
+
+
+def _chat(raw: Any = None, **extra: Any) -> ChatResponse:
+    return ChatResponse(message=ChatMessage(role="assistant", content="ok"), raw=raw, **extra)
+
+
+def test_the_raw_response_wins_over_the_copied_counts() -> None:
+    raw = ChatCompletion.model_validate(
+        chat_completion({**USAGE, "prompt_tokens_details": {"cached_tokens": 1000}})
+    )
+    response = _chat(raw, additional_kwargs={"prompt_tokens": 1, "completion_tokens": 2})
+    info, usage = reported(response, response, "openai", "gpt-4.1")
+    assert usage == Usage(input_tokens=1200, cache_read_tokens=1000, output_tokens=80)
+    assert (info.model, info.request_id) == ("gpt-4.1-2025-04-14", raw.id)
+
+
+def test_the_copied_counts_when_the_raw_response_has_no_usage() -> None:
+    response = _chat(None, additional_kwargs={"prompt_tokens": 30, "completion_tokens": 5})
+    _info, usage = reported(response, response, "openai", "gpt-4o-mini")
+    assert usage == Usage(input_tokens=30, output_tokens=5)
+
+
+def test_a_completion_response_is_read_like_a_chat_response() -> None:
+    raw = ChatCompletion.model_validate(chat_completion(USAGE))
+    response = CompletionResponse(text="ok", raw=raw)
+    assert reported(response, response, "openai", None)[1] == Usage(
+        input_tokens=1200, output_tokens=80
+    )
+
+
+def test_the_usage_llamaindex_puts_on_an_anthropic_stream_message() -> None:
+    message = ChatMessage(
+        role="assistant",
+        content="ok",
+        additional_kwargs={"usage": {"input_tokens": 12, "output_tokens": 4}},
+    )
+    assert copied_usage(ChatResponse(message=message)) == Usage(input_tokens=12, output_tokens=4)
+
+
+def test_no_usage_anywhere_is_none() -> None:
+    response = _chat(None)
+    assert reported(response, response, "openai", "gpt-4o-mini")[1] is None
+    assert reported(None, None, None, None)[1] is None
+
+
+def test_which_stream_chunks_carry_usage() -> None:
+    with_usage = ChatCompletion.model_validate(chat_completion(USAGE))
+    without = ChatCompletion.model_validate(chat_completion(None))
+    assert has_usage(with_usage) and has_usage({"usage": {"input_tokens": 1}})
+    assert has_usage({"usage_metadata": {"promptTokenCount": 1}})
+    assert not has_usage(without) and not has_usage({"type": "ping"}) and not has_usage(None)

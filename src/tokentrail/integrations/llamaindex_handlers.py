@@ -33,14 +33,14 @@ from llama_index.core.instrumentation.span import SimpleSpan
 from llama_index.core.instrumentation.span_handlers import BaseSpanHandler
 from llama_index_instrumentation import get_dispatcher
 
-from .llamaindex_recorder import Hub, Recorder
+from .llamaindex_hub import Hub
+from .llamaindex_recorder import Recorder
 
 __all__ = ["HUB", "TokentrailEventHandler", "TokentrailSpanHandler"]
 
 logger = logging.getLogger("tokentrail")
 
 
-# The recorder's arguments are passed by position: these run twice per LLM call.
 def _chat_start(rec: Recorder, e: Any) -> None:
     rec.start_llm(e.span_id, "chat", e.model_dict, e.messages, None, e.additional_kwargs, e.tags)
 
@@ -96,38 +96,13 @@ class TokentrailEventHandler(BaseEventHandler):
         return "TokentrailEventHandler"
 
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
-        """Handle one event (cheap for the events tokentrail ignores)."""
-        cls = type(event)
-        # The two events of every chat call go straight to the recorder (what _end and
-        # _chat_start do, one Python frame fewer each); the others through _DISPATCH.
-        if cls is LLMChatEndEvent:
-            for rec in HUB.recorders:
-                try:
-                    rec.end(event.span_id, event.response, "events")  # type: ignore[attr-defined]
-                except Exception:
-                    logger.exception("tokentrail: could not handle LlamaIndex %s", cls.__name__)
-            return
-        if cls is LLMChatStartEvent:
-            for rec in HUB.recorders:
-                try:
-                    rec.start_llm(
-                        event.span_id,
-                        "chat",
-                        event.model_dict,  # type: ignore[attr-defined]
-                        event.messages,  # type: ignore[attr-defined]
-                        None,
-                        event.additional_kwargs,  # type: ignore[attr-defined]
-                        event.tags,
-                    )
-                except Exception:
-                    logger.exception("tokentrail: could not handle LlamaIndex %s", cls.__name__)
-            return
-        fn = _DISPATCH.get(cls)
-        if fn is None:
+        """Hand one event to every recorder (nothing to do for the events tokentrail ignores)."""
+        route = _DISPATCH.get(type(event))
+        if route is None:
             return
         for rec in HUB.recorders:
             try:
-                fn(rec, event)
+                route(rec, event)
             except Exception:
                 logger.exception("tokentrail: could not handle LlamaIndex %s", type(event).__name__)
 
@@ -244,4 +219,4 @@ def _uninstall() -> None:
 
 
 #: The process-wide hub every tracker's LlamaIndex integration goes through.
-HUB = Hub(_install, _uninstall)
+HUB: Hub[Recorder] = Hub(Recorder, _install, _uninstall)

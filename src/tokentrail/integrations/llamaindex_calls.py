@@ -1,0 +1,168 @@
+"""One LlamaIndex model call in flight, who it is for, and the tracker it is handed to.
+
+A :class:`Call` is created at the call's start event (in the caller's context, where its
+attribution and ``track()`` runs are taken) and lives until its end, exception, or the
+garbage collection of an abandoned stream. :class:`TrackerAPI` is the small public surface
+of ``tokentrail.Tracker`` the integration uses; nothing here imports LlamaIndex or the tracker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from ..context import Attribution, CallContext
+from ..errors import BudgetExceededError
+
+if TYPE_CHECKING:
+    from ..budget import PreflightRequest, Reservation
+    from ..records import UsageRecord
+
+__all__ = ["Call", "Kind", "Source", "TrackerAPI", "tag_attribution"]
+
+Kind = Literal["chat", "completion", "embedding"]
+#: Which path saw the call start: instrumentation events or a legacy callback handler.
+Source = Literal["events", "callback"]
+
+_FIELD_TAGS = frozenset({"user_id", "session_id", "operation", "tags"})
+
+
+class TrackerAPI(Protocol):
+    """What the LlamaIndex integration needs of a tracker (``tokentrail.Tracker`` has it)."""
+
+    @property
+    def defaults(self) -> Attribution:
+        """The tracker's default attribution."""
+
+    @property
+    def guarded(self) -> bool:
+        """True when a budget is set (a call's start then reserves its worst case)."""
+
+    def call_context(self, explicit: Attribution | None = None) -> CallContext:
+        """The attribution and active runs of a call starting now."""
+
+    def preflight(self, request: PreflightRequest) -> Reservation | None:
+        """Reserve a call's worst case, or raise ``BudgetExceededError``."""
+
+    def release(self, reservation: Reservation | None) -> None:
+        """Give back the reservation of a call that never reached the provider."""
+
+    def capture(
+        self,
+        record: UsageRecord,
+        *,
+        context: CallContext | None = None,
+        reservation: Reservation | None = None,
+    ) -> UsageRecord:
+        """Take one finished call: attribute, price, settle, store. Never raises."""
+
+
+def tag_attribution(tags: Mapping[str, Any] | None) -> Attribution | None:
+    """Attribution from LlamaIndex ``instrument_tags``.
+
+    ``user_id``, ``session_id`` and ``operation`` set those fields, ``tags`` (a string or a
+    list) adds tags, and every other key goes to the record's metadata.
+
+    Example::
+
+        >>> tag_attribution({"user_id": "u1", "tags": "beta", "tenant": "acme"}).metadata
+        {'tenant': 'acme'}
+    """
+    if not tags:
+        return None
+    raw_tags = tags.get("tags")
+    if isinstance(raw_tags, str):
+        tag_list: Sequence[str] = (raw_tags,)
+    elif isinstance(raw_tags, (list, tuple, set, frozenset)):
+        tag_list = [str(t) for t in raw_tags]
+    else:
+        tag_list = ()
+    metadata = {k: v for k, v in tags.items() if k not in _FIELD_TAGS}
+    return Attribution.of(
+        tags.get("user_id"), tags.get("session_id"), tags.get("operation"), tag_list, metadata
+    )
+
+
+class Call:
+    """One model or embedding call between its start and its end (a plain slotted class)."""
+
+    __slots__ = (
+        "children",
+        "ctx",
+        "done",
+        "event_id",
+        "kind",
+        "last",
+        "linked",
+        "messages",
+        "model",
+        "parent",
+        "parent_run_id",
+        "prompt",
+        "provider",
+        "refusal",
+        "reservation",
+        "run_id",
+        "source",
+        "span",
+        "streamed",
+        "t0",
+        "tools",
+        "trace_id",
+        "ts",
+        "usage_response",
+    )
+
+    def __init__(
+        self,
+        span: str,
+        kind: Kind,
+        source: Source,
+        ctx: CallContext,
+        model: str | None,
+        provider: str | None,
+        ts: datetime,
+        t0: float,
+        parent_run_id: str | None = None,
+        trace_id: str | None = None,
+        messages: Sequence[Any] | None = None,
+        prompt: str | None = None,
+        tools: Sequence[Any] | None = None,
+        parent: Call | None = None,
+    ) -> None:
+        self.span = span
+        self.kind = kind
+        self.source = source
+        self.ctx = ctx
+        self.model = model
+        self.provider = provider
+        #: Start, wall clock (the row's ``ts``) and ``perf_counter`` (its latency).
+        self.ts = ts
+        self.t0 = t0
+        #: The span id is the row's run id.
+        self.run_id: str | None = span
+        self.parent_run_id = parent_run_id
+        self.trace_id = trace_id
+        self.messages = messages
+        self.prompt = prompt
+        self.tools = tools
+        #: The outer call this one runs inside (its provider call is this one).
+        self.parent = parent
+        #: Nested calls started inside this one; when > 0 this call records nothing itself.
+        self.children = 0
+        self.reservation: Any = None
+        #: The budget refusal taken at start, raised by the callback handler when one is present.
+        self.refusal: BudgetExceededError | None = None
+        #: The last streamed response, and the last one whose raw payload carried usage.
+        self.last: Any = None
+        self.usage_response: Any = None
+        self.streamed = False
+        #: A legacy callback handler saw this call too (it only guards it then).
+        self.linked = False
+        #: The legacy callback's event id, when a callback handler started this call.
+        self.event_id: str | None = None
+        self.done = False
+
+    def __repr__(self) -> str:
+        return f"<Call {self.kind} {self.span} source={self.source} done={self.done}>"
