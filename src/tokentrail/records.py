@@ -51,7 +51,8 @@ class Column:
     """One column of the ``usage`` table: its name, its kind and where its value comes from.
 
     The value is ``getattr(<source>, attr)``: ``source`` is the record itself, its
-    ``usage`` or its ``cost`` (NULL when the call has no cost). ``default`` is the SQL value
+    ``usage`` or its ``cost`` (NULL when the call has no cost; money columns are read from
+    the cost, as decimal text). ``default`` is the SQL value
     stored when a row has none (a column added after the row was spooled, or NULL where
     the table says ``NOT NULL``).
     """
@@ -203,7 +204,7 @@ class UsageRecord:
 
     def to_row(self) -> dict[str, Any]:
         """The record as the store writes it: column name -> cell (see :func:`encode_row`)."""
-        return dict(zip(COLUMNS, encode_row(self), strict=False))
+        return dict(zip(COLUMNS, encode_row(self), strict=True))
 
 
 # ---------------------------------------------------------------------------- the row
@@ -266,7 +267,7 @@ class RowLayout:
             _TEXT_TYPES.issuperset(map(type, self._text_cells(cells)))
             and _INT.issuperset(map(type, self._count_cells(cells)))
         ):
-            self._repair(cells)  # the usual row (text is text, counts are ints) is not
+            self._repair(cells)  # rare: the usual row passes the bulk check as it is
         return tuple(cells)
 
     def _cost_cells(self, cost: Cost) -> list[Any]:
