@@ -19,8 +19,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 if TYPE_CHECKING:
-    from .records import UsageRecord
     from .protocols import RecordSource
+    from .records import UsageRecord
 
 __all__ = ["LiveCounter", "format_counter"]
 
