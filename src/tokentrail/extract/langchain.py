@@ -144,32 +144,34 @@ def _usual_counts(md: Any) -> dict[str, int] | None:
     inp, out = details
     if all(md.get(key) is None for key in _MARKERS):
         return None  # no count at all: no usage in it
-    counts = {
-        "input_tokens": md.get("input_tokens"),
-        "output_tokens": md.get("output_tokens"),
-        "cache_read_tokens": inp.get("cache_read"),
-        "cache_write_tokens": inp.get("cache_creation"),
-        "input_audio_tokens": inp.get("audio"),
-        "reasoning_tokens": out.get("reasoning"),
-        "output_audio_tokens": out.get("audio"),
-    }
-    w5 = inp.get("ephemeral_5m_input_tokens")
-    w1 = inp.get("ephemeral_1h_input_tokens")
-    if w5 is not None or w1 is not None:
-        counts["cache_write_1h_tokens"] = w1
-        counts["_5m"] = w5
-    found: dict[str, int] = {}
-    for key, value in counts.items():
-        if value is None:
-            continue
-        if type(value) is not int or not 0 <= value <= MAX_TOKENS:
+    raw = (
+        md.get("input_tokens"),
+        md.get("output_tokens"),
+        inp.get("cache_read"),
+        inp.get("cache_creation"),
+        inp.get("ephemeral_5m_input_tokens"),
+        inp.get("ephemeral_1h_input_tokens"),
+        inp.get("audio"),
+        out.get("reasoning"),
+        out.get("audio"),
+    )
+    for value in raw:
+        if value is not None and (type(value) is not int or not 0 <= value <= MAX_TOKENS):
             return None  # bools, floats, negatives...: the general rules fix and report them
-        found[key] = value
-    if "_5m" in found or "cache_write_1h_tokens" in found:
+    total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out = (
+        0 if value is None else value for value in raw
+    )
+    return {
+        "input_tokens": total_in,
+        "output_tokens": total_out,
+        "cache_read_tokens": read,
         # langchain-anthropic zeroes cache_creation when it gives the TTL split.
-        split = found.pop("_5m", 0) + found.get("cache_write_1h_tokens", 0)
-        found["cache_write_tokens"] = max(found.get("cache_write_tokens", 0), split)
-    return found
+        "cache_write_tokens": max(creation, w5 + w1),
+        "cache_write_1h_tokens": w1,
+        "input_audio_tokens": audio_in,
+        "reasoning_tokens": reasoning,
+        "output_audio_tokens": audio_out,
+    }
 
 
 @never_raises("LangChain usage_metadata")
