@@ -1,0 +1,312 @@
+"""Budgets that hold across processes: one shared ledger beside the DuckDB file.
+
+Real processes (a forkserver's children) with threads share one global budget on one
+DuckDB file and call a chat model that bills exactly the worst case the guard reserves
+(:class:`tests.budget_workers.WorstCaseChat`), so any overshoot would show in the stored
+rows. A "notebook" is another process holding a DuckDB connection on the file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import budget_workers
+from tests.budget_workers import MODEL, WorstCaseChat
+from tokentrail import BudgetExceededError, Tracker
+from tokentrail.estimate import count_message_tokens
+from tokentrail.pricing import cost
+from tokentrail.store import reading
+
+
+def _context() -> Any:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["tests.budget_workers"])
+    return ctx
+
+
+def _worst(prompt: str, reply: int) -> Decimal:
+    tokens = count_message_tokens([{"role": "user", "content": prompt}], MODEL)
+    priced = cost(MODEL, provider="openai", input_tokens=tokens, output_tokens=reply)
+    assert priced is not None
+    return priced.total
+
+
+def _run(
+    db: Path, out: Path, procs: int, threads: int, calls: int, limit: Decimal, **kw: Any
+) -> None:
+    ctx = _context()
+    start_at = time.time() + 2.0
+    children = [
+        ctx.Process(
+            target=budget_workers.spend_in_threads,
+            args=(str(db), str(out), f"p{n}", threads, calls, str(limit), start_at),
+            kwargs=kw,
+        )
+        for n in range(procs)
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(180)
+        assert child.exitcode == 0, f"a child failed: exit code {child.exitcode}"
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+def _stored(db: Path) -> tuple[int, int, Decimal]:
+    with Tracker(db) as t:  # stores whatever the children left in the spool
+        assert t.flush(60)
+    with reading(db) as con:
+        rows, ids, spent = con.execute(
+            "SELECT count(*), count(DISTINCT id), coalesce(sum(total_cost), 0) FROM usage"
+        ).fetchone()
+    return int(rows), int(ids), Decimal(spent)
+
+
+def test_eight_processes_with_threads_never_overshoot_a_shared_budget(tmp_path: Path) -> None:
+    db, out = tmp_path / "usage.duckdb", tmp_path / "out"
+    out.mkdir()
+    worst = _worst("p0 thread 0 call 0", 40)
+    limit = worst * 60 + worst / 3  # room for 60 worst-case calls out of 8 x 4 x 6 = 192
+    _run(db, out, procs=8, threads=4, calls=6, limit=limit)
+    outcomes = Counter(line.split(" ", 1)[0] for line in _lines(out / "outcomes"))
+    assert outcomes["error"] == 0, _lines(out / "outcomes")
+    assert outcomes["ok"] + outcomes["refused"] == 192
+    assert outcomes["refused"] > 0, "the budget never bit: the test proves nothing"
+    rows, ids, spent = _stored(db)
+    assert spent <= limit, f"overshoot: {spent} > {limit}"
+    assert len(_lines(out / "sent")) == outcomes["ok"]  # refused calls never left
+    assert rows == ids == outcomes["ok"]  # one row per returned call
+    assert limit - spent < 2 * worst  # not refusing for nothing: the room was used
+    fired = [float(line.split()[1]) for line in _lines(out / "alerts")]
+    assert len(fired) == 3  # 50%, 75%, 90%: once each across the 8 processes
+
+
+def test_restarts_with_a_notebook_holding_the_file_keep_the_spend(tmp_path: Path) -> None:
+    db, out = tmp_path / "usage.duckdb", tmp_path / "out"
+    out.mkdir()
+    with Tracker(db) as t:  # the file exists, as it does once a notebook opened it
+        t.record(model=MODEL, usage={"input_tokens": 1})
+    worst = _worst("p0 thread 0 call 0", 40)
+    limit = worst * 12 + worst / 2
+    # The notebook holds the file read-write: no other process can open it at all.
+    notebook = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import sys, duckdb
+            con = duckdb.connect({str(db)!r})
+            print("open", flush=True)
+            sys.stdin.read()
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert notebook.stdout is not None and notebook.stdout.readline().strip() == "open"
+        for _ in range(3):  # three restarts in a row; spend stays in each one's spool
+            _run(db, out, procs=1, threads=2, calls=8, limit=limit, store_close_timeout=0.5)
+    finally:
+        assert notebook.stdin is not None
+        notebook.stdin.close()
+        notebook.wait(30)
+    outcomes = Counter(line.split(" ", 1)[0] for line in _lines(out / "outcomes"))
+    assert outcomes["error"] == 0, _lines(out / "outcomes")
+    assert outcomes["ok"] == 12 and outcomes["refused"] == 48 - 12
+    latency = sorted(float(x) for x in _lines(out / "latency"))
+    # No call waited on the notebook's lock (before the ledger: 30 s at every reload).
+    # The first call of a process may read the store once (bounded: store_timeout 0.5 s).
+    assert latency[-1] < 5.0 and latency[len(latency) // 2] < 0.3, latency
+    rows, ids, spent = _stored(db)
+    assert rows - 1 == ids - 1 == outcomes["ok"] == len(_lines(out / "sent"))
+    assert spent - Decimal("0.00000015") <= limit
+
+
+# ---------------------------------------------------------------------- in one process
+@pytest.fixture
+def tracker(tmp_path: Path) -> Iterator[Tracker]:
+    t = Tracker(tmp_path / "usage.duckdb")
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+def test_an_unpriced_response_model_settles_at_the_request_models_price(
+    tracker: Tracker, tmp_path: Path
+) -> None:
+    sent = tmp_path / "sent"
+    worst = _worst("hello", 40)
+    tracker.budget(usd=worst * 5 + worst / 2, per="day", scope="global")
+    llm = WorstCaseChat(response_model="mystery-model-7", sent=str(sent))
+    handler = tracker.langchain()
+    done = 0
+    with pytest.raises(BudgetExceededError):
+        for _ in range(20):
+            llm.invoke("hello", config={"callbacks": [handler]})
+            done += 1
+    assert done == 5 and len(_lines(sent)) == 5
+    [status] = tracker.budget_status()
+    assert status.spent == worst * 5  # never $0: priced as gpt-4o-mini
+
+
+def test_without_max_tokens_the_reservation_is_the_models_maximum_output(
+    tracker: Tracker, tmp_path: Path
+) -> None:
+    from tokentrail.pricing import find_model
+
+    entry = find_model(MODEL, "openai")
+    assert entry is not None and entry.max_output_tokens == 16_384  # OpenAI's model page
+    worst = _worst("hello", 16_384)
+    limit = worst * 3 + worst / 2
+    tracker.budget(usd=limit, per="day", scope="global")
+    llm = WorstCaseChat(max_tokens=None, sent=str(tmp_path / "sent"))
+    handler = tracker.langchain()
+    done = 0
+    with pytest.raises(BudgetExceededError) as info:
+        for _ in range(10):
+            llm.invoke("hello", config={"callbacks": [handler]})
+            done += 1
+    assert done == 3 and info.value.estimate == worst
+    assert tracker.flush(30)
+    with reading(tracker.path) as con:
+        (spent,) = con.execute("SELECT sum(total_cost) FROM usage").fetchone()
+    assert Decimal(spent) == worst * 3 <= limit
+
+
+def test_free_models_are_never_refused_by_usd_budgets(tracker: Tracker) -> None:
+    from tokentrail.budget import PreflightRequest
+
+    tracker.budget(usd="0.001", per="day", scope="global")
+    tracker.record(model=MODEL, provider="openai", usage={"input_tokens": 10_000})  # over
+    ask = PreflightRequest(model="llama3.2", provider="ollama", prompt="hi", max_tokens=100)
+    assert tracker.preflight(ask) is not None
+    with pytest.raises(BudgetExceededError):
+        tracker.preflight(PreflightRequest(model=MODEL, provider="openai", prompt="hi"))
+
+
+def _lock_ledger(db: Path) -> subprocess.Popen[str]:
+    """Another process holding the ledger's write lock until its stdin closes."""
+    ledger = f"{db}.ledger.sqlite"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import sqlite3, sys
+            con = sqlite3.connect({ledger!r}, isolation_level=None)
+            con.execute("BEGIN IMMEDIATE")
+            print("locked", flush=True)
+            sys.stdin.read()
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+@pytest.mark.parametrize("on_error", ["closed", "open"])
+def test_an_unreachable_ledger_follows_the_budgets_failure_policy(
+    tracker: Tracker, tmp_path: Path, on_error: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent = tmp_path / "sent"
+    tracker.budget(usd=1, per="day", scope="global", on_error=on_error, ledger_timeout=0.3)
+    llm = WorstCaseChat(sent=str(sent))
+    handler = tracker.langchain()
+    llm.invoke("warm", config={"callbacks": [handler]})  # the ledger file exists now
+    holder = _lock_ledger(tracker.path)
+    try:
+        began = time.perf_counter()
+        if on_error == "closed":
+            with pytest.raises(BudgetExceededError, match="ledger could not be reached"):
+                llm.invoke("hello", config={"callbacks": [handler]})
+            assert len(_lines(sent)) == 1  # the refused call never left
+        else:
+            with caplog.at_level("WARNING", logger="tokentrail"):
+                llm.invoke("hello", config={"callbacks": [handler]})
+                llm.invoke("hello", config={"callbacks": [handler]})
+            assert len(_lines(sent)) == 3
+            assert caplog.text.count("budget not enforced") == 1  # one warning
+        waited = time.perf_counter() - began
+        assert 0.3 <= waited < 3.0  # a bounded wait, then the policy
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)
+
+
+@pytest.mark.parametrize("on_error", ["closed", "open"])
+def test_a_call_that_cannot_be_estimated_follows_the_failure_policy(
+    tracker: Tracker, monkeypatch: pytest.MonkeyPatch, on_error: str
+) -> None:
+    from tokentrail.budget import PreflightRequest, guard
+
+    def broken(*args: object, **kw: object) -> None:
+        raise RuntimeError("tokenizer exploded")
+
+    monkeypatch.setattr(guard, "estimate_call", broken)
+    tracker.budget(tokens=1000, per="day", scope="global", on_error=on_error)
+    ask = PreflightRequest(model=MODEL, provider="openai", prompt="hi", max_tokens=10)
+    if on_error == "closed":
+        with pytest.raises(BudgetExceededError, match="could not be estimated"):
+            tracker.preflight(ask)
+    else:
+        assert tracker.preflight(ask) is None  # let through, unreserved
+
+
+def test_alerts_after_a_restart_fire_once_each_and_in_order(tmp_path: Path) -> None:
+    db = tmp_path / "usage.duckdb"
+    seen: list[float] = []
+
+    def budget(t: Tracker) -> None:
+        t.budget(
+            tokens=1000,
+            per="day",
+            scope="global",
+            warn_at=(0.5, 0.75, 0.9),
+            on_warn=lambda s: seen.append(s.percent),
+        )
+
+    with Tracker(db) as first:
+        budget(first)
+        first.record(model=MODEL, usage={"input_tokens": 600})
+    assert seen == [60.0]
+    with Tracker(db) as second:  # a new process: record() before anything was loaded
+        budget(second)
+        second.record(model=MODEL, usage={"input_tokens": 600})
+        [status] = second.budget_status()
+    assert status.spent == 1200 and status.percent == 120.0
+    assert seen == [60.0, 120.0, 120.0]  # 75% and 90% fired once each, 50% not again
+
+
+def test_an_abandoned_reservation_expires(tracker: Tracker) -> None:
+    from tokentrail.budget import PreflightRequest
+
+    tracker.budget(tokens=100, per="day", scope="global", reservation_ttl=0.3)
+    ask = PreflightRequest(model=MODEL, provider="openai", prompt="hi", max_tokens=80)
+    stream = tracker.preflight(ask)  # a stream never closed: never settled nor released
+    assert stream is not None
+    with pytest.raises(BudgetExceededError):
+        tracker.preflight(ask)
+    time.sleep(0.4)
+    assert tracker.preflight(ask) is not None
