@@ -399,6 +399,33 @@ def test_instrumentation_alone_cannot_stop_a_call_and_says_so(
     assert any("could not be stopped" in r.getMessage() for r in caplog.records)
 
 
+def test_a_call_another_trackers_guard_refuses_gives_back_the_reservation(
+    tracker: Any,
+    li_openai: Callable[..., Any],
+    wire_server: WireServer,
+    rows: Rows,
+    tmp_path: Any,
+) -> None:
+    from tokentrail import Tracker
+
+    tracker.budget(usd=5, per="day", scope="global")
+    other = Tracker(tmp_path / "other.duckdb")
+    try:
+        _spend_the_budget(other)
+        with tracker.llamaindex():
+            llm = guard_llm(li_openai(), other)
+            with pytest.raises(BudgetExceededError):
+                llm.chat(USER_HI)
+            [status] = tracker.budget_status()
+        del llm
+    finally:
+        other.close()
+    # This tracker reserved the call at its start; it was never sent, so nothing is held.
+    assert (status.spent, status.reserved) == (0, 0)
+    assert wire_server.request_count == 0
+    assert rows(tracker) == []
+
+
 def test_a_recorder_error_is_logged_and_the_call_goes_on(
     tracker: Any,
     li_openai: Callable[..., Any],
