@@ -9,6 +9,7 @@ of ``tokentrail.Tracker`` the integration uses; nothing here imports LlamaIndex 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -84,85 +85,45 @@ def tag_attribution(tags: Mapping[str, Any] | None) -> Attribution | None:
     )
 
 
+@dataclass(slots=True, eq=False)
 class Call:
-    """One model or embedding call between its start and its end (a plain slotted class)."""
+    """One model or embedding call between its start and its end."""
 
-    __slots__ = (
-        "children",
-        "ctx",
-        "done",
-        "event_id",
-        "kind",
-        "last",
-        "linked",
-        "messages",
-        "model",
-        "parent",
-        "parent_run_id",
-        "prompt",
-        "provider",
-        "refusal",
-        "reservation",
-        "run_id",
-        "source",
-        "span",
-        "streamed",
-        "t0",
-        "tools",
-        "trace_id",
-        "ts",
-        "usage_response",
-    )
+    span: str
+    kind: Kind
+    source: Source
+    ctx: CallContext
+    model: str | None
+    provider: str | None
+    #: Start, wall clock (the row's ``ts``) and ``perf_counter`` (its latency).
+    ts: datetime
+    t0: float
+    parent_run_id: str | None = None
+    trace_id: str | None = None
+    messages: Sequence[Any] | None = None
+    prompt: str | None = None
+    tools: Sequence[Any] | None = None
+    #: The outer call this one runs inside (its provider call is this one).
+    parent: Call | None = None
+    #: Nested calls started inside this one; when > 0 this call records nothing itself.
+    children: int = field(default=0, init=False)
+    reservation: Any = field(default=None, init=False)
+    #: The budget refusal taken at start, raised by the callback handler when one is present.
+    refusal: BudgetExceededError | None = field(default=None, init=False)
+    #: The last streamed response, and the last one whose raw payload carried usage.
+    last: Any = field(default=None, init=False)
+    usage_response: Any = field(default=None, init=False)
+    streamed: bool = field(default=False, init=False)
+    #: A legacy callback handler saw this call too (it only guards it then).
+    linked: bool = field(default=False, init=False)
+    #: The legacy callback's event id, when a callback handler started this call.
+    event_id: str | None = field(default=None, init=False)
+    done: bool = field(default=False, init=False)
 
-    def __init__(
-        self,
-        span: str,
-        kind: Kind,
-        source: Source,
-        ctx: CallContext,
-        model: str | None,
-        provider: str | None,
-        ts: datetime,
-        t0: float,
-        parent_run_id: str | None = None,
-        trace_id: str | None = None,
-        messages: Sequence[Any] | None = None,
-        prompt: str | None = None,
-        tools: Sequence[Any] | None = None,
-        parent: Call | None = None,
-    ) -> None:
-        self.span = span
-        self.kind = kind
-        self.source = source
-        self.ctx = ctx
-        self.model = model
-        self.provider = provider
-        #: Start, wall clock (the row's ``ts``) and ``perf_counter`` (its latency).
-        self.ts = ts
-        self.t0 = t0
-        #: The span id is the row's run id.
-        self.run_id: str | None = span
-        self.parent_run_id = parent_run_id
-        self.trace_id = trace_id
-        self.messages = messages
-        self.prompt = prompt
-        self.tools = tools
-        #: The outer call this one runs inside (its provider call is this one).
-        self.parent = parent
-        #: Nested calls started inside this one; when > 0 this call records nothing itself.
-        self.children = 0
-        self.reservation: Any = None
-        #: The budget refusal taken at start, raised by the callback handler when one is present.
-        self.refusal: BudgetExceededError | None = None
-        #: The last streamed response, and the last one whose raw payload carried usage.
-        self.last: Any = None
-        self.usage_response: Any = None
-        self.streamed = False
-        #: A legacy callback handler saw this call too (it only guards it then).
-        self.linked = False
-        #: The legacy callback's event id, when a callback handler started this call.
-        self.event_id: str | None = None
-        self.done = False
+    @property
+    def run_id(self) -> str:
+        """The row's run id: the call's span id."""
+        return self.span
 
     def __repr__(self) -> str:
         return f"<Call {self.kind} {self.span} source={self.source} done={self.done}>"
