@@ -1,6 +1,8 @@
 """The budget guard's added latency per call: reserve + settle, tokenizer included.
 
-A 1,000-token chat prompt (o200k_base, gpt-4o-mini) is reserved against a user budget and a
+On the default store: every reservation and settlement is a transaction in the shared
+ledger beside the DuckDB file (``<db>.ledger.sqlite``), as in production, so the figures
+include what makes budgets hold across processes. A 1,000-token chat prompt (o200k_base, gpt-4o-mini) is reserved against a user budget and a
 global budget, then settled with the real usage, as the integrations do per model call.
 Three cases: ``cold`` (every prompt is new text, so tiktoken runs on all 1,000 tokens),
 ``chat`` (a realistic conversation: a repeated 900-token system prompt and history, plus
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-GOAL_US = 50.0
+GOAL_US = 100.0  # issue 20: under 100 µs median on the default store
 
 
 def _prompt_text(tokens: int) -> str:

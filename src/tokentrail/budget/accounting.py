@@ -76,6 +76,7 @@ class Accounting:
         self.ledger = ledger
         self._spans = spans
         self._names: dict[tuple[str, str, str, str, str | None], str] = {}
+        self._limits: dict[int, int] = {}
         self.config = config
         self._store = store_path
         self._now = now
@@ -124,6 +125,13 @@ class Accounting:
         else:
             amount = None
         return Charge(budget, self.slot(budget, key, wid, now), amount, key, start, end)
+
+    def _limit(self, budget: Budget) -> int:
+        """A budget's limit in ledger units, rounded down (memoized: it never changes)."""
+        found = self._limits.get(budget.id)
+        if found is None:
+            found = self._limits[budget.id] = to_units(budget.limit, budget.unit, up=False)
+        return found
 
     def _window(self, budget: Budget, now: datetime) -> tuple[datetime | None, datetime | None]:
         """(start, end) of a calendar window containing ``now``; (None, None) otherwise."""
@@ -193,7 +201,7 @@ class Accounting:
                 continue
             if not c.enforced:
                 continue
-            limit = to_units(budget.limit, unit, up=False)
+            limit = self._limit(budget)
             need = to_units(c.amount, unit)
             if budget.window.kind == "call":
                 state = Seen(0, 0)
@@ -275,7 +283,7 @@ class Accounting:
 
         def level(index: int, spent: int, warned: float) -> float:
             budget = charges[index].budget
-            limit = to_units(budget.limit, budget.unit, up=False)
+            limit = self._limit(budget)
             fraction = spent / limit if limit else float("inf")
             reached = alerts.crossed(budget, fraction, warned)
             return max(reached) if reached else warned
@@ -290,7 +298,7 @@ class Accounting:
             if new <= old:
                 continue  # no threshold crossed (the usual settle)
             unit = c.budget.unit
-            limit = to_units(c.budget.limit, unit, up=False)
+            limit = self._limit(c.budget)
             fraction = spent / limit if limit else float("inf")
             status = _status(
                 c.budget,

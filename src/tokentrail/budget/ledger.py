@@ -146,6 +146,7 @@ class Ledger:
         self._swept = 0.0
         self._touched: set[str] = set()  # bucket rows known to exist
         self._trimmed: dict[str, int] = {}  # rolling bucket -> cutoff minute last trimmed
+        self._levels: dict[str, float] = {}  # bucket -> alert level this process last saw
 
     # ------------------------------------------------------------------ connection
     def _connection(self) -> sqlite3.Connection:
@@ -186,6 +187,7 @@ class Ledger:
                 con.execute("COMMIT")
             except BaseException as exc:
                 self._touched.clear()  # rows created in this transaction are gone
+                self._levels.clear()  # levels raised in it too
                 with contextlib.suppress(sqlite3.Error):
                     con.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
@@ -311,24 +313,43 @@ class Ledger:
                 )
             for index, (slot, amount) in enumerate(charges):
                 self._touch(con, slot)
-                if amount:
-                    con.execute(
-                        "INSERT INTO spend VALUES (?, ?, ?) ON CONFLICT (name, slot) "
-                        "DO UPDATE SET amount = min(amount + excluded.amount, ?)",
-                        (slot.name, slot.slot, amount, MAX_UNITS),
-                    )
-                if slot.cutoff != ALL_SLOTS and self._trimmed.get(slot.name) != slot.cutoff:
-                    # Rolling: minutes out of the window go (once per minute is enough).
-                    self._trimmed[slot.name] = slot.cutoff
-                    con.execute(
-                        "DELETE FROM spend WHERE name = ? AND slot < ?", (slot.name, slot.cutoff)
-                    )
-                seen = self._seen(con, slot, now)
-                level = alert(index, seen.spent, seen.warned)
-                if level > seen.warned:
-                    con.execute("UPDATE buckets SET warned = ? WHERE name = ?", (level, slot.name))
-                out.append((seen.spent, seen.warned, level))
+                spent = self._add(con, slot, amount)
+                warned = self._levels.get(slot.name, 0.0)  # a lower bound of the shared level
+                level = alert(index, spent, warned)
+                if level > warned:  # a threshold may be crossed: the shared level decides
+                    row = con.execute(
+                        "SELECT warned FROM buckets WHERE name = ?", (slot.name,)
+                    ).fetchone()
+                    warned = float(row[0]) if row else 0.0
+                    level = alert(index, spent, warned)
+                    if level > warned:
+                        con.execute(
+                            "UPDATE buckets SET warned = ? WHERE name = ?", (level, slot.name)
+                        )
+                    if len(self._levels) > 50_000:
+                        self._levels.clear()
+                    self._levels[slot.name] = max(level, warned)
+                out.append((spent, warned, max(level, warned)))
         return out
+
+    def _add(self, con: sqlite3.Connection, slot: Slot, amount: int) -> int:
+        """Add ``amount`` to the bucket's slot; the bucket's spend in its window after it."""
+        row = con.execute(
+            "INSERT INTO spend VALUES (?, ?, ?) ON CONFLICT (name, slot) "
+            "DO UPDATE SET amount = min(amount + excluded.amount, ?) RETURNING amount",
+            (slot.name, slot.slot, amount, MAX_UNITS),
+        ).fetchone()
+        if slot.cutoff == ALL_SLOTS:
+            return int(row[0])  # one slot holds the whole window
+        if self._trimmed.get(slot.name) != slot.cutoff:
+            # Rolling: minutes out of the window go (once per minute is enough).
+            self._trimmed[slot.name] = slot.cutoff
+            con.execute("DELETE FROM spend WHERE name = ? AND slot < ?", (slot.name, slot.cutoff))
+        total = con.execute(
+            "SELECT coalesce(sum(amount), 0) FROM spend WHERE name = ? AND slot >= ?",
+            (slot.name, slot.cutoff),
+        ).fetchone()
+        return int(total[0])
 
     def release(self, reservation: str, slots: Sequence[Slot]) -> None:
         """Drop a reservation's holds in ``slots`` (the call never went out)."""
