@@ -53,3 +53,23 @@ def test_status_table_and_ad_hoc_budget(tmp_path: Path) -> None:
 def test_status_without_budgets_explains(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "none.duckdb"), "budget", "status"])
     assert result.exit_code == 0 and "No budgets saved" in result.output
+
+
+def test_status_shows_calls_in_flight_from_the_shared_ledger(tmp_path: Path) -> None:
+    from tokentrail.budget import PreflightRequest
+    from tokentrail.context import Attribution
+
+    db = tmp_path / "usage.duckdb"
+    with Tracker(db) as t:
+        t.budget(tokens=1000, per="day", scope="user")
+        ctx = t.call_context(Attribution.of(user_id="carol"))
+        ask = PreflightRequest(
+            model="gpt-4o-mini", provider="openai", prompt="hi", max_tokens=300, context=ctx
+        )
+        held = t.preflight(ask)  # a call in flight in this process
+        assert held is not None
+        result = CliRunner().invoke(cli, ["--db", str(db), "budget", "status", "--json"])
+        assert result.exit_code == 0, result.output
+        [row] = json.loads(result.output)["budgets"]
+        assert (row["key"], row["spent"], row["reserved"]) == ("carol", 0, held.estimate.tokens)
+        t.release(held)

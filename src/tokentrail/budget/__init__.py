@@ -5,9 +5,17 @@
 worst case against every applicable budget or raises
 :class:`~tokentrail.BudgetExceededError`; ``Tracker.capture`` settles the real cost.
 
-Modules: ``windows`` (periods), ``scopes`` (who shares a bucket), ``ledger`` (spend per
-bucket, loaded from the store), ``guard`` (reserve/settle/check/status), ``fit``
-(``fit_messages``), ``persist`` (definitions saved next to the database for the CLI).
+Every process on the same database shares one ledger (``<database>.ledger.sqlite``):
+reservations and spend are seen by all at once, and a reservation is taken by every
+applicable budget or by none.
+
+Modules: ``definition`` (what a budget is), ``windows`` (periods), ``scopes`` (who shares
+a bucket), ``matching`` (which budgets apply to a call), ``request`` (the call, its worst
+case, its reservation, settings), ``worst_case`` (estimating it), ``ledger`` (the shared
+SQLite ledger), ``accounting`` (charges, decisions, settlements, store sync), ``alerts``,
+``status``, ``guard`` (reserve/settle/check/status), ``store_spend`` (spend only the store
+knows), ``offline`` (the CLI's view), ``persist`` (definitions saved for the CLI), ``fit``
+(``fit_messages``).
 """
 
 from __future__ import annotations

@@ -168,8 +168,30 @@ class Ledger:
             raise
         self._con, self._pid = con, os.getpid()
         self._touched.clear()
+        self._levels.clear()
         self._drop_dead_holders(con)
+        self._drop_past_windows(con)
         return con
+
+    @staticmethod
+    def _drop_past_windows(con: sqlite3.Connection) -> None:
+        """Forget buckets of windows that ended over a day ago (the store keeps the rows)."""
+        horizon = time.time() - 86400
+        with contextlib.suppress(sqlite3.OperationalError):  # busy: another process does it
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute(
+                    "DELETE FROM spend WHERE name IN "
+                    "(SELECT name FROM buckets WHERE expires IS NOT NULL AND expires < ?)",
+                    (horizon,),
+                )
+                con.execute(
+                    "DELETE FROM buckets WHERE expires IS NOT NULL AND expires < ?", (horizon,)
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -180,7 +202,7 @@ class Ledger:
                 started = time.perf_counter()
                 con.execute("BEGIN IMMEDIATE")
                 self.last_wait = time.perf_counter() - started
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 raise LedgerError(f"{exc} (waited up to {self.timeout:g} s)") from exc
             try:
                 yield con
@@ -190,7 +212,7 @@ class Ledger:
                 self._levels.clear()  # levels raised in it too
                 with contextlib.suppress(sqlite3.Error):
                     con.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
+                if isinstance(exc, (sqlite3.Error, OSError)):
                     raise LedgerError(str(exc)) from exc
                 raise
 
@@ -216,7 +238,7 @@ class Ledger:
             try:
                 con = self._connection()
                 return [self._seen(con, s, now) for s in slots]
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 raise LedgerError(str(exc)) from exc
 
     def names(self, prefix: str) -> list[str]:
@@ -231,7 +253,7 @@ class Ledger:
                     )
                     .fetchall()
                 )
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 raise LedgerError(str(exc)) from exc
         return [str(r[0]) for r in rows]
 
@@ -244,7 +266,7 @@ class Ledger:
                     .execute("SELECT synced FROM buckets WHERE name = ?", (name,))
                     .fetchone()
                 )
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 raise LedgerError(str(exc)) from exc
         return float(row[0]) if row else 0.0
 
