@@ -310,3 +310,56 @@ def test_an_abandoned_reservation_expires(tracker: Tracker) -> None:
         tracker.preflight(ask)
     time.sleep(0.4)
     assert tracker.preflight(ask) is not None
+
+
+def test_holds_of_a_killed_process_do_not_block_others(tmp_path: Path) -> None:
+    from tokentrail.budget import PreflightRequest
+
+    db = tmp_path / "usage.duckdb"
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import os, signal
+            from tokentrail import Tracker
+            from tokentrail.budget import PreflightRequest
+            t = Tracker({str(db)!r})
+            t.budget(tokens=100, per="day", scope="global")
+            ask = PreflightRequest(model="gpt-4o-mini", provider="openai", prompt="hi",
+                                   max_tokens=80)
+            assert t.preflight(ask) is not None
+            os.kill(os.getpid(), signal.SIGKILL)  # dies holding 80 + prompt tokens
+        """),
+        ],
+        timeout=120,
+    )
+    assert child.returncode == -9
+    with Tracker(db) as t:
+        t.budget(tokens=100, per="day", scope="global")
+        ask = PreflightRequest(model=MODEL, provider="openai", prompt="hi", max_tokens=80)
+        assert t.preflight(ask) is not None  # the dead process's hold was dropped
+
+
+def test_a_forked_child_uses_its_own_ledger_connection(tracker: Tracker) -> None:
+    import os
+
+    from tokentrail.budget import PreflightRequest
+
+    tracker.budget(tokens=10_000, per="day", scope="global")
+    ask = PreflightRequest(model=MODEL, provider="openai", prompt="hi", max_tokens=10)
+    tracker.release(tracker.preflight(ask))  # the parent's connection is open
+    pid = os.fork()
+    if pid == 0:  # the child: reserve and settle through the same tracker object
+        code = 1
+        try:
+            held = tracker.preflight(ask)
+            tracker.record(model=MODEL, usage={"input_tokens": 100})
+            code = 0 if held is not None else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    [s] = tracker.budget_status()
+    assert s.spent == 100  # the child's spend, seen by the parent
+    assert s.reserved == tracker.check(model=MODEL, prompt="hi", max_tokens=10).estimate.tokens  # type: ignore[union-attr]
