@@ -23,7 +23,8 @@ from __future__ import annotations
 from .definition import Budget
 from .fit import fit_messages
 from .guard import BudgetGuard
-from .request import Estimate, GuardConfig, PreflightRequest, Reservation
+from .request import Estimate, GuardConfig, PreflightRequest
+from .reservation import Reservation
 from .scopes import Scope, parse_scope
 from .status import BudgetStatus, CheckResult
 from .windows import Window, calendar_span, parse_window

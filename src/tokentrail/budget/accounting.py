@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BudgetExceededError
 from . import alerts
-from .definition import Amount, Budget, fallback_price, zero
+from .amounts import Amount, zero
+from .definition import Budget, fallback_price
 from .ledger import ALL_SLOTS, Ledger, LedgerError, Seen, Slot, from_units, to_units
 from .matching import Spans
-from .request import Estimate, GuardConfig, Reservation
+from .request import Estimate, GuardConfig
+from .reservation import Reservation
 from .status import BudgetStatus
 from .worst_case import price_usage
 

@@ -5,14 +5,13 @@ Pure data and parsing, no state: the guard keeps the budgets in force, the ledge
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..formatting import money
+from .amounts import Amount, format_amount
 from .scopes import Scope
 from .windows import Window
 
@@ -20,21 +19,15 @@ if TYPE_CHECKING:
     from .status import BudgetStatus
 
 __all__ = [
-    "Amount",
     "Budget",
     "OnError",
     "Unpriced",
     "fallback_price",
-    "format_amount",
     "parse_limit",
     "parse_on_error",
     "parse_unpriced",
-    "threshold_of",
-    "zero",
 ]
 
-#: An amount in a budget's unit: USD as Decimal, tokens as int.
-Amount = Decimal | int
 #: What a USD budget does with a model that has no price.
 Unpriced = Literal["refuse", "allow"] | tuple[Decimal, Decimal]
 #: What a budget does when its ledger cannot be reached or a call cannot be estimated.
@@ -80,18 +73,6 @@ class Budget:
         return f"{amount} {self.window.label} {who}"
 
 
-def zero(unit: str) -> Amount:
-    """0 in ``unit``."""
-    return Decimal(0) if unit == "usd" else 0
-
-
-def threshold_of(limit: Amount, unit: str, fraction: float) -> Amount:
-    """``fraction`` of ``limit`` in the budget's unit (tokens rounded up)."""
-    if unit == "usd":
-        return Decimal(limit) * Decimal(str(fraction))
-    return math.ceil(int(limit) * fraction)
-
-
 def parse_limit(raw: Any, unit: str) -> Amount:
     """A limit from user input: a non-negative Decimal (USD) or int (tokens)."""
     if unit == "usd":
@@ -131,8 +112,3 @@ def fallback_price(
 ) -> Decimal:
     """The cost of a call at a fallback ``(input, output)`` price per 1M tokens."""
     return (price[0] * input_tokens + price[1] * output_tokens) / _MTOK
-
-
-def format_amount(value: Amount, unit: str) -> str:
-    """``$1.25`` or ``1,000 tokens``."""
-    return money(value) if unit == "usd" else f"{value:,} tokens"

@@ -36,7 +36,8 @@ from .accounting import Accounting, Charge
 from .definition import Budget, parse_limit, parse_on_error, parse_unpriced
 from .ledger import Ledger, LedgerError, ledger_path
 from .matching import Applicable, Spans
-from .request import Estimate, GuardConfig, PreflightRequest, Reservation
+from .request import Estimate, GuardConfig, PreflightRequest
+from .reservation import Reservation
 from .scopes import NOT_APPLICABLE, parse_scope
 from .status import BudgetStatus, CheckResult, retry_after
 from .windows import parse_window, zone

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 
-from .definition import Amount
+from .amounts import Amount
 
 __all__ = [
     "Ledger",

@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from .definition import Amount, parse_limit, zero
+from .amounts import Amount, zero
+from .definition import parse_limit
 from .ledger import Ledger, LedgerError, Slot, from_units, ledger_path
 from .scopes import Scope, parse_scope
 from .status import BudgetStatus

@@ -1,19 +1,16 @@
 """A call as the guard sees it: the request before it leaves (:class:`PreflightRequest`), its
-worst case (:class:`Estimate`), the amounts held for it (:class:`Reservation`), and the
-guard-wide settings (:class:`GuardConfig`)."""
+worst case (:class:`Estimate`), and the guard-wide settings (:class:`GuardConfig`)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from ..context import CallContext
-from .definition import Amount, Budget
 
-__all__ = ["Estimate", "GuardConfig", "PreflightRequest", "Reservation"]
+__all__ = ["Estimate", "GuardConfig", "PreflightRequest"]
 
 
 @dataclass(slots=True)
@@ -48,26 +45,6 @@ class Estimate:
     def tokens(self) -> int:
         """``input_tokens + output_tokens``."""
         return self.input_tokens + self.output_tokens
-
-
-@dataclass(eq=False, slots=True)
-class Reservation:
-    """Worst-case amounts held for one call until it settles.
-
-    ``entries`` are ``(budget, ledger slot, amount)``: what each applicable budget holds.
-    A reservation never settled nor released expires in the ledger after
-    ``GuardConfig.reservation_ttl``; a late settle still counts what the call used.
-    """
-
-    id: int
-    estimate: Estimate
-    entries: list[tuple[Budget, Any, Amount]]
-    model: str | None
-    provider: str | None
-    created: float = field(default_factory=time.monotonic)
-    done: bool = False
-    #: The reservation's id in the shared ledger (unique across processes).
-    ledger_id: str | None = None
 
 
 @dataclass(slots=True)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..formatting import money
-from .definition import Amount, zero
+from .amounts import Amount, zero
 
 if TYPE_CHECKING:
     from .request import Estimate
