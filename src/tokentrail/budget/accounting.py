@@ -153,7 +153,7 @@ class Accounting:
         """
         shared = [c for c in charges if c.budget.window.kind != "call" and c.enforced]
         for c in shared:
-            self._sync_if_needed(c)
+            self._sync_if_needed(c, when="reserve")
         amounts = [to_units(c.amount or 0, c.budget.unit) for c in shared]
         found: list[tuple[list[Seen], BudgetExceededError | None]] = []
 
@@ -280,7 +280,7 @@ class Accounting:
         if not charges and ident is None:
             return
         for c in charges:
-            self._sync_if_needed(c, inline=ident is None)
+            self._sync_if_needed(c, when="settle")
         units = [(c.slot, to_units(c.amount or 0, c.budget.unit)) for c in charges]
 
         def level(index: int, spent: int, warned: float) -> float:
@@ -327,7 +327,7 @@ class Accounting:
         """One bucket's status, after taking in the store's spend when it is due."""
         slot = self.slot(budget, key, wid, now)
         charge = Charge(budget, slot, 0, key)
-        self._sync_if_needed(charge, inline=True)
+        self._sync_if_needed(charge, when="status")
         start, end = self._window(budget, now)
         try:
             [seen] = self.ledger.read([slot], now.timestamp())
@@ -353,8 +353,13 @@ class Accounting:
         return [self.status(budget, k, wid, now) for k in keys if k not in overridden]
 
     # ------------------------------------------------------------------ store sync
-    def _sync_if_needed(self, c: Charge, *, inline: bool = False) -> None:
-        """Take in the store's spend: inline the first time anywhere, later in the background."""
+    def _sync_if_needed(self, c: Charge, *, when: str) -> None:
+        """Take in the store's spend when it is due; ``when`` says how long we may wait.
+
+        ``"reserve"``: the first time anywhere inline (a bounded wait on a guarded call),
+        later in the background. ``"settle"``: always in the background (capturing never
+        waits on DuckDB). ``"status"``: inline whenever due (nobody's call is waiting).
+        """
         if self._store is None or c.budget.window.kind in ("run", "call"):
             return
         name = c.slot.name
@@ -366,12 +371,13 @@ class Accounting:
                     return
             except LedgerError:
                 return
+        elif time.monotonic() - last < self.config.reload_every:
+            return
+        if when == "status" or (when == "reserve" and last is None):
             self._sync(c)
-        elif time.monotonic() - last >= self.config.reload_every:
-            if inline:
-                self._sync(c)
-            else:
-                self._sync_later(c)
+        else:
+            self._synced[name] = time.monotonic()  # one background read per period
+            self._sync_later(c)
 
     def _sync(self, c: Charge) -> None:
         from .store_spend import store_spend

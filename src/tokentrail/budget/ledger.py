@@ -26,6 +26,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -147,6 +148,21 @@ class Ledger:
         self._touched: set[str] = set()  # bucket rows known to exist
         self._trimmed: dict[str, int] = {}  # rolling bucket -> cutoff minute last trimmed
         self._levels: dict[str, float] = {}  # bucket -> alert level this process last saw
+        _LEDGERS.add(self)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh lock, and the parent's connection left alone.
+
+        A lock held by another thread at the fork would never be released in the child.
+        SQLite connections must not cross a fork: the inherited one is kept referenced (a
+        close in the child could checkpoint or remove the parent's WAL) and never used.
+        """
+        self._lock = threading.Lock()
+        if self._con is not None:
+            _INHERITED.append(self._con)
+        self._con = None
+        self._touched.clear()
+        self._levels.clear()
 
     # ------------------------------------------------------------------ connection
     def _connection(self) -> sqlite3.Connection:
@@ -418,6 +434,18 @@ class Ledger:
             if self._con is not None and self._pid == os.getpid():
                 self._con.close()
             self._con = None
+
+
+_LEDGERS: weakref.WeakSet[Ledger] = weakref.WeakSet()
+_INHERITED: list[sqlite3.Connection] = []
+
+
+def _after_fork_in_child() -> None:
+    for ledger in list(_LEDGERS):
+        ledger._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _alive(pid: int) -> bool:
