@@ -87,7 +87,6 @@ class Accounting:
         self._sync_thread: threading.Thread | None = None
         self._sync_lock = threading.Lock()
         self._warned: set[str] = set()
-        self.last_estimate: Estimate | None = None
 
     # ------------------------------------------------------------------ charges
     def slot(self, budget: Budget, key: str | None, wid: str, when: datetime) -> Slot:
@@ -113,7 +112,6 @@ class Accounting:
         self, budget: Budget, key: str | None, wid: str, estimate: Estimate, now: datetime
     ) -> Charge:
         """The call's worst case against one budget."""
-        self.last_estimate = estimate
         start, end = self._window(budget, now)
         amount: Amount | None
         if budget.unit == "tokens":

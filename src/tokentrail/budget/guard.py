@@ -27,7 +27,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from ..context import Attribution, CallContext
 from ..errors import BudgetExceededError
@@ -39,16 +39,25 @@ from .matching import Applicable, Spans
 from .request import Estimate, GuardConfig, PreflightRequest
 from .reservation import Reservation
 from .scopes import NOT_APPLICABLE, parse_scope
-from .status import BudgetStatus, CheckResult, retry_after
+from .status import BudgetStatus, CheckResult, check_result
 from .windows import parse_window, zone
 from .worst_case import RateCache, estimate_call
 
 if TYPE_CHECKING:
     from ..records import UsageRecord
 
-__all__ = ["BudgetGuard"]
+__all__ = ["BudgetGuard", "Decision"]
 
 logger = logging.getLogger("tokentrail")
+
+
+class Decision(NamedTuple):
+    """What the guard decided for one call: held, refused, or let through undecided."""
+
+    reservation: Reservation | None
+    statuses: list[BudgetStatus]
+    error: BudgetExceededError | None
+    estimate: Estimate | None
 
 
 class BudgetGuard:
@@ -197,10 +206,10 @@ class BudgetGuard:
         matched = self._match(ctx.attribution, request.model, ctx, now)
         if not matched:
             return None
-        reservation, _, error = self._decide(matched, request, now, commit=True)
-        if error is not None:
-            raise error
-        return reservation
+        decision = self._decide(matched, request, now, commit=True)
+        if decision.error is not None:
+            raise decision.error
+        return decision.reservation
 
     def _match(
         self, attribution: Attribution, model: str | None, ctx: CallContext | None, now: datetime
@@ -209,12 +218,12 @@ class BudgetGuard:
 
     def _decide(
         self, matched: list[Applicable], request: PreflightRequest, now: datetime, *, commit: bool
-    ) -> tuple[Reservation | None, list[BudgetStatus], BudgetExceededError | None]:
+    ) -> Decision:
         """Estimate the call and, in one ledger transaction, check (and hold) every budget."""
         try:
             estimate = self.estimate(request)
         except Exception as exc:
-            return self._undecided(matched, f"the call could not be estimated ({exc!r})")
+            return self._undecided(matched, f"the call could not be estimated ({exc!r})", None)
         charges = [self._books.charge(b, k, w, estimate, now) for b, k, w in matched]
         ident = f"{self._instance}.{next(self._ids)}"
         try:
@@ -226,9 +235,10 @@ class BudgetGuard:
                 matched,
                 f"the budget ledger could not be reached ({exc}); no call is let "
                 "through unchecked (on_error='open' lets it through)",
+                estimate,
             )
         if error is not None or not commit:
-            return None, statuses, error
+            return Decision(None, statuses, error, estimate)
         reservation = Reservation(
             id=next(self._ids),
             estimate=estimate,
@@ -237,16 +247,16 @@ class BudgetGuard:
             provider=request.provider,
             ledger_id=ident,
         )
-        return reservation, statuses, None
+        return Decision(reservation, statuses, None, estimate)
 
     def _undecided(
-        self, matched: list[Applicable], cause: str
-    ) -> tuple[None, list[BudgetStatus], BudgetExceededError | None]:
+        self, matched: list[Applicable], cause: str, estimate: Estimate | None
+    ) -> Decision:
         """The guard cannot decide: a closed budget refuses, open ones let the call pass."""
         closed = next((b for b, _, _ in matched if b.on_error == "closed"), None)
         if closed is None:
             self._books.warn_open(cause)
-            return None, [], None
+            return Decision(None, [], None, estimate)
         key = next(k for b, k, _ in matched if b is closed)
         error = BudgetExceededError(
             scope=closed.scope.name,
@@ -260,7 +270,7 @@ class BudgetGuard:
             detail=f"refused because {cause}",
             cause=cause,
         )
-        return None, [], error
+        return Decision(None, [], error, estimate)
 
     # ------------------------------------------------------------------ settle / release
     def settle(self, reservation: Reservation | None, record: UsageRecord) -> None:
@@ -342,39 +352,8 @@ class BudgetGuard:
         matched = self._match(ctx.attribution, model, ctx, now)
         if not matched:
             return CheckResult(allowed=True, remaining=None, unit=None, estimate=None)
-        _, statuses, error = self._decide(matched, request, now, commit=False)
-        estimate = self._books.last_estimate
-        if error is not None:
-            tight = next(
-                (
-                    s
-                    for s in statuses
-                    if (s.scope, s.key, s.window, s.unit)
-                    == (error.scope, error.key, error.window, error.unit)
-                ),
-                None,
-            )
-            return CheckResult(
-                allowed=False,
-                remaining=tight.remaining if tight else None,
-                unit=error.unit,
-                estimate=estimate,
-                reason=str(error),
-                retry_after=retry_after(tight, now),
-                budget=tight,
-                statuses=tuple(statuses),
-            )
-        if not statuses:  # an open budget let it through undecided
-            return CheckResult(allowed=True, remaining=None, unit=None, estimate=estimate)
-        tight = min(statuses, key=lambda s: s.remaining / s.limit if s.limit else 0)
-        return CheckResult(
-            allowed=True,
-            remaining=tight.remaining,
-            unit=tight.unit,
-            estimate=estimate,
-            budget=tight,
-            statuses=tuple(statuses),
-        )
+        decision = self._decide(matched, request, now, commit=False)
+        return check_result(decision.statuses, decision.error, decision.estimate, now)
 
     def status(
         self,

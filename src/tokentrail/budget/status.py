@@ -3,17 +3,19 @@ to "would this call fit?" (:class:`CheckResult`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..errors import BudgetExceededError
 from ..formatting import money
 from .amounts import Amount, zero
 
 if TYPE_CHECKING:
     from .request import Estimate
 
-__all__ = ["BudgetStatus", "CheckResult", "retry_after"]
+__all__ = ["BudgetStatus", "CheckResult", "check_result", "retry_after"]
 
 _WINDOW_WORDS = {
     "hour": "hourly",
@@ -106,6 +108,39 @@ class CheckResult:
 
     def __bool__(self) -> bool:
         return self.allowed
+
+
+def check_result(
+    statuses: Sequence[BudgetStatus],
+    error: BudgetExceededError | None,
+    estimate: Estimate | None,
+    now: datetime,
+) -> CheckResult:
+    """The answer to "would this call fit?" from what the guard saw and decided."""
+    if error is not None:
+        ident = (error.scope, error.key, error.window, error.unit)
+        tight = next((s for s in statuses if (s.scope, s.key, s.window, s.unit) == ident), None)
+        return CheckResult(
+            allowed=False,
+            remaining=tight.remaining if tight else None,
+            unit=error.unit,
+            estimate=estimate,
+            reason=str(error),
+            retry_after=retry_after(tight, now),
+            budget=tight,
+            statuses=tuple(statuses),
+        )
+    if not statuses:  # no budget applies, or an open one let it through undecided
+        return CheckResult(allowed=True, remaining=None, unit=None, estimate=estimate)
+    tight = min(statuses, key=lambda s: s.remaining / s.limit if s.limit else 0)
+    return CheckResult(
+        allowed=True,
+        remaining=tight.remaining,
+        unit=tight.unit,
+        estimate=estimate,
+        budget=tight,
+        statuses=tuple(statuses),
+    )
 
 
 def retry_after(status: BudgetStatus | None, now: datetime) -> float | None:
