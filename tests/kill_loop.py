@@ -81,7 +81,9 @@ def kill_and_recover(db: Path, work: Path, runs: int, seed: int) -> dict[str, An
                 figures["killed_between"] += 1  # part stored by the child, part left spooled
 
         with Tracker(db) as recovering:  # a new process's Tracker drains the dead spool
-            assert recovering.flush(30), "the spool of the killed writer was not drained"
+            drained = recovering.flush(30)
+            left = [(p.name, p.stat().st_size) for p in spool_segments(db)]
+            assert drained, f"run {run}: the killed writer's spool was not drained: {left}"
         with reading(db) as con:
             got = con.execute(
                 "SELECT request_id, id FROM usage WHERE request_id LIKE ? ", [f"{tag}:%"]
