@@ -7,7 +7,7 @@ column, and :func:`encode_row`, derived from it, turns a record into that row.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -67,6 +67,11 @@ class Column:
     def read_from(self) -> str:
         """The attribute the value is read from (the column's name unless ``attr`` says)."""
         return self.attr or self.name
+
+    @property
+    def path(self) -> str:
+        """The value's path from the record: ``request_id``, ``usage.input_tokens``..."""
+        return self.read_from if self.source == "record" else f"{self.source}.{self.read_from}"
 
 
 def _count_column(name: str) -> Column:
@@ -211,7 +216,7 @@ class UsageRecord:
 # The encoder below turns a record into its row: one plain value per column (text,
 # numbers, booleans, a list of tags, ``ts`` as a datetime or microseconds since the epoch,
 # money as decimal text), ready for one line of JSON in the spool. Everything it does is
-# derived from ``TABLE``: values are read in bulk per source, then each kind's cells are
+# derived from ``TABLE``: values are read in one bulk read, then each kind's cells are
 # made plain. It runs on the caller's thread for every call, so the usual row (text cells
 # already text, counts already ints) is checked in bulk and passes as it is.
 
@@ -225,23 +230,17 @@ _STR = frozenset((str,))
 class RowLayout:
     """How a record becomes a row of ``table`` (:data:`TABLE` unless a test says).
 
-    Everything is derived from the table once: values are read in bulk per source
-    (``attrgetter``), put back in table order, and each kind's cells made plain.
+    Everything is derived from the table once: one ``attrgetter`` reads every column's
+    value in table order (``usage.input_tokens``, ``cost.total``...), then each kind's
+    cells are made plain.
     """
 
     def __init__(self, table: tuple[Column, ...]) -> None:
         self.table = table
-        by_source = [
-            i for s in ("record", "usage", "cost") for i, c in enumerate(table) if c.source == s
-        ]
-        self._read_record = _getter(table, "record")
-        self._read_usage = _getter(table, "usage")
-        self._read_cost = _getter(table, "cost")
-        self._in_table_order = itemgetter(*(by_source.index(i) for i in range(len(table))))
-        cost_columns = [c for c in table if c.source == "cost"]
-        self._no_cost = (None,) * len(cost_columns)
-        # Money is read from the cost only (a call without a cost has no figures).
-        self._cost_money = tuple(i for i, c in enumerate(cost_columns) if c.kind == "money")
+        self._read = _getter(c.path for c in table)
+        # A call without a cost: each cost column reads the (absent) cost itself, None.
+        self._read_uncosted = _getter(c.source if c.source == "cost" else c.path for c in table)
+        self._money = tuple(i for i, c in enumerate(table) if c.kind == "money")
         self._make_plain = tuple(
             (i, _PLAIN[c.kind]) for i, c in enumerate(table) if c.kind in _PLAIN
         )
@@ -258,9 +257,13 @@ class RowLayout:
         plain (an object whose ``str()`` fails): the store then keeps a salvaged copy of
         the record.
         """
-        costs = self._no_cost if record.cost is None else self._cost_cells(record.cost)
-        values = (*self._read_record(record), *self._read_usage(record.usage), *costs)
-        cells = list(self._in_table_order(values))
+        if record.cost is None:
+            cells = list(self._read_uncosted(record))
+        else:
+            cells = list(self._read(record))
+            for i in self._money:
+                if (money := cells[i]) is not None:
+                    cells[i] = str(money) if money else "0"
         for i, make_plain in self._make_plain:
             cells[i] = make_plain(cells[i])
         if not (
@@ -269,13 +272,6 @@ class RowLayout:
         ):
             self._repair(cells)  # rare: the usual row passes the bulk check as it is
         return tuple(cells)
-
-    def _cost_cells(self, cost: Cost) -> list[Any]:
-        """The cost columns' cells, money as decimal text."""
-        cells = list(self._read_cost(cost))
-        for i in self._cost_money:
-            cells[i] = _money(cells[i])
-        return cells
 
     def _repair(self, cells: list[Any]) -> None:
         """Make the text cells text (or NULL) and the counts ints."""
@@ -286,10 +282,10 @@ class RowLayout:
             cells[i] = int(cells[i])
 
 
-def _getter(table: tuple[Column, ...], source: str) -> Callable[[Any], tuple[Any, ...]]:
-    names = [c.read_from for c in table if c.source == source]
-    get = attrgetter(*names)
-    return get if len(names) > 1 else lambda obj: (get(obj),)
+def _getter(paths: Iterable[str]) -> Callable[[Any], tuple[Any, ...]]:
+    """One C-level read of every path (``attrgetter`` returns a tuple for two or more)."""
+    get: Callable[[Any], tuple[Any, ...]] = attrgetter(*paths)
+    return get
 
 
 def _time(ts: Any) -> datetime | int:
@@ -340,12 +336,6 @@ def _json(meta: Any) -> str | None:
         except Exception:
             return None
     return text
-
-
-def _money(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value) if value else "0"
 
 
 _PLAIN: dict[str, Callable[[Any], Any]] = {
