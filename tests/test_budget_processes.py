@@ -94,6 +94,10 @@ def test_eight_processes_with_threads_never_overshoot_a_shared_budget(tmp_path: 
     assert limit - spent < 2 * worst  # not refusing for nothing: the room was used
     fired = [float(line.split()[1]) for line in _lines(out / "alerts")]
     assert len(fired) == 3  # 50%, 75%, 90%: once each across the 8 processes
+    with Tracker(db) as t:  # the shared ledger agrees with the stored rows, to the pico-dollar
+        t.budget(usd=limit, per="day", scope="global")
+        [status] = t.budget_status()
+    assert (status.spent, status.reserved) == (spent, 0)
 
 
 def test_restarts_with_a_notebook_holding_the_file_keep_the_spend(tmp_path: Path) -> None:
