@@ -77,12 +77,15 @@ def _stored(db: Path) -> tuple[int, int, Decimal]:
     return int(rows), int(ids), Decimal(spent)
 
 
-def test_eight_processes_with_threads_never_overshoot_a_shared_budget(tmp_path: Path) -> None:
+@pytest.mark.parametrize("delay", [0.0, 0.05])  # back to back; calls in flight 50 ms each
+def test_eight_processes_with_threads_never_overshoot_a_shared_budget(
+    tmp_path: Path, delay: float
+) -> None:
     db, out = tmp_path / "usage.duckdb", tmp_path / "out"
     out.mkdir()
     worst = _worst("p0 thread 0 call 0", 40)
     limit = worst * 60 + worst / 3  # room for 60 worst-case calls out of 8 x 4 x 6 = 192
-    _run(db, out, procs=8, threads=4, calls=6, limit=limit)
+    _run(db, out, procs=8, threads=4, calls=6, limit=limit, delay=delay)
     outcomes = Counter(line.split(" ", 1)[0] for line in _lines(out / "outcomes"))
     assert outcomes["error"] == 0, _lines(out / "outcomes")
     assert outcomes["ok"] + outcomes["refused"] == 192
