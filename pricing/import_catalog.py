@@ -750,8 +750,10 @@ def _insert_after(spec: dict[str, Any], anchor: str, key: str, value: Any) -> No
     """Put ``key`` after ``anchor`` (or before ``prices``/``periods``) to keep files tidy."""
     items = list(spec.items())
     keys = [k for k, _ in items]
-    at = keys.index(anchor) + 1 if anchor in keys else next(
-        (i for i, k in enumerate(keys) if k in ("prices", "periods")), len(keys)
+    at = (
+        keys.index(anchor) + 1
+        if anchor in keys
+        else next((i for i, k in enumerate(keys) if k in ("prices", "periods")), len(keys))
     )
     items.insert(at, (key, value))
     spec.clear()

@@ -374,7 +374,6 @@ def test_fit_messages_keeps_tool_results_with_their_call() -> None:
 def test_a_reservation_never_settled_is_given_back_after_its_ttl(
     tracker: Tracker, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import time
 
     tracker.budget(tokens=300, per="day", scope="user", reservation_ttl=0.2)
     orphan = tracker.preflight(request(tracker))  # its end event never comes
