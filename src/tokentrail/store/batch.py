@@ -91,14 +91,9 @@ class Batches:
     """
 
     def __init__(
-        self,
-        path: Path,
-        lock_timeout: float,
-        stored: Callable[[list[Segment], int], None],
-        notices: Notices,
+        self, path: Path, stored: Callable[[list[Segment], int], None], notices: Notices
     ) -> None:
         self.path = path
-        self.lock_timeout = lock_timeout
         self.engine = Engine()
         self._stored = stored
         self._notices = notices
@@ -110,15 +105,16 @@ class Batches:
         #: The memory limit was raised: the batch should go again at once.
         self.retry_now = False
 
-    def write(self, taken: Taken, deadline: float | None) -> bool:
+    def write(self, taken: Taken, timeout: float) -> bool:
         """Store ``taken``; True when all of it is in the database.
 
-        On failure the memory lines not stored are left in ``taken.memory``.
+        ``timeout``: how long to wait for another process to release the file. On failure
+        the memory lines not stored are left in ``taken.memory``.
         """
         import duckdb
 
         try:
-            session = _Session(self.engine, self.path, self._timeout(deadline))
+            session = _Session(self.engine, self.path, timeout)
         except StoreError as exc:
             self.engine.detach()
             self._failed(exc)
@@ -137,11 +133,6 @@ class Batches:
             self.engine.detach()
         self._usable_again()
         return True
-
-    def _timeout(self, deadline: float | None) -> float:
-        if deadline is None:
-            return self.lock_timeout
-        return min(self.lock_timeout, max(0.0, deadline - time.monotonic()))
 
     def _migrate(self, session: _Session) -> None:
         if not self._migrated:

@@ -106,7 +106,7 @@ class UsageStore:
         self._lost = 0
         self._next_orphan_scan = 0.0
         self._cadence = Cadence()
-        self._batches = Batches(self.path, self.lock_timeout, self._stored, self._notices)
+        self._batches = Batches(self.path, self._stored, self._notices)
 
     # ------------------------------------------------------------------ caller's thread
     def submit(self, record: UsageRecord) -> None:
@@ -347,10 +347,16 @@ class UsageStore:
         try:
             if not (taken.ready or taken.memory or any(c.segments for c in taken.claims)):
                 return True
-            return self._batches.write(taken, deadline)
+            return self._batches.write(taken, self._lock_wait(deadline))
         finally:
             for claim in taken.claims:
                 claim.release()
+
+    def _lock_wait(self, deadline: float | None) -> float:
+        """How long a batch waits for another process to release the file."""
+        if deadline is None:
+            return self.lock_timeout
+        return min(self.lock_timeout, max(0.0, deadline - time.monotonic()))
 
     def _claim_orphans(self, ready: list[Segment]) -> list[Claim]:
         own = {self._spool.token} if self._spool is not None else set()
