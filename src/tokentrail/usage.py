@@ -232,7 +232,13 @@ def subsets_fit(counts: Mapping[str, int]) -> bool:
     is :data:`_SUBSET_RULES`; :meth:`Usage.from_counts` clamps what breaks it.
     """
     get = counts.get
-    return all(sum(get(n, 0) for n in subset) <= get(parent, 0) for subset, parent in _SUBSET_RULES)
+    for subset, parent in _SUBSET_RULES:
+        total = 0
+        for name in subset:
+            total += get(name, 0)
+        if total > get(parent, 0):
+            return False
+    return True
 
 
 def _valid_as_given(counts: dict[Any, Any]) -> bool:

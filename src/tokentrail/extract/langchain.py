@@ -155,12 +155,14 @@ def _usual_counts(md: Any) -> dict[str, int] | None:
         out.get("reasoning"),
         out.get("audio"),
     )
+    values: list[int] = []
     for value in raw:
-        if value is not None and (type(value) is not int or not 0 <= value <= MAX_TOKENS):
+        if value is None:
+            value = 0
+        elif type(value) is not int or not 0 <= value <= MAX_TOKENS:
             return None  # bools, floats, negatives...: the general rules fix and report them
-    total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out = (
-        0 if value is None else value for value in raw
-    )
+        values.append(value)
+    total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out = values
     return {
         "input_tokens": total_in,
         "output_tokens": total_out,
