@@ -4,7 +4,8 @@ The rows here are written out by hand from the record (and, for money worked out
 ingest, from the catalog's prices), not by calling the encoder: the encoder, the spool
 and the ingest SQL are what is under test. The last tests add a column to the table the
 way a contributor would (a field, a ``Column``, an ``ALTER TABLE``) and check that the
-row layout needs nothing else, for new segments and for those spooled before.
+row layout needs nothing else (a text, a flag and a money column), for new segments and for
+those spooled before.
 """
 
 from __future__ import annotations
@@ -219,13 +220,25 @@ def test_a_segment_names_the_number_of_columns_its_rows_hold(tmp_path: Path):
 # ---------------------------------------------------------------------------- a new column
 @dataclass(slots=True)
 class RegionRecord(UsageRecord):
-    """A record with the fields of two columns a contributor adds."""
+    """A record with the fields of the columns a contributor adds."""
 
     region: str | None = None
     retried: bool = False
 
 
-WIDER = (*TABLE, Column("region"), Column("retried", "flag", default="false"))
+@dataclass(frozen=True, slots=True)
+class FeeCost(Cost):
+    """A cost with the field of a money column a contributor adds."""
+
+    fee: Decimal = Decimal(0)
+
+
+WIDER = (
+    *TABLE,
+    Column("region"),
+    Column("retried", "flag", default="false"),
+    Column("fee_cost", "money", "cost", "fee"),
+)
 
 
 def wider_db(path: Path) -> Any:
@@ -233,20 +246,29 @@ def wider_db(path: Path) -> Any:
     migrate(con)
     con.execute("ALTER TABLE usage ADD COLUMN region VARCHAR")
     con.execute("ALTER TABLE usage ADD COLUMN retried BOOLEAN NOT NULL DEFAULT false")
+    con.execute("ALTER TABLE usage ADD COLUMN fee_cost DECIMAL(18, 12)")
     return con
 
 
 def test_a_column_added_to_the_table_is_encoded_from_its_record_field():
-    row = RowLayout(WIDER).encode(
-        RegionRecord(model="m", provider=None, usage=Usage(), region="eu-west", retried=True)
+    cost = FeeCost(total=Decimal("0.5"), fee=Decimal("0.25"))
+    record = RegionRecord(
+        model="m", provider=None, usage=Usage(), cost=cost, region="eu-west", retried=True
     )
+    row = RowLayout(WIDER).encode(record)
     assert len(row) == len(WIDER)
-    assert row[-2:] == ("eu-west", True)
+    assert row[-3:] == ("eu-west", True, "0.25")
 
 
 def test_a_column_added_to_the_table_round_trips_through_the_spool_and_ingest(tmp_path: Path):
     layout = RowLayout(WIDER)
-    new = RegionRecord(model="m", provider=None, usage=Usage(input_tokens=3), region="eu-west")
+    new = RegionRecord(
+        model="m",
+        provider=None,
+        usage=Usage(input_tokens=3),
+        cost=FeeCost(total=Decimal("0.5"), fee=Decimal("0.25")),
+        region="eu-west",
+    )
     kept = RegionRecord(model="m", provider=None, usage=Usage(input_tokens=4), retried=True)
     segment = tmp_path / f"1-a-00000002.c{len(WIDER)}.jsonl"
     segment.write_bytes(frame(layout.encode(new)))
@@ -254,10 +276,13 @@ def test_a_column_added_to_the_table_round_trips_through_the_spool_and_ingest(tm
     try:
         assert insert_segments(con, [(segment, 1)], table=WIDER) == (1, 1)
         assert insert_lines(con, [frame(layout.encode(kept))], table=WIDER) == 1
-        got = con.execute("SELECT id, input_tokens, region, retried FROM usage").fetchall()
+        got = con.execute("SELECT id, input_tokens, region, retried, fee_cost FROM usage")
+        rows = got.fetchall()
     finally:
         con.close()
-    assert sorted(got) == sorted([(new.id, 3, "eu-west", False), (kept.id, 4, None, True)])
+    assert sorted(rows) == sorted(
+        [(new.id, 3, "eu-west", False, Decimal("0.25")), (kept.id, 4, None, True, None)]
+    )
 
 
 def test_a_segment_spooled_before_a_column_was_added_is_stored_with_its_default(
@@ -269,10 +294,11 @@ def test_a_segment_spooled_before_a_column_was_added_is_stored_with_its_default(
     con = wider_db(tmp_path / "usage.duckdb")
     try:
         assert insert_segment(con, segment, table=WIDER) == 1
-        got = con.execute("SELECT id, total_tokens, region, retried FROM usage").fetchall()
+        got = con.execute("SELECT id, total_tokens, region, retried, fee_cost FROM usage")
+        rows = got.fetchall()
     finally:
         con.close()
-    assert got == [(old.id, 9, None, False)]
+    assert rows == [(old.id, 9, None, False, None)]
 
 
 def test_a_row_priced_at_ingest_by_an_older_version_is_stored_with_its_money(tmp_path: Path):

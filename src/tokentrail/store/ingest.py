@@ -56,7 +56,10 @@ def _cell(column: Column, v: str) -> str:
     if kind == "count":
         return f"n_{column.name}"
     if kind == "money":
-        worked_out = " + ".join(f"leaf{i}" for i in _PRICED_MONEY[column.name])
+        leaves = _PRICED_MONEY.get(column.name)
+        if leaves is None:  # a money column newer than rows priced at ingest
+            return f"TRY_CAST({v} AS {COST_TYPE})"
+        worked_out = " + ".join(f"leaf{i}" for i in leaves)
         return (
             f"CASE WHEN priced THEN TRY_CAST({worked_out} AS {COST_TYPE}) "
             f"ELSE TRY_CAST({v} AS {COST_TYPE}) END"
