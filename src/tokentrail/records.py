@@ -40,7 +40,10 @@ __all__ = [
 Framework = Literal["langchain", "llamaindex", "manual"]
 Status = Literal["ok", "error", "cancelled"]
 
-#: What a column holds; the spool encoder and the ingest SQL treat each kind one way.
+#: What a column holds; the spool encoder and the ingest SQL treat each kind one way:
+#: ``text``, ``time`` (a datetime; a missing one is when the row is written), ``number``
+#: (a float; NaN and infinities are NULL), ``tags`` (text list), ``json`` (a mapping),
+#: ``count`` (an int, 0 when missing), ``money`` (a Decimal, stored exactly) and ``flag``.
 Kind = Literal["text", "time", "number", "tags", "json", "count", "money", "flag"]
 #: Where a column's value is read: the record, its ``usage`` or its ``cost``.
 Source = Literal["record", "usage", "cost"]

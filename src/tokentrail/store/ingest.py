@@ -51,8 +51,10 @@ _PRICED_MONEY = {
 def _cell(column: Column, v: str) -> str:
     """SQL for one column's value from its cell ``v`` (JSON text, or NULL)."""
     kind = column.kind
-    if kind == "time":
+    if column.name == "ts":
         return "parsed_ts"
+    if kind == "time":
+        return _time(v)
     if kind == "count":
         return f"n_{column.name}"
     if kind == "money":
@@ -78,7 +80,7 @@ def _cell(column: Column, v: str) -> str:
 def _value(index: int, column: Column, width: int) -> str:
     """SQL for a column of a row ``width`` cells wide: its cell, or its default when the
     row was spooled before the column existed (or holds NULL there)."""
-    parsed = column.kind in ("time", "count")  # parsed in step 1, defaults included
+    parsed = column.kind == "count" or column.name == "ts"  # step 1, defaults included
     sql = _cell(column, f"v[{index + 1}]") if index < width or parsed else "NULL"
     if parsed or column.default is None:
         return sql
@@ -99,11 +101,18 @@ def _parsed(table: tuple[Column, ...], width: int) -> str:
     return ", ".join(
         [
             "v",
-            "coalesce(TRY_CAST(v[2] AS TIMESTAMPTZ), "
-            "timezone('UTC', make_timestamp(TRY_CAST(v[2] AS BIGINT)))) AS parsed_ts",
+            f"{_time('v[2]')} AS parsed_ts",
             *counts,
             f"v[{width + 1}] IS NOT DISTINCT FROM '{RATES_MARK}' AS priced",
         ]
+    )
+
+
+def _time(v: str) -> str:
+    """A time cell: RFC 3339 text with an offset, or microseconds since the epoch (UTC)."""
+    return (
+        f"coalesce(TRY_CAST({v} AS TIMESTAMPTZ), "
+        f"timezone('UTC', make_timestamp(TRY_CAST({v} AS BIGINT))))"
     )
 
 
