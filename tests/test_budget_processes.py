@@ -370,3 +370,35 @@ def test_a_forked_child_uses_its_own_ledger_connection(tracker: Tracker) -> None
     [s] = tracker.budget_status()
     assert s.spent == 100  # the child's spend, seen by the parent
     assert s.reserved == tracker.check(model=MODEL, prompt="hi", max_tokens=10).estimate.tokens  # type: ignore[union-attr]
+
+
+def test_threads_queueing_on_a_locked_ledger_each_wait_a_bounded_time(tracker: Tracker) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tokentrail.budget import PreflightRequest
+
+    tracker.budget(tokens=10_000, per="day", scope="global", ledger_timeout=0.3)
+    ask = PreflightRequest(model=MODEL, provider="openai", prompt="hi", max_tokens=10)
+    tracker.release(tracker.preflight(ask))  # the ledger file exists now
+    holder = _lock_ledger(tracker.path)
+
+    def attempt(_: int) -> tuple[str, float]:
+        began = time.perf_counter()
+        try:
+            tracker.preflight(ask)
+        except BudgetExceededError as exc:
+            return str(exc), time.perf_counter() - began
+        return "passed", time.perf_counter() - began
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(attempt, range(8)))
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)
+    assert all("ledger could not be reached" in text for text, _ in results), results
+    # Each waits for this process's lock, then SQLite's: at most twice ledger_timeout,
+    # however many threads queue (not 8 x 0.3 s for the last one).
+    assert max(waited for _, waited in results) < 2 * 0.3 + 0.5
+    assert tracker.preflight(ask) is not None  # back to normal once the lock is gone

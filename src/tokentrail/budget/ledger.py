@@ -210,26 +210,39 @@ class Ledger:
                 raise
 
     @contextlib.contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        """This process's connection under its lock, waiting at most ``timeout`` for the lock.
+
+        With the wait for SQLite's own lock after it, a call waits at most twice
+        ``timeout`` however many threads queue. Errors come out as :class:`LedgerError`.
+        """
+        if not self._lock.acquire(timeout=self.timeout):
+            raise LedgerError(f"the ledger stayed busy in this process for {self.timeout:g} s")
+        try:
+            yield self._connection()
+        except (sqlite3.Error, OSError) as exc:
+            raise LedgerError(str(exc)) from exc
+        finally:
+            self._lock.release()
+
+    @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the process lock; errors as LedgerError."""
-        with self._lock:
+        with self._locked() as con:
+            started = time.perf_counter()
             try:
-                con = self._connection()
-                started = time.perf_counter()
                 con.execute("BEGIN IMMEDIATE")
-                self.last_wait = time.perf_counter() - started
-            except (sqlite3.Error, OSError) as exc:
-                raise LedgerError(f"{exc} (waited up to {self.timeout:g} s)") from exc
+            except sqlite3.Error as exc:
+                raise LedgerError(f"{exc} (waited {time.perf_counter() - started:.2f} s)") from exc
+            self.last_wait = time.perf_counter() - started
             try:
                 yield con
                 con.execute("COMMIT")
-            except BaseException as exc:
+            except BaseException:
                 self._touched.clear()  # rows created in this transaction are gone
                 self._levels.clear()  # levels raised in it too
                 with contextlib.suppress(sqlite3.Error):
                     con.execute("ROLLBACK")
-                if isinstance(exc, (sqlite3.Error, OSError)):
-                    raise LedgerError(str(exc)) from exc
                 raise
 
     def _drop_dead_holders(self, con: sqlite3.Connection) -> int:
@@ -250,40 +263,22 @@ class Ledger:
 
     def read(self, slots: Sequence[Slot], now: float) -> list[Seen]:
         """The buckets' current state (a snapshot; takes no write lock)."""
-        with self._lock:
-            try:
-                con = self._connection()
-                return [self._seen(con, s, now) for s in slots]
-            except (sqlite3.Error, OSError) as exc:
-                raise LedgerError(str(exc)) from exc
+        with self._locked() as con:
+            return [self._seen(con, s, now) for s in slots]
 
     def names(self, prefix: str) -> list[str]:
         """Bucket names starting with ``prefix`` (the keys seen in one window)."""
-        with self._lock:
-            try:
-                rows = (
-                    self._connection()
-                    .execute(
-                        "SELECT name FROM buckets WHERE substr(name, 1, ?) = ? ORDER BY name",
-                        (len(prefix), prefix),
-                    )
-                    .fetchall()
-                )
-            except (sqlite3.Error, OSError) as exc:
-                raise LedgerError(str(exc)) from exc
+        with self._locked() as con:
+            rows = con.execute(
+                "SELECT name FROM buckets WHERE substr(name, 1, ?) = ? ORDER BY name",
+                (len(prefix), prefix),
+            ).fetchall()
         return [str(r[0]) for r in rows]
 
     def synced(self, name: str) -> float:
         """When the bucket last took the store's spend in (0: never)."""
-        with self._lock:
-            try:
-                row = (
-                    self._connection()
-                    .execute("SELECT synced FROM buckets WHERE name = ?", (name,))
-                    .fetchone()
-                )
-            except (sqlite3.Error, OSError) as exc:
-                raise LedgerError(str(exc)) from exc
+        with self._locked() as con:
+            row = con.execute("SELECT synced FROM buckets WHERE name = ?", (name,)).fetchone()
         return float(row[0]) if row else 0.0
 
     # ------------------------------------------------------------------ writing
