@@ -72,4 +72,6 @@ def test_status_shows_calls_in_flight_from_the_shared_ledger(tmp_path: Path) -> 
         assert result.exit_code == 0, result.output
         [row] = json.loads(result.output)["budgets"]
         assert (row["key"], row["spent"], row["reserved"]) == ("carol", 0, held.estimate.tokens)
+        table = CliRunner().invoke(cli, ["--db", str(db), "budget", "status"]).output
+        assert "held" in table and f"{held.estimate.tokens:,}" in table
         t.release(held)

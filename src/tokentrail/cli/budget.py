@@ -3,8 +3,8 @@
 Budgets come from ``<database>.budgets.json``, which ``tracker.budget(...)`` keeps up to
 date, and from ``--usd/--tokens --per --scope [--key]`` for an ad-hoc look (for example
 ``tokentrail budget status --usd 5 --per day --scope user``). Spend is read from the
-database; reservations of calls in flight are only visible inside the running process
-(``tracker.budget_status()``).
+database and from the budget ledger beside it (``<database>.ledger.sqlite``), which also
+holds what calls in flight in every process have reserved (the ``held`` column).
 """
 
 from __future__ import annotations
@@ -80,13 +80,16 @@ def status(
     if not rows:
         click.echo("No spend yet in any budget window.")
         return
-    click.echo(f"{'scope':<14} {'key':<18} {'window':<8} {'spent':>14} {'limit':>14} {'%':>6}")
+    click.echo(
+        f"{'scope':<14} {'key':<18} {'window':<8} {'spent':>14} {'held':>12} {'limit':>14} {'%':>6}"
+    )
     for r in rows:
         bar = "█" * min(10, int(r.percent // 10))
         flag = " ⚠" if r.percent >= 80 else ""
         click.echo(
             f"{r.scope:<14} {r.key or '-'!s:<18.18} {r.window:<8} {_fmt(r.spent, r.unit):>14} "
-            f"{_fmt(r.limit, r.unit):>14} {r.percent:>5.0f}% {bar}{flag}"
+            f"{_fmt(r.reserved, r.unit):>12} {_fmt(r.limit, r.unit):>14} {r.percent:>5.0f}% "
+            f"{bar}{flag}"
         )
 
 
