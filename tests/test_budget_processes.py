@@ -103,21 +103,25 @@ def test_eight_processes_with_threads_never_overshoot_a_shared_budget(
     assert (status.spent, status.reserved) == (spent, 0)
 
 
-def test_restarts_with_a_notebook_holding_the_file_keep_the_spend(tmp_path: Path) -> None:
+@pytest.mark.parametrize("read_only", [True, False])
+def test_restarts_with_a_notebook_holding_the_file_keep_the_spend(
+    tmp_path: Path, read_only: bool
+) -> None:
     db, out = tmp_path / "usage.duckdb", tmp_path / "out"
     out.mkdir()
     with Tracker(db) as t:  # the file exists, as it does once a notebook opened it
         t.record(model=MODEL, usage={"input_tokens": 1})
     worst = _worst("p0 thread 0 call 0", 40)
     limit = worst * 12 + worst / 2
-    # The notebook holds the file read-write: no other process can open it at all.
+    # A notebook holding the file: read-only, no other process can write it (spend stays
+    # in the spools); read-write, no other process can even read it.
     notebook = subprocess.Popen(
         [
             sys.executable,
             "-c",
             textwrap.dedent(f"""
             import sys, duckdb
-            con = duckdb.connect({str(db)!r})
+            con = duckdb.connect({str(db)!r}, read_only={read_only})
             print("open", flush=True)
             sys.stdin.read()
         """),
