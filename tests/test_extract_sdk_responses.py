@@ -19,6 +19,7 @@ from openai.types.completion import Completion
 from openai.types.create_embedding_response import CreateEmbeddingResponse
 
 from tests.sdk_payloads import anthropic_message, chat_completion
+from tests.wire import Reply, WireServer
 from tokentrail.extract.anthropic_sdk import from_anthropic_usage, read_anthropic_response
 from tokentrail.extract.openai_sdk import from_openai_usage, read_openai_response
 from tokentrail.extract.response import read_response
@@ -435,3 +436,49 @@ def test_price_variant_names() -> None:
         None,
         None,
     ]
+
+
+# ---------------------------------------------------------------------- from the wire
+def test_what_the_openai_client_returns_over_the_wire(
+    openai_client: Any, wire_server: WireServer
+) -> None:
+    wire_server.enqueue(
+        Reply(
+            input_tokens=1000,
+            cached_tokens=400,
+            output_tokens=50,
+            reasoning_tokens=10,
+            service_tier="flex",
+            request_id="req_1",
+        )
+    )
+    completion = openai_client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+    )
+    info = read_response(completion, provider="openai")
+    assert info.usage == Usage(
+        input_tokens=1000, cache_read_tokens=400, output_tokens=50, reasoning_tokens=10
+    )
+    assert (info.model, info.price_variant) == ("gpt-4o-mini", "flex")
+    assert info.request_id is not None and info.request_id.startswith("chatcmpl-")
+
+
+def test_what_the_anthropic_client_returns_over_the_wire(
+    anthropic_client: Any, wire_server: WireServer
+) -> None:
+    wire_server.enqueue(
+        input_tokens=10_000, cached_tokens=8_000, cache_write_1h=1_000, output_tokens=500
+    )
+    message = anthropic_client.messages.create(
+        model="claude-sonnet-4-5", max_tokens=64, messages=[{"role": "user", "content": "hi"}]
+    )
+    info = read_response(dict(message), provider="anthropic")
+    assert info.usage == Usage(
+        input_tokens=10_000,
+        cache_read_tokens=8_000,
+        cache_write_tokens=1_000,
+        cache_write_1h_tokens=1_000,
+        output_tokens=500,
+    )
+    assert info.model == "claude-sonnet-4-5"
+    assert info.request_id is not None and info.request_id.startswith("msg_")
