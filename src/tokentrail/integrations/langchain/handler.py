@@ -180,18 +180,18 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
             request = preflight_request(model, provider, messages, chat, params, context, run)
             reservation = self._preflight(request)
         return Call(
-            model,
-            provider,
-            time.time_ns() // 1000,
-            time.perf_counter(),
-            context,
-            reservation,
-            run,
-            parent,
-            trace,
-            user_metadata(meta),
-            messages,
-            chat,
+            model=model,
+            provider=provider,
+            ts=time.time_ns() // 1000,
+            t0=time.perf_counter(),
+            context=context,
+            reservation=reservation,
+            run_id=run,
+            parent_run_id=parent,
+            trace_id=trace,
+            metadata=user_metadata(meta),
+            messages=messages,
+            chat=chat,
             batch=batch,
         )
 
