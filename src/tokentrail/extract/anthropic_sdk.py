@@ -120,9 +120,9 @@ def _plain_counts(fields: Mapping[str, Any]) -> Usage | None:
     cache_read = _zero(fields.get("cache_read_input_tokens"))
     cache_write = _zero(fields.get("cache_creation_input_tokens"))
     out = _zero(fields.get("output_tokens"))
-    counts = (uncached, cache_read, cache_write, out, write_1h, write_split)
-    if not all(type(n) is int and n >= 0 for n in counts):
-        return None
+    for n in (uncached, cache_read, cache_write, out, write_1h, write_split):
+        if type(n) is not int or n < 0:
+            return None  # bool, float, str, negative: the general reader fixes it
     # The TTL split sums to the cache writes; the larger wins so no written token is lost.
     cache_write = max(cache_write, write_split + write_1h)
     inp = uncached + cache_read + cache_write

@@ -140,9 +140,9 @@ def _plain_counts(fields: Mapping[str, Any]) -> Usage | None:
     out = 0 if out is None else out
     cache_read, cache_write, audio_in = prompt
     reasoning, _unused, audio_out = completion
-    counts = (inp, out, cache_read, cache_write, audio_in, reasoning, audio_out)
-    if not all(type(n) is int and 0 <= n <= MAX_TOKENS for n in counts):
-        return None
+    for n in (inp, out, cache_read, cache_write, audio_in, reasoning, audio_out):
+        if type(n) is not int or n < 0 or n > MAX_TOKENS:
+            return None  # bool, float, str, negative, too large: the general reader fixes it
     if cache_read + cache_write > inp or audio_in > inp or reasoning + audio_out > out:
         return None  # clamped and flagged by the general reader
     if reasoning and fields.get("total_tokens") != inp + out:
