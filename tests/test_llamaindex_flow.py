@@ -245,6 +245,22 @@ def test_track_inside_attach_records_once_with_both_attributions(
     assert run.summary().calls == 1
 
 
+def test_the_handles_arguments_win_over_the_blocks_and_the_call_tags_over_both(
+    tracker: Any, li_openai: Callable[..., Any], wire_server: WireServer, rows: Rows
+) -> None:
+    llm = li_openai()
+    with tracker.llamaindex(user_id="u1", operation="op"):
+        with tracker.track(user_id="u2", operation="block", session_id="s2") as run:
+            llm.chat(USER_HI)
+            with instrument_tags({"user_id": "u3"}):
+                llm.chat(USER_HI)
+
+    first, tagged = rows(tracker)
+    assert (first["user_id"], first["operation"], first["session_id"]) == ("u1", "op", "s2")
+    assert (tagged["user_id"], tagged["operation"], tagged["session_id"]) == ("u3", "op", "s2")
+    assert run.summary().calls == 2  # the block counts both
+
+
 def test_stream_started_in_a_block_and_consumed_after_it_is_recorded(
     tracker: Any, li_openai: Callable[..., Any], wire_server: WireServer, rows: Rows
 ) -> None:
