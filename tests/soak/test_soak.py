@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_reliability_chaos import kill_and_recover
+from tests.kill_loop import kill_and_recover
 from tests.test_reliability_concurrency import (
     Load,
     assert_exact,
