@@ -406,3 +406,19 @@ def test_preflight_prices_the_trackers_price_variant(tmp_path: Path) -> None:
     # o3: $2 / $8 per 1M tokens; its batch price is half of it.
     assert standard.usd == (Decimal(2) * prompt + Decimal(8) * 1000) / 1_000_000
     assert batch.usd == standard.usd / 2
+
+
+def test_holds_expire_by_the_wall_clock_not_the_guards_clock(tracker: Tracker) -> None:
+    from datetime import datetime, timezone
+
+    from tokentrail.budget import BudgetGuard
+
+    later = datetime(2031, 1, 15, 12, 0, tzinfo=timezone.utc)  # a guard told it is 2031
+    guard = BudgetGuard(tracker, clock=lambda: later)
+    guard.add(tokens=200, per="day", scope="global")
+    held = guard.reserve(request(tracker))  # 110 tokens, held for reservation_ttl from now
+    assert held is not None
+    with pytest.raises(BudgetExceededError):
+        guard.reserve(request(tracker))  # still held: 110 + 110 > 200
+    guard.release(held)
+    assert guard.reserve(request(tracker)) is not None

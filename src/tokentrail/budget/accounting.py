@@ -160,8 +160,10 @@ class Accounting:
             found[:] = [(seen, error)]
             return error is None and commit
 
-        expires = time.time() + self.config.reservation_ttl
-        stamp = now.timestamp()
+        # Holds expire by the wall clock every process shares, not the guard's clock
+        # (which tests may set to any day): windows use that one, expiry this one.
+        stamp = time.time()
+        expires = stamp + self.config.reservation_ttl
         if shared:
             _, _, expired = self.ledger.hold(
                 ident, [c.slot for c in shared], amounts, fits, expires=expires, now=stamp
@@ -273,7 +275,7 @@ class Accounting:
             )
         return zero(budget.unit)
 
-    def settle(self, ident: str | None, charges: Sequence[Charge], now: datetime) -> None:
+    def settle(self, ident: str | None, charges: Sequence[Charge]) -> None:
         """Drop holds, add real spend and fire the alerts it crosses. Never raises."""
         if not charges and ident is None:
             return
@@ -289,7 +291,7 @@ class Accounting:
             return max(reached) if reached else warned
 
         try:
-            results = self.ledger.settle(ident, units, level, now.timestamp())
+            results = self.ledger.settle(ident, units, level, time.time())
         except LedgerError as exc:
             self._warn_once("settle", f"could not record spend in the budget ledger ({exc})")
             return
@@ -328,7 +330,7 @@ class Accounting:
         self._sync_if_needed(charge, when="status")
         start, end = self._window(budget, now)
         try:
-            [seen] = self.ledger.read([slot], now.timestamp())
+            [seen] = self.ledger.read([slot], time.time())
         except LedgerError as exc:
             self._warn_once("status", f"could not read the budget ledger ({exc})")
             seen = Seen(0, 0)
@@ -404,7 +406,7 @@ class Accounting:
                 (s if c.slot.cutoff != ALL_SLOTS else 0): to_units(Decimal(str(v)), budget.unit)
                 for s, v in found.items()
             }
-            self.ledger.merge_store(c.slot, units, now.timestamp())
+            self.ledger.merge_store(c.slot, units, time.time())
         except Exception as exc:
             self._warn_once(
                 "store",

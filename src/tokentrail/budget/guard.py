@@ -291,7 +291,7 @@ class BudgetGuard:
             for budget, slot, _ in reservation.entries
             if budget.window.kind != "call"
         ]
-        self._books.settle(reservation.ledger_id, charges, self._now())
+        self._books.settle(reservation.ledger_id, charges)
 
     def _settle_unreserved(self, record: UsageRecord) -> None:
         attribution = Attribution(
@@ -310,7 +310,7 @@ class BudgetGuard:
         charges = [
             Charge(c.budget, c.slot, self._books.actual(c.budget, record, None)) for c in charges
         ]
-        self._books.settle(None, charges, now)
+        self._books.settle(None, charges)
 
     def release(self, reservation: Reservation | None) -> None:
         """Give a reservation back without spending (the call never went out)."""

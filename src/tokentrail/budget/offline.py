@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -166,7 +167,7 @@ def _ledger_spend(
         else:
             names = ledger.names(json.dumps(head)[:-1] + ", ")
         slots = [Slot(n) if cutoff is None else Slot(n, cutoff=cutoff) for n in names]
-        seen = ledger.read(slots, moment.timestamp())
+        seen = ledger.read(slots, time.time())  # holds expire by the wall clock
     except LedgerError:
         return {}
     return {
