@@ -307,8 +307,7 @@ class Accounting:
                 c.key or _key_of(c.slot),
                 from_units(spent, unit),
                 zero(unit),
-                c.start,
-                c.end,
+                *self._window(c.budget, self._now()),
             )
             fired += [(c.budget, status) for _ in alerts.crossed(c.budget, fraction, old)]
         alerts.emit(fired)

@@ -300,15 +300,16 @@ class BudgetGuard:
             operation=record.operation,
             tags=tuple(record.tags),
         )
-        now = self._now()
-        when = record.ts or now
+        when = record.ts or self._now()
         charges = [
-            Charge(budget, self._books.slot(budget, key, wid, when), 0)
+            Charge(
+                budget,
+                self._books.slot(budget, key, wid, when),
+                self._books.actual(budget, record, None),
+                key,
+            )
             for budget, key, wid in self._match(attribution, record.model, None, when)
-            if budget.window.kind not in ("call", "run")
-        ]
-        charges = [
-            Charge(c.budget, c.slot, self._books.actual(c.budget, record, None)) for c in charges
+            if budget.window.kind not in ("call", "run")  # a run's spend is its calls'
         ]
         self._books.settle(None, charges)
 
