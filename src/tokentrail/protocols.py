@@ -17,13 +17,13 @@ The capture contract an integration follows for one model call::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .budget import PreflightRequest, Reservation
     from .context import Attribution, CallContext
     from .records import UsageRecord
+    from .store.paths import Database
 
 __all__ = ["CaptureTarget", "RecordSource", "TrackerView"]
 
@@ -76,8 +76,8 @@ class TrackerView(Protocol):
     """What the notebook display of a tracker reads."""
 
     @property
-    def path(self) -> Path:
-        """The DuckDB file."""
+    def path(self) -> Database:
+        """The DuckDB file, or the PostgreSQL database."""
         ...
 
     @property

@@ -15,7 +15,6 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .blocks import run_block
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from .live import LiveCounter
     from .pricing.types import Cost
     from .store import UsageStore
+    from .store.paths import Database
 
 __all__ = ["Tracker"]
 
@@ -54,7 +54,8 @@ class Tracker:
         print(run.summary())
         tracker.close()
 
-    ``path`` is the DuckDB file (default: ``TOKENTRAIL_DB`` or the user data directory).
+    ``path`` is the DuckDB file (default: ``TOKENTRAIL_DB`` or the user data directory), or
+    a PostgreSQL URL (``postgresql://user@host:5432/db``) shared by a team's processes.
     ``user_id``, ``session_id``, ``operation``, ``tags`` and ``metadata`` are defaults for
     every call; ``price_variant`` (``batch``, ``flex``, ``priority``...) applies to every call.
     """
@@ -71,9 +72,10 @@ class Tracker:
         price_variant: str | None = None,
         pricing: str | os.PathLike[str] | None = None,
     ) -> None:
-        from .store import UsageStore, resolve_db_path
+        from .store import UsageStore
+        from .store.paths import resolve_db
 
-        self._path = resolve_db_path(path)
+        self._path = resolve_db(path)  # a DuckDB file, or a postgresql:// URL
         self._defaults = Attribution.of(user_id, session_id, operation, tags, metadata)
         self._default_context = CallContext(attribution=self._defaults, runs=())
         self._price_variant = price_variant
@@ -90,8 +92,8 @@ class Tracker:
 
     # ------------------------------------------------------------------ properties
     @property
-    def path(self) -> Path:
-        """The DuckDB file this tracker writes to."""
+    def path(self) -> Database:
+        """The DuckDB file (or the PostgreSQL database) this tracker writes to."""
         return self._path
 
     @property

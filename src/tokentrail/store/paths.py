@@ -1,12 +1,25 @@
-"""Where the database and its spool live."""
+"""Where the database and its spool live: a DuckDB file, or a PostgreSQL URL."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["ENV_VAR", "fallback_spool_dir", "primary_spool_dir", "resolve_db_path", "spool_dirs"]
+__all__ = [
+    "ENV_VAR",
+    "Database",
+    "PostgresUrl",
+    "fallback_spool_dir",
+    "is_postgres_url",
+    "primary_spool_dir",
+    "resolve_db",
+    "resolve_db_path",
+    "spool_dirs",
+]
 
 #: Environment variable that overrides the default database path.
 ENV_VAR = "TOKENTRAIL_DB"
@@ -34,23 +47,102 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
 
 
-def primary_spool_dir(db: Path) -> Path:
-    """The spool next to the database: ``<db>.spool/``."""
+_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(target: object) -> bool:
+    """True for ``postgresql://...`` and ``postgres://...`` (a PostgreSQL database)."""
+    return isinstance(target, str) and target.lower().startswith(_URL_SCHEMES)
+
+
+@dataclass(frozen=True)
+class PostgresUrl:
+    """A PostgreSQL database named by its libpq URL.
+
+    ``str()`` and ``repr()`` never show the password (it appears in messages and logs);
+    :attr:`url` is the full URL to connect with.
+    """
+
+    url: str
+
+    @property
+    def redacted(self) -> str:
+        """The URL without its password."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        netloc = parts.netloc.rsplit("@", 1)
+        user = netloc[0].split(":", 1)[0]
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+    @property
+    def key(self) -> str:
+        """The URL without any password: what the spool folder is keyed by."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        user, host = parts.netloc.rsplit("@", 1)
+        return urlunsplit(parts._replace(netloc=f"{user.split(':', 1)[0]}@{host}"))
+
+    @property
+    def name(self) -> str:
+        """The database name (after the host), for messages."""
+        return urlsplit(self.url).path.lstrip("/") or "postgres"
+
+    def exists(self) -> bool:
+        """A URL always names a database that may hold rows (never 'a missing file')."""
+        return True
+
+    def __str__(self) -> str:
+        return self.redacted
+
+    def __repr__(self) -> str:
+        return f"PostgresUrl({self.redacted!r})"
+
+
+#: Where usage is stored: a DuckDB file or a PostgreSQL database.
+Database = Path | PostgresUrl
+
+
+def resolve_db(target: str | os.PathLike[str] | PostgresUrl | None = None) -> Database:
+    """The database to use: a :class:`PostgresUrl` for a ``postgresql://`` URL (given or in
+    ``TOKENTRAIL_DB``), else the DuckDB file of :func:`resolve_db_path`."""
+    if isinstance(target, PostgresUrl):
+        return target
+    if target is None or str(target) == "":
+        target = os.environ.get(ENV_VAR) or None
+    if is_postgres_url(target):
+        return PostgresUrl(str(target))
+    return resolve_db_path(target)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def primary_spool_dir(db: Database) -> Path:
+    """The spool next to the database: ``<db>.spool/``; for a PostgreSQL URL, a folder
+    under the user state directory keyed by the URL without its password."""
+    if isinstance(db, PostgresUrl):
+        import platformdirs
+
+        return Path(platformdirs.user_state_path("tokentrail")) / "spool" / f"pg-{_digest(db.key)}"
     return db.with_name(db.name + ".spool")
 
 
-def fallback_spool_dir(db: Path) -> Path:
+def fallback_spool_dir(db: Database) -> Path:
     """Where the spool goes when the database directory is not writable.
 
     A per-database folder under the user state directory, so the next process that opens
-    the same database finds it.
+    the same database finds it (for a PostgreSQL URL: under the temporary directory).
     """
+    if isinstance(db, PostgresUrl):
+        return Path(tempfile.gettempdir()) / "tokentrail-spool" / f"pg-{_digest(db.key)}"
     import platformdirs
 
-    digest = hashlib.sha256(str(db).encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return Path(platformdirs.user_state_path("tokentrail")) / "spool" / digest
+    return Path(platformdirs.user_state_path("tokentrail")) / "spool" / _digest(str(db))
 
 
-def spool_dirs(db: Path) -> tuple[Path, Path]:
+def spool_dirs(db: Database) -> tuple[Path, Path]:
     """Every place a spool for ``db`` may be: the primary one first."""
     return primary_spool_dir(db), fallback_spool_dir(db)

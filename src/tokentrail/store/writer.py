@@ -23,18 +23,18 @@ import threading
 import time
 import weakref
 from collections import deque
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..records import encode_row
-from .batch import Batches, Segment, Taken
+from .batch import Segment, Taken
 from .cadence import Cadence
 from .framing import frame
 from .notices import Notices
-from .paths import fallback_spool_dir, primary_spool_dir, resolve_db_path
+from .paths import Database, PostgresUrl, fallback_spool_dir, primary_spool_dir, resolve_db
 from .recovery import Claim, claim_orphans
 from .salvage import salvaged
 from .segments import SpoolWriter
+from .sink import batches_for
 
 if TYPE_CHECKING:
     from ..records import UsageRecord
@@ -71,7 +71,7 @@ class UsageStore:
 
     def __init__(
         self,
-        path: str | os.PathLike[str] | None = None,
+        path: str | os.PathLike[str] | PostgresUrl | None = None,
         *,
         interval: float = 1.0,
         max_delay: float = 5.0,
@@ -79,7 +79,7 @@ class UsageStore:
         memory_cap: int = 100_000,
         lock_timeout: float = 10.0,
     ) -> None:
-        self.path: Path = resolve_db_path(path)
+        self.path: Database = resolve_db(path)  # a file, or a postgresql:// URL
         self.interval = interval
         self.max_delay = max_delay
         self.segment_rows = max(1, segment_rows)
@@ -106,7 +106,7 @@ class UsageStore:
         self._lost = 0
         self._next_orphan_scan = 0.0
         self._cadence = Cadence()
-        self._batches = Batches(self.path, self._stored, self._notices)
+        self._batches = batches_for(self.path, self._stored, self._notices)
 
     # ------------------------------------------------------------------ caller's thread
     def submit(self, record: UsageRecord) -> None:

@@ -1,0 +1,158 @@
+"""The ``usage`` table in PostgreSQL and the numbered migrations that build it.
+
+The same column contract as DuckDB's (``schema``): money as ``NUMERIC(18, 12)``, ``ts`` as
+``TIMESTAMPTZ``, ``tags`` as ``TEXT[]``, ``metadata`` as ``JSONB``. Migrations are applied
+in order and recorded in ``tokentrail_migrations``; several processes starting at once
+take turns through an advisory lock. Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import StoreError
+
+__all__ = ["PG_MIGRATIONS", "PG_SCHEMA_VERSION", "migrate_postgres"]
+
+_COST = "NUMERIC(18, 12)"
+
+_V1_USAGE = f"""
+CREATE TABLE IF NOT EXISTS usage (
+    id TEXT NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    latency_ms DOUBLE PRECISION,
+    framework TEXT NOT NULL,
+    provider TEXT,
+    model TEXT,
+    priced_model TEXT,
+    user_id TEXT,
+    session_id TEXT,
+    operation TEXT,
+    run_id TEXT,
+    parent_run_id TEXT,
+    trace_id TEXT,
+    tags TEXT[],
+    metadata JSONB,
+    input_tokens BIGINT NOT NULL DEFAULT 0,
+    output_tokens BIGINT NOT NULL DEFAULT 0,
+    total_tokens BIGINT NOT NULL DEFAULT 0,
+    cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+    cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+    cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0,
+    reasoning_tokens BIGINT NOT NULL DEFAULT 0,
+    input_audio_tokens BIGINT NOT NULL DEFAULT 0,
+    output_audio_tokens BIGINT NOT NULL DEFAULT 0,
+    input_cost {_COST},
+    cache_read_cost {_COST},
+    cache_write_cost {_COST},
+    output_cost {_COST},
+    reasoning_cost {_COST},
+    audio_cost {_COST},
+    total_cost {_COST},
+    currency TEXT,
+    cost_source TEXT,
+    catalog_version TEXT,
+    estimated BOOLEAN NOT NULL DEFAULT FALSE,
+    streamed BOOLEAN NOT NULL DEFAULT FALSE,
+    status TEXT NOT NULL DEFAULT 'ok',
+    error_type TEXT,
+    request_id TEXT
+)
+"""
+
+# Spool segments already copied into ``usage`` (see ``ingest``: exactly once). Segment
+# names carry a random writer token, so names from every host are distinct.
+_V2_INGESTED = """
+CREATE TABLE IF NOT EXISTS tokentrail_ingested (
+    segment TEXT PRIMARY KEY,
+    row_count BIGINT NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)
+"""
+
+# Time ranges are in every query; a B-tree on ts keeps them from reading the whole table.
+_V3_TS_INDEX = "CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts)"
+
+# The shared budget ledger (``budget.ledger_postgres``): same tables as the SQLite ledger.
+_V4_LEDGER = (
+    """
+    CREATE TABLE IF NOT EXISTS tokentrail_budget_buckets (
+        name TEXT PRIMARY KEY,
+        warned DOUBLE PRECISION NOT NULL DEFAULT 0,
+        synced DOUBLE PRECISION NOT NULL DEFAULT 0,
+        expires DOUBLE PRECISION
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS tokentrail_budget_spend (
+        name TEXT NOT NULL,
+        slot BIGINT NOT NULL,
+        amount BIGINT NOT NULL,
+        PRIMARY KEY (name, slot)
+    )""",
+    """
+    CREATE TABLE IF NOT EXISTS tokentrail_budget_holds (
+        name TEXT NOT NULL,
+        reservation TEXT NOT NULL,
+        amount BIGINT NOT NULL,
+        expires DOUBLE PRECISION NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        PRIMARY KEY (name, reservation)
+    )""",
+)
+
+#: (version, name, statements), applied in order.
+PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (1, "create usage table", (_V1_USAGE,)),
+    (2, "spool ingest ledger", (_V2_INGESTED,)),
+    (3, "index on ts", (_V3_TS_INDEX,)),
+    (4, "budget ledger", _V4_LEDGER),
+)
+
+PG_SCHEMA_VERSION = PG_MIGRATIONS[-1][0]
+
+_CREATE = """
+CREATE TABLE IF NOT EXISTS tokentrail_migrations (
+    version INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)
+"""
+# Any constant: migrating processes queue on it (held until their transaction ends).
+_LOCK_ID = 0x70C3_7A11
+
+
+def _version(con: Any) -> int:
+    exists = con.execute("SELECT to_regclass('tokentrail_migrations') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT coalesce(max(version), 0) FROM tokentrail_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate_postgres(con: Any, where: str = "the database") -> int:
+    """Apply every missing migration in one transaction (a psycopg connection, autocommit
+    off); returns the schema version. Raises :class:`StoreError` for a newer schema."""
+    with con.transaction():
+        current = _version(con)
+        if current == PG_SCHEMA_VERSION:
+            return current  # the usual case: no lock taken
+    with con.transaction():
+        con.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_ID])
+        con.execute(_CREATE)
+        current = _version(con)  # another process may have migrated meanwhile
+        if current > PG_SCHEMA_VERSION:
+            raise StoreError(
+                f"{where} has schema version {current}, newer than this tokentrail supports "
+                f"({PG_SCHEMA_VERSION}); upgrade tokentrail to use it"
+            )
+        for version, name, statements in PG_MIGRATIONS:
+            if version <= current:
+                continue
+            for statement in statements:
+                con.execute(statement)
+            con.execute(
+                "INSERT INTO tokentrail_migrations (version, name) VALUES (%s, %s)",
+                [version, name],
+            )
+    return PG_SCHEMA_VERSION
