@@ -49,7 +49,7 @@ from llama_index_instrumentation.dispatcher import active_instrument_tags
 
 from ..context import Attribution, CallContext, Run
 from ..errors import BudgetExceededError
-from .llamaindex_calls import TrackerAPI
+from ..protocols import CaptureTarget
 from .llamaindex_handlers import HUB
 from .llamaindex_recorder import Recorder
 
@@ -79,7 +79,7 @@ class LlamaIndexInstrumentation:
     each call is still recorded once.
     """
 
-    def __init__(self, tracker: TrackerAPI, attribution: Attribution | None = None) -> None:
+    def __init__(self, tracker: CaptureTarget, attribution: Attribution | None = None) -> None:
         self.tracker = tracker
         self.attribution = attribution if attribution is not None else Attribution()
         self._recorder: Recorder | None = None
@@ -88,7 +88,7 @@ class LlamaIndexInstrumentation:
 
     @classmethod
     def attach(
-        cls, tracker: TrackerAPI, attribution: Attribution | None = None
+        cls, tracker: CaptureTarget, attribution: Attribution | None = None
     ) -> LlamaIndexInstrumentation:
         """Start recording every LlamaIndex call of the process into ``tracker``."""
         handle = cls(tracker, attribution)
@@ -162,7 +162,7 @@ class TokentrailLlamaIndexCallback(BaseCallbackHandler):
 
     def __init__(
         self,
-        tracker: TrackerAPI,
+        tracker: CaptureTarget,
         attribution: Attribution | None = None,
         *,
         user_id: str | None = None,
@@ -272,7 +272,7 @@ class TokentrailLlamaIndexCallback(BaseCallbackHandler):
 
 def guard_llm(
     llm: _LLM,
-    tracker: TrackerAPI,
+    tracker: CaptureTarget,
     *,
     attribution: Attribution | None = None,
     user_id: str | None = None,
@@ -308,7 +308,7 @@ def guard_llm(
     return llm
 
 
-def enter_track(tracker: TrackerAPI, run: Run) -> Recorder | None:
+def enter_track(tracker: CaptureTarget, run: Run) -> Recorder | None:
     """A ``tracker.track()`` block starts: record LlamaIndex calls started inside it.
 
     The instrumentation is installed for the block's duration (reference-counted per
@@ -325,7 +325,7 @@ def enter_track(tracker: TrackerAPI, run: Run) -> Recorder | None:
         return None
 
 
-def exit_track(tracker: TrackerAPI, run: Run, token: Recorder | None) -> None:
+def exit_track(tracker: CaptureTarget, run: Run, token: Recorder | None) -> None:
     """The ``track()`` block ends (its streams still in flight finish into rows)."""
     if token is None:
         return

@@ -1,9 +1,8 @@
-"""One LlamaIndex model call in flight, who it is for, and the tracker it is handed to.
+"""One LlamaIndex model call in flight, and who it is for.
 
 A :class:`Call` is created at the call's start event (in the caller's context, where its
 attribution and ``track()`` runs are taken) and lives until its end, exception, or the
-garbage collection of an abandoned stream. :class:`TrackerAPI` is the small public surface
-of ``tokentrail.Tracker`` the integration uses; nothing here imports LlamaIndex or the tracker.
+garbage collection of an abandoned stream. Nothing here imports LlamaIndex.
 """
 
 from __future__ import annotations
@@ -11,52 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal
 
 from ..context import Attribution, CallContext
 from ..errors import BudgetExceededError
 
-if TYPE_CHECKING:
-    from ..budget import PreflightRequest, Reservation
-    from ..records import UsageRecord
-
-__all__ = ["Call", "Kind", "Source", "TrackerAPI", "tag_attribution"]
+__all__ = ["Call", "Kind", "Source", "tag_attribution"]
 
 Kind = Literal["chat", "completion", "embedding"]
 #: Which path saw the call start: instrumentation events or a legacy callback handler.
 Source = Literal["events", "callback"]
 
 _FIELD_TAGS = frozenset({"user_id", "session_id", "operation", "tags"})
-
-
-class TrackerAPI(Protocol):
-    """What the LlamaIndex integration needs of a tracker (``tokentrail.Tracker`` has it)."""
-
-    @property
-    def defaults(self) -> Attribution:
-        """The tracker's default attribution."""
-
-    @property
-    def guarded(self) -> bool:
-        """True when a budget is set (a call's start then reserves its worst case)."""
-
-    def call_context(self, explicit: Attribution | None = None) -> CallContext:
-        """The attribution and active runs of a call starting now."""
-
-    def preflight(self, request: PreflightRequest) -> Reservation | None:
-        """Reserve a call's worst case, or raise ``BudgetExceededError``."""
-
-    def release(self, reservation: Reservation | None) -> None:
-        """Give back the reservation of a call that never reached the provider."""
-
-    def capture(
-        self,
-        record: UsageRecord,
-        *,
-        context: CallContext | None = None,
-        reservation: Reservation | None = None,
-    ) -> UsageRecord:
-        """Take one finished call: attribute, price, settle, store. Never raises."""
 
 
 def tag_attribution(tags: Mapping[str, Any] | None) -> Attribution | None:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
-from .llamaindex_calls import TrackerAPI
+from ..protocols import CaptureTarget
 
 __all__ = ["Hub", "Member"]
 
@@ -22,7 +22,7 @@ class Member(Protocol):
     """What the hub needs of a recorder."""
 
     @property
-    def tracker(self) -> TrackerAPI:
+    def tracker(self) -> CaptureTarget:
         """The tracker it records into."""
 
     @property
@@ -42,7 +42,7 @@ class Hub(Generic[R]):
 
     def __init__(
         self,
-        make: Callable[[TrackerAPI, Hub[R]], R],
+        make: Callable[[CaptureTarget, Hub[R]], R],
         install: Callable[[], None],
         uninstall: Callable[[], None],
     ) -> None:
@@ -57,7 +57,7 @@ class Hub(Generic[R]):
         self.recorders: tuple[R, ...] = ()
         self._installed = False
 
-    def recorder(self, tracker: TrackerAPI) -> R:
+    def recorder(self, tracker: CaptureTarget) -> R:
         """The tracker's recorder, installing the handlers if needed. Call under ``lock``."""
         rec = self._by_tracker.get(id(tracker))
         if rec is None or rec.tracker is not tracker:

@@ -31,8 +31,9 @@ from typing import Any
 
 from ..context import Attribution, CallContext, active_runs
 from ..errors import BudgetExceededError
+from ..protocols import CaptureTarget
 from ..records import Status
-from .llamaindex_calls import Call, Kind, Source, TrackerAPI, tag_attribution
+from .llamaindex_calls import Call, Kind, Source, tag_attribution
 from .llamaindex_estimate import message_dict
 from .llamaindex_hub import Hub
 from .llamaindex_identify import identify, max_tokens
@@ -55,7 +56,7 @@ def _status_of(exc: BaseException | None) -> Status:
 class Recorder:
     """The LlamaIndex calls of one tracker: started, streamed and finished into records."""
 
-    def __init__(self, tracker: TrackerAPI, hub: Hub[Recorder]) -> None:
+    def __init__(self, tracker: CaptureTarget, hub: Hub[Recorder]) -> None:
         self.tracker = tracker
         self.hub = hub
         #: Attached instrumentation handles, most recent last (its attribution applies).
