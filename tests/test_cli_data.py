@@ -128,7 +128,8 @@ def test_export_parquet_to_a_file(db: Path, tmp_path: Path):
 def test_forget_deletes_every_row_of_one_user(db: Path):
     result = invoke(db, "forget", "--user", "alice", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"user": "alice", "deleted": 3}
+    out = json.loads(result.output)
+    assert (out["user"], out["deleted"], out["files"]) == ("alice", 3, {str(db): 3})
     assert users(db) == ["bob", "bob", "carol"]
     again = invoke(db, "forget", "--user", "alice")
     assert again.exit_code == 0 and "deleted 0 rows" in again.output
@@ -255,3 +256,55 @@ def test_export_refuses_to_write_parquet_bytes_into_a_terminal(db: Path):
     assert done.returncode == 2
     assert "-o usage.parquet" in done.stderr
     assert b"PAR1" not in written
+
+
+def test_forget_leaves_no_byte_of_the_user_in_the_file_or_its_wal(tmp_path: Path):
+    path = tmp_path / "usage.duckdb"
+    with Tracker(path) as tracker:
+        for i in range(200):
+            who = "zed-forgotten" if i % 2 else "yan-kept"
+            tracker.record(
+                model="gpt-4o",
+                usage={"input_tokens": 1},
+                user_id=who,
+                session_id=f"{who}-session",
+                metadata={"email": f"{who}@example.org"},
+            )
+    before = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert b"zed-forgotten" in before  # the search can find what it looks for
+    result = invoke(path, "forget", "--user", "zed-forgotten", "--yes", "--json")
+    assert json.loads(result.output)["deleted"] == 100
+    for file in tmp_path.rglob("*"):
+        if file.is_file():  # the database, its WAL, any leftover: strings(1) finds nothing
+            assert b"zed-forgotten" not in file.read_bytes(), file
+    assert b"yan-kept@example.org" in path.read_bytes()
+    assert users(path) == ["yan-kept"] * 100
+
+
+def test_forget_dry_run_counts_and_deletes_nothing(db: Path):
+    result = invoke(db, "forget", "--user", "alice", "--dry-run", "--json")
+    assert json.loads(result.output)["would_delete"] == 3
+    assert users(db).count("alice") == 3
+
+
+def test_forget_and_prune_ask_in_a_terminal(db: Path, monkeypatch: pytest.MonkeyPatch):
+    import tokentrail.cli.data as data
+
+    monkeypatch.setattr(data, "at_terminal", lambda: True)
+    result = CliRunner().invoke(cli, ["--db", str(db), "forget", "--user", "alice"], input="n\n")
+    assert result.exit_code == 1 and "Delete 3 rows of user 'alice'" in result.output
+    assert "nothing deleted" in result.output
+    result = CliRunner().invoke(cli, ["--db", str(db), "prune", "--older-than", "30d"], input="n\n")
+    assert result.exit_code == 1
+    assert users(db).count("alice") == 3 and len(users(db)) == 6
+    result = CliRunner().invoke(cli, ["--db", str(db), "forget", "--user", "alice"], input="y\n")
+    assert result.exit_code == 0 and users(db).count("alice") == 0
+    result = invoke(db, "prune", "--older-than", "30d", "--yes")
+    assert "deleted 1 rows" in result.output  # bob's 40-day-old call
+
+
+def test_prune_with_an_absurd_retention_is_clear(db: Path):
+    result = invoke(db, "prune", "--older-than", "99999999y", "--json")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    result = invoke(db, "prune", "--older-than", "9000y", "--json")
+    assert result.exit_code == 0 and json.loads(result.output)["deleted"] == 0

@@ -24,12 +24,12 @@ T = TypeVar("T")
 
 
 def _run(action: Callable[[], T]) -> T:
-    """Run a store action; a StoreError becomes a one-line message and exit code 1."""
+    """Run a store action; a StoreError becomes a one-line error and exit code 1 (as JSON
+    with ``--json``, see ``cli.main``)."""
     try:
         return action()
     except StoreError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        raise SystemExit(1) from None
+        raise click.ClickException(str(exc).splitlines()[0]) from None
 
 
 def _human_size(n: int) -> str:
@@ -153,17 +153,65 @@ def export(
         out.flush()
 
 
+def at_terminal() -> bool:
+    """Whether a person is at a terminal (standard input and output both are one)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """Ask before deleting (``--yes`` skips the question); a "no" deletes nothing."""
+    if yes:
+        return
+    if not click.confirm(question, default=False, err=True):
+        raise click.ClickException("nothing deleted")
+
+
+def _deleting(
+    ctx: click.Context,
+    count_rows: Callable[[Path, bool], int],
+    what: str,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+    extra: dict[str, Any],
+) -> None:
+    """Count the rows, ask, delete, and say how many rows went from which file."""
+    db = db_path(ctx)
+    if dry_run:
+        would = _run(lambda: count_rows(db, True))
+        data = {**extra, "would_delete": would, "files": {str(db): would}, "dry_run": True}
+        _done(as_json, data, f"would delete {would:,} rows {what} from {db}")
+        return
+    if not yes and at_terminal():
+        would = _run(lambda: count_rows(db, True))
+        if would:
+            _confirm(f"Delete {would:,} rows {what} from {db}?", yes)
+    count = _run(lambda: count_rows(db, False))
+    data = {**extra, "deleted": count, "files": {str(db): count}, "rewritten": count > 0}
+    note = " (the file was rewritten: no bytes of them are left)" if count else ""
+    _done(as_json, data, f"deleted {count:,} rows {what} from {db}{note}")
+
+
 @click.command("forget")
 @click.option("--user", "user", required=True, help="The user whose rows are deleted.")
+@click.option("--dry-run", is_flag=True, help="Say how many rows would go; delete nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def forget(ctx: click.Context, user: str, as_json: bool) -> None:
-    """Delete every row of one user (right to erasure)."""
+def forget(ctx: click.Context, user: str, dry_run: bool, yes: bool, as_json: bool) -> None:
+    """Delete every row of one user (right to erasure); the file is rewritten so no bytes
+    of them are left. Asks first in a terminal (--yes to skip; --dry-run to count)."""
     from ..store.maintenance import forget as store_forget
 
-    db = db_path(ctx)
-    count = _run(lambda: store_forget(db, user))
-    _done(as_json, {"user": user, "deleted": count}, f"deleted {count:,} rows of user {user!r}")
+    _deleting(
+        ctx,
+        lambda db, dry: store_forget(db, user, dry_run=dry),
+        f"of user {user!r}",
+        dry_run,
+        yes,
+        as_json,
+        {"user": user},
+    )
 
 
 @click.command("prune")
@@ -173,10 +221,12 @@ def forget(ctx: click.Context, user: str, as_json: bool) -> None:
     required=True,
     help="Delete calls older than this: 365d, 30d, 12h, 2w, 1y.",
 )
+@click.option("--dry-run", is_flag=True, help="Say how many rows would go; delete nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before deleting.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def prune(ctx: click.Context, older_than: str, as_json: bool) -> None:
-    """Delete rows older than a retention period."""
+def prune(ctx: click.Context, older_than: str, dry_run: bool, yes: bool, as_json: bool) -> None:
+    """Delete rows older than a retention period (asks first in a terminal)."""
     from ..store.maintenance import parse_duration
     from ..store.maintenance import prune as store_prune
 
@@ -184,12 +234,14 @@ def prune(ctx: click.Context, older_than: str, as_json: bool) -> None:
         delta = parse_duration(older_than)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
-    db = db_path(ctx)
-    count = _run(lambda: store_prune(db, delta))
-    _done(
+    _deleting(
+        ctx,
+        lambda db, dry: store_prune(db, delta, dry_run=dry),
+        f"older than {older_than}",
+        dry_run,
+        yes,
         as_json,
-        {"older_than": older_than, "deleted": count},
-        f"deleted {count:,} rows older than {older_than}",
+        {"older_than": older_than},
     )
 
 

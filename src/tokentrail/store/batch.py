@@ -10,6 +10,7 @@ for a while (records wait in the spool meanwhile).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from ..errors import StoreError
 from .connect import is_lock_conflict
 from .engine import Engine, is_out_of_memory
 from .ingest import insert_lines, insert_segment, insert_segments
+from .locks import store_lock
 from .migrate import migrate
 from .notices import Notices
 from .recovery import Claim, cut_torn_tail
@@ -111,14 +113,19 @@ class Batches:
         ``timeout``: how long to wait for another process to release the file. On failure
         the memory lines not stored are left in ``taken.memory``.
         """
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(store_lock(self.path, shared=True, timeout=timeout))
+                session = _Session(self.engine, self.path, timeout)
+            except StoreError as exc:
+                self.engine.detach()
+                self._failed(exc)
+                return False
+            return self._write(session, taken)
+
+    def _write(self, session: _Session, taken: Taken) -> bool:
         import duckdb
 
-        try:
-            session = _Session(self.engine, self.path, timeout)
-        except StoreError as exc:
-            self.engine.detach()
-            self._failed(exc)
-            return False
         forget, self._unlinked = self._unlinked, []
         try:
             self._migrate(session)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
+from .integrity import SAFE_CONFIG, check_size, sniff
 from .paths import resolve_db_path
 
 if TYPE_CHECKING:
@@ -105,8 +106,16 @@ def connect(
     import duckdb
 
     con: duckdb.DuckDBPyConnection = _retrying(
-        lambda: duckdb.connect(str(path), read_only=read_only), path, read_only, timeout
+        lambda: duckdb.connect(str(path), read_only=read_only, config=SAFE_CONFIG),
+        path,
+        read_only,
+        timeout,
     )
+    try:
+        check_size(con, path)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
@@ -119,14 +128,20 @@ def attach(con: Any, path: Path, alias: str, *, timeout: float = 30.0) -> None:
     """
     literal = "'" + str(path).replace("'", "''") + "'"
     _retrying(lambda: con.execute(f"ATTACH {literal} AS {alias}"), path, False, timeout)
+    try:
+        check_size(con, path, alias)
+    except BaseException:
+        con.execute(f"DETACH DATABASE IF EXISTS {alias}")
+        raise
 
 
 def _retrying(open_: Callable[[], Any], path: Path, read_only: bool, timeout: float) -> Any:
     import duckdb
 
+    sniff(path)
     if not read_only:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise StoreError(f"cannot create the directory of {path}: {exc}") from exc
     deadline = time.monotonic() + max(0.0, timeout)
@@ -182,7 +197,7 @@ def reading(
     db = resolve_db_path(path)
     con: Any
     if not db.exists():
-        con = duckdb.connect(":memory:")
+        con = duckdb.connect(":memory:", config=SAFE_CONFIG)
         migrate(con)
     else:
         con = connect(db, read_only=True, timeout=timeout)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .connect import attach, yield_to_readers
+from .integrity import SAFE_CONFIG
 
 __all__ = ["ALIAS", "Engine", "is_out_of_memory"]
 
@@ -100,7 +101,7 @@ class Engine:
         if con is None:
             import duckdb
 
-            con = duckdb.connect(":memory:")
+            con = duckdb.connect(":memory:", config=SAFE_CONFIG)
             # One DuckDB thread: batches are small, and the app keeps the other cores.
             con.execute("SET threads TO 1")
             self.duck = con

@@ -19,7 +19,8 @@ from typing import Any
 
 from ..errors import StoreError
 from .connect import connect, reading
-from .migrate import migrate, schema_version
+from .locks import store_lock
+from .migrate import check_readable, migrate, schema_version
 from .paths import resolve_db_path, spool_dirs
 from .schema import SCHEMA_VERSION
 from .segments import LOCK_SUFFIX, SEGMENT_SUFFIX, segment_rows_estimate, token_of
@@ -60,7 +61,10 @@ def parse_duration(text: str) -> timedelta:
             f"{text!r} is not a duration: use a number and a unit, e.g. 365d, 30d, 12h, 2w, 1y"
         )
     amount = float(match.group(1))
-    delta: timedelta = _UNIT[match.group(2).lower()] * amount
+    try:
+        delta: timedelta = _UNIT[match.group(2).lower()] * amount
+    except OverflowError:
+        raise ValueError(f"{text!r} is longer than any calendar allows") from None
     if delta <= timedelta(0):
         raise ValueError(f"{text!r} must be longer than zero")
     return delta
@@ -132,13 +136,9 @@ def status(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     info["size_bytes"] = db.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
     con = connect(db, read_only=True)
     try:
+        check_readable(con, db)  # newer schema, someone else's database: a clear error
         version = schema_version(con)
         info["schema_version"] = version
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{db} has schema version {version}, newer than this tokentrail supports "
-                f"({SCHEMA_VERSION}); upgrade tokentrail to use it"
-            )
         if version >= 1:
             row = con.execute(
                 "SELECT count(*), count(DISTINCT user_id), "
@@ -210,24 +210,52 @@ def export(
     return int(count)
 
 
-def _delete(db: Path, where: str, params: list[Any], timeout: float) -> int:
-    con = connect(db, timeout=timeout)
-    try:
-        migrate(con, db)
-        con.execute("BEGIN TRANSACTION")
+def _delete(db: Path, where: str, params: list[Any], timeout: float, dry_run: bool) -> int:
+    """Delete the matching rows; when any were, rewrite the file so none of their bytes
+    are left in it or its write-ahead log (a checkpoint alone leaves freed blocks as they
+    were). Other tokentrail writers wait on the store lock meanwhile."""
+    with store_lock(db, timeout=timeout):
+        con = connect(db, timeout=timeout)
         try:
-            count = con.execute(f"SELECT count(*) FROM usage{where}", params).fetchall()[0][0]
-            con.execute(f"DELETE FROM usage{where}", params)
-            con.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                con.execute("ROLLBACK")
-            raise
-        # Rewrite the storage so deleted values do not linger in the file.
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    return int(count)
+            migrate(con, db)
+            count = int(con.execute(f"SELECT count(*) FROM usage{where}", params).fetchall()[0][0])
+            if dry_run or not count:
+                return count
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"DELETE FROM usage{where}", params)
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    con.execute("ROLLBACK")
+                raise
+            con.execute("CHECKPOINT")
+            _rewrite(con, db)
+        finally:
+            con.close()
+    return count
+
+
+def _rewrite(con: Any, db: Path) -> None:
+    """Copy the database into a new private file and put it in place of ``db``."""
+    fresh = db.with_name(db.name + ".rewrite")
+    for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+    literal = "'" + str(fresh).replace("'", "''") + "'"
+    catalog = con.execute("SELECT current_database()").fetchall()[0][0]
+    try:
+        con.execute(f"ATTACH {literal} AS tokentrail_rewrite")
+        con.execute(f'COPY FROM DATABASE "{catalog}" TO tokentrail_rewrite')
+        con.execute("DETACH tokentrail_rewrite")
+        os.chmod(fresh, 0o600)
+        os.replace(fresh, db)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            con.execute("DETACH DATABASE IF EXISTS tokentrail_rewrite")
+        with contextlib.suppress(OSError):
+            fresh.unlink()
+        raise
 
 
 def _drain_before_delete(db: Path, timeout: float) -> None:
@@ -239,18 +267,26 @@ def _drain_before_delete(db: Path, timeout: float) -> None:
         )
 
 
-def forget(path: str | os.PathLike[str] | None, user: str, *, timeout: float = 30.0) -> int:
-    """Delete every row of ``user``; returns how many were deleted.
+def forget(
+    path: str | os.PathLike[str] | None,
+    user: str,
+    *,
+    timeout: float = 30.0,
+    dry_run: bool = False,
+) -> int:
+    """Delete every row of ``user``; returns how many were deleted (or would be).
 
-    Spooled records of processes that are gone are stored first so they are deleted too.
-    Records still being written by a running process are not reached: stop it first.
+    Spooled records of processes that are gone are stored first so they are deleted too;
+    then the database file is rewritten, so no byte of the user's rows is left in it or
+    in its write-ahead log. Records still being written by a running process are not
+    reached: stop it first.
     """
     db = resolve_db_path(path)
-    _drain_before_delete(db, timeout)
+    _drain_before_delete(db, timeout)  # a dry run counts the spooled records too
     if not db.exists():
         return 0
     where, params = _where(user, None)
-    return _delete(db, where, params, timeout)
+    return _delete(db, where, params, timeout, dry_run)
 
 
 def prune(
@@ -259,11 +295,16 @@ def prune(
     *,
     now: datetime | None = None,
     timeout: float = 30.0,
+    dry_run: bool = False,
 ) -> int:
-    """Delete rows whose call started more than ``older_than`` ago; returns how many."""
+    """Delete rows whose call started more than ``older_than`` ago; returns how many
+    (or would be, with ``dry_run``). The file is rewritten like :func:`forget` does."""
     db = resolve_db_path(path)
-    _drain_before_delete(db, timeout)
+    _drain_before_delete(db, timeout)  # a dry run counts the spooled records too
     if not db.exists():
         return 0
-    cutoff = _utc(now or datetime.now(timezone.utc)) - older_than
-    return _delete(db, " WHERE ts < ?::TIMESTAMPTZ", [cutoff.isoformat()], timeout)
+    try:
+        cutoff = _utc(now or datetime.now(timezone.utc)) - older_than
+    except OverflowError:  # longer ago than year 1: nothing is that old
+        return 0
+    return _delete(db, " WHERE ts < ?::TIMESTAMPTZ", [cutoff.isoformat()], timeout, dry_run)

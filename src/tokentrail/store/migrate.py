@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from .integrity import check_ours
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["MIGRATIONS_TABLE", "check_readable", "migrate", "schema_version"]
@@ -44,9 +45,11 @@ def migrate(con: Any, where: Path | str = "the database") -> int:
     """Apply every missing migration in order, each in its own transaction.
 
     Returns the schema version. Raises :class:`StoreError` when the database comes from a
-    newer tokentrail (its data is left untouched).
+    newer tokentrail, or belongs to someone else (its data is left untouched).
     """
     current = schema_version(con)
+    if current == 0:
+        check_ours(con, where)
     if current > SCHEMA_VERSION:
         raise _newer_error(current, where)
     if current == SCHEMA_VERSION:
@@ -72,9 +75,11 @@ def migrate(con: Any, where: Path | str = "the database") -> int:
 def check_readable(con: Any, where: Path | str = "the database") -> bool:
     """Check a read-only connection's schema; True when it is older and needs migrating.
 
-    Raises :class:`StoreError` for a database of a newer schema.
+    Raises :class:`StoreError` for a database of a newer schema or someone else's.
     """
     current = schema_version(con)
+    if current == 0:
+        check_ours(con, where)
     if current > SCHEMA_VERSION:
         raise _newer_error(current, where)
     return current < SCHEMA_VERSION
