@@ -159,3 +159,29 @@ def li_openai(wire_server: WireServer) -> Callable[..., Any]:
         return OpenAI(api_base=wire_server.openai_base_url, api_key="test", max_retries=0, **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster for the session (see ``tests/postgres_server.py``);
+    skips where PostgreSQL is not installed (fails under TOKENTRAIL_REQUIRE_POSTGRES=1)."""
+    import shutil
+
+    from tests import postgres_server
+
+    server = postgres_server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(postgres_server: Any, request: pytest.FixtureRequest) -> str:
+    """The TCP URL of a fresh, empty database on ``postgres_server`` (one per test)."""
+    import re
+    import secrets
+
+    name = re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40] + "_" + secrets.token_hex(3)
+    return str(postgres_server.create_database(name))

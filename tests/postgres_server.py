@@ -84,7 +84,7 @@ class Server:
         return f"postgresql://{USER}@127.0.0.1:{self.port}/{name}"
 
     def create_database(self, name: str) -> str:
-        """Create an empty database and return its TCP URL."""
+        """Create an empty database ``name`` (letters, digits, ``_``) and return its TCP URL."""
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True) as con:
@@ -137,7 +137,7 @@ def start() -> Server:
             "--auth=trust", "--encoding=UTF8", "--no-sync", "-A", "trust",
         )  # fmt: skip
         options = [
-            f"listen_addresses='127.0.0.1'",
+            "listen_addresses='127.0.0.1'",
             f"port={server.port}",
             f"unix_socket_directories='{folder}'",
             "max_connections=200",

@@ -1,8 +1,9 @@
 """Open the usage database for reading.
 
-Uses ``tokentrail.store.reading`` (lock-friendly, works before the file exists). A DuckDB
-connection may be passed instead of a path, e.g. one with a ``usage`` view over a Parquet
-dataset: analytics run unchanged over it.
+Uses ``tokentrail.store.reading`` (lock-friendly, works before the file exists), or for a
+``postgresql://`` URL a PostgreSQL connection with the same surface (the queries take their
+engine-specific SQL from ``dialect``). A DuckDB connection may be passed instead of a path,
+e.g. one with a ``usage`` view over a Parquet dataset: analytics run unchanged over it.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 __all__ = ["Source", "connect"]
 
-#: A database path, ``None`` for the default database, or an open DuckDB connection.
+#: A database path or PostgreSQL URL, ``None`` for the default database, or an open
+#: DuckDB connection.
 Source = str | os.PathLike[str] | Any | None
 
 
@@ -27,8 +28,8 @@ def connect(source: Source) -> Iterator[Any]:
     if isinstance(source, duckdb.DuckDBPyConnection):
         yield source
         return
-    from ..store import reading, resolve_db_path
+    from ..store import reading
+    from ..store.paths import resolve_db
 
-    path: Path = resolve_db_path(source)
-    with reading(path) as con:
+    with reading(resolve_db(source)) as con:
         yield con

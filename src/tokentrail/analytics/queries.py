@@ -24,6 +24,7 @@ from ..timeparse import (
     period_start,
     time_range,
 )
+from .dialect import dialect_of
 from .result import Result
 from .savings import cache_savings_rows
 from .sql import (
@@ -69,7 +70,7 @@ def summary(
     ``cache_hit_rate`` = cache_read_tokens / input_tokens; ``reasoning_share`` =
     reasoning_tokens / output_tokens; ratios are NaN when undefined (nothing to divide by).
     """
-    where_sql, params = where(since, until, filters, now=now)
+    where_sql, params = where(since, until, filters, now=now, dialect=dialect_of(con))
     sql = f"""
         SELECT {AGGREGATES},
             count(*) FILTER (WHERE estimated)::BIGINT AS estimated_calls,
@@ -120,7 +121,7 @@ def cache_savings(
     """Per priced model: cached tokens, what they cost, what they would have cost at the
     full input price, and the difference (``savings``; NULL when the model's price is unknown).
     """
-    where_sql, params = where(since, until, filters, now=now)
+    where_sql, params = where(since, until, filters, now=now, dialect=dialect_of(con))
     rows = cache_savings_rows(con, where_sql, params)
     columns = [
         "priced_model",
@@ -151,12 +152,14 @@ def by(
     priced). With ``dimension="tag"`` a call counts once under each of its tags.
     """
     dim = canonical_dimension(dimension)
-    where_sql, params = where(since, until, filters, now=now)
+    where_sql, params = where(since, until, filters, now=now, dialect=dialect_of(con))
     limit = top if top is not None and top > 0 else 2**62
+    # Floats divided as floats: both engines then give the same last digit.
+    double = dialect_of(con).double
     sql = f"""
         WITH g AS (
             SELECT key, {GROUP_AGGREGATES}
-            FROM ({keyed_source(dim, where_sql)}) GROUP BY key
+            FROM {keyed_source(dim, where_sql, dialect_of(con))} GROUP BY key
         ), r AS (
             SELECT *, row_number() OVER (
                 ORDER BY cost DESC, input_tokens + output_tokens DESC, key) AS rn
@@ -168,9 +171,9 @@ def by(
         ), t AS (SELECT sum(cost) AS all_cost, sum(input_tokens + output_tokens) AS tokens FROM c)
         SELECT {dim}, calls, input_tokens, output_tokens, cache_read_tokens,
             (input_tokens + output_tokens)::BIGINT AS total_tokens, cost, unpriced_calls, errors,
-            CASE WHEN t.all_cost > 0 THEN c.cost / t.all_cost
-                 WHEN t.tokens > 0 THEN (input_tokens + output_tokens) / t.tokens
-                 ELSE 0 END::DOUBLE AS share
+            CASE WHEN t.all_cost > 0 THEN c.cost::{double} / t.all_cost::{double}
+                 WHEN t.tokens > 0 THEN (input_tokens + output_tokens)::{double} / t.tokens::{double}
+                 ELSE 0 END::{double} AS share
         FROM c, t ORDER BY rn"""
     return fetch(con, sql, [*params, limit])
 
@@ -200,21 +203,22 @@ def over_time(
     get_zone(tz)  # fail early with a clear message
     dim = canonical_dimension(by) if by is not None else None
     start, end = time_range(since, until, now=now, tz=tz)
-    where_sql, params = where(start, end, filters)
+    where_sql, params = where(start, end, filters, dialect=dialect_of(con))
     limit = top if top is not None and top > 0 else 2**62
     interval = PERIOD_INTERVAL[period]
+    dialect = dialect_of(con)
     lo = f"date_trunc('{period}', timezone(?, ?::TIMESTAMPTZ))"
     # Rows are first summed per 15-minute UTC slot (integer arithmetic on the stored
     # microseconds; every time zone offset is a multiple of 15 minutes), and only those few
     # slots are converted to local periods: converting each row's time zone is slow.
     sql = f"""
         WITH slots AS (
-            SELECT epoch_us(ts) // {SLOT_US} AS slot, key, {GROUP_AGGREGATES}
-            FROM ({keyed_source(dim, where_sql)}) GROUP BY ALL
+            SELECT {dialect.time_slot(SLOT_US)} AS slot, key, {GROUP_AGGREGATES}
+            FROM {keyed_source(dim, where_sql, dialect)} GROUP BY 1, 2
         ), base AS (
-            SELECT date_trunc('{period}', timezone(?, make_timestamptz(slot * {SLOT_US})))
+            SELECT date_trunc('{period}', timezone(?, {dialect.slot_time("slot", SLOT_US)}))
                 AS period, key, {resum()}
-            FROM slots GROUP BY ALL
+            FROM slots GROUP BY 1, 2
         ), ranked AS (
             SELECT key, row_number() OVER (
                 ORDER BY sum(cost) DESC, sum(input_tokens + output_tokens) DESC, key) AS rn
@@ -222,12 +226,12 @@ def over_time(
         ), collapsed AS (
             SELECT period, CASE WHEN rn <= ? THEN b.key ELSE 'other' END AS key,
                 min(rn) AS rn, {resum("b.")}
-            FROM base b JOIN ranked USING (key) GROUP BY ALL
+            FROM base b JOIN ranked USING (key) GROUP BY 1, 2
         ), bounds AS (
             SELECT coalesce({lo}, min(period)) AS lo, coalesce({lo}, max(period)) AS hi
             FROM collapsed
         ), periods AS (
-            SELECT unnest(generate_series(lo, hi, {interval})) AS period
+            SELECT {dialect.periods("lo", "hi", interval)} AS period
             FROM bounds WHERE lo IS NOT NULL AND hi >= lo
         ), keys AS (
             SELECT key, min(rn) AS rn FROM collapsed GROUP BY key
@@ -270,7 +274,7 @@ def trend(
     span = spans[period]
     current_start = current_end - span
     previous_start = current_start - span
-    where_sql, params = where(previous_start, current_end, filters)
+    where_sql, params = where(previous_start, current_end, filters, dialect=dialect_of(con))
     half = "ts >= ?"
     sql = f"""
         SELECT {half} AS is_current, {AGGREGATES}
@@ -317,7 +321,7 @@ def forecast(
     month_start = period_start(current, "month", tz)
     end = month_end(current, tz)
     window_start = current - timedelta(days=lookback_days)
-    where_sql, params = where(None, current, filters)
+    where_sql, params = where(None, current, filters, dialect=dialect_of(con))
     sql = f"""
         SELECT coalesce(sum(total_cost) FILTER (WHERE ts >= ?), 0)::DECIMAL(38, 12) AS mtd,
                coalesce(sum(total_cost) FILTER (WHERE ts >= ?), 0)::DECIMAL(38, 12) AS recent,
@@ -365,13 +369,14 @@ def rate(
     """Rate of consumption: tokens, cost and calls per minute between the first call's start
     and the last call's end (start + latency). Rates are NaN when that span is zero.
     """
-    where_sql, params = where(since, until, filters, now=now)
+    where_sql, params = where(since, until, filters, now=now, dialect=dialect_of(con))
+    later = dialect_of(con).ms_interval("coalesce(latency_ms, 0)::BIGINT")
     sql = f"""
         SELECT count(*)::BIGINT AS calls,
             coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens,
             coalesce(sum(total_cost), 0)::DECIMAL(38, 12) AS cost,
             timezone('UTC', min(ts)) AS first_call,
-            timezone('UTC', max(ts + to_milliseconds(coalesce(latency_ms, 0)::BIGINT)))
+            timezone('UTC', max(ts + {later}))
                 AS last_end
         FROM usage {where_sql}"""
     row = fetch(con, sql, params).first()
@@ -407,14 +412,15 @@ def latency(
     mean) over calls with a recorded latency, overall or per group of ``by``.
     """
     dim = canonical_dimension(by) if by is not None else None
-    where_sql, params = where(since, until, filters, now=now)
-    quantiles = "quantile_cont(latency_ms, [0.5, 0.95, 0.99])"
+    where_sql, params = where(since, until, filters, now=now, dialect=dialect_of(con))
+    dialect = dialect_of(con)
+    quantiles = "(" + dialect.quantile_list("latency_ms", (0.5, 0.95, 0.99)) + ")"
     sql = f"""
         SELECT {"key AS " + dim + "," if dim else ""}
             count(latency_ms)::BIGINT AS calls,
             {quantiles}[1] AS p50_ms, {quantiles}[2] AS p95_ms, {quantiles}[3] AS p99_ms,
             avg(latency_ms) AS mean_ms, max(latency_ms) AS max_ms
-        FROM ({keyed_source(dim, where_sql)}) WHERE latency_ms IS NOT NULL
+        FROM {keyed_source(dim, where_sql, dialect)} WHERE latency_ms IS NOT NULL
         {"GROUP BY key ORDER BY calls DESC, key" if dim else ""}"""
     return fetch(con, sql, params)
 
@@ -452,7 +458,7 @@ def history(
     **filters: Any,
 ) -> Result:
     """The most recent calls, newest first (``ts`` in UTC; ``total_cost`` NULL = unpriced)."""
-    where_sql, params = where(since, until, filters, now=now)
+    where_sql, params = where(since, until, filters, now=now, dialect=dialect_of(con))
     cols = ", ".join("timezone('UTC', ts) AS ts" if c == "ts" else c for c in HISTORY_COLUMNS)
     sql = f"SELECT {cols} FROM usage {where_sql} ORDER BY ts DESC, id DESC LIMIT ?"
     result = fetch(con, sql, [*params, max(0, int(limit))])

@@ -45,7 +45,7 @@ def cache_savings_rows(con: Any, where_sql: str, params: list[Any]) -> list[dict
     sql = f"""
         SELECT priced_model, provider, sum(cache_read_tokens)::BIGINT AS tokens,
             coalesce(sum(cache_read_cost), 0)::DECIMAL(38, 12) AS spent
-        FROM usage {clause} GROUP BY ALL ORDER BY tokens DESC"""
+        FROM usage {clause} GROUP BY 1, 2 ORDER BY tokens DESC"""
     out: list[dict[str, Any]] = []
     for model, provider, tokens, spent in con.execute(sql, params).fetchall():
         unit = full_input_price(model, provider) if model else None

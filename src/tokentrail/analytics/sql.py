@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..timeparse import TimeLike, time_range
+from .dialect import DUCKDB, Dialect
 from .result import Result
 
 __all__ = ["DIMENSIONS", "FILTERS", "canonical_dimension", "where"]
@@ -42,11 +43,12 @@ DIMENSIONS: dict[str, str] = {
 
 _ALIASES = {"user": "user_id", "session": "session_id", "tags": "tag", "op": "operation"}
 
+# Written the way both DuckDB and PostgreSQL read an interval.
 PERIOD_INTERVAL = {
-    "hour": "INTERVAL 1 HOUR",
-    "day": "INTERVAL 1 DAY",
-    "week": "INTERVAL 7 DAY",
-    "month": "INTERVAL 1 MONTH",
+    "hour": "INTERVAL '1 hour'",
+    "day": "INTERVAL '1 day'",
+    "week": "INTERVAL '7 days'",
+    "month": "INTERVAL '1 month'",
 }
 
 TREND_SPAN = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
@@ -135,6 +137,7 @@ def where(
     *,
     now: datetime | None = None,
     tz: str | None = None,
+    dialect: Dialect = DUCKDB,
 ) -> tuple[str, list[Any]]:
     """A ``WHERE`` clause and its parameters for a time range and attribute filters.
 
@@ -160,7 +163,7 @@ def where(
         if not values:
             continue
         if name == "tag":
-            clauses.append("list_has_any(coalesce(tags, []::VARCHAR[]), ?::VARCHAR[])")
+            clauses.append(dialect.any_tag)
             params.append(values)
         else:
             clauses.append(f"{name} IN ({', '.join('?' for _ in values)})")
@@ -168,17 +171,16 @@ def where(
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def keyed_source(dimension: str | None, where_sql: str) -> str:
-    """``SELECT ... FROM usage`` with a ``key`` column for the dimension (tags unnested)."""
+def keyed_source(dimension: str | None, where_sql: str, dialect: Dialect = DUCKDB) -> str:
+    """``(SELECT ... FROM usage) AS keyed`` with a ``key`` column for the dimension (tags
+    unnested), to use after ``FROM``."""
     if dimension is None:
-        return f"SELECT *, 'all' AS key FROM usage {where_sql}"
-    label = DIMENSIONS[dimension].replace("'", "''")
+        return f"(SELECT *, 'all' AS key FROM usage {where_sql}) AS keyed"
+    label = DIMENSIONS[dimension]
     if dimension == "tag":
-        return (
-            "SELECT *, unnest(CASE WHEN len(coalesce(tags, []::VARCHAR[])) = 0 "
-            f"THEN ['{label}'] ELSE tags END) AS key FROM usage {where_sql}"
-        )
-    return f"SELECT *, coalesce({dimension}, '{label}') AS key FROM usage {where_sql}"
+        return f"(SELECT *, {dialect.tag_rows(label)} AS key FROM usage {where_sql}) AS keyed"
+    quoted = label.replace("'", "''")
+    return f"(SELECT *, coalesce({dimension}, '{quoted}') AS key FROM usage {where_sql}) AS keyed"
 
 
 def fetch(con: Any, sql: str, params: Sequence[Any]) -> Result:

@@ -34,7 +34,7 @@ from ..errors import BudgetExceededError
 from . import matching
 from .accounting import Accounting, Charge
 from .definition import Budget, parse_limit, parse_on_error, parse_unpriced
-from .ledger import Ledger, LedgerError, ledger_path
+from .ledger import Ledger, LedgerError, open_ledger
 from .matching import Applicable, Spans
 from .request import Estimate, GuardConfig, PreflightRequest
 from .reservation import Reservation
@@ -78,9 +78,8 @@ class BudgetGuard:
         self._tracker = tracker
         self.config = config or GuardConfig()
         path = getattr(tracker, "path", None)
-        if ledger is None:
-            where = None if path is None else ledger_path(path)
-            ledger = Ledger(where, timeout=self.config.ledger_timeout)
+        if ledger is None:  # SQLite beside a DuckDB file, tables in a PostgreSQL store
+            ledger = open_ledger(path, timeout=self.config.ledger_timeout)
         self._now = clock or (lambda: datetime.now(timezone.utc))
         self._budgets: tuple[Budget, ...] = ()
         self._ids = itertools.count(1)

@@ -10,26 +10,42 @@ from typing import Any
 
 import click
 
-__all__ = ["db_path", "echo_json", "existing_db"]
+from ..store.paths import Database
+
+__all__ = ["database", "db_path", "echo_json", "existing_db"]
 
 
-def db_path(ctx: click.Context) -> Path:
-    """The database the command works on (``--db``, ``TOKENTRAIL_DB`` or the default)."""
-    from ..store import resolve_db_path
+def database(ctx: click.Context) -> Database:
+    """The database the command works on (``--db``, ``TOKENTRAIL_DB`` or the default): a
+    DuckDB file or a PostgreSQL URL."""
+    from ..store.paths import resolve_db
 
     root = ctx.find_root()
     db = (root.obj or {}).get("db") if root.obj is not None else None
-    return resolve_db_path(db)
+    return resolve_db(db)
 
 
-def existing_db(ctx: click.Context) -> Path:
+def db_path(ctx: click.Context) -> Path:
+    """The DuckDB file the command works on, for commands that handle files only; a
+    PostgreSQL URL is refused with a message that says so."""
+    db = database(ctx)
+    if isinstance(db, Path):
+        return db
+    raise click.ClickException(
+        f"`{ctx.command_path}` works on a DuckDB file, not yet on a PostgreSQL database "
+        f"({db}); the reports (report, top, history, html) read PostgreSQL"
+    )
+
+
+def existing_db(ctx: click.Context) -> Database:
     """The database to read, which must exist: reading commands never create one.
 
     A database named with ``--db`` or ``TOKENTRAIL_DB`` that is not there is an error (a
     typo must not show an empty report as if nothing had been spent); the default one not
-    there yet only means nothing was recorded, which is said, with what to do.
+    there yet only means nothing was recorded, which is said, with what to do. A
+    PostgreSQL URL always exists (an unreachable server is reported when it is read).
     """
-    path = db_path(ctx)
+    path = database(ctx)
     if path.exists():
         return path
     root = ctx.find_root()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import click
@@ -19,8 +18,9 @@ from ..analytics import queries
 from ..analytics.result import Result
 from ..display import count, money, percent
 from ..formatting import money_digits
+from ..store.paths import Database
 from ..timeparse import get_zone
-from ._common import db_path, echo_json, existing_db
+from ._common import database, echo_json, existing_db
 
 __all__ = ["format_table", "history", "html", "print_report", "report", "top"]
 
@@ -171,7 +171,7 @@ def _run(ctx: click.Context, fn: Callable[[Any], Any]) -> Any:
         ctx.exit(1)
 
 
-def _nothing_yet(con: Any, path: Path) -> None:
+def _nothing_yet(con: Any, path: Database) -> None:
     """Say why a table is empty: nothing recorded at all, or nothing in this selection."""
     everything = queries.summary(con).first()
     if everything["calls"]:
@@ -192,7 +192,7 @@ _TAG_NOTE = "A call with several tags counts under each of them: shares add up t
 
 
 def print_report(
-    con: Any, path: Path, since: str | None = None, until: str | None = None, **filters: Any
+    con: Any, path: Database, since: str | None = None, until: str | None = None, **filters: Any
 ) -> None:
     """The default report: totals, forecast, spend by model and by operation."""
     s = queries.summary(con, since, until, **filters).first()
@@ -253,7 +253,7 @@ def report(ctx: click.Context, /, by: str | None, period: str | None, tz: str, t
     """Spend and tokens: overall, by a dimension (--by) or per period (--period)."""
     filters = _filter_values(kwargs)
     since, until = kwargs["since"], kwargs["until"]
-    path = db_path(ctx)
+    path = database(ctx)
 
     def go(con: Any) -> None:
         get_zone(tz)  # an unknown zone is a usage error even where --tz is not used
@@ -292,7 +292,7 @@ def top(ctx: click.Context, /, by: str, limit: int, as_json: bool, **kwargs: Any
         result = queries.by(con, by, kwargs["since"], kwargs["until"], **filters)
         result.rows = result.rows[:limit]
         if not result.rows and not as_json:
-            _nothing_yet(con, db_path(ctx))
+            _nothing_yet(con, database(ctx))
             return
         _emit(result, [result.columns[0], "calls", "total_tokens", "cost", "share"], as_json, False)
         if result.columns[0] == "tag" and not as_json:
@@ -314,7 +314,7 @@ def history(ctx: click.Context, /, limit: int, as_json: bool, as_csv: bool, **kw
     def go(con: Any) -> None:
         result = queries.history(con, limit, kwargs["since"], kwargs["until"], **filters)
         if not result.rows and not (as_json or as_csv):
-            _nothing_yet(con, db_path(ctx))
+            _nothing_yet(con, database(ctx))
             return
         cols = ["ts", "model", "user_id", "operation", "input_tokens", "output_tokens"]
         cols += ["cache_read_tokens", "total_cost", "latency_ms", "status"]

@@ -5,6 +5,9 @@
 * :class:`UsageStore` — ``submit(record)`` from any thread (microseconds, durable),
   ``flush()``, ``close()``; a background thread writes batches to DuckDB.
 * :func:`reading` — a connection for SQL over the ``usage`` table.
+* A ``postgresql://`` URL instead of a file: the same spool, drained into PostgreSQL with
+  ``COPY`` (``postgres``, ``postgres_rows``, ``postgres_schema``; ``sink`` picks the
+  writer), read through ``postgres_reading``; ``reader`` opens either kind.
 
 How a record travels, module by module: ``writer`` (the store) encodes it
 (``records.encode_row``) and frames it as a line (``framing``) into this process's
@@ -18,8 +21,8 @@ forget, prune and status; ``connect`` opens the file, retrying lock conflicts.
 
 from __future__ import annotations
 
-from .connect import reading
 from .paths import resolve_db_path
+from .reader import reading
 from .writer import UsageStore
 
 __all__ = ["UsageStore", "reading", "resolve_db_path"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,10 @@ class PostgresBatches:
     """Writes batches to one PostgreSQL database (from one thread at a time)."""
 
     def __init__(
-        self, url: PostgresUrl, stored: Callable[[list[Segment], int], None], notices: Notices
+        self,
+        url: PostgresUrl,
+        stored: Callable[[list[Segment], int, Sequence[Segment]], None],
+        notices: Notices,
     ) -> None:
         self.url = url
         self.engine = PostgresLink(url)
@@ -135,9 +138,9 @@ class PostgresBatches:
     # ------------------------------------------------------------------ one segment
     def _store_segment(self, con: Any, path: Path, *, mine: Segment | None) -> int | None:
         """Copy one segment in one transaction; ``None`` when it was stored before."""
-        if not path.exists():
+        if not path.exists():  # deleted behind our back: its records are lost
             if mine is not None:
-                self._stored([mine], 0)
+                self._stored([mine], 0, [mine])
             return None
         rows, bad = read_segment(path)
         values = list(copy_values(rows))
@@ -161,7 +164,7 @@ class PostgresBatches:
             )
         self._unlink(path)
         if mine is not None:
-            self._stored([mine], 0)
+            self._stored([mine], 0, [])
         return count
 
     def _store_memory(self, con: Any, memory: list[bytes]) -> None:
@@ -173,7 +176,7 @@ class PostgresBatches:
         values = list(copy_values(r for r in decoded if r is not None))
         with con.transaction():
             _copy(con, values)
-        self._stored([], len(memory))
+        self._stored([], len(memory), [])
         memory.clear()
 
     def _recover(self, con: Any, path: Path) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from .batch import Batches, Segment
+from .batch import Batches, Stored
 from .notices import Notices
 from .paths import Database, PostgresUrl
 from .postgres import PostgresBatches
@@ -12,9 +10,7 @@ from .postgres import PostgresBatches
 __all__ = ["batches_for"]
 
 
-def batches_for(
-    db: Database, stored: Callable[[list[Segment], int], None], notices: Notices
-) -> Batches | PostgresBatches:
+def batches_for(db: Database, stored: Stored, notices: Notices) -> Batches | PostgresBatches:
     """The object that writes the spool's batches into ``db``."""
     if isinstance(db, PostgresUrl):
         return PostgresBatches(db, stored, notices)

@@ -1,0 +1,304 @@
+"""The shared ledger in PostgreSQL: budgets held by every process on every host at once.
+
+The same interface and tables as the SQLite ledger (``ledger``), in the store's own
+database (``tokentrail_budget_buckets``, ``_spend``, ``_holds``; created by the store's
+migrations). A reservation is one transaction that locks each applicable bucket's row
+(``SELECT ... ORDER BY name FOR UPDATE``: always in name order, so two reservations over
+the same buckets queue instead of deadlocking), reads settled spend and live holds, and
+when the guard's decision says the call fits writes a hold in each: every budget takes
+it or none does, and no other process on any host reserves those buckets in between.
+Settling deletes the holds and adds the real spend in one transaction.
+
+Waits are bounded: the process lock by ``timeout``, PostgreSQL's row locks and
+statements by ``lock_timeout``/``statement_timeout`` set to the same. A server that is
+down or slow comes out as :class:`~tokentrail.budget.ledger.LedgerError`, which the guard
+handles by the budget's ``on_error`` policy. Holds carry the host and pid of the holder:
+holds of a process that died on this host are dropped when they would refuse a call;
+those of other hosts expire.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from ..store.paths import PostgresUrl
+from .ledger import ALL_SLOTS, MAX_UNITS, Ledger, LedgerError, Seen, Slot, _alive
+
+__all__ = ["PostgresLedger"]
+
+_B, _S, _H = "tokentrail_budget_buckets", "tokentrail_budget_spend", "tokentrail_budget_holds"
+
+# Every bucket's three figures in one statement, in the order of the names given.
+_SEEN = f"""
+SELECT
+    (SELECT coalesce(sum(amount), 0) FROM {_S} s WHERE s.name = c.name AND s.slot >= c.cutoff),
+    (SELECT coalesce(sum(amount), 0) FROM {_H} h WHERE h.name = c.name AND h.expires > %s),
+    coalesce((SELECT warned FROM {_B} b WHERE b.name = c.name), 0)
+FROM unnest(%s::TEXT[], %s::BIGINT[]) WITH ORDINALITY AS c(name, cutoff, i)
+ORDER BY c.i
+"""
+_LOCK = f"SELECT name FROM {_B} WHERE name = ANY(%s) ORDER BY name FOR UPDATE"
+_TOUCH = (
+    f"INSERT INTO {_B} (name, expires) SELECT * FROM unnest(%s::TEXT[], %s::FLOAT8[]) "
+    "ON CONFLICT (name) DO NOTHING"
+)
+_HOLD = (
+    f"INSERT INTO {_H} (name, reservation, amount, expires, host, pid) "
+    "SELECT n, %s, a, %s, %s, %s FROM unnest(%s::TEXT[], %s::BIGINT[]) AS t(n, a) "
+    "ON CONFLICT (name, reservation) DO UPDATE SET amount = excluded.amount, "
+    "expires = excluded.expires"
+)
+_ADD = (
+    f"INSERT INTO {_S} AS s (name, slot, amount) VALUES (%s, %s, %s) "
+    "ON CONFLICT (name, slot) DO UPDATE SET amount = least(s.amount + excluded.amount, %s) "
+    "RETURNING amount"
+)
+_UNHOLD = f"DELETE FROM {_H} WHERE reservation = %s AND name = ANY(%s)"
+
+
+class PostgresLedger(Ledger):
+    """The ledger tables of one PostgreSQL store, shared by every process that uses it.
+
+    A :class:`~tokentrail.budget.ledger.Ledger` by interface (the guard uses either); none
+    of the SQLite file's machinery is used.
+    """
+
+    def __init__(self, url: PostgresUrl, *, timeout: float = 1.0) -> None:
+        super().__init__(None, timeout=timeout)
+        self.url = url
+        self._pg: Any = None
+        self._pg_pid = -1
+        self._host = socket.gethostname()
+
+    def _after_fork(self) -> None:
+        """In a forked child: a fresh lock; the parent's socket is left alone."""
+        super()._after_fork()
+        self._pg = None
+
+    # ------------------------------------------------------------------ connection
+    def _connect(self) -> Any:
+        con = self._pg
+        if con is not None and self._pg_pid == os.getpid() and not con.closed and not con.broken:
+            return con
+        from ..store.postgres import connect_postgres
+        from ..store.postgres_schema import migrate_postgres
+
+        self._pg = None
+        ms = max(1, int(self.timeout * 1000))
+        con = connect_postgres(
+            self.url,
+            self.timeout,
+            autocommit=True,
+            options=f"-c lock_timeout={ms} -c statement_timeout={ms * 4}",
+        )
+        try:
+            migrate_postgres(con, str(self.url))
+            with con.transaction():
+                horizon = time.time() - 86400
+                con.execute(
+                    f"DELETE FROM {_S} WHERE name IN "
+                    f"(SELECT name FROM {_B} WHERE expires IS NOT NULL AND expires < %s)",
+                    [horizon],
+                )
+                con.execute(
+                    f"DELETE FROM {_B} WHERE expires IS NOT NULL AND expires < %s", [horizon]
+                )
+        except BaseException:
+            con.close()
+            raise
+        self._pg, self._pg_pid = con, os.getpid()
+        self._touched.clear()
+        self._levels.clear()
+        return con
+
+    @contextlib.contextmanager
+    def _pg_transaction(self) -> Iterator[Any]:
+        """One transaction under the process lock; every failure as :class:`LedgerError`."""
+        import psycopg
+
+        from ..errors import StoreError
+
+        if not self._lock.acquire(timeout=self.timeout):
+            raise LedgerError(f"the ledger stayed busy in this process for {self.timeout:g} s")
+        started = time.perf_counter()
+        try:
+            con = self._connect()
+            try:
+                with con.transaction():
+                    yield con
+            except BaseException:
+                self._touched.clear()  # rows created in the rolled-back transaction are gone
+                self._levels.clear()
+                raise
+        except (psycopg.Error, StoreError, OSError) as exc:
+            if self._pg is not None and (self._pg.closed or self._pg.broken):
+                self._pg = None
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise LedgerError(
+                f"{text} (PostgreSQL ledger, {time.perf_counter() - started:.2f} s)"
+            ) from exc
+        finally:
+            self._lock.release()
+
+    # ------------------------------------------------------------------ reading
+    @staticmethod
+    def _seen_all(con: Any, slots: Sequence[Slot], now: float) -> list[Seen]:
+        rows = con.execute(
+            _SEEN, [now, [s.name for s in slots], [s.cutoff for s in slots]]
+        ).fetchall()
+        return [Seen(int(spent), int(held), float(warned)) for spent, held, warned in rows]
+
+    def read(self, slots: Sequence[Slot], now: float) -> list[Seen]:
+        """The buckets' current state (a snapshot; takes no lock)."""
+        if not slots:
+            return []
+        with self._pg_transaction() as con:
+            return self._seen_all(con, slots, now)
+
+    def names(self, prefix: str) -> list[str]:
+        """Bucket names starting with ``prefix``."""
+        with self._pg_transaction() as con:
+            rows = con.execute(
+                f"SELECT name FROM {_B} WHERE starts_with(name, %s) ORDER BY name", [prefix]
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def synced(self, name: str) -> float:
+        """When the bucket last took the store's spend in (0: never)."""
+        with self._pg_transaction() as con:
+            row = con.execute(f"SELECT synced FROM {_B} WHERE name = %s", [name]).fetchone()
+        return float(row[0]) if row else 0.0
+
+    # ------------------------------------------------------------------ writing
+    def _touch_all(self, con: Any, slots: Sequence[Slot]) -> None:
+        new = [s for s in slots if s.name not in self._touched]
+        if not new:
+            return
+        con.execute(_TOUCH, [[s.name for s in new], [s.expires for s in new]])
+        if len(self._touched) > 50_000:
+            self._touched.clear()
+        self._touched.update(s.name for s in new)
+
+    def hold(
+        self,
+        reservation: str,
+        slots: Sequence[Slot],
+        amounts: Sequence[int],
+        fits: Callable[[list[Seen]], bool],
+        *,
+        expires: float,
+        now: float,
+    ) -> tuple[list[Seen], bool, int]:
+        """Lock every bucket, read it and, when ``fits(seen)``, hold ``amounts`` in all."""
+        with self._pg_transaction() as con:
+            started = time.perf_counter()
+            expired = 0
+            if now - self._swept >= self.sweep_every:
+                self._swept = now
+                expired = con.execute(f"DELETE FROM {_H} WHERE expires <= %s", [now]).rowcount
+            self._touch_all(con, slots)
+            con.execute(_LOCK, [[s.name for s in slots]])
+            self.last_wait = time.perf_counter() - started
+            seen = self._seen_all(con, slots, now)
+            ok = fits(seen)
+            if not ok and self._drop_dead(con):  # a crashed process held the room
+                seen = self._seen_all(con, slots, now)
+                ok = fits(seen)
+            if ok:
+                con.execute(
+                    _HOLD,
+                    [
+                        reservation,
+                        expires,
+                        self._host,
+                        os.getpid(),
+                        [s.name for s in slots],
+                        list(amounts),
+                    ],
+                )
+            return seen, ok, max(0, expired)
+
+    def _drop_dead(self, con: Any) -> int:
+        """Delete holds of processes of this host that no longer run."""
+        rows = con.execute(f"SELECT DISTINCT pid FROM {_H} WHERE host = %s", [self._host])
+        dead = [int(p) for (p,) in rows.fetchall() if p != os.getpid() and not _alive(int(p))]
+        if dead:
+            con.execute(f"DELETE FROM {_H} WHERE host = %s AND pid = ANY(%s)", [self._host, dead])
+        return len(dead)
+
+    def settle(
+        self,
+        reservation: str | None,
+        charges: Sequence[tuple[Slot, int]],
+        alert: Callable[[int, int, float], float],
+        now: float,
+    ) -> list[tuple[int, float, float]]:
+        """Drop the reservation's holds and add each bucket's real spend, in one transaction
+        (see :meth:`Ledger.settle` for ``alert`` and the result)."""
+        out: list[tuple[int, float, float]] = []
+        with self._pg_transaction() as con:
+            if reservation is not None:
+                con.execute(_UNHOLD, [reservation, [slot.name for slot, _ in charges]])
+            self._touch_all(con, [slot for slot, _ in charges])
+            for index, (slot, amount) in enumerate(charges):
+                spent = self._add(con, slot, amount)
+                warned = self._levels.get(slot.name, 0.0)
+                level = alert(index, spent, warned)
+                if level > warned:  # a threshold may be crossed: the shared level decides
+                    row = con.execute(
+                        f"SELECT warned FROM {_B} WHERE name = %s FOR UPDATE", [slot.name]
+                    ).fetchone()
+                    warned = float(row[0]) if row else 0.0
+                    level = alert(index, spent, warned)
+                    if level > warned:
+                        con.execute(
+                            f"UPDATE {_B} SET warned = %s WHERE name = %s", [level, slot.name]
+                        )
+                    self._levels[slot.name] = max(level, warned)
+                out.append((spent, warned, max(level, warned)))
+        return out
+
+    def _add(self, con: Any, slot: Slot, amount: int) -> int:
+        row = con.execute(_ADD, [slot.name, slot.slot, amount, MAX_UNITS]).fetchone()
+        if slot.cutoff == ALL_SLOTS:
+            return int(row[0])
+        if self._trimmed.get(slot.name) != slot.cutoff:
+            self._trimmed[slot.name] = slot.cutoff
+            con.execute(f"DELETE FROM {_S} WHERE name = %s AND slot < %s", [slot.name, slot.cutoff])
+        total = con.execute(
+            f"SELECT coalesce(sum(amount), 0) FROM {_S} WHERE name = %s AND slot >= %s",
+            [slot.name, slot.cutoff],
+        ).fetchone()
+        return int(total[0])
+
+    def release(self, reservation: str, slots: Sequence[Slot]) -> None:
+        """Drop a reservation's holds in ``slots`` (the call never went out)."""
+        with self._pg_transaction() as con:
+            con.execute(_UNHOLD, [reservation, [slot.name for slot in slots]])
+
+    def merge_store(self, slot: Slot, store: dict[int, int], now: float) -> None:
+        """Take in the store's spend for a bucket: each slot keeps the larger figure."""
+        with self._pg_transaction() as con:
+            self._touch_all(con, [slot])
+            for minute, amount in store.items():
+                if amount:
+                    con.execute(
+                        f"INSERT INTO {_S} AS s (name, slot, amount) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (name, slot) DO UPDATE SET "
+                        "amount = greatest(s.amount, excluded.amount)",
+                        [slot.name, minute, min(amount, MAX_UNITS)],
+                    )
+            con.execute(f"UPDATE {_B} SET synced = %s WHERE name = %s", [now, slot.name])
+
+    def close(self) -> None:
+        """Close this process's connection (reopened on next use)."""
+        with self._lock:
+            con, self._pg = self._pg, None
+            if con is not None and self._pg_pid == os.getpid():
+                with contextlib.suppress(Exception):
+                    con.close()

@@ -1,0 +1,287 @@
+"""PostgreSQL as the store: the same rows give the same numbers as DuckDB.
+
+Every test runs against a real PostgreSQL server (``postgres_server`` in ``conftest``: a
+throwaway cluster; skipped with how to install it where PostgreSQL is missing). The
+records go through the real path on both sides: spool, background writer, then DuckDB's
+bulk insert or PostgreSQL's ``COPY``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tokentrail import Tracker, analytics
+from tokentrail.analytics import queries
+from tokentrail.analytics.connection import connect
+from tokentrail.cli import cli
+from tokentrail.pricing.types import Cost
+from tokentrail.records import COLUMNS, UsageRecord
+from tokentrail.store import UsageStore, reading
+from tokentrail.store.paths import PostgresUrl, primary_spool_dir, resolve_db
+from tokentrail.usage import Usage
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+
+
+def _records(n: int = 400, seed: int = 7) -> list[UsageRecord]:
+    """Varied calls over ~40 days: models, users, tags (none, one, several), unpriced
+    calls, errors, cache reads, reasoning, latencies, estimated counts."""
+    rnd = random.Random(seed)
+    models = [("gpt-4o", "openai"), ("claude-x", "anthropic"), ("mystery", None), ("g", "google")]
+    tags: list[tuple[str, ...]] = [(), ("prod",), ("prod", "beta"), ("it's",), ("beta",)]
+    out = []
+    for i in range(n):
+        model, provider = rnd.choice(models)
+        inp = rnd.randint(0, 5000)
+        cached = rnd.randint(0, inp)
+        outp = rnd.randint(0, 800)
+        priced = model != "mystery"
+        cost = (
+            Cost(
+                total=Decimal(rnd.randint(1, 10**9)) / Decimal(10**12),
+                cache_read_cost=Decimal(rnd.randint(0, 10**6)) / Decimal(10**12),
+                input_cost=Decimal(rnd.randint(0, 10**6)) / Decimal(10**12),
+                model=model,
+            )
+            if priced
+            else None
+        )
+        out.append(
+            UsageRecord(
+                model=model,
+                provider=provider,
+                usage=Usage(
+                    input_tokens=inp,
+                    output_tokens=outp,
+                    cache_read_tokens=cached,
+                    reasoning_tokens=rnd.randint(0, outp),
+                    estimated=rnd.random() < 0.1,
+                ),
+                ts=NOW - timedelta(seconds=rnd.randint(0, 40 * 86400), microseconds=i),
+                latency_ms=None if rnd.random() < 0.05 else rnd.uniform(50, 9000),
+                user_id=rnd.choice(["alice", "bob", "carol", None]),
+                session_id=rnd.choice(["s1", "s2", None]),
+                operation=rnd.choice(["chat", "summarize", None]),
+                tags=rnd.choice(tags),
+                metadata={"n": i, "q": "x\u00e9"} if i % 3 == 0 else {},
+                status="error" if rnd.random() < 0.08 else "ok",
+                cost=cost,
+            )
+        )
+    return out
+
+
+def _fill(target: str | Path, records: list[UsageRecord]) -> None:
+    store = UsageStore(target)
+    try:
+        for record in records:
+            store.submit(record)
+        assert store.flush(60), "records were not stored"
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def both(
+    postgres_server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, str]]:
+    """The same 400 records in a DuckDB file and in a PostgreSQL database."""
+    records = _records()
+    duck = tmp_path_factory.mktemp("pg-parity") / "usage.duckdb"
+    url = postgres_server.create_database("parity")
+    _fill(duck, records)
+    _fill(url, records)
+    yield duck, url
+
+
+def _same(left: Any, right: Any, where: str) -> None:
+    if isinstance(left, float) or isinstance(right, float):
+        if left is None or right is None:
+            assert left == right, where
+        elif math.isnan(float(left)):
+            assert math.isnan(float(right)), where
+        else:
+            assert float(left) == pytest.approx(float(right), rel=1e-9, abs=1e-9), where
+        return
+    assert left == right, f"{where}: DuckDB {left!r} != PostgreSQL {right!r}"
+
+
+def _compare(duck: Any, pg: Any) -> None:
+    assert duck.columns == pg.columns
+    assert len(duck.rows) == len(pg.rows), (len(duck.rows), len(pg.rows))
+    for i, (a, b) in enumerate(zip(duck.rows, pg.rows, strict=True)):
+        for column, x, y in zip(duck.columns, a, b, strict=True):
+            _same(x, y, f"row {i} column {column}")
+    assert duck.attrs == pg.attrs
+
+
+CASES: list[tuple[str, Any, tuple[Any, ...], dict[str, Any]]] = [
+    ("summary", queries.summary, (), {"now": NOW}),
+    ("summary week", queries.summary, ("7d",), {"now": NOW}),
+    ("summary tag", queries.summary, (), {"now": NOW, "tag": ["beta", "it's"]}),
+    ("by model", queries.by, ("model",), {"now": NOW}),
+    ("by user top 2", queries.by, ("user",), {"now": NOW, "top": 2}),
+    ("by tag", queries.by, ("tag",), {"now": NOW}),
+    ("by priced_model", queries.by, ("priced_model",), {"now": NOW, "status": "ok"}),
+    ("over_time day", queries.over_time, ("day",), {"now": NOW}),
+    ("over_time hour", queries.over_time, ("hour", "model", "2d"), {"now": NOW}),
+    ("over_time week Paris", queries.over_time, ("week", "tag"), {"now": NOW, "tz": "Europe/Paris"}),
+    ("over_time month top", queries.over_time, ("month", "user"), {"now": NOW, "top": 1, "tz": "Asia/Kolkata"}),
+    ("trend week", queries.trend, ("week",), {"now": NOW}),
+    ("trend day", queries.trend, ("day",), {"now": NOW, "model": "gpt-4o"}),
+    ("forecast", queries.forecast, (), {"now": NOW, "tz": "America/New_York"}),
+    ("rate", queries.rate, (), {"now": NOW, "session_id": "s1"}),
+    ("latency", queries.latency, (), {"now": NOW}),
+    ("latency by model", queries.latency, ("model",), {"now": NOW}),
+    ("latency by tag", queries.latency, ("tag",), {"now": NOW}),
+    ("history", queries.history, (30,), {"now": NOW}),
+    ("history filtered", queries.history, (10,), {"now": NOW, "user_id": "bob", "tag": "prod"}),
+    ("cache savings", queries.cache_savings, (), {"now": NOW}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "query", "args", "kwargs"), CASES, ids=[c[0] for c in CASES])
+def test_every_analytics_query_gives_duckdbs_numbers(
+    both: tuple[Path, str], name: str, query: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    duck, url = both
+    with connect(duck) as con:
+        expected = query(con, *args, **kwargs)
+    with connect(url) as con:
+        got = query(con, *args, **kwargs)
+    assert expected.rows, f"{name}: the case selects nothing; it would prove nothing"
+    _compare(expected, got)
+
+
+def test_stored_rows_are_the_same_cell_for_cell(both: tuple[Path, str]) -> None:
+    duck, url = both
+    order = f"SELECT {', '.join(COLUMNS)} FROM usage ORDER BY id"
+    with reading(duck) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        expected = con.execute(order).fetchall()
+    with reading(url) as con:
+        got = con.execute(order).fetchall()
+    assert len(expected) == len(got) == 400
+    for a, b in zip(expected, got, strict=True):
+        row_a = dict(zip(COLUMNS, a, strict=True))
+        row_b = dict(zip(COLUMNS, b, strict=True))
+        row_a["metadata"] = None if row_a["metadata"] is None else json.loads(row_a["metadata"])
+        assert row_a == row_b
+
+
+def test_analytics_object_and_sql_on_a_url(both: tuple[Path, str]) -> None:
+    duck, url = both
+    frame_duck = analytics.Analytics(duck).by_model()
+    frame_pg = analytics.Analytics(url).by_model()
+    import pandas.testing
+
+    pandas.testing.assert_frame_equal(frame_duck, frame_pg, check_exact=False, rtol=1e-9)
+    mine = analytics.Analytics(url).sql(
+        "SELECT count(*) AS n FROM usage WHERE user_id = ? AND model LIKE 'gpt%'", ["alice"]
+    )
+    theirs = analytics.Analytics(duck).sql(
+        "SELECT count(*) AS n FROM usage WHERE user_id = ? AND model LIKE 'gpt%'", ["alice"]
+    )
+    assert int(mine["n"][0]) == int(theirs["n"][0]) > 0
+
+
+COMMANDS = [
+    ["report"],
+    ["report", "--by", "model", "--json"],
+    ["report", "--by", "tag", "--json"],
+    ["report", "--period", "day", "--since", "2026-11-01", "--until", "2026-11-25", "--json"],
+    ["top", "--json"],
+    ["history", "--limit", "15", "--json"],
+]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=[" ".join(c) for c in COMMANDS])
+def test_cli_reports_print_the_same_on_postgresql(both: tuple[Path, str], args: list[str]) -> None:
+    duck, url = both
+    runner = CliRunner()
+    a = runner.invoke(cli, ["--db", str(duck), *args])
+    b = runner.invoke(cli, ["--db", url, *args])
+    assert a.exit_code == 0, a.output
+    assert b.exit_code == 0, b.output
+    assert a.output.replace(str(duck), "DB") == b.output.replace(str(PostgresUrl(url)), "DB")
+
+
+def test_html_report_from_a_postgresql_url(both: tuple[Path, str], tmp_path: Path) -> None:
+    duck, url = both
+    runner = CliRunner()
+    for name, db in (("duck.html", str(duck)), ("pg.html", url)):
+        done = runner.invoke(cli, ["--db", db, "html", "-o", str(tmp_path / name)])
+        assert done.exit_code == 0, done.output
+    duck_page = (tmp_path / "duck.html").read_text().replace(str(duck), "DB")
+    pg_page = (tmp_path / "pg.html").read_text().replace(str(PostgresUrl(url)), "DB")
+    assert duck_page.count("$") == pg_page.count("$") > 0
+
+
+def test_a_tracker_on_a_url_stores_through_its_spool(pg_url: str, monkeypatch: Any) -> None:
+    monkeypatch.setenv("TOKENTRAIL_DB", pg_url)
+    with Tracker() as tracker:
+        assert isinstance(tracker.path, PostgresUrl)
+        tracker.record(
+            model="gpt-4o", provider="openai", user_id="u1", tags=["a", "b,c"],
+            usage={"input_tokens": 900, "output_tokens": 120}, metadata={"k": "\x00"},
+        )  # fmt: skip
+        assert tracker.flush(10)
+        frame = tracker.analytics.summary()
+    assert int(frame["calls"][0]) == 1
+    with reading(pg_url) as con:
+        tags, meta, cost = con.execute("SELECT tags, metadata, total_cost FROM usage").fetchone()
+    assert tags == ["a", "b,c"]
+    assert meta == {"k": "\ufffd"}  # PostgreSQL refuses NUL in JSON
+    assert cost == Decimal("0.003450000000")
+
+
+def test_spool_folder_is_keyed_by_the_url_without_its_password() -> None:
+    plain = resolve_db("postgresql://me@db.example:5432/usage")
+    secret = resolve_db("postgres://me:s3cret@db.example:5432/usage")
+    assert isinstance(secret, PostgresUrl)
+    assert "s3cret" not in str(secret) and "s3cret" not in repr(secret)
+    assert "s3cret" not in str(primary_spool_dir(secret))
+    other = resolve_db("postgresql://me@db.example:5432/other")
+    assert primary_spool_dir(plain) != primary_spool_dir(other)
+
+
+def test_server_down_records_wait_in_the_spool_one_warning(
+    postgres_server: Any, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL stopped while calls are recorded: nothing lost, one warning, and
+    flush() says False until the server is back."""
+    caplog.set_level(logging.WARNING, logger="tokentrail")
+    tracker = Tracker(pg_url)
+    try:
+        for _ in range(20):
+            tracker.record(model="gpt-4o", provider="openai", usage={"input_tokens": 10})
+        assert tracker.flush(10)
+        postgres_server.pg_ctl("stop")
+        try:
+            for _ in range(300):
+                tracker.record(model="gpt-4o", provider="openai", usage={"input_tokens": 10})
+            assert not tracker.flush(3)
+            assert not tracker.flush(3)
+        finally:
+            postgres_server.pg_ctl("start")
+        for _ in range(30):
+            tracker.record(model="gpt-4o", provider="openai", usage={"input_tokens": 10})
+        assert tracker.flush(20)
+    finally:
+        tracker.close()
+    with reading(pg_url) as con:
+        assert con.execute("SELECT count(*) FROM usage").fetchone() == (350,)
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "kept in the spool" in warnings[0].getMessage()
