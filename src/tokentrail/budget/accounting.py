@@ -57,6 +57,8 @@ class Charge:
     key: str | None = None
     start: datetime | None = None
     end: datetime | None = None
+    #: ``amount`` in ledger units (0 when ``None``), converted once.
+    need: int = 0
 
     @property
     def enforced(self) -> bool:
@@ -124,7 +126,8 @@ class Accounting:
             amount = fallback_price(budget.unpriced, estimate.input_tokens, estimate.output_tokens)
         else:
             amount = None
-        return Charge(budget, self.slot(budget, key, wid, now), amount, key, start, end)
+        need = 0 if amount is None else to_units(amount, budget.unit)
+        return Charge(budget, self.slot(budget, key, wid, now), amount, key, start, end, need)
 
     def _limit(self, budget: Budget) -> int:
         """A budget's limit in ledger units, rounded down (memoized: it never changes)."""
@@ -152,7 +155,7 @@ class Accounting:
         shared = [c for c in charges if c.budget.window.kind != "call" and c.enforced]
         for c in shared:
             self._sync_if_needed(c, when="reserve")
-        amounts = [to_units(c.amount or 0, c.budget.unit) for c in shared]
+        amounts = [c.need for c in shared]
         found: list[tuple[list[Seen], BudgetExceededError | None]] = []
 
         def fits(seen: list[Seen]) -> bool:
@@ -187,34 +190,36 @@ class Accounting:
     def _refusal(
         self, charges: list[Charge], seen: dict[int, Seen], model: str | None
     ) -> BudgetExceededError | None:
-        """The refusal of the tightest budget that does not fit, or ``None``."""
-        failures: list[tuple[float, BudgetExceededError]] = []
+        """The refusal of the tightest budget that does not fit, or ``None``.
+
+        Runs inside the ledger transaction for every call: integers only until a budget
+        refuses (the error's amounts are converted then).
+        """
+        failures: list[tuple[float, Charge, Seen, str | None]] = []
         for c in charges:
-            budget, state = c.budget, seen.get(id(c), Seen(0, 0))
-            unit = budget.unit
-            spent, reserved = from_units(state.spent, unit), from_units(state.reserved, unit)
+            state = seen.get(id(c), _NOTHING)
             if c.amount is None:
-                detail = (
-                    f"no price is known for model {model!r}, so the call cannot be bounded; "
-                    "register a price, or add the budget with unpriced='allow' or "
-                    "unpriced=(input_usd_per_mtok, output_usd_per_mtok)"
-                )
-                failures.append((-1.0, self._error(c, spent, reserved, zero(unit), detail)))
+                failures.append((-1.0, c, state, _unpriced_detail(model)))
                 continue
             if not c.enforced:
                 continue
-            limit = self._limit(budget)
-            need = to_units(c.amount, unit)
-            if budget.window.kind == "call":
-                state = Seen(0, 0)
+            if c.budget.window.kind == "call":
+                state = _NOTHING  # the call alone against the limit
+            limit = self._limit(c.budget)
             headroom = limit - state.spent - state.reserved
-            if need > headroom:
-                tightness = headroom / limit if limit else -1.0
-                failures.append((tightness, self._error(c, spent, reserved, c.amount, None)))
+            if c.need > headroom:
+                failures.append((headroom / limit if limit else -1.0, c, state, None))
         if not failures:
             return None
-        failures.sort(key=lambda f: f[0])
-        return failures[0][1]
+        _, tight, state, why = min(failures, key=lambda f: f[0])
+        unit = tight.budget.unit
+        return self._error(
+            tight,
+            from_units(state.spent, unit),
+            from_units(state.reserved, unit),
+            zero(unit) if tight.amount is None else tight.amount,
+            why,
+        )
 
     @staticmethod
     def _error(
@@ -446,6 +451,17 @@ class Accounting:
             return
         self._warned.add(key)
         logger.warning("tokentrail: %s", message)
+
+
+_NOTHING = Seen(0, 0)
+
+
+def _unpriced_detail(model: str | None) -> str:
+    return (
+        f"no price is known for model {model!r}, so the call cannot be bounded; register a "
+        "price, or add the budget with unpriced='allow' or "
+        "unpriced=(input_usd_per_mtok, output_usd_per_mtok)"
+    )
 
 
 def _key_of(slot: Slot) -> Any:
