@@ -249,3 +249,36 @@ def test_llamaindex_calls_are_stopped_too(tracker: Tracker, server: WireServer, 
     assert sent == 3 and server.request_count == 3
     recorded, spent = _spent(tracker, rows)
     assert recorded == 3 and spent <= per_call * 3 + 5
+
+
+def test_the_readme_llamaindex_snippet_is_stopped_without_a_guard_step(
+    tracker: Tracker, server: WireServer, rows: Any
+) -> None:
+    """issue 20 (5): a user reached 169% of a limit through the one-line setup."""
+    from llama_index.core import Settings
+    from llama_index.core.llms import ChatMessage
+    from llama_index.llms.openai import OpenAI
+
+    per_call = (
+        count_message_tokens([{"role": "user", "content": "Tell me a joke."}], "gpt-4o-mini")
+        + MAX_TOKENS
+    )
+    tracker.budget(tokens=per_call * 3 + 5, per="day", scope="user")
+    before = list(Settings.callback_manager.handlers)
+    sent = 0
+    with tracker.llamaindex(user_id="u1"):  # the README's words, no .guard(llm)
+        llm = OpenAI(
+            model="gpt-4o-mini",
+            api_base=server.openai_base_url,
+            api_key="test",
+            max_retries=0,
+            max_tokens=MAX_TOKENS,
+        )
+        with pytest.raises(BudgetExceededError):
+            for _ in range(10):
+                llm.chat([ChatMessage(role="user", content="Tell me a joke.")])
+                sent += 1
+    assert sent == 3 and server.request_count == 3
+    recorded, spent = _spent(tracker, rows)
+    assert recorded == 3 and spent <= per_call * 3 + 5
+    assert Settings.callback_manager.handlers == before  # detaching takes the guard away

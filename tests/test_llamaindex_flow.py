@@ -400,19 +400,40 @@ def test_callback_raises_the_refusal_taken_by_the_instrumentation(
     assert len(rows(tracker)) == 1
 
 
-def test_instrumentation_alone_cannot_stop_a_call_and_says_so(
+def test_an_llm_with_its_own_manager_cannot_be_stopped_by_the_instrumentation_and_says_so(
     tracker: Any,
     li_openai: Callable[..., Any],
     wire_server: WireServer,
     rows: Rows,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    from llama_index.core.callbacks import CallbackManager, LlamaDebugHandler
+
     _spend_the_budget(tracker)
+    llm = li_openai()
+    # Its own handler list: the guard tracker.llamaindex() puts in Settings never reaches it.
+    llm.callback_manager = CallbackManager([LlamaDebugHandler(print_trace_on_end=False)])
     with caplog.at_level(logging.WARNING, "tokentrail"), tracker.llamaindex():
-        li_openai().chat(USER_HI)
+        llm.chat(USER_HI)
     assert wire_server.request_count == 1
     assert len(rows(tracker)) == 2
-    assert any("could not be stopped" in r.getMessage() for r in caplog.records)
+    warning = next(
+        r.getMessage() for r in caplog.records if "could not be stopped" in r.getMessage()
+    )
+    assert "handle.guard(llm)" in warning
+
+
+def test_the_one_line_setup_stops_an_llm_made_inside_it(
+    tracker: Any, li_openai: Callable[..., Any], wire_server: WireServer, rows: Rows
+) -> None:
+    _spend_the_budget(tracker)
+    with tracker.llamaindex():
+        llm = li_openai()
+        with pytest.raises(BudgetExceededError):
+            llm.chat(USER_HI)
+    del llm
+    assert wire_server.request_count == 0
+    assert len(rows(tracker)) == 1  # only the call that spent the budget
 
 
 def test_a_call_another_trackers_guard_refuses_gives_back_the_reservation(

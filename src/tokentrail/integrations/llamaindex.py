@@ -26,8 +26,11 @@ the innermost ``tracker.track()`` block, the tracker's defaults.
 exception its handlers raise, so the instrumentation handlers *reserve* the budget at the
 start event but cannot refuse. The legacy ``CallbackManager`` lets a start handler's
 exception propagate before the request is sent, so :class:`TokentrailLlamaIndexCallback` is
-the path that raises ``BudgetExceededError``: put it in ``Settings.callback_manager`` before
-creating the LLMs, or call ``guard_llm(llm, tracker)`` (``handle.guard(llm)``) per LLM. When
+the path that raises ``BudgetExceededError``. ``tracker.llamaindex()`` on a tracker with a
+budget puts it in ``Settings.callback_manager`` itself, so LLMs created afterwards (and
+those created without handlers of their own while a Settings manager existed, which share
+its handler list) are stopped with no extra step; for an LLM made earlier with its own
+manager, call ``handle.guard(llm)`` (``guard_llm(llm, tracker)``). When
 both paths see a call, the callback raises the refusal taken at the start event; a refused
 call is never recorded. Without the callback an over-budget call goes through, is recorded,
 and a warning says how to stop the next one.
@@ -83,6 +86,8 @@ class LlamaIndexInstrumentation:
         self.tracker = tracker
         self.attribution = attribution if attribution is not None else Attribution()
         self._recorder: Recorder | None = None
+        #: The refusing callback this handle put in ``Settings.callback_manager``, if any.
+        self._settings_guard: TokentrailLlamaIndexCallback | None = None
         #: (tracker defaults, context) for calls with no run and no tags: reused.
         self.context_cache: tuple[Attribution, CallContext] | None = None
 
@@ -99,7 +104,25 @@ class LlamaIndexInstrumentation:
                 handle._recorder = rec
         except Exception:
             logger.exception("tokentrail: could not instrument LlamaIndex")
+        if tracker.guarded:
+            handle._guard_settings()
         return handle
+
+    def _guard_settings(self) -> None:
+        """Put a refusing callback in ``Settings.callback_manager`` (budgets need one)."""
+        try:
+            from llama_index.core import Settings
+
+            handlers = Settings.callback_manager.handlers
+            if any(
+                isinstance(h, TokentrailLlamaIndexCallback) and h.tracker is self.tracker
+                for h in handlers
+            ):
+                return  # another handle (or the user) already put one there
+            self._settings_guard = self.callback_handler()
+            handlers.append(self._settings_guard)
+        except Exception:
+            logger.exception("tokentrail: could not add the budget guard to LlamaIndex Settings")
 
     @property
     def attached(self) -> bool:
@@ -112,12 +135,26 @@ class LlamaIndexInstrumentation:
         if rec is None:
             return
         self._recorder = None
+        self._unguard_settings()
         try:
             with HUB.lock:
                 rec.handles = [h for h in rec.handles if h is not self]
             HUB.settle_idle(rec)
         except Exception:
             logger.exception("tokentrail: could not detach from LlamaIndex")
+
+    def _unguard_settings(self) -> None:
+        guard, self._settings_guard = self._settings_guard, None
+        if guard is None:
+            return
+        try:
+            from llama_index.core import Settings
+
+            handlers = Settings.callback_manager.handlers
+            if guard in handlers:
+                handlers.remove(guard)
+        except Exception:
+            logger.exception("tokentrail: could not remove the budget guard from LlamaIndex")
 
     def callback_handler(self) -> TokentrailLlamaIndexCallback:
         """A legacy callback handler with this handle's attribution (it stops over-budget calls)."""

@@ -417,6 +417,7 @@ class Recorder:
         self._warned_unstoppable = True
         logger.warning(
             "tokentrail: a LlamaIndex call went over budget but could not be stopped: "
-            "instrumentation events cannot raise. Add tokentrail's TokentrailLlamaIndexCallback "
-            "to Settings.callback_manager or wrap the LLM with guard_llm(llm, tracker)."
+            "this LLM was made before the budget guard was in Settings.callback_manager. "
+            "Guard it with handle.guard(llm) (handle = tracker.llamaindex(...)), or set the "
+            "budget before calling tracker.llamaindex() and create the LLM afterwards."
         )
