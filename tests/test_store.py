@@ -341,6 +341,7 @@ def test_memory_stays_bounded_when_nothing_can_be_spooled(
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
     monkeypatch.setenv("XDG_STATE_HOME", str(blocker / "state"))  # fallback unusable too
+    monkeypatch.setattr("tempfile.tempdir", str(blocker / "tmp"))  # and the last one
     db = blocker / "usage.duckdb"
     caplog.set_level(logging.WARNING, logger="tokentrail")
     store = UsageStore(db, memory_cap=100, interval=3600)

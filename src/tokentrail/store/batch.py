@@ -13,10 +13,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import StoreError
 from .connect import is_lock_conflict
@@ -28,7 +28,7 @@ from .notices import Notices
 from .recovery import Claim, cut_torn_tail
 from .segments import segment_rows_estimate
 
-__all__ = ["Batches", "Taken", "groups"]
+__all__ = ["Batches", "Stored", "Taken", "groups"]
 
 logger = logging.getLogger("tokentrail")
 
@@ -45,6 +45,15 @@ SESSION_ROWS = 20_000
 GROUP_ROWS = 150_000
 
 Segment = tuple[Path, int]
+
+
+class Stored(Protocol):
+    """The store's callback: a batch committed ``segments`` (and ``lines`` kept in memory);
+    ``lost``: those among them whose files were gone before they could be stored."""
+
+    def __call__(
+        self, segments: list[Segment], lines: int, lost: Sequence[Segment] = ...
+    ) -> None: ...
 
 
 @dataclass
@@ -88,12 +97,15 @@ class _Session:
 class Batches:
     """Writes batches to one database file (from one thread at a time).
 
-    ``stored(segments, lines)`` is called as each group of this process's segments and
+    ``stored(segments, lines, lost)`` is called as each group of this process's segments and
     the memory lines are committed.
     """
 
     def __init__(
-        self, path: Path, stored: Callable[[list[Segment], int], None], notices: Notices
+        self,
+        path: Path,
+        stored: Stored,
+        notices: Notices,
     ) -> None:
         self.path = path
         self.engine = Engine()
@@ -163,12 +175,12 @@ class Batches:
             _check(", ".join(path.name for path, _ in present), inserted, expected)
             for path, _ in group:
                 self._segment_done(path)
-            self._stored(group, 0)
+            self._stored(group, 0, [s for s in group if s not in present])  # gone: lost
 
     def _store_memory(self, session: _Session, memory: list[bytes]) -> None:
         if memory:
             _check("memory", insert_lines(session.con, memory), len(memory))
-            self._stored([], len(memory))
+            self._stored([], len(memory), [])
             memory.clear()
 
     def _recover(self, session: _Session, claims: list[Claim]) -> None:

@@ -19,6 +19,7 @@ __all__ = [
     "resolve_db",
     "resolve_db_path",
     "spool_dirs",
+    "temp_spool_dir",
 ]
 
 #: Environment variable that overrides the default database path.
@@ -143,6 +144,16 @@ def fallback_spool_dir(db: Database) -> Path:
     return Path(platformdirs.user_state_path("tokentrail")) / "spool" / _digest(str(db))
 
 
-def spool_dirs(db: Database) -> tuple[Path, Path]:
-    """Every place a spool for ``db`` may be: the primary one first."""
-    return primary_spool_dir(db), fallback_spool_dir(db)
+def temp_spool_dir(db: Database) -> Path:
+    """The last place the spool goes (the database's and the state directory's disks full
+    or read-only): this user's private folder in the system temporary directory."""
+    if isinstance(db, PostgresUrl):
+        return fallback_spool_dir(db)
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"tokentrail-{uid}" / "spool" / _digest(str(db))
+
+
+def spool_dirs(db: Database) -> tuple[Path, ...]:
+    """Every place a spool for ``db`` may be, in the order the writer tries them."""
+    found = (primary_spool_dir(db), fallback_spool_dir(db), temp_spool_dir(db))
+    return tuple(dict.fromkeys(found))

@@ -16,25 +16,31 @@ of older versions carry no width: they hold the first :data:`LEGACY_WIDTH` colum
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import mmap
 import os
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..records import COLUMNS
 from .framing import decode
 from .locks import CAN_LOCK, open_locked
 
 __all__ = [
+    "DURABILITY",
     "LEGACY_WIDTH",
     "LOCK_SUFFIX",
     "SEGMENT_SUFFIX",
+    "Durability",
     "SpoolWriter",
+    "make_private_dir",
     "read_segment",
+    "run_sync",
     "segment_rows_estimate",
+    "sync_dir",
     "token_of",
     "width_of",
 ]
@@ -60,6 +66,44 @@ _POPULATE_BYTES = 1 << 16
 _POPULATE_WRITE: int | None = getattr(
     mmap, "MADV_POPULATE_WRITE", 23 if sys.platform.startswith("linux") else None
 )
+
+
+#: When a spooled record reaches the disk itself, not only the page cache (which survives
+#: the process being killed, not a power cut): ``interval`` (a background thread syncs
+#: every :data:`~tokentrail.store.syncer.SYNC_EVERY` seconds), ``call`` (before ``append``
+#: returns), ``os`` (when the kernel writes it back, ~30 s on Linux).
+Durability = Literal["interval", "call", "os"]
+DURABILITY: tuple[str, ...] = ("interval", "call", "os")
+# Errors of a full disk (or a file-size limit): the next segment may find room again.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_fdatasync = getattr(os, "fdatasync", os.fsync)
+# Closed segments whose descriptor a writer keeps until they are stored (a backlog beyond
+# this many segments is not protected against its files being deleted).
+_HELD = 64
+
+
+def make_private_dir(directory: Path) -> None:
+    """Create ``directory`` and the missing folders above it, each 0700."""
+    missing = []
+    for folder in (directory, *directory.parents):
+        if folder.exists():
+            break
+        missing.append(folder)
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
+    if not directory.is_dir():
+        raise NotADirectoryError(str(directory))
+
+
+def sync_dir(directory: Path) -> None:
+    """Make the names in ``directory`` (a new segment's) durable; errors are ignored."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def token_of(name: str) -> str:
@@ -91,10 +135,11 @@ class SpoolWriter:
     map whose blocks are missing would end the process.
     """
 
-    def __init__(self, directory: Path, max_rows: int) -> None:
+    def __init__(self, directory: Path, max_rows: int, durability: Durability = "os") -> None:
         self.directory = directory
         self.max_rows = max_rows
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.durability = durability
+        make_private_dir(directory)
         self.token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._lock_path = directory / f"{self.token}{LOCK_SUFFIX}"
         self._lock_fd = open_locked(self._lock_path)
@@ -111,6 +156,17 @@ class SpoolWriter:
         self._mapping = _MAP_SEGMENTS
         self.rows = 0  # records in the open segment
         self.closed: list[tuple[Path, int]] = []  # full segments not yet handed over
+        #: Records of an open segment whose file was removed (the spool folder deleted):
+        #: read back from this process's descriptor for the store to write again.
+        self.orphaned = b""
+        # ``interval``: closed segments' descriptors, and whether the open segment and the
+        # directory hold anything not synced yet (see ``sync_work``).
+        self.unsynced: list[int] = []
+        #: A descriptor of each closed segment not stored yet (up to :data:`_HELD`): if its
+        #: file is deleted before it is stored, its records are read back from it.
+        self.held: dict[Path, int] = {}
+        self._dirty = False
+        self._dir_dirty = False
 
     def append(self, data: bytes) -> None:
         """Write one framed record; a segment this closes (full) is added to ``closed``.
@@ -119,8 +175,11 @@ class SpoolWriter:
         nothing of it is left in the segment, and the caller keeps it some other way.
         """
         end = self._pos + len(data)
+        self._dirty = True
         if self._map is not None and end <= self._capacity and self.rows + 1 < self.max_rows:
             self._store_mapped(data)  # the usual case: a copy, the segment stays open
+            if self.durability == "call":
+                self._sync_open()
             return
         if self._map is not None and end > self._capacity:
             # The record does not fit: it starts the next segment, a larger one.
@@ -132,8 +191,74 @@ class SpoolWriter:
             self._store_mapped(data)
         else:
             self._write_unmapped(data)
+        if self.durability == "call":
+            self._sync_open()
         if self.rows >= self.max_rows:
             self._close_full()
+
+    def _sync_open(self) -> None:
+        if self._fd is not None:
+            _fdatasync(self._fd)
+        if self._dir_dirty:
+            self._dir_dirty = False
+            sync_dir(self.directory)
+
+    def sync_work(self) -> tuple[list[int], Path | None]:
+        """What ``interval`` durability syncs now: descriptors (the caller fdatasyncs and
+        closes each) and the directory, if a segment was created in it since."""
+        fds, self.unsynced = self.unsynced, []
+        if self._dirty and self._fd is not None:
+            fds.append(os.dup(self._fd))
+        self._dirty = False
+        directory = self.directory if self._dir_dirty else None
+        self._dir_dirty = False
+        return fds, directory
+
+    def release(self, path: Path) -> None:
+        """The segment was stored (or given up): its held descriptor is closed."""
+        fd = self.held.pop(path, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def read_back(self, path: Path) -> bytes | None:
+        """The records of a closed segment whose file was deleted, from its held
+        descriptor; ``None`` when none was held (its records are lost)."""
+        fd = self.held.pop(path, None)
+        if fd is None:
+            return None
+        try:
+            return _read_all(fd).rstrip(b"\0")
+        except OSError:
+            return None
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def removed(self) -> bool:
+        """Whether the open segment's file was removed (its records live on only in this
+        process's descriptor); ``rotate`` then reads them into :attr:`orphaned`."""
+        if self._fd is None:
+            return False
+        try:
+            return os.fstat(self._fd).st_nlink == 0
+        except OSError:
+            return False
+
+    def ensure_home(self) -> None:
+        """Recreate the directory and take the lock file again if they were removed: a
+        writer without its lock file looks dead, and another process would claim its
+        segments."""
+        make_private_dir(self.directory)
+        try:
+            held, named = os.fstat(self._lock_fd), os.stat(self._lock_path)
+            if (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino):
+                return
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
+        self._lock_fd = open_locked(self._lock_path)
 
     def take_closed(self) -> list[tuple[Path, int]]:
         """The segments ``append`` closed since the last call, with their record counts."""
@@ -150,12 +275,24 @@ class SpoolWriter:
         self._pos = 0
         if fd is None:
             return None
+        gone = rows > 0 and os.fstat(fd).st_nlink == 0
         try:
+            if gone:
+                self.orphaned += bytes(buffer[:used]) if buffer is not None else _read_all(fd)
             if buffer is not None:
                 buffer.close()
-                os.ftruncate(fd, used)  # the unwritten, allocated tail goes
+                with contextlib.suppress(OSError):  # a full disk: the zero tail stays
+                    os.ftruncate(fd, used)  # the unwritten, allocated tail goes
         finally:
-            os.close(fd)
+            if self.durability == "interval" and rows and not gone:
+                self.unsynced.append(fd)  # synced (then closed) by the background thread
+            else:
+                os.close(fd)
+        if gone:
+            return None
+        if rows and path is not None and len(self.held) < _HELD:
+            with contextlib.suppress(OSError):
+                self.held[path] = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         if rows == 0 and path is not None:
             with contextlib.suppress(OSError):
                 path.unlink()
@@ -163,8 +300,13 @@ class SpoolWriter:
         return path
 
     def close(self) -> None:
-        """Release the lock; the lock file is removed when no segment is left."""
+        """Sync what is not yet (``interval``), release the lock; the lock file is removed
+        when no segment is left."""
         self.rotate()
+        fds, directory = self.sync_work()
+        run_sync(fds, directory)
+        for path in list(self.held):
+            self.release(path)
         if self._lock_fd >= 0:
             if not any(self.directory.glob(f"{self.token}-*{SEGMENT_SUFFIX}")):
                 with contextlib.suppress(OSError):
@@ -178,13 +320,15 @@ class SpoolWriter:
         if self._map is not None:
             with contextlib.suppress(Exception):
                 self._map.close()  # the child's view only; the parent's map is its own
-        for fd in (self._fd, self._lock_fd):
+        for fd in (self._fd, self._lock_fd, *self.unsynced, *self.held.values()):
             if fd is not None and fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._map = None
         self._fd = None
         self._lock_fd = -1
+        self.unsynced = []
+        self.held = {}
 
     # ------------------------------------------------------------------ one segment
     def _open(self, need: int) -> None:
@@ -192,7 +336,12 @@ class SpoolWriter:
         name = f"{self.token}-{self._seq:08d}.c{len(COLUMNS)}{SEGMENT_SUFFIX}"
         path = self.directory / name
         flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-        self._fd = os.open(path, flags, 0o600)
+        try:
+            self._fd = os.open(path, flags, 0o600)
+        except FileNotFoundError:  # the spool folder was deleted: make it again
+            self.ensure_home()
+            self._fd = os.open(path, flags, 0o600)
+        self._dir_dirty = self.durability != "os"
         self._path = path
         self.rows = 0
         self._pos = 0
@@ -206,9 +355,11 @@ class SpoolWriter:
             os.posix_fallocate(fd, 0, size)
             self._map = mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
         except (OSError, ValueError) as exc:
-            # Unsupported here or the disk is full: write records with os.write instead.
+            # Unsupported here, or the disk is full: this segment is written with os.write
+            # (a full disk may have room again for the next one).
             logger.debug("tokentrail: spool segments not mapped (%s)", exc)
-            self._mapping = False
+            if not (isinstance(exc, OSError) and exc.errno in _NO_SPACE):
+                self._mapping = False
             self._map = None
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
@@ -260,6 +411,23 @@ class SpoolWriter:
         path = self.rotate()
         if path is not None:
             self.closed.append((path, rows))
+
+
+def run_sync(fds: list[int], directory: Path | None) -> None:
+    """fdatasync and close each descriptor of :meth:`SpoolWriter.sync_work`, then the
+    directory; errors are ignored (the data stays in the page cache, as with ``os``)."""
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            _fdatasync(fd)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    if directory is not None:
+        sync_dir(directory)
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.lseek(fd, 0, os.SEEK_END)
+    return os.pread(fd, size, 0) if size else b""
 
 
 def read_segment(path: Path) -> tuple[list[tuple[Any, ...]], int]:

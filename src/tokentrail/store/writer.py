@@ -17,12 +17,15 @@ in-memory buffer instead, with one warning.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..records import encode_row
@@ -30,11 +33,12 @@ from .batch import Segment, Taken
 from .cadence import Cadence
 from .framing import frame
 from .notices import Notices
-from .paths import Database, PostgresUrl, fallback_spool_dir, primary_spool_dir, resolve_db
+from .paths import Database, PostgresUrl, resolve_db, spool_dirs
 from .recovery import Claim, claim_orphans
 from .salvage import salvaged
-from .segments import SpoolWriter
+from .segments import DURABILITY, Durability, SpoolWriter, token_of
 from .sink import batches_for
+from .syncer import Syncer
 
 if TYPE_CHECKING:
     from ..records import UsageRecord
@@ -78,7 +82,13 @@ class UsageStore:
         segment_rows: int = 10_000,
         memory_cap: int = 100_000,
         lock_timeout: float = 10.0,
+        durability: Durability = "interval",
     ) -> None:
+        if durability not in DURABILITY:
+            raise ValueError(
+                f"durability must be one of {', '.join(DURABILITY)}, not {durability!r}"
+            )
+        self.durability: Durability = durability
         self.path: Database = resolve_db(path)  # a file, or a postgresql:// URL
         self.interval = interval
         self.max_delay = max_delay
@@ -99,6 +109,10 @@ class UsageStore:
         self._thread: threading.Thread | None = None
         self._spool: SpoolWriter | None = None
         self._spool_failed = False
+        self._dir_index = 0  # the spool directory in use (see ``paths.spool_dirs``)
+        self._retired: list[SpoolWriter] = []  # spools left after a failure, still locked
+        self._syncer = Syncer(self._sync_work)
+        self._sync_idle = True
         self._ready: list[Segment] = []
         self._memory: deque[bytes] = deque()
         self._submitted = 0
@@ -142,6 +156,12 @@ class UsageStore:
             self._submitted += 1
             if self._thread is None:
                 self._start_thread()
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        """Write one framed record (called under ``_lock``) to the spool in use, else the
+        next directory that takes it, else memory."""
+        while True:
             spool = self._spool
             if spool is None and not self._spool_failed:
                 spool = self._open_spool()
@@ -150,16 +170,30 @@ class UsageStore:
                 return
             try:
                 spool.append(data)
-            except OSError as exc:
-                self._notices.once(
-                    "spool-write", f"cannot write the spool ({exc}); keeping records in memory"
-                )
-                self._keep_in_memory(data)
+            except OSError as exc:  # a full disk, the folder gone and not makeable
+                self._spool_broke(spool, exc)
+                continue
             finally:
                 if spool.closed:
                     self._ready.extend(spool.take_closed())
                     if sum(rows for _, rows in self._ready) >= _WAKE_ROWS:
                         self._wake.set()
+            if self._sync_idle and spool.durability == "interval":
+                self._sync_idle = False
+                self._syncer.kick()
+            return
+
+    def _spool_broke(self, spool: SpoolWriter, exc: OSError) -> None:
+        """The spool in use cannot be written: its segments stay ready (its lock is kept
+        so no other process claims them) and the next directory is tried."""
+        self._notices.once("spool-write", f"cannot write the spool in {spool.directory} ({exc})")
+        self._rotate(spool)
+        if any(token_of(path.name) == spool.token for path, _ in self._ready):
+            self._retired.append(spool)
+        else:
+            spool.close()
+        self._spool = None
+        self._dir_index += 1
 
     def _keep_in_memory(self, line: bytes) -> None:
         if len(self._memory) >= self.memory_cap:
@@ -174,16 +208,19 @@ class UsageStore:
 
     def _open_spool(self) -> SpoolWriter | None:
         errors = []
-        for directory in (primary_spool_dir(self.path), fallback_spool_dir(self.path)):
+        directories = spool_dirs(self.path)
+        for directory in directories[self._dir_index :]:
             try:
-                self._spool = SpoolWriter(directory, self.segment_rows)
+                self._spool = SpoolWriter(directory, self.segment_rows, self.durability)
             except OSError as exc:
                 errors.append(f"{directory}: {exc}")
+                self._dir_index += 1
                 continue
-            if directory != primary_spool_dir(self.path):
+            if directory != directories[0]:
+                why = f" ({errors[0]})" if errors else ""
                 self._notices.once(
                     "spool-fallback",
-                    f"cannot write next to {self.path} ({errors[0]}); spooling to {directory}",
+                    f"cannot write the spool next to {self.path}{why}; spooling to {directory}",
                 )
             return self._spool
         self._spool_failed = True
@@ -215,15 +252,7 @@ class UsageStore:
         spool, where the next process that opens this database picks them up; a warning
         says how many.
         """
-        if not self.flush(timeout) and self.pending() > 0:
-            where = "memory (no writable spool)" if self._memory else "the spool"
-            logger.warning(
-                "tokentrail: %d records not yet in %s are kept in %s; the next tracker that "
-                "opens this database stores them",
-                self.pending(),
-                self.path,
-                where,
-            )
+        flushed = self.flush(timeout)
         self._stop_thread()
         if self._io_lock.acquire(timeout=5.0):
             try:
@@ -235,10 +264,23 @@ class UsageStore:
             if spool is not None:
                 self._rotate(spool)
                 spool.close()
-        if self._memory:
-            self._notices.once(
-                "memory-lost",
-                f"{len(self._memory)} records could not be stored and are lost at exit",
+            for old in self._retired:
+                old.close()
+            self._retired.clear()
+            lost = self._spill_memory()
+        self._syncer.stop()  # outside the lock: its thread takes it for each tick
+        if not flushed and self.pending() > 0:
+            logger.warning(
+                "tokentrail: %d records not yet in %s are kept in the spool; the next "
+                "tracker that opens this database stores them",
+                self.pending(),
+                self.path,
+            )
+        if lost:
+            logger.warning(
+                "tokentrail: %d records could not be written anywhere (no spool directory "
+                "took them, the database could not be written) and are lost",
+                lost,
             )
 
     def pending(self) -> int:
@@ -321,19 +363,99 @@ class UsageStore:
                 self._keep_for_next_look(taken.memory, since, now)
         return done
 
+    def _spill_memory(self) -> int:
+        """At close (under ``_lock``): records kept in memory go to any spool directory
+        that takes them now (the next tracker stores them); returns how many could not
+        and are lost."""
+        if not self._memory:
+            return 0
+        self._spool_failed = False
+        self._dir_index = 0
+        lines = list(self._memory)
+        self._memory.clear()
+        for line in lines:
+            self._write(line)
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            self._rotate(spool)
+            spool.close()
+        lost = len(self._memory)
+        self._memory.clear()
+        self._lost += lost
+        return lost
+
+    def _sync_work(self) -> tuple[list[int], Path | None, bool]:
+        """One tick of the group sync (``syncer``): what to sync, and whether a segment is
+        open. A segment whose file was removed is written again now."""
+        with self._lock:
+            spool = self._spool
+            fds: list[int] = []
+            for old in self._retired:
+                fds += old.sync_work()[0]
+            if spool is None:
+                self._sync_idle = True
+                return fds, None, False
+            with contextlib.suppress(OSError):  # tried again at the next tick
+                spool.ensure_home()
+            if spool.removed():
+                self._rotate(spool)
+            more, directory = spool.sync_work()
+            open_ = spool.rows > 0
+            if not open_:
+                self._sync_idle = True
+            return fds + more, directory, open_
+
     def _take(self) -> Taken:
         """What waits now (called under ``_lock``): the open segment is closed for it."""
-        if self._spool is not None and self._spool.rows:
+        if self._spool_failed:  # no directory took records: try them again from the first
+            self._spool_failed = False
+            self._dir_index = 0
+        self._rescue_ready()
+        while self._spool is not None and self._spool.rows:
+            # Records of a removed segment are written again into a new one: closed too.
             self._rotate(self._spool)
         memory = list(self._memory)
         self._memory.clear()
         return Taken(ready=list(self._ready), memory=memory)
+
+    def _spools(self) -> list[SpoolWriter]:
+        return [*self._retired, *([self._spool] if self._spool is not None else [])]
+
+    def _rescue_ready(self) -> None:
+        """Closed segments whose files were deleted (the spool folder removed): their
+        records are read back from the descriptors the spool holds and written again."""
+        for segment in [s for s in self._ready if not s[0].exists()]:
+            data = next(
+                (d for sp in self._spools() if (d := sp.read_back(segment[0])) is not None),
+                None,
+            )
+            if data is None:
+                continue  # not held: the batch counts it lost
+            self._ready.remove(segment)
+            self._notices.once(
+                "spool-removed-closed",
+                f"spool segments in {segment[0].parent} were deleted before they were "
+                "stored (was the spool folder removed?); their records were written again",
+            )
+            for line in data.splitlines(keepends=True):
+                if line.endswith(b"\n"):
+                    self._write(line)
 
     def _rotate(self, spool: SpoolWriter) -> None:
         rows = spool.rows
         last = spool.rotate()
         if last is not None:
             self._ready.append((last, rows))
+        if spool.orphaned:  # its file was removed: its records are written again
+            lines, spool.orphaned = spool.orphaned, b""
+            self._notices.once(
+                "spool-removed",
+                f"the spool segment in {spool.directory} was removed while in use "
+                f"(a cleaner, a redeploy?); its {rows} records were written again",
+            )
+            for line in lines.splitlines(keepends=True):
+                if line.endswith(b"\n"):
+                    self._write(line)
 
     def _store(
         self, taken: Taken, deadline: float | None, now: float, *, force: bool, scan: bool
@@ -362,7 +484,8 @@ class UsageStore:
         own = {self._spool.token} if self._spool is not None else set()
         own |= {p.name.rsplit("-", 1)[0] for p, _ in ready}
         claims: list[Claim] = []
-        for directory in (primary_spool_dir(self.path), fallback_spool_dir(self.path)):
+        own |= {old.token for old in self._retired}
+        for directory in spool_dirs(self.path):
             claims.extend(claim_orphans(directory, own))
         return claims
 
@@ -373,11 +496,24 @@ class UsageStore:
             self._memory.extendleft(reversed(memory))
             self._cadence.kept(since, now)
 
-    def _stored(self, segments: list[Segment], lines: int) -> None:
-        """A batch committed these segments of this process, or memory lines."""
+    def _stored(self, segments: list[Segment], lines: int, lost: Sequence[Segment] = ()) -> None:
+        """A batch committed these segments of this process, or memory lines; ``lost``:
+        segments among them whose files were gone (deleted before they were stored)."""
         with self._lock:
+            if lost:
+                gone = sum(rows for _, rows in lost)
+                self._lost += gone
+                self._committed -= gone
+                logger.warning(
+                    "tokentrail: %d records spooled in %s were lost: their segment files "
+                    "were deleted before they were stored (was the spool folder removed?)",
+                    gone,
+                    lost[0][0].parent,
+                )
             for segment in segments:
                 self._ready.remove(segment)
+                for spool in self._spools():
+                    spool.release(segment[0])
             self._committed += sum(rows for _, rows in segments) + lines
 
     # ------------------------------------------------------------------ fork
