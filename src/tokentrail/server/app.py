@@ -1,0 +1,221 @@
+"""The ASGI application: JSON endpoints under ``/api``, the live dashboard at ``/``.
+
+Access: when the database holds API tokens, every ``/api`` endpoint but ``/api/health``
+needs ``Authorization: Bearer <token>``; a user token is scoped to its user on every
+endpoint whatever ``userId`` it passes, an admin token sees everything. When no token
+exists, requests are answered only from loopback addresses, as an admin.
+"""
+
+import ipaddress
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from . import schemas
+from .service import Query as Scope
+from .service import UsageService
+from .tokens import Principal, match
+
+if TYPE_CHECKING:
+    from ..tracker import Tracker
+
+__all__ = ["create_app", "is_loopback"]
+
+STATIC = Path(__file__).with_name("static")
+
+# The dashboard loads nothing from elsewhere; the policy makes the browser hold it to that.
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+_SINCE = Query(None, description='Start, inclusive: "7d", "24h", "this-month", ISO date or time.')
+_UNTIL = Query(None, description="End, exclusive; same forms as since.")
+_USER = Query(
+    None,
+    alias="userId",
+    description="Only this user (admin tokens); a user token always sees only its own user.",
+)
+_MODEL = Query(None, description="Only this model.")
+_OPERATION = Query(None, description="Only this operation.")
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for ``localhost`` and loopback IP addresses (v4 and v6)."""
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(
+    source: "Tracker | str | os.PathLike[str] | None" = None,
+    *,
+    cache_ttl: float = 1.0,
+    title: str = "tokentrail",
+) -> FastAPI:
+    """The FastAPI app over a tracker's database or a database path (``None``: default)."""
+    from .. import __version__
+
+    service = UsageService(source, cache_ttl=cache_ttl)
+    api = FastAPI(
+        title=f"{title} API",
+        version=__version__,
+        description=(
+            "Token usage and cost of LLM calls recorded by tokentrail. Money is a decimal "
+            "string in USD at full precision; times are ISO 8601 UTC. Authenticate with "
+            "`Authorization: Bearer <token>` (`tokentrail token create`)."
+        ),
+    )
+    api.state.service = service
+
+    def principal(
+        request: Request,
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> Principal:
+        active = service.principals()
+        if not active:
+            host = request.client.host if request.client is not None else None
+            if not is_loopback(host):
+                raise HTTPException(
+                    403,
+                    "no API token exists, so this server answers only on loopback; "
+                    "create one with `tokentrail token create --user ID` (or --admin)",
+                )
+            return Principal(admin=True)
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HTTPException(
+                401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        found = match(token.strip(), active)
+        if found is None:
+            raise HTTPException(
+                401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        return found
+
+    Caller = Annotated[Principal, Depends(principal)]
+
+    def scope(
+        who: Principal,
+        since: str | None = None,
+        until: str | None = None,
+        user_id: str | None = None,
+        model: str | None = None,
+        operation: str | None = None,
+    ) -> Scope:
+        return Scope(
+            since=since,
+            until=until,
+            user_id=user_id if who.admin else who.user_id,
+            model=model,
+            operation=operation,
+        )
+
+    @api.exception_handler(ValueError)
+    async def bad_value(_request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @api.middleware("http")
+    async def headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", _CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if request.url.path.startswith("/api/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @api.get("/api/health", response_model=schemas.Health, tags=["meta"])
+    def health() -> schemas.Health:
+        """Up and able to read the database; says whether tokens are required."""
+        active = service.principals()
+        return schemas.Health(
+            status="ok", version=__version__, auth="tokens" if active else "loopback-only"
+        )
+
+    @api.get("/api/me", response_model=schemas.Me, tags=["meta"])
+    def me(who: Caller) -> schemas.Me:
+        """The user the token belongs to, and whether it is an admin token."""
+        return schemas.Me(user_id=who.user_id, admin=who.admin)
+
+    @api.get("/api/tokens/stats", response_model=schemas.Stats, tags=["usage"])
+    def stats(
+        who: Caller,
+        since: str | None = _SINCE,
+        until: str | None = _UNTIL,
+        user_id: str | None = _USER,
+        model: str | None = _MODEL,
+        operation: str | None = _OPERATION,
+    ) -> schemas.Stats:
+        """Total tokens and cost, calls, and the split by operation, model and user."""
+        return service.stats(scope(who, since, until, user_id, model, operation))
+
+    @api.get("/api/tokens/history", response_model=schemas.History, tags=["usage"])
+    def history(
+        who: Caller,
+        limit: int = Query(50, ge=1, le=1000),
+        before: str | None = Query(None, description="A call id: the calls after it."),
+        since: str | None = _SINCE,
+        until: str | None = _UNTIL,
+        user_id: str | None = _USER,
+        model: str | None = _MODEL,
+        operation: str | None = _OPERATION,
+    ) -> schemas.History:
+        """Recent calls, newest first; page with ``before=<nextBefore>``."""
+        q = scope(who, since, until, user_id, model, operation)
+        return service.history(q, limit, before)
+
+    @api.get("/api/tokens/usage-by-period", response_model=schemas.Period, tags=["usage"])
+    def usage_by_period(
+        who: Caller,
+        period: str = Query("day", pattern="^(day|week|month)$"),
+        since: str | None = _SINCE,
+        until: str | None = _UNTIL,
+        user_id: str | None = _USER,
+        model: str | None = _MODEL,
+        operation: str | None = _OPERATION,
+    ) -> schemas.Period:
+        """Tokens and cost per UTC day, week (Monday) or month; empty periods are zeros."""
+        return service.by_period(scope(who, since, until, user_id, model, operation), period)
+
+    @api.get("/api/tokens/projection", response_model=schemas.Projection, tags=["usage"])
+    def projection(
+        who: Caller,
+        user_id: str | None = _USER,
+        model: str | None = _MODEL,
+        operation: str | None = _OPERATION,
+    ) -> schemas.Projection:
+        """Month-end spend: month to date + the last 7 days' daily run rate × days left."""
+        return service.projection(scope(who, None, None, user_id, model, operation))
+
+    @api.get("/api/budgets", response_model=schemas.BudgetList, tags=["budgets"])
+    def budgets(who: Caller, user_id: str | None = _USER) -> schemas.BudgetList:
+        """Every budget window that applies to the caller, with its spend from the store.
+
+        A user token sees its own ``user`` budgets; an admin sees all (or one user's).
+        """
+        return service.budgets(user_id if who.admin else who.user_id)
+
+    @api.post("/api/budgets/check", response_model=schemas.BudgetCheck, tags=["budgets"])
+    def check(who: Caller, body: schemas.BudgetCheckRequest) -> schemas.BudgetCheck:
+        """May this user make this request? ``tracker.check``: reserves nothing."""
+        if not who.admin:
+            body = body.model_copy(update={"user_id": who.user_id})
+        return service.check(body, admin=who.admin)
+
+    @api.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    api.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return api
