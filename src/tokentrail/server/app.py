@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["create_app", "is_loopback"]
 
 STATIC = Path(__file__).with_name("static")
+LOOK = Path(__file__).parent.parent / "assets" / "look.css"  # shared with tokentrail html
 
 # The dashboard loads nothing from elsewhere; the policy makes the browser hold it to that.
 _CSP = (
@@ -216,6 +217,10 @@ def create_app(
     @api.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @api.get("/static/look.css", include_in_schema=False)
+    def look() -> FileResponse:
+        return FileResponse(LOOK, media_type="text/css")
 
     api.mount("/static", StaticFiles(directory=STATIC), name="static")
     return api
