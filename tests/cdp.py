@@ -82,10 +82,14 @@ class Browser:
                 return result
             if message.get("method") == "Runtime.consoleAPICalled":
                 args = message["params"].get("args", [])
-                self.console.append(" ".join(str(a.get("value", a.get("description"))) for a in args))
+                self.console.append(
+                    " ".join(str(a.get("value", a.get("description"))) for a in args)
+                )
             if message.get("method") == "Runtime.exceptionThrown":
                 details = message["params"]["exceptionDetails"]
-                self.console.append("exception: " + json.dumps(details.get("exception", details))[:500])
+                self.console.append(
+                    "exception: " + json.dumps(details.get("exception", details))[:500]
+                )
 
     def open(self, url: str) -> None:
         """Navigate and wait for the load event."""
@@ -110,7 +114,9 @@ class Browser:
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise TimeoutError(f"still false after {timeout}s: {expression}; console: {self.console[-5:]}")
+                raise TimeoutError(
+                    f"still false after {timeout}s: {expression}; console: {self.console[-5:]}"
+                )
             time.sleep(0.1)
 
     def screenshot(self, path: str | Path, full_page: bool = True) -> Path:

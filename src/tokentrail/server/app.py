@@ -94,9 +94,7 @@ def create_app(
             return Principal(admin=True)
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise HTTPException(
-                401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
+            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
         found = match(token.strip(), active)
         if found is None:
             raise HTTPException(

@@ -157,7 +157,9 @@ class UsageService:
             calls=sum(r["calls"] for r in rows),
             unpriced_calls=sum(r["unpriced_calls"] for r in rows),
             errors=sum(r["errors"] for r in rows),
-            by_operation=[schemas.OperationRow(operation=r["operation"], **_group(r)) for r in rows],
+            by_operation=[
+                schemas.OperationRow(operation=r["operation"], **_group(r)) for r in rows
+            ],
             by_model=[schemas.ModelRow(model=r["model"], **_group(r)) for r in models],
             by_user=[schemas.UserRow(user_id=r["user_id"], **_group(r)) for r in users],
             filters=q.echo(),
@@ -167,7 +169,9 @@ class UsageService:
     def history(self, q: Query, limit: int = 50, before: str | None = None) -> schemas.History:
         """The newest calls; ``before`` (a call id) continues after that call."""
         limit = max(1, min(int(limit), 1000))
-        return self.cache.get(("history", q, limit, before), lambda: self._history(q, limit, before))
+        return self.cache.get(
+            ("history", q, limit, before), lambda: self._history(q, limit, before)
+        )
 
     def _history(self, q: Query, limit: int, before: str | None) -> schemas.History:
         f = q.filters()
@@ -294,7 +298,9 @@ class UsageService:
         own = result.budget is None or result.budget.scope == "user" or admin
         reason = result.reason
         if not own and not result.allowed and result.budget is not None:
-            reason = f"a shared {result.budget.scope} budget ({result.budget.window}) would be exceeded"
+            reason = (
+                f"a shared {result.budget.scope} budget ({result.budget.window}) would be exceeded"
+            )
         estimate = result.estimate
         return schemas.BudgetCheck(
             allowed=result.allowed,
@@ -392,6 +398,7 @@ def _user_specs(specs: Sequence[Mapping[str, Any]], user_id: str) -> list[dict[s
 
     Budgets of other scopes add up other users' spend and are left out.
     """
+
     def ident(s: Mapping[str, Any]) -> tuple[Any, ...]:
         return (s.get("scope"), s.get("per"), s.get("unit"))
 
@@ -400,7 +407,9 @@ def _user_specs(specs: Sequence[Mapping[str, Any]], user_id: str) -> list[dict[s
     for spec in specs:
         if spec.get("scope") != "user":
             continue
-        if spec.get("key") == user_id or (spec.get("key") is None and ident(spec) not in overridden):
+        if spec.get("key") == user_id or (
+            spec.get("key") is None and ident(spec) not in overridden
+        ):
             out.append({**spec, "key": user_id})
     return out
 

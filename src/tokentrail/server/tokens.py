@@ -87,7 +87,9 @@ class TokenInfo:
             "name": self.name,
             "created_at": self.created_at.astimezone(timezone.utc).isoformat(),
             "revoked_at": (
-                None if self.revoked_at is None else self.revoked_at.astimezone(timezone.utc).isoformat()
+                None
+                if self.revoked_at is None
+                else self.revoked_at.astimezone(timezone.utc).isoformat()
             ),
         }
 
@@ -196,7 +198,10 @@ def load_active(con: Any) -> list[tuple[str, Principal]]:
     rows = con.execute(
         f"SELECT token_sha256, id, user_id, admin FROM {TABLE} WHERE revoked_at IS NULL"
     ).fetchall()
-    return [(digest, Principal(admin=bool(admin), user_id=user, token_id=ident)) for digest, ident, user, admin in rows]
+    return [
+        (digest, Principal(admin=bool(admin), user_id=user, token_id=ident))
+        for digest, ident, user, admin in rows
+    ]
 
 
 def match(token: str, active: Sequence[tuple[str, Principal]]) -> Principal | None:
