@@ -29,9 +29,10 @@
   function compact(n) {
     n = Number(n || 0);
     const a = Math.abs(n);
-    if (a >= 1e9) return (n / 1e9).toFixed(a >= 1e10 ? 0 : 1) + "B";
-    if (a >= 1e6) return (n / 1e6).toFixed(a >= 1e7 ? 0 : 1) + "M";
-    if (a >= 1e3) return (n / 1e3).toFixed(a >= 1e4 ? 0 : 1) + "k";
+    const short = (v, unit) => Number(v.toPrecision(3)).toString() + unit;
+    if (a >= 1e9) return short(n / 1e9, "B");
+    if (a >= 1e6) return short(n / 1e6, "M");
+    if (a >= 1e3) return short(n / 1e3, "k");
     return String(Math.round(n));
   }
   // Money arrives as a decimal string at full precision; shown rounded, never zeroed.
@@ -44,6 +45,13 @@
     if (Math.abs(n) < 100) return "$" + n.toFixed(2);
     return "$" + intFmt.format(Math.round(n));
   }
+  // Axis labels: as many digits as the tick needs ($0.025, not $0.03).
+  function axisMoney(v) {
+    if (v === 0) return "$0";
+    if (v < 1) return "$" + Number(v.toPrecision(2));
+    return "$" + Number(v.toPrecision(3)).toLocaleString("en-US");
+  }
+  function plural(n, word) { return `${count(n)} ${word}${Number(n) === 1 ? "" : "s"}`; }
   function when(iso) {
     const d = new Date(iso);
     return d.toISOString().slice(0, 19).replace("T", " ");
@@ -115,7 +123,7 @@
       s.append(svg("line", { class: "grid-line", x1: L, x2: W - R, y1: yy, y2: yy }));
       s.append(svg("text", { x: L - 8, y: yy + 4, "text-anchor": "end", text: compact(v) }));
       s.append(svg("text", { x: W - R + 8, y: yy + 4, "text-anchor": "start",
-        text: money(String((niceC * k) / 4)) }));
+        text: axisMoney((niceC * k) / 4) }));
     }
     s.append(svg("line", { class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B }));
     const pts = rows.map((r, i) => `${x(i).toFixed(1)},${y(r.tokens).toFixed(1)}`);
@@ -161,8 +169,10 @@
         text: name.length > 22 ? name.slice(0, 21) + "…" : name }));
       g.append(svg("rect", { class: "bar" + (name === "other" ? " other" : ""), x: L, y: yy + 4,
         width: w.toFixed(1), height: rowH - 9, rx: 3 }));
+      const unpriced = r.unpricedCalls === r.calls;
       g.append(svg("text", { class: "value", x: L + w + 6, y: yy + 16,
-        text: `${money(r.cost)} · ${(r.share * 100).toFixed(0)}%` }));
+        text: unpriced ? `unpriced · ${compact(r.totalTokens)} tokens`
+          : `${money(r.cost)} · ${(r.share * 100).toFixed(0)}%` }));
       if (onPick) g.addEventListener("click", () => onPick(name));
       s.append(g);
     });
@@ -172,17 +182,17 @@
   // ------------------------------------------------------------------ panels
   function tiles(stats, today, projection) {
     const mostModel = [...today.byModel].sort((a, b) => b.totalTokens - a.totalTokens)[0];
-    const mostOp = [...stats.byOperation].sort((a, b) => b.totalTokens - a.totalTokens)[0];
+    const mostOp = [...today.byOperation].sort((a, b) => b.totalTokens - a.totalTokens)[0];
     const items = [
-      ["Spend", money(stats.totalCost), `${count(stats.unpricedCalls)} unpriced calls`],
+      ["Spend", money(stats.totalCost), `${plural(stats.unpricedCalls, "unpriced call")}`],
       ["Tokens", compact(stats.totalTokens), `${compact(stats.totalInputTokens)} in · ${compact(stats.totalOutputTokens)} out`],
-      ["Calls", count(stats.calls), `${count(stats.errors)} errors`],
-      ["Tokens today", compact(today.totalTokens), `${money(today.totalCost)} · most used ${mostModel ? mostModel.model : "—"}`],
-      ["Most used operation", mostOp ? mostOp.operation : "—", mostOp ? `${compact(mostOp.totalTokens)} tokens · ${money(mostOp.cost)}` : ""],
+      ["Calls", count(stats.calls), plural(stats.errors, "error")],
+      ["Tokens today", compact(today.totalTokens), `${money(today.totalCost)} · ${plural(today.calls, "call")}`],
+      ["Most used today", mostModel ? mostModel.model : "—", mostModel ? `${compact(mostModel.totalTokens)} tokens · ${mostOp ? mostOp.operation : "—"} most` : "no calls yet today"],
       [`Projected ${projection.month}`, money(projection.projected), `${money(projection.runRatePerDay)}/day run rate`],
     ];
     $("kpis").replaceChildren(...items.map(([label, value, note]) =>
-      el("div", { class: "tile", "data-kpi": label },
+      el("div", { class: "tile" + (/^[$0-9<]/.test(value) ? "" : " text"), "data-kpi": label },
         el("div", { class: "label", text: label }),
         el("div", { class: "value", text: value, title: value }),
         el("div", { class: "note", text: note, title: note }))));
@@ -369,8 +379,9 @@
   }
 
   function draw(stats, today, series, recent, projection, budgetList) {
-    $("subtitle").textContent = `${count(stats.calls)} calls · ${money(stats.totalCost)} · ${
-      state.me && !state.me.admin ? "user " + state.me.userId : "admin view, every user"}`;
+    const who = state.me && !state.me.admin ? `user ${state.me.userId}`
+      : state.user ? `admin token, user ${state.user}` : "admin token, every user";
+    $("subtitle").textContent = `${plural(stats.calls, "call")} · ${money(stats.totalCost)} · ${who}`;
     chips();
     tiles(stats, today, projection);
     lineChart(document.querySelector("#tokens-over-time .chart"), series.data);
@@ -412,6 +423,7 @@
     $("login").hidden = true;
     $("dashboard").hidden = false;
     $("user-label").hidden = !state.me.admin;
+    $("top-users").hidden = !state.me.admin;
     if (!state.me.admin) state.user = "";
     await refresh(true);
     setInterval(() => refresh(false), POLL_MS);
