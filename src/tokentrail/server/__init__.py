@@ -37,7 +37,9 @@ def app(
     """The ASGI app (a FastAPI instance) over ``source``: a tracker, a path or ``None``.
 
     ``cache_ttl`` is how long an answer is reused for identical requests (seconds): the
-    dashboard and API show calls at most that much later than they are stored.
+    dashboard and API show calls at most that much later than they are stored. After it,
+    an answer is still reused while the database files are unchanged (two ``stat``
+    calls), for up to 30 seconds.
     """
     try:
         from .app import create_app

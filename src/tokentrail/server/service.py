@@ -2,8 +2,10 @@
 
 Every method takes a :class:`Query` already scoped to the caller (a user token's queries
 always carry its ``user_id``), runs the public queries of :mod:`tokentrail.analytics` over
-one read connection, and returns the API's pydantic shapes. Answers are cached for
-``cache_ttl`` seconds per distinct query (see :class:`~tokentrail.server.cache.TTLCache`).
+one read connection, and returns the API's pydantic shapes. Answers are cached per
+distinct query: reused for ``cache_ttl`` seconds, then for as long as the database files
+have not changed (up to 30 s, so relative ranges move on); see
+:class:`~tokentrail.server.cache.TTLCache`.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ class UsageService:
         self.path: Path = (
             self.tracker.path if self.tracker is not None else resolve_db_path(source)  # type: ignore[arg-type]
         )
-        self.cache = TTLCache(cache_ttl)
+        self.cache = TTLCache(cache_ttl, stamp=self.stamp)
         self._tokens = TTLCache(token_ttl, max_entries=4)
         self._db = threading.BoundedSemaphore(_DB_SLOTS)
         self._own_tracker: Tracker | None = None
@@ -114,6 +116,25 @@ class UsageService:
             self.tracker.flush()
         with self._db, connect(self.path) as con:
             yield con
+
+    def stamp(self) -> tuple[tuple[int, int] | None, ...]:
+        """What changes when rows are written: size and mtime of the database and its WAL.
+
+        Reading them costs two ``stat`` calls, so an answer whose data has not changed is
+        served again without opening the database (a tracker's pending records are
+        written first).
+        """
+        if self.tracker is not None:
+            self.tracker.flush()
+        out: list[tuple[int, int] | None] = []
+        for file in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                st = file.stat()
+            except OSError:
+                out.append(None)
+            else:
+                out.append((st.st_size, st.st_mtime_ns))
+        return tuple(out)
 
     def _run(self, query: Any, con: Any, *args: Any, **kwargs: Any) -> Result:
         self.queries_run += 1
