@@ -78,3 +78,41 @@ def test_errors_are_raised_to_every_waiter_and_not_cached() -> None:
     with pytest.raises(ValueError, match="bad since"):
         cache.get("k", boom)
     assert cache.get("k", lambda: "ok") == "ok"
+
+
+def test_changed_data_serves_the_previous_answer_while_one_refresh_runs() -> None:
+    version = [1]
+    cache = TTLCache(ttl=0.01, stamp=lambda: version[0], stale_for=5)
+    release = threading.Event()
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        if len(calls) > 1:
+            release.wait(5)
+        return len(calls)
+
+    try:
+        assert cache.get("k", compute) == 1
+        version[0] = 2
+        time.sleep(0.02)
+        # Three asks during the refresh: the old answer at once, one recomputation.
+        assert [cache.get("k", compute) for _ in range(3)] == [1, 1, 1]
+        release.set()
+        deadline = time.monotonic() + 5
+        while cache.get("k", compute) != 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert len(calls) == 2
+    finally:
+        cache.close()
+
+
+def test_an_answer_older_than_stale_for_is_recomputed_in_the_request() -> None:
+    version = [1]
+    cache = TTLCache(ttl=0.01, stamp=lambda: version[0], stale_for=0.05)
+    calls: list[int] = []
+    assert cache.get("k", lambda: calls.append(1) or len(calls)) == 1
+    version[0] = 2
+    time.sleep(0.08)
+    assert cache.get("k", lambda: calls.append(1) or len(calls)) == 2

@@ -39,7 +39,8 @@ def app(
     ``cache_ttl`` is how long an answer is reused for identical requests (seconds): the
     dashboard and API show calls at most that much later than they are stored. After it,
     an answer is still reused while the database files are unchanged (two ``stat``
-    calls), for up to 30 seconds.
+    calls), for up to 30 seconds; when they change, an answer under 10 seconds old is
+    served while its successor is computed in the background.
     """
     try:
         from .app import create_app

@@ -1,12 +1,17 @@
 """A small cache where concurrent askers of one key share one computation.
 
 The dashboard and API clients ask the same questions many times a second; each answer is
-a scan of the ``usage`` table. An answer is reused for ``ttl`` seconds; after that it is
-still reused if the data has not changed since it was computed (``stamp()``, e.g. the
-database files' sizes and modification times, returns what it returned then), for up to
-``max_age`` seconds so that relative ranges ("7d", "today") move on. While one request
-computes a key, the others asking for it wait for that result instead of starting their
-own scan.
+a scan of the ``usage`` table. An answer is:
+
+* reused for ``ttl`` seconds;
+* after that, reused while the data has not changed since it was computed (``stamp()``,
+  e.g. the database files' sizes and modification times, returns what it returned then),
+  for up to ``max_age`` seconds so that relative ranges ("7d", "today") move on;
+* when the data has changed, still served for up to ``stale_for`` seconds after it was
+  computed while one background thread computes its successor (stale-while-revalidate):
+  a burst of new calls costs each key one recomputation, never a wait in the request;
+* older than that, recomputed in the request. Concurrent askers of a key being computed
+  wait for that one computation instead of starting their own scan.
 """
 
 from __future__ import annotations
@@ -14,27 +19,29 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar, cast
 
 __all__ = ["TTLCache"]
 
 T = TypeVar("T")
 
 
-class _Slot:
-    __slots__ = ("born", "done", "error", "expires", "stamp", "value")
+class _Entry:
+    __slots__ = ("born", "done", "error", "expires", "refreshing", "stamp", "value")
 
     def __init__(self, stamp: Hashable) -> None:
         self.done = threading.Event()
         self.value: Any = None
         self.error: BaseException | None = None
         self.expires = 0.0
-        self.born = time.monotonic()
+        self.born = time.monotonic()  # when its computation started
         self.stamp = stamp
+        self.refreshing = False
 
 
 class TTLCache:
-    """``get(key, compute)``: a fresh value or the one being computed by another thread."""
+    """``get(key, compute)``: a fresh (or briefly stale) value, computed once across threads."""
 
     def __init__(
         self,
@@ -43,76 +50,119 @@ class TTLCache:
         *,
         stamp: Callable[[], Hashable] | None = None,
         max_age: float = 30.0,
+        stale_for: float = 0.0,
+        workers: int = 2,
     ) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self.max_age = max_age
+        self.stale_for = stale_for
         self._stamp = stamp
-        self._slots: dict[Hashable, _Slot] = {}
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._entries: dict[Hashable, _Entry] = {}
         self._lock = threading.Lock()
         self.hits = 0
+        self.stale_hits = 0
         self.misses = 0
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """The cached value of ``key``, computing it (once across threads) when stale."""
+        """The value of ``key``; ``compute()`` runs when there is none usable."""
         now = time.monotonic()
-        stamp: Hashable = None
         with self._lock:
-            slot = self._slots.get(key)
-            fresh = slot is not None and (not slot.done.is_set() or slot.expires > now)
-        if not fresh and self._stamp is not None:
-            stamp = self._stamp()  # outside the lock: it may touch the disk
-            if slot is not None and slot.error is None and slot.stamp == stamp:
-                fresh = now - slot.born < self.max_age
-                if fresh:
-                    slot.expires = now + self.ttl  # unchanged data: look again after ttl
+            entry = self._entries.get(key)
+        if entry is not None:
+            if not entry.done.is_set() or entry.expires > now:
+                return cast(T, self._result(entry, hit=True))
+            if entry.error is None:
+                stamp = self._stamp() if self._stamp is not None else None
+                age = now - entry.born
+                if stamp is not None and stamp == entry.stamp and age < self.max_age:
+                    entry.expires = now + self.ttl  # unchanged data: look again after ttl
+                    return cast(T, self._result(entry, hit=True))
+                if age < self.stale_for:
+                    self._refresh(key, entry, compute)
+                    with self._lock:
+                        self.stale_hits += 1
+                    return cast(T, self._result(entry, hit=False))
+        return self._compute(key, compute, entry)
+
+    def _result(self, entry: _Entry, *, hit: bool) -> Any:
+        entry.done.wait()
+        if hit:
+            with self._lock:
+                self.hits += 1
+        if entry.error is not None:
+            raise entry.error
+        return entry.value
+
+    def _compute(self, key: Hashable, compute: Callable[[], T], seen: _Entry | None) -> T:
         with self._lock:
-            current = self._slots.get(key)
-            if fresh and current is slot and slot is not None:
-                self.hits += 1
-                owner = False
-            elif (
-                current is not None
-                and current is not slot
-                and (not current.done.is_set() or current.expires > now)
-            ):
-                slot, owner = current, False  # another thread just started it
-                self.hits += 1
+            current = self._entries.get(key)
+            if current is not None and current is not seen and not current.done.is_set():
+                owner = False  # another request is computing it right now: wait for it
+                entry = current
             else:
-                self.misses += 1
-                if len(self._slots) >= self.max_entries:
-                    self._evict(now)
-                slot = _Slot(stamp)
-                self._slots[key] = slot
                 owner = True
+                self.misses += 1
+                if len(self._entries) >= self.max_entries:
+                    self._evict(time.monotonic())
+                entry = _Entry(None)
+                self._entries[key] = entry
         if owner:
-            try:
-                slot.value = compute()
-            except BaseException as exc:
-                slot.error = exc
-                with self._lock:  # errors are not cached
-                    if self._slots.get(key) is slot:
-                        del self._slots[key]
-            finally:
-                slot.expires = time.monotonic() + self.ttl
-                slot.done.set()
-        else:
-            slot.done.wait()
-        if slot.error is not None:
-            raise slot.error
-        value: T = slot.value
+            self._fill(key, entry, compute)
+        value: T = self._result(entry, hit=not owner)
         return value
+
+    def _fill(self, key: Hashable, entry: _Entry, compute: Callable[[], Any]) -> None:
+        try:
+            entry.stamp = self._stamp() if self._stamp is not None else None
+            entry.value = compute()
+        except BaseException as exc:
+            entry.error = exc
+            with self._lock:  # errors are not kept
+                if self._entries.get(key) is entry:
+                    del self._entries[key]
+        finally:
+            entry.expires = time.monotonic() + self.ttl
+            entry.done.set()
+
+    def _refresh(self, key: Hashable, stale: _Entry, compute: Callable[[], Any]) -> None:
+        with self._lock:
+            if stale.refreshing:
+                return
+            stale.refreshing = True
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="tt-cache")
+            pool = self._pool
+
+        def job() -> None:
+            fresh = _Entry(None)
+            self._fill(key, fresh, compute)
+            with self._lock:
+                if fresh.error is None and self._entries.get(key) is stale:
+                    self._entries[key] = fresh
+                stale.refreshing = False
+
+        pool.submit(job)
 
     def clear(self) -> None:
         """Forget every value."""
         with self._lock:
-            self._slots.clear()
+            self._entries.clear()
+
+    def close(self) -> None:
+        """Stop the background refresh threads."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _evict(self, now: float) -> None:
-        stale = now - self.max_age
-        for key in [k for k, s in self._slots.items() if s.done.is_set() and s.born <= stale]:
-            del self._slots[key]
-        if len(self._slots) >= self.max_entries:  # all fresh: drop the oldest half
-            for key in list(self._slots)[: self.max_entries // 2]:
-                if self._slots[key].done.is_set():
-                    del self._slots[key]
+        old = now - max(self.max_age, self.stale_for)
+        for key in [k for k, e in self._entries.items() if e.done.is_set() and e.born <= old]:
+            del self._entries[key]
+        if len(self._entries) >= self.max_entries:  # all recent: drop the oldest half
+            for key in list(self._entries)[: self.max_entries // 2]:
+                if self._entries[key].done.is_set():
+                    del self._entries[key]

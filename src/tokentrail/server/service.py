@@ -4,8 +4,9 @@ Every method takes a :class:`Query` already scoped to the caller (a user token's
 always carry its ``user_id``), runs the public queries of :mod:`tokentrail.analytics` over
 one read connection, and returns the API's pydantic shapes. Answers are cached per
 distinct query: reused for ``cache_ttl`` seconds, then for as long as the database files
-have not changed (up to 30 s, so relative ranges move on); see
-:class:`~tokentrail.server.cache.TTLCache`.
+have not changed (up to 30 s, so relative ranges move on); once they change, the previous
+answer (if under 10 s old) is served while the new one is computed in the background.
+See :class:`~tokentrail.server.cache.TTLCache`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 __all__ = ["Query", "UsageService", "iso", "money"]
 
 _DB_SLOTS = 2  # concurrent scans: more only adds contention on a small machine
+# After new calls are stored, an answer up to this old is still served while its successor
+# is computed in the background: requests never queue behind a burst of recomputations.
+_STALE_FOR = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +105,10 @@ class UsageService:
         self.path: Path = (
             self.tracker.path if self.tracker is not None else resolve_db_path(source)  # type: ignore[arg-type]
         )
-        self.cache = TTLCache(cache_ttl, stamp=self.stamp)
-        self._tokens = TTLCache(token_ttl, max_entries=4)
+        self.cache = TTLCache(cache_ttl, stamp=self.stamp, stale_for=_STALE_FOR)
+        # The previous token list is used while a new one is read (revocations take effect
+        # within token_ttl plus one read), and reading it never queues behind the scans.
+        self._tokens = TTLCache(token_ttl, max_entries=4, stale_for=10.0)
         self._db = threading.BoundedSemaphore(_DB_SLOTS)
         self._own_tracker: Tracker | None = None
         self._own_specs: object = None
@@ -147,28 +153,33 @@ class UsageService:
         def load() -> list[tuple[str, Principal]]:
             if not self.path.exists():
                 return []
-            with self._db, connect(self.path) as con:
+            with connect(self.path) as con:
                 return load_active(con)
 
         return self._tokens.get("tokens", load)
 
     def close(self) -> None:
-        """Close the tracker this service opened for budget checks (not a caller's)."""
+        """Stop background refreshes; close the tracker opened for budget checks."""
+        self.cache.close()
         if self._own_tracker is not None:
             self._own_tracker.close()
             self._own_tracker = None
 
     # ------------------------------------------------------------------ stats
-    def stats(self, q: Query) -> schemas.Stats:
-        """Totals, and the split by operation, model and user."""
-        return self.cache.get(("stats", q), lambda: self._stats(q))
+    def stats(self, q: Query) -> bytes:
+        """Totals, and the split by operation, model and user (:class:`schemas.Stats`)."""
+        return self.cache.get(("stats", q), lambda: _json(self._stats(q)))
 
     def _stats(self, q: Query) -> schemas.Stats:
         f = q.filters()
         with self._read() as con:
             ops = self._run(queries.by, con, "operation", q.since, q.until, **f)
             models = self._run(queries.by, con, "model", q.since, q.until, **f)
-            users = self._run(queries.by, con, "user_id", q.since, q.until, top=50, **f)
+            user_rows: Any = (
+                _one_group("user_id", q.user_id, ops.records())
+                if q.user_id is not None  # one user: their row is the totals, no scan needed
+                else self._run(queries.by, con, "user_id", q.since, q.until, top=50, **f)
+            )
         rows = ops.records()
         return schemas.Stats(
             total_input_tokens=sum(r["input_tokens"] for r in rows),
@@ -182,16 +193,17 @@ class UsageService:
                 schemas.OperationRow(operation=r["operation"], **_group(r)) for r in rows
             ],
             by_model=[schemas.ModelRow(model=r["model"], **_group(r)) for r in models],
-            by_user=[schemas.UserRow(user_id=r["user_id"], **_group(r)) for r in users],
+            by_user=[schemas.UserRow(user_id=r["user_id"], **_group(r)) for r in user_rows],
             filters=q.echo(),
         )
 
     # ------------------------------------------------------------------ history
-    def history(self, q: Query, limit: int = 50, before: str | None = None) -> schemas.History:
-        """The newest calls; ``before`` (a call id) continues after that call."""
+    def history(self, q: Query, limit: int = 50, before: str | None = None) -> bytes:
+        """The newest calls; ``before`` (a call id) continues after that call
+        (:class:`schemas.History`)."""
         limit = max(1, min(int(limit), 1000))
         return self.cache.get(
-            ("history", q, limit, before), lambda: self._history(q, limit, before)
+            ("history", q, limit, before), lambda: _json(self._history(q, limit, before))
         )
 
     def _history(self, q: Query, limit: int, before: str | None) -> schemas.History:
@@ -235,11 +247,12 @@ class UsageService:
             extra *= 4  # many calls share the cursor's microsecond: look further
 
     # ------------------------------------------------------------------ periods
-    def by_period(self, q: Query, period: str) -> schemas.Period:
-        """Tokens and cost per calendar day, week (from Monday) or month, in UTC."""
+    def by_period(self, q: Query, period: str) -> bytes:
+        """Tokens and cost per calendar day, week (from Monday) or month, in UTC
+        (:class:`schemas.Period`)."""
         if period not in ("day", "week", "month"):
             raise ValueError(f"unknown period {period!r}: use day, week or month")
-        return self.cache.get(("period", q, period), lambda: self._by_period(q, period))
+        return self.cache.get(("period", q, period), lambda: _json(self._by_period(q, period)))
 
     def _by_period(self, q: Query, period: str) -> schemas.Period:
         with self._read() as con:
@@ -260,9 +273,10 @@ class UsageService:
         return schemas.Period(period=period, data=data, filters=q.echo())  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ projection
-    def projection(self, q: Query) -> schemas.Projection:
-        """Month-end spend projected from the last 7 days' daily run rate (UTC months)."""
-        return self.cache.get(("projection", q), lambda: self._projection(q))
+    def projection(self, q: Query) -> bytes:
+        """Month-end spend projected from the last 7 days' daily run rate (UTC months;
+        :class:`schemas.Projection`)."""
+        return self.cache.get(("projection", q), lambda: _json(self._projection(q)))
 
     def _projection(self, q: Query) -> schemas.Projection:
         with self._read() as con:
@@ -279,9 +293,10 @@ class UsageService:
         )
 
     # ------------------------------------------------------------------ budgets
-    def budgets(self, user_id: str | None) -> schemas.BudgetList:
-        """Budget windows with their spend: ``user_id``'s own, or every one (``None``)."""
-        return self.cache.get(("budgets", user_id), lambda: self._budgets(user_id))
+    def budgets(self, user_id: str | None) -> bytes:
+        """Budget windows with their spend: ``user_id``'s own, or every one (``None``;
+        :class:`schemas.BudgetList`)."""
+        return self.cache.get(("budgets", user_id), lambda: _json(self._budgets(user_id)))
 
     def _budgets(self, user_id: str | None) -> schemas.BudgetList:
         from ..budget.offline import status_from_store
@@ -355,6 +370,12 @@ class UsageService:
 
 
 # ---------------------------------------------------------------------------- helpers
+def _json(model: Any) -> bytes:
+    """The wire form of an answer, made once per computation (not once per request)."""
+    data: bytes = model.__pydantic_serializer__.to_json(model, by_alias=True)
+    return data
+
+
 def _group(r: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "calls": r["calls"],
@@ -366,6 +387,18 @@ def _group(r: Mapping[str, Any]) -> dict[str, Any]:
         "unpriced_calls": r["unpriced_calls"],
         "errors": r["errors"],
     }
+
+
+def _one_group(name: str, value: Any, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The one-group split of ``rows`` (grouped some other way), as ``queries.by`` gives it."""
+    if not rows:
+        return []
+    keys = ("calls", "input_tokens", "output_tokens", "total_tokens", "unpriced_calls", "errors")
+    out: dict[str, Any] = {k: sum(r[k] for r in rows) for k in keys}
+    out["cost"] = sum((r["cost"] for r in rows), Decimal(0))
+    out["share"] = 1.0
+    out[name] = value
+    return [out]
 
 
 def _history_row(r: Mapping[str, Any]) -> schemas.HistoryRow:

@@ -1,0 +1,251 @@
+"""``tokentrail serve`` under load: 50 concurrent clients on 1M rows.
+
+Set-up: the 1M-row database of ``bench_analytics`` (a month, 9 models, 200 users), one
+admin token and 25 user tokens, ``tokentrail serve`` in its own process (uvicorn, one
+worker, default cache), and an application process recording 10 calls/s into the same
+database through a ``Tracker`` all along, so that answers go stale as they would in use.
+
+* **Load**: 50 clients (10 with the admin token, 40 spread over the 25 users) each ask
+  ``stats``, ``history`` (50 rows) and ``usage-by-period`` (day) in turn, as fast as
+  answers come (no think time), for ``DURATION`` seconds after a warm-up; p50/p95/p99 per
+  endpoint. Goal: p95 under 100 ms.
+* **Cold cost**: each endpoint asked alone with a key never asked before (nothing cached),
+  admin and one user: what a cache miss costs.
+* **One dashboard refresh**: the requests the page makes when new calls arrived (stats,
+  today's stats, usage-by-period, history, projection, budgets), all cold, one after the
+  other; and the poll it makes every 2 s when nothing changed.
+
+The load generator runs on the same machine as the server (and the recording app), so
+the figures include their competition for the CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CLIENTS = 50
+DURATION = 30.0
+WARMUP = 5.0
+USERS = 25
+ENDPOINTS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("stats", "/api/tokens/stats", {}),
+    ("history", "/api/tokens/history", {"limit": "50"}),
+    ("usage-by-period", "/api/tokens/usage-by-period", {"period": "day"}),
+)
+_CLI = [sys.executable, "-c", "from tokentrail.cli import main; main()"]
+
+_WRITER = """
+import random, sys, time
+from tokentrail import Tracker
+tracker = Tracker(sys.argv[1])
+rng = random.Random(3)
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    tracker.record(model=rng.choice(["gpt-4o", "gpt-4o-mini", "claude-sonnet-4-5"]),
+                   usage={"input_tokens": rng.randint(100, 5000), "output_tokens": rng.randint(10, 800)},
+                   user_id=f"user-{rng.randrange(USERS)}", operation=rng.choice(["chat", "rag-answer"]))
+    time.sleep(0.1)
+tracker.close()
+""".replace("USERS", str(USERS))
+
+
+def _token(db: Path, *args: str) -> str:
+    out = subprocess.run(
+        [*_CLI, "--db", str(db), "token", "create", *args, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    token: str = json.loads(out)["token"]
+    return token
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+async def _load(
+    base: str, tokens: list[str], duration: float, warmup: float
+) -> dict[str, list[float]]:
+    import httpx
+
+    latencies: dict[str, list[float]] = {name: [] for name, _p, _q in ENDPOINTS}
+    errors: list[str] = []
+    start = time.perf_counter()
+    measure_from = start + warmup
+    stop = measure_from + duration
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+
+        async def one(i: int) -> None:
+            headers = {"Authorization": f"Bearer {tokens[i]}"}
+            k = i  # clients start on different endpoints
+            while time.perf_counter() < stop:
+                name, path, params = ENDPOINTS[k % len(ENDPOINTS)]
+                k += 1
+                t0 = time.perf_counter()
+                response = await client.get(path, params=params, headers=headers)
+                t1 = time.perf_counter()
+                if response.status_code != 200:
+                    errors.append(f"{path}: {response.status_code}")
+                elif t0 >= measure_from:
+                    latencies[name].append((t1 - t0) * 1000)
+
+        await asyncio.gather(*(one(i) for i in range(CLIENTS)))
+    latencies["errors"] = [float(len(errors))]
+    return latencies
+
+
+def _cold(base: str, token: str, extra: dict[str, str], repeat: int = 5) -> dict[str, float]:
+    """Median ms of each endpoint asked with a key never asked before (no cache)."""
+    import httpx
+
+    out: dict[str, float] = {}
+    with httpx.Client(base_url=base, timeout=60) as client:
+        for name, path, params in ENDPOINTS:
+            times = []
+            for i in range(repeat):
+                # A distinct, equivalent 'until' makes a distinct cache key.
+                fresh = {**params, **extra, "until": f"2030-01-01T00:00:00.{i + 1:06d}Z"}
+                t0 = time.perf_counter()
+                r = client.get(path, params=fresh, headers={"Authorization": f"Bearer {token}"})
+                times.append((time.perf_counter() - t0) * 1000)
+                r.raise_for_status()
+            out[name] = statistics.median(times)
+    return out
+
+
+def _refresh(base: str, token: str) -> tuple[float, float]:
+    """(ms of one cold full dashboard refresh, ms of one idle poll)."""
+    import httpx
+
+    auth = {"Authorization": f"Bearer {token}"}
+    stamp = f"2030-01-01T00:00:00.{int(time.time() * 1000) % 999999:06d}Z"
+    requests = [
+        ("/api/tokens/stats", {"since": "30d", "until": stamp}),
+        ("/api/tokens/stats", {"since": "today", "until": stamp}),
+        ("/api/tokens/usage-by-period", {"period": "day", "since": "30d", "until": stamp}),
+        ("/api/tokens/history", {"limit": "25", "since": "30d", "until": stamp}),
+        ("/api/tokens/projection", {"model": "bench-" + stamp}),  # a key not cached
+        ("/api/budgets", {}),
+    ]
+    with httpx.Client(base_url=base, timeout=60) as client:
+        t0 = time.perf_counter()
+        for path, params in requests:
+            client.get(path, params=params, headers=auth).raise_for_status()
+        full = (time.perf_counter() - t0) * 1000
+        polls = []
+        for _ in range(5):
+            t1 = time.perf_counter()
+            client.get(requests[0][0], params=requests[0][1], headers=auth).raise_for_status()
+            polls.append((time.perf_counter() - t1) * 1000)
+    return full, statistics.median(polls)
+
+
+def _row(
+    name: str, value: float, unit: str, goal: str = "", met: bool | None = None
+) -> dict[str, Any]:
+    return {"name": name, "value": round(value, 1), "unit": unit, "goal": goal, "met": met}
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    """The load, cold-cost and refresh figures (``quick``: 100k rows, 10 s of load)."""
+    import httpx
+
+    from benchmarks.bench_analytics import build
+
+    rows = 100_000 if quick else 1_000_000
+    duration = 10.0 if quick else DURATION
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="tokentrail-bench-serve-") as tmp:
+        db = Path(tmp) / "usage.duckdb"
+        build(db, rows)
+        admin = _token(db, "--admin")
+        users = [_token(db, "--user", f"user-{u}") for u in range(USERS)]
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(
+            [*_CLI, "--db", str(db), "serve", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        writer: subprocess.Popen[bytes] | None = None
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(base + "/api/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("tokentrail serve did not start")
+                time.sleep(0.1)
+
+            cold_admin = _cold(base, admin, {})
+            cold_user = _cold(base, users[7], {})
+            for name, ms in cold_admin.items():
+                results.append(_row(f"cold {name}, admin (all {rows:,} rows)", ms, "ms"))
+            for name, ms in cold_user.items():
+                results.append(_row(f"cold {name}, one user's token", ms, "ms"))
+            full, poll = _refresh(base, admin)
+            results.append(_row("one dashboard refresh, cold (6 requests, 9 scans)", full, "ms"))
+            results.append(_row("one idle dashboard poll (cached, 0 scans)", poll, "ms"))
+
+            writer = subprocess.Popen(
+                [sys.executable, "-c", _WRITER, str(db), str(WARMUP + duration + 10)]
+            )
+            tokens = [admin if i < 10 else users[i % USERS] for i in range(CLIENTS)]
+            load1 = os.getloadavg()[0]
+            latencies = asyncio.run(_load(base, tokens, duration, WARMUP))
+            load2 = os.getloadavg()[0]
+            errors = int(latencies.pop("errors")[0])
+            for name, values in latencies.items():
+                p95 = _percentile(values, 0.95)
+                results.append(
+                    _row(f"{name} p50, {CLIENTS} clients", _percentile(values, 0.5), "ms")
+                )
+                results.append(
+                    _row(f"{name} p95, {CLIENTS} clients", p95, "ms", "< 100 ms", p95 < 100)
+                )
+                results.append(
+                    _row(f"{name} p99, {CLIENTS} clients", _percentile(values, 0.99), "ms")
+                )
+                results.append(_row(f"{name} requests/s", len(values) / duration, "req/s"))
+            results.append(_row("errors during the load", errors, "responses", "0", errors == 0))
+            results.append(_row("1-min load average before / after", load1, f"/ {load2:.1f}"))
+        finally:
+            if writer is not None:
+                writer.terminate()
+                writer.wait(30)
+            server.terminate()
+            server.wait(30)
+    return results
+
+
+if __name__ == "__main__":
+    for result in run(quick="--quick" in sys.argv):
+        print(result)
