@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from . import schemas
+from .service import Answer, UsageService
 from .service import Query as Scope
-from .service import UsageService
 from .tokens import Principal, match
 
 if TYPE_CHECKING:
@@ -59,9 +60,17 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def _answer(body: bytes) -> Response:
+async def _value(answer: Answer) -> Any:
+    """The answer, from the event loop when it is at hand, else computed in a thread."""
+    ready, value = answer.ready()
+    if not ready:
+        value = await run_in_threadpool(answer.get)
+    return value
+
+
+async def _answer(answer: Answer) -> Response:
     # Answers are cached already serialized; response_model still documents their shape.
-    return Response(body, media_type="application/json")
+    return Response(await _value(answer), media_type="application/json")
 
 
 def create_app(
@@ -92,11 +101,11 @@ def create_app(
     )
     api.state.service = service
 
-    def principal(
+    async def principal(
         request: Request,
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> Principal:
-        active = service.principals()
+        active = await _value(service.principals())
         if not active:
             host = request.client.host if request.client is not None else None
             if not is_loopback(host):
@@ -139,20 +148,20 @@ def create_app(
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @api.get("/api/health", response_model=schemas.Health, tags=["meta"])
-    def health() -> schemas.Health:
+    async def health() -> schemas.Health:
         """Up and able to read the database; says whether tokens are required."""
-        active = service.principals()
+        active = await _value(service.principals())
         return schemas.Health(
             status="ok", version=__version__, auth="tokens" if active else "loopback-only"
         )
 
     @api.get("/api/me", response_model=schemas.Me, tags=["meta"])
-    def me(who: Caller) -> schemas.Me:
+    async def me(who: Caller) -> schemas.Me:
         """The user the token belongs to, and whether it is an admin token."""
         return schemas.Me(user_id=who.user_id, admin=who.admin)
 
     @api.get("/api/tokens/stats", response_model=schemas.Stats, tags=["usage"])
-    def stats(
+    async def stats(
         who: Caller,
         since: str | None = _SINCE,
         until: str | None = _UNTIL,
@@ -161,10 +170,10 @@ def create_app(
         operation: str | None = _OPERATION,
     ) -> Response:
         """Total tokens and cost, calls, and the split by operation, model and user."""
-        return _answer(service.stats(scope(who, since, until, user_id, model, operation)))
+        return await _answer(service.stats(scope(who, since, until, user_id, model, operation)))
 
     @api.get("/api/tokens/history", response_model=schemas.History, tags=["usage"])
-    def history(
+    async def history(
         who: Caller,
         limit: int = Query(50, ge=1, le=1000),
         before: str | None = Query(None, description="A call id: the calls after it."),
@@ -176,10 +185,10 @@ def create_app(
     ) -> Response:
         """Recent calls, newest first; page with ``before=<nextBefore>``."""
         q = scope(who, since, until, user_id, model, operation)
-        return _answer(service.history(q, limit, before))
+        return await _answer(service.history(q, limit, before))
 
     @api.get("/api/tokens/usage-by-period", response_model=schemas.Period, tags=["usage"])
-    def usage_by_period(
+    async def usage_by_period(
         who: Caller,
         period: str = Query("day", pattern="^(day|week|month)$"),
         since: str | None = _SINCE,
@@ -190,25 +199,25 @@ def create_app(
     ) -> Response:
         """Tokens and cost per UTC day, week (Monday) or month; empty periods are zeros."""
         q = scope(who, since, until, user_id, model, operation)
-        return _answer(service.by_period(q, period))
+        return await _answer(service.by_period(q, period))
 
     @api.get("/api/tokens/projection", response_model=schemas.Projection, tags=["usage"])
-    def projection(
+    async def projection(
         who: Caller,
         user_id: str | None = _USER,
         model: str | None = _MODEL,
         operation: str | None = _OPERATION,
     ) -> Response:
         """Month-end spend: month to date + the last 7 days' daily run rate × days left."""
-        return _answer(service.projection(scope(who, None, None, user_id, model, operation)))
+        return await _answer(service.projection(scope(who, None, None, user_id, model, operation)))
 
     @api.get("/api/budgets", response_model=schemas.BudgetList, tags=["budgets"])
-    def budgets(who: Caller, user_id: str | None = _USER) -> Response:
+    async def budgets(who: Caller, user_id: str | None = _USER) -> Response:
         """Every budget window that applies to the caller, with its spend from the store.
 
         A user token sees its own ``user`` budgets; an admin sees all (or one user's).
         """
-        return _answer(service.budgets(user_id if who.admin else who.user_id))
+        return await _answer(service.budgets(user_id if who.admin else who.user_id))
 
     @api.post("/api/budgets/check", response_model=schemas.BudgetCheck, tags=["budgets"])
     def check(who: Caller, body: schemas.BudgetCheckRequest) -> schemas.BudgetCheck:

@@ -68,24 +68,54 @@ class TTLCache:
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The value of ``key``; ``compute()`` runs when there is none usable."""
-        now = time.monotonic()
         with self._lock:
             entry = self._entries.get(key)
-        if entry is not None:
-            if not entry.done.is_set() or entry.expires > now:
-                return cast(T, self._result(entry, hit=True))
-            if entry.error is None:
-                stamp = self._stamp() if self._stamp is not None else None
-                age = now - entry.born
-                if stamp is not None and stamp == entry.stamp and age < self.max_age:
-                    entry.expires = now + self.ttl  # unchanged data: look again after ttl
-                    return cast(T, self._result(entry, hit=True))
-                if age < self.stale_for:
-                    self._refresh(key, entry, compute)
-                    with self._lock:
-                        self.stale_hits += 1
-                    return cast(T, self._result(entry, hit=False))
+        if entry is not None and not entry.done.is_set():
+            return cast(T, self._result(entry, hit=True))  # being computed: wait for it
+        usable = self._usable(key, entry, compute, stamp_ok=True)
+        if usable is not None:
+            return cast(T, self._result(usable, hit=True))
         return self._compute(key, compute, entry)
+
+    def peek(
+        self, key: Hashable, compute: Callable[[], Any], *, stamp_ok: bool = True
+    ) -> tuple[bool, Any]:
+        """``(True, value)`` when ``get`` would answer without computing or waiting.
+
+        For callers that must not block (an event loop): on ``(False, None)`` they call
+        ``get`` in a thread. ``stamp_ok=False`` when ``stamp()`` itself may block.
+        """
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or not entry.done.is_set():
+            return False, None
+        usable = self._usable(key, entry, compute, stamp_ok=stamp_ok)
+        if usable is None:
+            return False, None
+        return True, self._result(usable, hit=True)
+
+    def _usable(
+        self, key: Hashable, entry: _Entry | None, compute: Callable[[], Any], *, stamp_ok: bool
+    ) -> _Entry | None:
+        """``entry`` if it may be served now (scheduling its refresh if stale), else None."""
+        if entry is None or entry.error is not None:
+            return None
+        now = time.monotonic()
+        if entry.expires > now:
+            return entry
+        if not stamp_ok:
+            return None
+        stamp = self._stamp() if self._stamp is not None else None
+        age = now - entry.born
+        if stamp is not None and stamp == entry.stamp and age < self.max_age:
+            entry.expires = now + self.ttl  # unchanged data: look again after ttl
+            return entry
+        if age < self.stale_for:
+            self._refresh(key, entry, compute)
+            with self._lock:
+                self.stale_hits += 1
+            return entry
+        return None
 
     def _result(self, entry: _Entry, *, hit: bool) -> Any:
         entry.done.wait()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -32,7 +32,7 @@ from .tokens import Principal, load_active
 if TYPE_CHECKING:
     from ..tracker import Tracker
 
-__all__ = ["Query", "UsageService", "iso", "money"]
+__all__ = ["Answer", "Query", "UsageService", "iso", "money"]
 
 _DB_SLOTS = 2  # concurrent scans: more only adds contention on a small machine
 # After new calls are stored, an answer up to this old is still served while its successor
@@ -81,6 +81,24 @@ def iso(value: datetime | None) -> str | None:
     if value.tzinfo is not None:
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     return value.isoformat() + "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A cached answer to fetch: ``ready()`` never blocks, ``get()`` may compute it."""
+
+    cache: TTLCache
+    key: Hashable
+    compute: Callable[[], Any]
+    stamp_ok: bool = True  # a tracker's stamp flushes it: not on an event loop
+
+    def ready(self) -> tuple[bool, Any]:
+        """``(True, value)`` when it is at hand without computing or waiting."""
+        return self.cache.peek(self.key, self.compute, stamp_ok=self.stamp_ok)
+
+    def get(self) -> Any:
+        """The value, computed (or waited for) when needed."""
+        return self.cache.get(self.key, self.compute)
 
 
 class UsageService:
@@ -147,8 +165,11 @@ class UsageService:
         result: Result = query(con, *args, **kwargs)
         return result
 
-    def principals(self) -> list[tuple[str, Principal]]:
-        """Active token hashes, re-read at most every ``token_ttl`` seconds."""
+    def _answer(self, key: Hashable, compute: Callable[[], bytes]) -> Answer:
+        return Answer(self.cache, key, compute, stamp_ok=self.tracker is None)
+
+    def principals(self) -> Answer:
+        """Active token hashes (``(sha256, Principal)`` pairs), re-read every ``token_ttl`` s."""
 
         def load() -> list[tuple[str, Principal]]:
             if not self.path.exists():
@@ -156,7 +177,7 @@ class UsageService:
             with connect(self.path) as con:
                 return load_active(con)
 
-        return self._tokens.get("tokens", load)
+        return Answer(self._tokens, "tokens", load)
 
     def close(self) -> None:
         """Stop background refreshes; close the tracker opened for budget checks."""
@@ -166,9 +187,9 @@ class UsageService:
             self._own_tracker = None
 
     # ------------------------------------------------------------------ stats
-    def stats(self, q: Query) -> bytes:
+    def stats(self, q: Query) -> Answer:
         """Totals, and the split by operation, model and user (:class:`schemas.Stats`)."""
-        return self.cache.get(("stats", q), lambda: _json(self._stats(q)))
+        return self._answer(("stats", q), lambda: _json(self._stats(q)))
 
     def _stats(self, q: Query) -> schemas.Stats:
         f = q.filters()
@@ -198,11 +219,11 @@ class UsageService:
         )
 
     # ------------------------------------------------------------------ history
-    def history(self, q: Query, limit: int = 50, before: str | None = None) -> bytes:
+    def history(self, q: Query, limit: int = 50, before: str | None = None) -> Answer:
         """The newest calls; ``before`` (a call id) continues after that call
         (:class:`schemas.History`)."""
         limit = max(1, min(int(limit), 1000))
-        return self.cache.get(
+        return self._answer(
             ("history", q, limit, before), lambda: _json(self._history(q, limit, before))
         )
 
@@ -247,12 +268,12 @@ class UsageService:
             extra *= 4  # many calls share the cursor's microsecond: look further
 
     # ------------------------------------------------------------------ periods
-    def by_period(self, q: Query, period: str) -> bytes:
+    def by_period(self, q: Query, period: str) -> Answer:
         """Tokens and cost per calendar day, week (from Monday) or month, in UTC
         (:class:`schemas.Period`)."""
         if period not in ("day", "week", "month"):
             raise ValueError(f"unknown period {period!r}: use day, week or month")
-        return self.cache.get(("period", q, period), lambda: _json(self._by_period(q, period)))
+        return self._answer(("period", q, period), lambda: _json(self._by_period(q, period)))
 
     def _by_period(self, q: Query, period: str) -> schemas.Period:
         with self._read() as con:
@@ -273,10 +294,10 @@ class UsageService:
         return schemas.Period(period=period, data=data, filters=q.echo())  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ projection
-    def projection(self, q: Query) -> bytes:
+    def projection(self, q: Query) -> Answer:
         """Month-end spend projected from the last 7 days' daily run rate (UTC months;
         :class:`schemas.Projection`)."""
-        return self.cache.get(("projection", q), lambda: _json(self._projection(q)))
+        return self._answer(("projection", q), lambda: _json(self._projection(q)))
 
     def _projection(self, q: Query) -> schemas.Projection:
         with self._read() as con:
@@ -293,10 +314,10 @@ class UsageService:
         )
 
     # ------------------------------------------------------------------ budgets
-    def budgets(self, user_id: str | None) -> bytes:
+    def budgets(self, user_id: str | None) -> Answer:
         """Budget windows with their spend: ``user_id``'s own, or every one (``None``;
         :class:`schemas.BudgetList`)."""
-        return self.cache.get(("budgets", user_id), lambda: _json(self._budgets(user_id)))
+        return self._answer(("budgets", user_id), lambda: _json(self._budgets(user_id)))
 
     def _budgets(self, user_id: str | None) -> schemas.BudgetList:
         from ..budget.offline import status_from_store
