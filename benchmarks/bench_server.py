@@ -276,6 +276,19 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     return results
 
 
-if __name__ == "__main__":
-    for result in run(quick="--quick" in sys.argv):
+def main() -> None:
+    """Run once and write ``benchmarks/RESULTS_server.md`` (``--quick`` prints only)."""
+    from benchmarks.__main__ import HERE, render
+
+    quick = "--quick" in sys.argv
+    rows = run(quick=quick)
+    for result in rows:
         print(result)
+    if not quick:
+        out = HERE / "RESULTS_server.md"
+        out.write_text(render({"server": rows}, {}, quick), encoding="utf-8")
+        print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

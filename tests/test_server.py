@@ -425,3 +425,20 @@ def test_it_mounts_inside_another_app(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_checked_prompt_is_neither_stored_nor_served(env: Env) -> None:
+    secret = "the-launch-code-is-7431-violet"
+    body = {"userId": "u2", "model": "gpt-4o", "messages": [{"role": "user", "content": secret}]}
+    assert env.server.post("/api/budgets/check", body, env.admin).status_code == 200
+    answers = [
+        env.server.get(path, env.admin).text
+        for path in ("/api/tokens/stats", "/api/tokens/history", "/api/budgets")
+    ]
+    env.tracker.flush()
+    stored = b"".join(
+        p.read_bytes() for p in env.db.parent.rglob("*") if p.is_file() and p.suffix != ".log"
+    )
+    assert secret not in "".join(answers)
+    assert secret.encode() not in stored
+    assert secret not in env.server.log.read_text()
