@@ -442,3 +442,8 @@ def test_a_checked_prompt_is_neither_stored_nor_served(env: Env) -> None:
     assert secret not in "".join(answers)
     assert secret.encode() not in stored
     assert secret not in env.server.log.read_text()
+
+
+def test_no_page_of_the_server_loads_anything_from_a_cdn(env: Env) -> None:
+    assert env.server.get("/docs").status_code == 404
+    assert env.server.get("/redoc").status_code == 404

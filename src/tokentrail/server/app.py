@@ -91,6 +91,10 @@ def create_app(
 
     api = FastAPI(
         lifespan=lifespan,
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN; the schema at
+        # /openapi.json is served, and nothing here is fetched from elsewhere.
+        docs_url=None,
+        redoc_url=None,
         title=f"{title} API",
         version=__version__,
         description=(
