@@ -244,7 +244,13 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             for name, ms in cold_user.items():
                 results.append(_row(f"cold {name}, one user's token", ms, "ms"))
             full, poll = _refresh(base, admin)
-            results.append(_row("one dashboard refresh, cold (6 requests, 9 scans)", full, "ms"))
+            results.append(
+                _row(
+                    "one admin dashboard refresh, cold (6 requests, 9 scans, no budgets)",
+                    full,
+                    "ms",
+                )
+            )
             results.append(_row("one idle dashboard poll (cached, 0 scans)", poll, "ms"))
 
             writer = subprocess.Popen(
