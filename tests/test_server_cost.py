@@ -46,3 +46,12 @@ def test_an_admin_refresh_is_nine_scans_and_one_per_budget(service: UsageService
 def test_a_user_refresh_is_seven_scans_and_one_per_budget(service: UsageService) -> None:
     _refresh(service, "u1")
     assert service.queries_run == 7 + 1
+
+
+def test_server_app_stays_the_factory_after_first_use(tmp_path: Path) -> None:
+    import tokentrail.server
+
+    first = tokentrail.server.app(tmp_path / "a.duckdb")
+    second = tokentrail.server.app(tmp_path / "b.duckdb")  # a submodule must not shadow it
+    assert first is not second
+    assert callable(tokentrail.server.app)

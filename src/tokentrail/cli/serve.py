@@ -47,8 +47,8 @@ def serve(ctx: click.Context, db: str | None, host: str, port: int, cache_ttl: f
         import uvicorn
 
         from ..server import app
-        from ..server.app import is_loopback
         from ..server.tokens import list_tokens
+        from ..server.web import is_loopback
     except ImportError:
         raise click.ClickException(
             "tokentrail serve needs FastAPI and uvicorn: pip install 'tokentrail[serve]'"

@@ -43,7 +43,7 @@ def app(
     served while its successor is computed in the background.
     """
     try:
-        from .app import create_app
+        from .web import create_app
     except ImportError as exc:  # pragma: no cover - the extra is installed in tests
         raise ImportError(
             f"tokentrail serve needs FastAPI and uvicorn: pip install 'tokentrail[serve]' ({exc})"

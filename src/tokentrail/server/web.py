@@ -262,7 +262,9 @@ class _Headers:
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
         ]
-        if scope["path"].startswith("/api/"):
+        path: str = scope["path"]
+        root = scope.get("root_path") or ""
+        if path.removeprefix(root).startswith("/api/"):  # also when mounted under a prefix
             extra.append((b"cache-control", b"no-store"))
 
         async def send_with_headers(message: Any) -> None:
