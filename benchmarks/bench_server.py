@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,46 @@ async def _load(
     return latencies
 
 
+def _freshness(db: Path, base: str, token: str, until: float, out: dict[str, list[float]]) -> None:
+    """While the load runs: store a marked call, then time until the admin's history (the
+    very answer the clients are asking for) shows it. Also times the store's flush, which
+    waits for the file while the server reads it."""
+    import httpx
+
+    from tokentrail import Tracker
+
+    tracker = Tracker(db)
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            i = 0
+            while time.monotonic() + 5 < until:
+                time.sleep(2.0)
+                i += 1
+                mark = f"probe-{i}-{time.time_ns()}"
+                tracker.record(
+                    model="gpt-4o",
+                    usage={"input_tokens": 10, "output_tokens": 1},
+                    user_id="user-0",
+                    operation=mark,
+                )
+                t0 = time.monotonic()
+                tracker.flush()
+                stored = time.monotonic()
+                out["flush"].append((stored - t0) * 1000)
+                while True:
+                    page = client.get("/api/tokens/history", params={"limit": "50"}, headers=auth)
+                    if any(r["operation"] == mark for r in page.json()["usage"]):
+                        out["lag"].append((time.monotonic() - stored) * 1000)
+                        break
+                    if time.monotonic() > until:
+                        out["unseen"].append(1.0)
+                        break
+                    time.sleep(0.05)
+    finally:
+        tracker.close()
+
+
 def _cold(base: str, token: str, extra: dict[str, str], repeat: int = 5) -> dict[str, float]:
     """Median ms of each endpoint asked with a key never asked before (no cache)."""
     import httpx
@@ -259,8 +300,26 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             tokens = [admin if i < 10 else users[i % USERS] for i in range(CLIENTS)]
             for label, pause in (("paced, 1 ask/s each", 1.0), ("saturating, no pause", 0.0)):
                 load1 = os.getloadavg()[0]
+                fresh: dict[str, list[float]] = {"flush": [], "lag": [], "unseen": []}
+                probe = threading.Thread(
+                    target=_freshness,
+                    args=(db, base, admin, time.monotonic() + WARMUP + duration, fresh),
+                )
+                probe.start()
                 latencies = asyncio.run(_load(port, tokens, duration, WARMUP, pause))
+                probe.join()
                 load2 = os.getloadavg()[0]
+                for key, what in (
+                    ("flush", "a stored call's flush (waits for the file)"),
+                    ("lag", "stored call to the clients' answer showing it"),
+                ):
+                    values = fresh[key]
+                    results.append(_row(f"{what}, {label}: median", _percentile(values, 0.5), "ms"))
+                    results.append(_row(f"{what}, {label}: max", max(values or [0]), "ms"))
+                unseen = len(fresh["unseen"])
+                results.append(
+                    _row(f"stored calls not shown before the load ended, {label}", unseen, "calls")
+                )
                 errors = int(latencies.pop("errors")[0])
                 for name, values in latencies.items():
                     p95 = _percentile(values, 0.95)
