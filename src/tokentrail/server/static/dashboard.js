@@ -187,8 +187,8 @@
       ["Spend", money(stats.totalCost), `${plural(stats.unpricedCalls, "unpriced call")}`],
       ["Tokens", compact(stats.totalTokens), `${compact(stats.totalInputTokens)} in · ${compact(stats.totalOutputTokens)} out`],
       ["Calls", count(stats.calls), plural(stats.errors, "error")],
-      ["Tokens today", compact(today.totalTokens), `${money(today.totalCost)} · ${plural(today.calls, "call")}`],
-      ["Most used today", mostModel ? mostModel.model : "—", mostModel ? `${compact(mostModel.totalTokens)} tokens · ${mostOp ? mostOp.operation : "—"} most` : "no calls yet today"],
+      ["Tokens today (UTC)", compact(today.totalTokens), `${money(today.totalCost)} · ${plural(today.calls, "call")}`],
+      ["Most used today (UTC)", mostModel ? mostModel.model : "—", mostModel ? `${compact(mostModel.totalTokens)} tokens · ${mostOp ? mostOp.operation : "—"} most` : "no calls yet today"],
       [`Projected ${projection.month}`, money(projection.projected), `${money(projection.runRatePerDay)}/day run rate`],
     ];
     $("kpis").replaceChildren(...items.map(([label, value, note]) =>
