@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 
 class _Entry:
-    __slots__ = ("born", "done", "error", "expires", "refreshing", "stamp", "value")
+    __slots__ = ("born", "done", "error", "expires", "refreshing", "stale", "stamp", "value")
 
     def __init__(self, stamp: Hashable) -> None:
         self.done = threading.Event()
@@ -38,6 +38,7 @@ class _Entry:
         self.born = time.monotonic()  # when its computation started
         self.stamp = stamp
         self.refreshing = False
+        self.stale = False  # served after its data changed, while a successor is computed
 
 
 class TTLCache:
@@ -68,31 +69,35 @@ class TTLCache:
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The value of ``key``; ``compute()`` runs when there is none usable."""
+        return self.fetch(key, compute)[0]
+
+    def fetch(self, key: Hashable, compute: Callable[[], T]) -> tuple[T, bool]:
+        """``(value, stale)``: ``stale`` when the data changed and a newer value is coming."""
         with self._lock:
             entry = self._entries.get(key)
         if entry is not None and not entry.done.is_set():
-            return cast(T, self._result(entry, hit=True))  # being computed: wait for it
+            return cast(T, self._result(entry, hit=True)), False  # being computed: wait
         usable = self._usable(key, entry, compute, stamp_ok=True)
         if usable is not None:
-            return cast(T, self._result(usable, hit=True))
-        return self._compute(key, compute, entry)
+            return cast(T, self._result(usable, hit=True)), usable.stale
+        return self._compute(key, compute, entry), False
 
     def peek(
         self, key: Hashable, compute: Callable[[], Any], *, stamp_ok: bool = True
-    ) -> tuple[bool, Any]:
-        """``(True, value)`` when ``get`` would answer without computing or waiting.
+    ) -> tuple[bool, Any, bool]:
+        """``(True, value, stale)`` when ``fetch`` would answer without computing or waiting.
 
-        For callers that must not block (an event loop): on ``(False, None)`` they call
-        ``get`` in a thread. ``stamp_ok=False`` when ``stamp()`` itself may block.
+        For callers that must not block (an event loop): on ``(False, None, False)`` they
+        call ``fetch`` in a thread. ``stamp_ok=False`` when ``stamp()`` itself may block.
         """
         with self._lock:
             entry = self._entries.get(key)
         if entry is None or not entry.done.is_set():
-            return False, None
+            return False, None, False
         usable = self._usable(key, entry, compute, stamp_ok=stamp_ok)
         if usable is None:
-            return False, None
-        return True, self._result(usable, hit=True)
+            return False, None, False
+        return True, self._result(usable, hit=True), usable.stale
 
     def _usable(
         self, key: Hashable, entry: _Entry | None, compute: Callable[[], Any], *, stamp_ok: bool
@@ -111,6 +116,7 @@ class TTLCache:
             entry.expires = now + self.ttl  # unchanged data: look again after ttl
             return entry
         if age < self.stale_for:
+            entry.stale = True
             self._refresh(key, entry, compute)
             with self._lock:
                 self.stale_hits += 1

@@ -92,13 +92,14 @@ class Answer:
     compute: Callable[[], Any]
     stamp_ok: bool = True  # a tracker's stamp flushes it: not on an event loop
 
-    def ready(self) -> tuple[bool, Any]:
-        """``(True, value)`` when it is at hand without computing or waiting."""
+    def ready(self) -> tuple[bool, Any, bool]:
+        """``(True, value, stale)`` when it is at hand without computing or waiting."""
         return self.cache.peek(self.key, self.compute, stamp_ok=self.stamp_ok)
 
-    def get(self) -> Any:
-        """The value, computed (or waited for) when needed."""
-        return self.cache.get(self.key, self.compute)
+    def get(self) -> tuple[Any, bool]:
+        """``(value, stale)``, computed (or waited for) when needed; ``stale`` when the
+        data changed since and a newer value is being computed."""
+        return self.cache.fetch(self.key, self.compute)
 
 
 class UsageService:

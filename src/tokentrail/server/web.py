@@ -26,7 +26,10 @@ from .tokens import Principal, match
 if TYPE_CHECKING:
     from ..tracker import Tracker
 
-__all__ = ["create_app", "is_loopback"]
+__all__ = ["STALE_HEADER", "create_app", "is_loopback"]
+
+#: Set on an answer computed before the latest change to the data (a newer one is coming).
+STALE_HEADER = "X-Tokentrail-Stale"
 
 STATIC = Path(__file__).with_name("static")
 LOOK = Path(__file__).parent.parent / "assets" / "look.css"  # shared with tokentrail html
@@ -60,17 +63,21 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-async def _value(answer: Answer) -> Any:
-    """The answer, from the event loop when it is at hand, else computed in a thread."""
-    ready, value = answer.ready()
+async def _value(answer: Answer) -> tuple[Any, bool]:
+    """``(value, stale)``: from the event loop when at hand, else computed in a thread."""
+    ready, value, stale = answer.ready()
     if not ready:
-        value = await run_in_threadpool(answer.get)
-    return value
+        value, stale = await run_in_threadpool(answer.get)
+    return value, stale
 
 
 async def _answer(answer: Answer) -> Response:
     # Answers are cached already serialized; response_model still documents their shape.
-    return Response(await _value(answer), media_type="application/json")
+    # A stale answer (the data changed; its successor is being computed) says so, and the
+    # dashboard asks again shortly.
+    body, stale = await _value(answer)
+    headers = {STALE_HEADER: "1"} if stale else None
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def create_app(
@@ -109,7 +116,7 @@ def create_app(
         request: Request,
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> Principal:
-        active = await _value(service.principals())
+        active, _ = await _value(service.principals())
         if not active:
             host = request.client.host if request.client is not None else None
             if not is_loopback(host):
@@ -154,7 +161,7 @@ def create_app(
     @api.get("/api/health", response_model=schemas.Health, tags=["meta"])
     async def health() -> schemas.Health:
         """Up and able to read the database; says whether tokens are required."""
-        active = await _value(service.principals())
+        active, _ = await _value(service.principals())
         return schemas.Health(
             status="ok", version=__version__, auth="tokens" if active else "loopback-only"
         )

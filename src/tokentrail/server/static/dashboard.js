@@ -21,6 +21,7 @@
     older: null,
     busy: false,
     pending: false,
+    staleSeen: false,
   };
 
   // ------------------------------------------------------------------ formatting
@@ -95,6 +96,8 @@
     const res = await fetch(url, { headers, cache: "no-store" });
     if (res.status === 401) throw new Unauthorized("token refused");
     if (!res.ok) throw new Error(path + ": HTTP " + res.status);
+    // An answer from before the latest calls (a fresh one is being computed): ask again.
+    if (res.headers.get("X-Tokentrail-Stale")) state.staleSeen = true;
     return res.json();
   }
   function filters() {
@@ -352,8 +355,9 @@
       const f = filters();
       const stats = await api("tokens/stats", f);
       const signature = [stats.calls, stats.totalTokens, stats.totalCost].join("|");
-      const due = Date.now() - state.lastFull > FULL_MS;
+      const due = Date.now() - state.lastFull > FULL_MS || state.staleSeen;
       if (full || due || signature !== state.signature) {
+        state.staleSeen = false;
         const [today, series, recent, projection, budgetList] = await Promise.all([
           api("tokens/stats", { ...f, since: "today" }),
           api("tokens/usage-by-period", { ...f, period: state.period }),
