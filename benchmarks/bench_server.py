@@ -184,7 +184,7 @@ def _freshness(db: Path, base: str, token: str, until: float, out: dict[str, lis
                     if any(r["operation"] == mark for r in page.json()["usage"]):
                         out["lag"].append((time.monotonic() - stored) * 1000)
                         break
-                    if time.monotonic() > until:
+                    if time.monotonic() > max(until, stored + 15):  # 15 s of grace
                         out["unseen"].append(1.0)
                         break
                     time.sleep(0.05)
@@ -318,7 +318,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                     results.append(_row(f"{what}, {label}: max", max(values or [0]), "ms"))
                 unseen = len(fresh["unseen"])
                 results.append(
-                    _row(f"stored calls not shown before the load ended, {label}", unseen, "calls")
+                    _row(f"stored calls not shown within 15 s, {label}", unseen, "calls")
                 )
                 errors = int(latencies.pop("errors")[0])
                 for name, values in latencies.items():
