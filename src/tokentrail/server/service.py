@@ -27,6 +27,7 @@ from ..analytics.result import Result
 from ..timeparse import time_range
 from . import schemas
 from .cache import TTLCache
+from .gate import ReadGate
 from .tokens import Principal, load_active
 
 if TYPE_CHECKING:
@@ -126,9 +127,9 @@ class UsageService:
         )
         self.cache = TTLCache(cache_ttl, stamp=self.stamp, stale_for=_STALE_FOR)
         # The previous token list is used while a new one is read (revocations take effect
-        # within token_ttl plus one read), and reading it never queues behind the scans.
+        # within token_ttl plus one read), so no request waits for that read.
         self._tokens = TTLCache(token_ttl, max_entries=4, stale_for=10.0)
-        self._db = threading.BoundedSemaphore(_DB_SLOTS)
+        self._db = ReadGate(_DB_SLOTS)
         self._own_tracker: Tracker | None = None
         self._own_specs: object = None
         self._tracker_lock = threading.Lock()
@@ -139,7 +140,7 @@ class UsageService:
     def _read(self) -> Iterator[Any]:
         if self.tracker is not None:
             self.tracker.flush()
-        with self._db, connect(self.path) as con:
+        with self._db.reading(), connect(self.path) as con:
             yield con
 
     def stamp(self) -> tuple[tuple[int, int] | None, ...]:
@@ -175,7 +176,7 @@ class UsageService:
         def load() -> list[tuple[str, Principal]]:
             if not self.path.exists():
                 return []
-            with connect(self.path) as con:
+            with self._db.reading(), connect(self.path) as con:
                 return load_active(con)
 
         return Answer(self._tokens, "tokens", load)
@@ -329,7 +330,7 @@ class UsageService:
             specs = _user_specs(specs, user_id)
         if not specs or not self.path.exists():
             return schemas.BudgetList(budgets=[])
-        with self._db:
+        with self._db.reading():
             self.queries_run += len(specs)
             rows = status_from_store(self.path, specs)
         return schemas.BudgetList(budgets=[_budget_row(s.as_dict()) for s in rows])
