@@ -27,34 +27,8 @@ from .timeparse import TimeLike
 
 __all__ = ["render", "write"]
 
-_PAGE_CSS = """
-body { font-family: -apple-system, BlinkMacSystemFont, Segoe UI, Roboto, Helvetica, Arial,
-       sans-serif; color: #222; margin: 0; background: #f4f5f7; }
-header { background: #1f2937; color: #fff; padding: 18px 32px; }
-header h1 { margin: 0; font-size: 22px; font-weight: 600; }
-header p { margin: 4px 0 0; color: #cbd5e1; font-size: 13px; }
-main { padding: 20px 32px 40px; max-width: 1280px; margin: 0 auto; }
-.tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(180px, 1fr));
-         gap: 14px; margin-bottom: 18px; }
-.tile { background: #fff; border-radius: 10px; padding: 14px 18px;
-        box-shadow: 0 1px 2px rgba(0,0,0,.06); }
-.tile .label { font-size: 11px; text-transform: uppercase; letter-spacing: .05em; color: #6b7280; }
-.tile .value { font-size: 26px; font-weight: 650; margin-top: 4px; }
-.tile .note { font-size: 12px; color: #6b7280; margin-top: 2px; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; }
-.card { background: #fff; border-radius: 10px; padding: 12px 16px;
-        box-shadow: 0 1px 2px rgba(0,0,0,.06); margin-bottom: 16px; overflow-x: auto; }
-.card h2 { font-size: 15px; margin: 4px 0 10px; }
-.card.wide { grid-column: 1 / -1; }
-.card svg { width: 100%; height: auto; max-height: 460px; display: block; }
-table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
-th, td { padding: 5px 10px; border-bottom: 1px solid #eef0f3; white-space: nowrap; }
-th { text-align: left; color: #374151; border-bottom: 2px solid #e5e7eb; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.error td { color: #b91c1c; }
-.muted { color: #9ca3af; }
-footer { color: #6b7280; font-size: 12px; margin-top: 8px; }
-"""
+# The look shared with the live dashboard of ``tokentrail serve``.
+_PAGE_CSS = (Path(__file__).parent / "assets" / "look.css").read_text(encoding="utf-8")
 
 
 def _svg(fig: Any) -> str:
@@ -87,6 +61,28 @@ def _table(columns: list[tuple[str, bool]], rows: list[list[str]], row_classes: 
     if not rows:
         body = f"<tr><td colspan='{len(columns)}' class='muted'>No calls in this range</td></tr>"
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _filters_html(since: TimeLike, until: TimeLike, filters: dict[str, Any]) -> str:
+    """The filters the report was made with, as the dashboard shows them."""
+
+    def chip(name: str, value: Any) -> str:
+        shown = ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        return f"<span class='chip'><b>{html.escape(name)}</b> {html.escape(shown)}</span>"
+
+    if since is None and until is None:
+        span = "all time"
+    else:
+        span = f"{since or 'the first call'} → {until or 'now'}"
+    chips = [chip("range", span)]
+    chips += [
+        chip(name.removesuffix("_id"), value)
+        for name, value in filters.items()
+        if value not in (None, [], ())
+    ]
+    if len(chips) == 1:
+        chips.append("<span class='muted'>all users, models and operations</span>")
+    return "<div class='filters' id='filters'><span>Showing:</span>" + "".join(chips) + "</div>"
 
 
 def render(
@@ -202,7 +198,8 @@ def render(
 <body>
 <header><h1>{html.escape(title)}</h1>
 <p>{html.escape(span)} · {display.count(summary["calls"])} calls · generated {generated} ·
-<span class="db">{where}</span></p></header>
+<span class="db">{where}</span></p>
+{_filters_html(since, until, filters)}</header>
 <main>
 <section class="tiles" id="kpis">{tiles_html}</section>
 <div class="grid">{chart_cards}</div>

@@ -460,7 +460,8 @@ def history(
     """The most recent calls, newest first (``ts`` in UTC; ``total_cost`` NULL = unpriced)."""
     where_sql, params = where(since, until, filters, now=now, dialect=dialect_of(con))
     cols = ", ".join("timezone('UTC', ts) AS ts" if c == "ts" else c for c in HISTORY_COLUMNS)
-    sql = f"SELECT {cols} FROM usage {where_sql} ORDER BY ts DESC, id DESC LIMIT ?"
+    # The stored column, not the UTC-converted alias: top-N over it skips converting every row.
+    sql = f"SELECT {cols} FROM usage {where_sql} ORDER BY usage.ts DESC, usage.id DESC LIMIT ?"
     result = fetch(con, sql, [*params, max(0, int(limit))])
     result.utc_columns = ("ts",)
     return result

@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "prune": ("tokentrail.cli.data", "prune", "Delete rows older than a retention period."),
     "path": ("tokentrail.cli.data", "path", "Print the database location."),
     "status": ("tokentrail.cli.data", "status", "Rows, size, spool backlog, schema version."),
+    "serve": ("tokentrail.cli.serve", "serve", "Serve the HTTP API and the live dashboard."),
+    "token": ("tokentrail.cli.serve", "token", "API tokens for serve: create, list, revoke."),
 }
 
 
