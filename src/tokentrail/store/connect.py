@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import StoreError
 from .integrity import SAFE_CONFIG, check_size, sniff
 from .paths import resolve_db_path
+from .segments import make_private_dir
 
 if TYPE_CHECKING:
     import duckdb
@@ -139,11 +140,13 @@ def _retrying(open_: Callable[[], Any], path: Path, read_only: bool, timeout: fl
     import duckdb
 
     sniff(path)
+    created = False
     if not read_only:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            make_private_dir(path.parent)
         except OSError as exc:
             raise StoreError(f"cannot create the directory of {path}: {exc}") from exc
+        created = not path.exists()
     deadline = time.monotonic() + max(0.0, timeout)
     delay = 0.002
     # Readers retry often (a writer's batch takes milliseconds); writers back off further.
@@ -153,7 +156,7 @@ def _retrying(open_: Callable[[], Any], path: Path, read_only: bool, timeout: fl
     try:
         while True:
             try:
-                return open_()
+                opened = open_()
             except duckdb.Error as exc:
                 if not is_lock_conflict(exc):
                     raise StoreError(describe(exc, path)) from exc
@@ -168,6 +171,11 @@ def _retrying(open_: Callable[[], Any], path: Path, read_only: bool, timeout: fl
                 # Jitter keeps several waiting processes from retrying in lock-step.
                 time.sleep(min(delay * (0.5 + random.random()), max(0.0, deadline - now)))
                 delay = min(delay * 2, cap)
+                continue
+            if created:  # user ids and metadata: readable by this user only
+                with contextlib.suppress(OSError):
+                    os.chmod(path, 0o600)
+            return opened
     finally:
         if waited:
             with contextlib.suppress(OSError):

@@ -23,7 +23,13 @@ from .locks import store_lock
 from .migrate import check_readable, migrate, schema_version
 from .paths import resolve_db_path, spool_dirs
 from .schema import SCHEMA_VERSION
-from .segments import LOCK_SUFFIX, SEGMENT_SUFFIX, segment_rows_estimate, token_of
+from .segments import (
+    LOCK_SUFFIX,
+    SEGMENT_SUFFIX,
+    make_private_dir,
+    segment_rows_estimate,
+    token_of,
+)
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -203,11 +209,18 @@ def export(
                 params,
             )
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(staging, target)
+            make_private_dir(target.parent)
+            _copy_private(staging, target)
         except OSError as exc:
             raise StoreError(f"cannot write {target}: {exc}") from exc
     return int(count)
+
+
+def _copy_private(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target``, a new file being readable by this user only."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+    with open(source, "rb") as src, os.fdopen(os.open(target, flags, 0o600), "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def _delete(db: Path, where: str, params: list[Any], timeout: float, dry_run: bool) -> int:
