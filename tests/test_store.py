@@ -116,12 +116,13 @@ def test_a_segment_spooled_by_an_older_version_with_epoch_microseconds_is_stored
 def test_costs_too_large_for_the_column_become_unknown_not_a_failed_batch(tmp_path: Path):
     db = tmp_path / "usage.duckdb"
     with UsageStore(db) as store:
-        store.submit(make_record(1, cost=Cost(total=Decimal("1e9"))))
+        store.submit(make_record(1, cost=Cost(total=Decimal("1e30"))))  # beyond 26 digits
         store.submit(make_record(2, cost=Cost(total=Decimal("NaN"))))
         store.submit(make_record(3))
+        store.submit(make_record(4, cost=Cost(total=Decimal("1e9"))))  # a real cost: kept
         assert store.flush(10)
     totals = sorted(str(r["total_cost"]) for r in all_rows(db))
-    assert totals == ["0.000123456789", "None", "None"]
+    assert totals == ["0.000123456789", "1000000000.000000000000", "None", "None"]
 
 
 def test_reading_a_missing_file_gives_an_empty_usage_table(tmp_path: Path):

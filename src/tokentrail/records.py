@@ -38,11 +38,12 @@ __all__ = [
 ]
 
 Framework = Literal["langchain", "llamaindex", "manual"]
+_REAL = frozenset((int, float))
 Status = Literal["ok", "error", "cancelled"]
 
 #: What a column holds; the spool encoder and the ingest SQL treat each kind one way:
 #: ``text``, ``time`` (a datetime; a missing one is when the row is written), ``number``
-#: (a float; NaN and infinities are NULL), ``tags`` (text list), ``json`` (a mapping),
+#: (a duration in ms, a float; NaN, infinities and values below 0 are NULL), ``tags`` (text list), ``json`` (a mapping),
 #: ``count`` (an int, 0 when missing), ``money`` (a Decimal, stored exactly) and ``flag``.
 Kind = Literal["text", "time", "number", "tags", "json", "count", "money", "flag"]
 #: Where a column's value is read: the record, its ``usage`` or its ``cost``.
@@ -197,9 +198,12 @@ class UsageRecord:
     @property
     def stored_metadata(self) -> dict[str, Any]:
         """``metadata`` as stored: the caller's, plus a note of a cache hit, the price
-        variant and the problems found in the counts (``usage_issues``)."""
+        variant, the problems found in the counts (``usage_issues``) and a latency below 0
+        (``latency_issue``; the latency is stored as NULL)."""
         usage = self.usage
-        if not (self.cache_hit or self.price_variant or usage.issues):
+        latency = self.latency_ms
+        negative = type(latency) in _REAL and latency < 0  # type: ignore[operator]
+        if not (self.cache_hit or self.price_variant or usage.issues or negative):
             return self.metadata
         meta = dict(self.metadata) if self.metadata else {}
         if self.cache_hit:
@@ -208,6 +212,8 @@ class UsageRecord:
             meta.setdefault("price_variant", self.price_variant)
         if usage.issues:
             meta["usage_issues"] = list(usage.issues)
+        if negative:
+            meta["latency_issue"] = f"negative latency ({latency} ms): clock stepped back?"
         return meta
 
     def to_row(self) -> dict[str, Any]:
@@ -312,7 +318,8 @@ def _number(value: Any) -> float | None:
     if value is None:
         return None
     number = float(value)
-    return number if isfinite(number) else None
+    # Below 0 a clock stepped back (NTP, a VM resumed): unknown, not a negative duration.
+    return number if isfinite(number) and number >= 0 else None
 
 
 def _tags(tags: Any) -> list[str]:

@@ -66,8 +66,8 @@ def _cell(column: Column, v: str) -> str:
             f"CASE WHEN priced THEN TRY_CAST({worked_out} AS {COST_TYPE}) "
             f"ELSE TRY_CAST({v} AS {COST_TYPE}) END"
         )
-    if kind == "number":
-        return f"TRY_CAST({v} AS DOUBLE)"
+    if kind == "number":  # a duration: below 0 (a clock stepped back) it is unknown
+        return f"(CASE WHEN TRY_CAST({v} AS DOUBLE) >= 0 THEN TRY_CAST({v} AS DOUBLE) END)"
     if kind == "flag":
         return f"TRY_CAST({v} AS BOOLEAN)"
     if kind == "tags":

@@ -84,7 +84,8 @@ def check_ours(con: Any, where: Path | str) -> None:
     """Raise when the current database holds tables and is not a tokentrail database.
 
     Called for a database without tokentrail's migrations table: empty is fine (it becomes
-    one); anything else belongs to someone else.
+    one), and so is a ``usage`` table of tokentrail's shape (made by hand or a tool from
+    the schema); anything else belongs to someone else.
     """
     names = sorted(
         row[0]
@@ -93,13 +94,28 @@ def check_ours(con: Any, where: Path | str) -> None:
             "WHERE table_catalog = current_database()"
         ).fetchall()
     )
-    if not names:
-        return
+    if set(names) <= _OURS - {"usage"}:
+        return  # empty, or a tokentrail database interrupted while its first migration ran
     if "usage" in names:
+        if set(names) <= _OURS and _usage_is_ours(con):
+            return
         what = "its own 'usage' table, not tokentrail's"
     else:
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
         what = f"tables of another application ({shown})"
-    if set(names) <= _OURS and "usage" not in names:
-        return  # a tokentrail database interrupted while its first migration ran
     raise StoreError(f"{where} is not a tokentrail database: it holds {what}; {_FIX}")
+
+
+def _usage_is_ours(con: Any) -> bool:
+    """Whether the ``usage`` table has the columns of tokentrail's first release."""
+    from ..records import COLUMNS
+    from .segments import LEGACY_WIDTH
+
+    found = {
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_catalog = current_database() AND table_name = 'usage'"
+        ).fetchall()
+    }
+    return set(COLUMNS[:LEGACY_WIDTH]) <= found

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 __all__ = ["COST_TYPE", "MIGRATIONS", "SCHEMA_VERSION"]
 
-#: Money columns: USD with 12 decimal places (one token at $0.01875 per 1M is exact).
-COST_TYPE = "DECIMAL(18, 12)"
+#: Money columns: USD with 12 decimal places (one token at $0.01875 per 1M is exact) and
+#: 26 digits before the point: any real cost fits (migration 3 widened the first type,
+#: whose $1M ceiling made larger figures NULL and vanish from sums).
+COST_TYPE = "DECIMAL(38, 12)"
+# The money type of migration 1, as released (a released migration is never edited).
+_V1_COST = "DECIMAL(18, 12)"
 
 _V1_USAGE = f"""
 CREATE TABLE IF NOT EXISTS usage (
@@ -42,13 +46,13 @@ CREATE TABLE IF NOT EXISTS usage (
     reasoning_tokens BIGINT NOT NULL DEFAULT 0,
     input_audio_tokens BIGINT NOT NULL DEFAULT 0,
     output_audio_tokens BIGINT NOT NULL DEFAULT 0,
-    input_cost {COST_TYPE},
-    cache_read_cost {COST_TYPE},
-    cache_write_cost {COST_TYPE},
-    output_cost {COST_TYPE},
-    reasoning_cost {COST_TYPE},
-    audio_cost {COST_TYPE},
-    total_cost {COST_TYPE},
+    input_cost {_V1_COST},
+    cache_read_cost {_V1_COST},
+    cache_write_cost {_V1_COST},
+    output_cost {_V1_COST},
+    reasoning_cost {_V1_COST},
+    audio_cost {_V1_COST},
+    total_cost {_V1_COST},
     currency VARCHAR,
     cost_source VARCHAR,
     catalog_version VARCHAR,
@@ -70,10 +74,22 @@ CREATE TABLE IF NOT EXISTS tokentrail_ingested (
 )
 """
 
+_MONEY = (
+    "input_cost",
+    "cache_read_cost",
+    "cache_write_cost",
+    "output_cost",
+    "reasoning_cost",
+    "audio_cost",
+    "total_cost",
+)
+_V3_WIDE_MONEY = tuple(f"ALTER TABLE usage ALTER COLUMN {name} TYPE {COST_TYPE}" for name in _MONEY)
+
 #: (version, name, statements), applied in order.
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "create usage table", (_V1_USAGE,)),
     (2, "spool ingest ledger", (_V2_INGESTED,)),
+    (3, "money columns hold any real cost", _V3_WIDE_MONEY),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
