@@ -25,8 +25,7 @@ from .ingest import insert_lines, insert_segment, insert_segments
 from .locks import store_lock
 from .migrate import migrate
 from .notices import Notices
-from .recovery import Claim, cut_torn_tail
-from .segments import segment_rows_estimate
+from .recovery import Claim, cut_torn_tail, inspect, set_aside
 
 __all__ = ["Batches", "Stored", "Taken", "groups"]
 
@@ -184,29 +183,50 @@ class Batches:
             memory.clear()
 
     def _recover(self, session: _Session, claims: list[Claim]) -> None:
-        """Segments of processes that died, cut to their last complete record."""
+        """Segments of processes that died, cut to their last complete record; one with
+        lines that cannot be read is kept aside (``.damaged``) with a warning."""
         for path in (path for claim in claims for path in claim.segments):
             if not path.exists():
                 continue  # another process stored it first
             torn = cut_torn_tail(path)
-            if torn:
-                logger.warning(
-                    "tokentrail: %s ended with a record cut short (%d bytes); skipped",
-                    path.name,
-                    torn,
-                )
-            expected = segment_rows_estimate(path)
+            damage = inspect(path)
             session.make_room()
             recovered = insert_segment(session.con, path)
-            if recovered is not None:
-                session.rows += recovered
-                _check(path.name, recovered, expected)
-                logger.info(
-                    "tokentrail: stored %d records spooled by a process that ended "
-                    "before storing them",
-                    recovered,
-                )
-            self._segment_done(path)
+            if recovered is None:  # stored before; the file was left by a crash
+                self._segment_done(path)
+                continue
+            session.rows += recovered
+            logger.info(
+                "tokentrail: stored %d records spooled by a process that ended before storing them",
+                recovered,
+            )
+            lost = damage.lost_records(recovered)
+            if not lost:
+                if torn:
+                    logger.warning(
+                        "tokentrail: %s ended with a record cut short (%d bytes); skipped",
+                        path.name,
+                        torn,
+                    )
+                self._segment_done(path)
+                continue
+            self._set_aside(path, recovered, lost)
+
+    def _set_aside(self, path: Path, stored: int, lost: int) -> None:
+        try:
+            where = str(set_aside(path))
+        except OSError as exc:
+            where = f"{path} (could not be renamed: {exc})"
+        else:
+            self._unlinked.append(path.name)
+        logger.warning(
+            "tokentrail: %s was damaged: %d records could not be read and %d were "
+            "stored; the file is kept as %s",
+            path.name,
+            lost,
+            stored,
+            where,
+        )
 
     def _segment_done(self, path: Path) -> None:
         try:

@@ -19,9 +19,78 @@ from typing import BinaryIO
 from . import locks
 from .segments import LOCK_SUFFIX, SEGMENT_SUFFIX, token_of
 
-__all__ = ["Claim", "claim_orphans", "cut_torn_tail"]
+__all__ = [
+    "DAMAGED_SUFFIX",
+    "Claim",
+    "Damage",
+    "claim_orphans",
+    "cut_torn_tail",
+    "inspect",
+    "set_aside",
+]
 
 _BLOCK = 1 << 16
+#: Appended to the name of a segment kept aside because parts of it could not be read.
+DAMAGED_SUFFIX = ".damaged"
+
+
+@dataclass(frozen=True)
+class Damage:
+    """What a segment holds, seen as bytes before it is stored: ``lines`` in all, the
+    lines that are text but not records (one record each), and the bytes of binary junk
+    (zeros of a torn page, garbage), whose records are judged by ``line_size``, the mean
+    length of the good lines: a zeroed page takes its newlines with it, garbage adds some.
+    """
+
+    lines: int
+    text_lines: int
+    junk_lines: int
+    junk_bytes: int
+    line_size: float
+
+    def lost_records(self, stored: int) -> int:
+        """Records lost once ``stored`` were: every line that is not junk and was not
+        stored, plus the records the junk bytes held."""
+        unread = max(0, self.lines - self.junk_lines - stored)
+        if not self.junk_bytes:
+            return unread
+        if not self.line_size:
+            return unread + self.junk_lines
+        return unread + max(1, round(self.junk_bytes / self.line_size))
+
+
+def inspect(path: Path) -> Damage:
+    """Look at a segment's lines without decoding them (one pass over its bytes)."""
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    text = junk = junk_bytes = good = good_bytes = 0
+    for line in lines:
+        if line[:2] == b'["' and line[-1:] == b"]" and b"\0" not in line:
+            good += 1
+            good_bytes += len(line) + 1
+        elif _is_text(line):
+            text += 1
+        else:
+            junk += 1
+            junk_bytes += len(line) + 1
+    return Damage(len(lines), text, junk, junk_bytes, good_bytes / good if good else 0.0)
+
+
+def _is_text(line: bytes) -> bool:
+    """A line of printable UTF-8 (a mangled record, not binary junk)."""
+    try:
+        return line.decode("utf-8").isprintable()
+    except UnicodeDecodeError:
+        return False
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged segment so it is kept as evidence and never read again."""
+    aside = path.with_name(path.name + DAMAGED_SUFFIX)
+    path.rename(aside)
+    return aside
 
 
 @dataclass
