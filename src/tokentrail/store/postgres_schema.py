@@ -101,12 +101,26 @@ _V4_LEDGER = (
     )""",
 )
 
+# DuckDB's names for two functions, so that SQL written against the DuckDB store (the
+# budget's stored-spend queries, SQL in users' notebooks) runs here too.
+_V5_DUCKDB_NAMES = (
+    """
+    CREATE OR REPLACE FUNCTION epoch(t TIMESTAMPTZ) RETURNS DOUBLE PRECISION
+    LANGUAGE SQL IMMUTABLE PARALLEL SAFE AS 'SELECT extract(epoch FROM t)::DOUBLE PRECISION'
+    """,
+    """
+    CREATE OR REPLACE FUNCTION list_contains(items ANYARRAY, item ANYELEMENT) RETURNS BOOLEAN
+    LANGUAGE SQL IMMUTABLE PARALLEL SAFE AS 'SELECT item = ANY(items)'
+    """,
+)
+
 #: (version, name, statements), applied in order.
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "create usage table", (_V1_USAGE,)),
     (2, "spool ingest ledger", (_V2_INGESTED,)),
     (3, "index on ts", (_V3_TS_INDEX,)),
     (4, "budget ledger", _V4_LEDGER),
+    (5, "duckdb function names", _V5_DUCKDB_NAMES),
 )
 
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1][0]
