@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from ..errors import StoreError
 from .connect import is_lock_conflict
-from .engine import Engine, is_out_of_memory
+from .engine import ALIAS, Engine, is_out_of_memory
 from .ingest import insert_lines, insert_segment, insert_segments
 from .locks import store_lock
 from .migrate import migrate
@@ -143,6 +143,9 @@ class Batches:
             self._store_ready(session, taken.ready, forget)
             self._store_memory(session, taken.memory)
             self._recover(session, taken.claims)
+            # Detaching checkpoints too, but swallows a failure: a file that cannot take
+            # its checkpoint (damaged past what ``integrity`` sees) is said so here.
+            session.con.execute(f"CHECKPOINT {ALIAS}")
         except (StoreError, duckdb.Error) as exc:
             self._unlinked[:0] = forget
             self._failed(exc)
