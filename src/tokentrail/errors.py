@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -48,7 +49,9 @@ class BudgetExceededError(TokentrailError):
     Attributes name the budget that refused: ``scope`` (``user``, ``global``, ...), ``key``
     (the user id or other scope value), ``window`` (``day``, ``month``, ...), ``limit``,
     ``spent`` (settled in this window), ``reserved`` (held by calls in flight), ``estimate``
-    (this call's worst case) and ``unit`` (``usd`` or ``tokens``).
+    (this call's worst case), ``unit`` (``usd`` or ``tokens``), ``resets_at`` (when a
+    calendar window starts anew, else ``None``) and ``basis`` (how the worst case was
+    worked out, e.g. ``812 prompt tokens + 500 reply tokens (max_tokens)``).
     """
 
     def __init__(
@@ -63,6 +66,8 @@ class BudgetExceededError(TokentrailError):
         estimate: Decimal | int,
         unit: str = "usd",
         detail: str | None = None,
+        resets_at: datetime | None = None,
+        basis: str | None = None,
         **extra: Any,
     ) -> None:
         self.scope = scope
@@ -73,19 +78,37 @@ class BudgetExceededError(TokentrailError):
         self.reserved = reserved
         self.estimate = estimate
         self.unit = unit
+        self.detail = detail
+        self.resets_at = resets_at
+        self.basis = basis
         self.extra = extra
+        super().__init__(self._message())
 
+    def explain(self, *, basis: str | None = None) -> BudgetExceededError:
+        """Add how the worst case was worked out to the message; returns ``self``."""
+        self.basis = basis
+        self.args = (self._message(),)
+        return self
+
+    def _message(self) -> str:
         def fmt(v: Decimal | int) -> str:
-            return money(v) if unit == "usd" else f"{v:,} tokens"
+            return money(v) if self.unit == "usd" else f"{v:,} tokens"
 
-        who = f"{scope} {key!r}" if key is not None else scope
+        who = f"{self.scope} {self.key!r}" if self.key is not None else self.scope
+        when = f", resets {self.resets_at:%Y-%m-%d %H:%M %Z}" if self.resets_at else ""
         msg = (
-            f"budget exceeded for {who} ({window} window): limit {fmt(limit)}, "
-            f"spent {fmt(spent)}, reserved {fmt(reserved)}, this call up to {fmt(estimate)}"
+            f"budget exceeded for {who} ({self.window} window{when}): limit {fmt(self.limit)}, "
+            f"spent {fmt(self.spent)}, held by calls in flight {fmt(self.reserved)}, "
+            f"this call up to {fmt(self.estimate)}"
         )
-        if detail:
-            msg += f" — {detail}"
-        super().__init__(msg)
+        if self.basis:
+            msg += f" (its worst case: {self.basis})"
+        if self.detail:
+            return msg + f" — {self.detail}"
+        return msg + (
+            ". Nothing was sent. Raise the limit, wait for the window to reset, or make the "
+            "call smaller (a lower max_tokens lowers its worst case)."
+        )
 
 
 class BudgetWarning(UserWarning):

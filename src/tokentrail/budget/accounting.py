@@ -236,6 +236,7 @@ class Accounting:
             estimate=estimate,
             unit=budget.unit,
             detail=detail,
+            resets_at=c.end if budget.window.kind == "calendar" else None,
         )
 
     def _status_of(self, c: Charge, seen: Seen | None) -> BudgetStatus:

@@ -7,6 +7,7 @@ ledger, so each threshold fires once per window across every process, lowest fir
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import Sequence
 
@@ -26,20 +27,43 @@ def crossed(budget: Budget, spent: float, warned: float) -> list[float]:
 
 
 def emit(alerts: Sequence[tuple[Budget, BudgetStatus]]) -> None:
-    """Warnings, log records and ``on_warn`` callbacks, in order (call outside any lock)."""
+    """Tell the user, once per alert: ``on_warn`` first, then one ``BudgetWarning``.
+
+    The warning points at the user's own line (the first frame outside tokentrail and the
+    frameworks), so it reads as theirs and Python's once-per-place filter works; it is not
+    also logged. Under ``-W error`` the warning becomes one log line: the call it belongs
+    to has already finished, and raising now would only break it after the fact.
+    Call outside any lock.
+    """
     for budget, status in alerts:
-        message = f"⚠️ {status.message}"
-        logger.warning("tokentrail: %s", message)
-        try:
-            warnings.warn(message, BudgetWarning, stacklevel=4)
-        except BudgetWarning:
-            # ``-W error``: raised here, after the call, it would only be logged by the
-            # tracker as a failed settle and skip on_warn; the log record above has it.
-            pass
-        except Exception:
-            logger.exception("tokentrail: could not emit a budget warning")
         if budget.on_warn is not None:
             try:
                 budget.on_warn(status)
             except Exception:
                 logger.exception("tokentrail: a budget on_warn callback failed")
+        message = f"⚠️ {status.message}"
+        try:
+            warnings.warn(message, BudgetWarning, stacklevel=_user_stacklevel())
+        except BudgetWarning:
+            logger.warning("tokentrail: %s", message)
+        except Exception:
+            logger.exception("tokentrail: could not emit a budget warning")
+
+
+#: Modules whose frames are not the user's line: tokentrail and what calls it.
+_NOT_USER = ("tokentrail", "langchain", "langchain_core", "llama_index", "openai", "anthropic")
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first caller frame outside tokentrail and the frameworks."""
+    frame = sys._getframe(2)  # emit()'s caller: stacklevel 2 as warnings.warn counts
+    level = 2
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.split(".")[0] not in _NOT_USER and not module.startswith(
+            ("asyncio", "concurrent")
+        ):
+            return level
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return 1

@@ -207,7 +207,7 @@ class BudgetGuard:
             return None
         decision = self._decide(matched, request, now, commit=True)
         if decision.error is not None:
-            raise decision.error
+            raise _explained(decision.error, decision.estimate, request)
         return decision.reservation
 
     def _match(
@@ -404,3 +404,19 @@ class BudgetGuard:
     def close(self) -> None:
         """Close the ledger connection of this process."""
         self._books.ledger.close()
+
+
+def _explained(
+    error: BudgetExceededError, estimate: Estimate | None, request: PreflightRequest
+) -> BudgetExceededError:
+    """The refusal with the worst case spelled out: prompt tokens + the reply's bound."""
+    if estimate is None:
+        return error
+    bound = "max_tokens" if request.max_tokens is not None else "the model's maximum output"
+    prompt = "prompt tokens" if estimate.exact else "prompt tokens (estimated)"
+    basis = (
+        f"{estimate.input_tokens:,} {prompt} + {estimate.output_tokens:,} reply tokens ({bound})"
+    )
+    if request.max_tokens is None:
+        basis += "; pass max_tokens to reserve less"
+    return error.explain(basis=basis)

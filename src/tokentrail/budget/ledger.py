@@ -117,7 +117,11 @@ def from_units(units: int, unit: str) -> Amount:
     """Ledger units back to an amount: int tokens or Decimal USD."""
     if unit != "usd":
         return int(units)
-    return (Decimal(units) / USD_SCALE).normalize() if units else Decimal(0)
+    if not units:
+        return Decimal(0)
+    amount = (Decimal(units) / USD_SCALE).normalize()
+    # normalize() writes 100 as 1E+2: whole amounts keep their digits.
+    return amount.quantize(Decimal(1)) if amount == amount.to_integral_value() else amount
 
 
 @dataclass(frozen=True, slots=True)
