@@ -75,3 +75,22 @@ def test_status_shows_calls_in_flight_from_the_shared_ledger(tmp_path: Path) -> 
         table = CliRunner().invoke(cli, ["--db", str(db), "budget", "status"]).output
         assert "held" in table and f"{held.estimate.tokens:,}" in table
         t.release(held)
+
+
+def test_status_table_says_units_remaining_and_when_each_window_resets(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    db = tmp_path / "usage.duckdb"
+    _fill(db)
+    out = CliRunner().invoke(cli, ["--db", str(db), "budget", "status"]).output
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "scope", "key", "window", "spent", "held", "remaining", "limit", "used", "resets"
+    ]  # fmt: skip
+    alice = next(line for line in lines if " alice " in line)
+    assert "800 tokens" in alice and "200 tokens" in alice and "1,000 tokens" in alice
+    tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d 00:00 UTC")
+    assert tomorrow in alice
+    month = next(line for line in lines if line.startswith("global"))
+    assert "(all)" in month and "$1.0000" not in month and "$1.00" in month  # no $100.0000
+    assert month.count("$") == 4  # spent, held, remaining, limit

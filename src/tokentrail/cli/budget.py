@@ -80,18 +80,41 @@ def status(
     if not rows:
         click.echo("No spend yet in any budget window.")
         return
-    click.echo(
-        f"{'scope':<14} {'key':<18} {'window':<8} {'spent':>14} {'held':>12} {'limit':>14} {'%':>6}"
-    )
-    for r in rows:
-        bar = "█" * min(10, int(r.percent // 10))
+    click.echo(status_table(rows))
+
+
+def status_table(rows: list[Any]) -> str:
+    """Budget windows as an aligned table: amounts with their unit, remaining, reset time.
+
+    Each USD column has one precision (its smallest non-zero amount decides);
+    token amounts say ``tokens``; a calendar window says when it starts anew.
+    """
+    from ..formatting import money, money_digits
+    from .report import format_table
+
+    amounts = [(r.spent, r.reserved, max(r.remaining, 0), r.limit) for r in rows]
+    usd = [a for a, r in zip(amounts, rows, strict=True) if r.unit == "usd"]
+    digits = [money_digits(column) for column in zip(*usd, strict=True)] or [2] * 4
+
+    def cells(values: tuple[Any, ...], unit: str) -> list[str]:
+        if unit != "usd":
+            return [f"{int(v):,} tokens" for v in values]
+        return [money(v, d) for v, d in zip(values, digits, strict=True)]
+
+    table = []
+    for r, values in zip(rows, amounts, strict=True):
         flag = " ⚠" if r.percent >= 80 else ""
-        click.echo(
-            f"{r.scope:<14} {r.key or '-'!s:<18.18} {r.window:<8} {_fmt(r.spent, r.unit):>14} "
-            f"{_fmt(r.reserved, r.unit):>12} {_fmt(r.limit, r.unit):>14} {r.percent:>5.0f}% "
-            f"{bar}{flag}"
+        used = f"{r.percent:.0f}%{flag}"
+        table.append(
+            [r.scope, r.key or "(all)", r.window, *cells(values, r.unit), used, _resets(r)]
         )
+    headers = ["scope", "key", "window", "spent", "held", "remaining", "limit", "used", "resets"]
+    numeric = [False, False, False, True, True, True, True, True, False]
+    return format_table(headers, table, numeric)
 
 
-def _fmt(value: Any, unit: str) -> str:
-    return f"${value:,.4f}" if unit == "usd" else f"{int(value):,}"
+def _resets(row: Any) -> str:
+    end = getattr(row, "window_end", None)
+    if end is None:
+        return "rolling" if row.window[:1].isdigit() else "—"
+    return f"{end:%Y-%m-%d %H:%M %Z}".strip()
