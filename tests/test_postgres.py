@@ -285,3 +285,41 @@ def test_server_down_records_wait_in_the_spool_one_warning(
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     assert "kept in the spool" in warnings[0].getMessage()
+
+
+def test_export_snapshot_holds_duckdbs_rows(both: tuple[Path, str]) -> None:
+    """What ``export`` writes for a URL: the PostgreSQL rows in an in-memory DuckDB table
+    of the store's schema, equal to the DuckDB file's rows."""
+    from tokentrail.store.postgres_maintenance import export_snapshot
+
+    duck, url = both
+    order = "SELECT * FROM usage ORDER BY ts, id"
+    with reading(duck) as con:
+        expected = con.execute(order).fetchall()
+    with export_snapshot(PostgresUrl(url)) as con:
+        got = con.execute(order).fetchall()
+    meta = COLUMNS.index("metadata")
+
+    def parsed(rows: list[Any]) -> list[Any]:  # jsonb orders keys its own way
+        return [(*r[:meta], r[meta] and json.loads(r[meta]), *r[meta + 1 :]) for r in rows]
+
+    assert len(got) == len(expected) == 400
+    assert parsed(got) == parsed(expected)
+
+
+def test_status_forget_and_prune_on_a_url(pg_url: str) -> None:
+    from tokentrail.store import postgres_maintenance as pgm
+
+    url = PostgresUrl(pg_url)
+    records = _records(60, seed=3)
+    _fill(pg_url, records)
+    info = pgm.status(url)
+    assert (info["rows"], info["exists"], info["schema_version"]) == (60, True, 5)
+    assert info["users"] == len({r.user_id for r in records if r.user_id is not None})
+    bob = sum(r.user_id == "bob" for r in records)
+    assert bob and pgm.forget(url, "bob", dry_run=True) == bob
+    assert pgm.forget(url, "bob") == bob
+    assert pgm.status(url)["rows"] == 60 - bob
+    old = sum(r.user_id != "bob" and r.ts < NOW - timedelta(days=20) for r in records)
+    assert old and pgm.prune(url, timedelta(days=20), now=NOW) == old
+    assert pgm.status(url)["rows"] == 60 - bob - old
