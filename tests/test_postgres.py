@@ -323,3 +323,17 @@ def test_status_forget_and_prune_on_a_url(pg_url: str) -> None:
     old = sum(r.user_id != "bob" and r.ts < NOW - timedelta(days=20) for r in records)
     assert old and pgm.prune(url, timedelta(days=20), now=NOW) == old
     assert pgm.status(url)["rows"] == 60 - bob - old
+
+
+def test_cli_on_an_unreachable_server_says_so_in_one_line() -> None:
+    url = "postgresql://nobody:pw@127.0.0.1:1/usage"  # nothing listens on port 1
+    done = CliRunner().invoke(cli, ["--db", url, "report"])
+    assert done.exit_code == 1
+    assert "cannot connect to postgresql://nobody:***@127.0.0.1:1/usage" in done.output
+    assert "pw@" not in done.output and "Traceback" not in done.output
+
+
+def test_file_only_commands_refuse_a_url_with_what_works() -> None:
+    done = CliRunner().invoke(cli, ["--db", "postgresql://me@127.0.0.1:1/usage", "status"])
+    assert done.exit_code == 1
+    assert "works on a DuckDB file" in done.output and "report" in done.output
