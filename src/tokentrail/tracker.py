@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .blocks import run_block
 from .context import Attribution, CallContext, Run, active_runs
+from .errors import BudgetExceededError
 from .manual import manual_record, set_attribution
 from .pricing import default_pricer
 from .records import Status, UsageRecord, new_id
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .integrations.langchain import TokentrailCallbackHandler
     from .integrations.llamaindex import LlamaIndexInstrumentation
     from .live import LiveCounter
+    from .otel import Telemetry
     from .pricing.types import Cost
     from .store import UsageStore
     from .store.paths import Database
@@ -63,6 +65,8 @@ class Tracker:
     survives the process being killed): ``"interval"`` (default) within 100 ms, synced in
     groups on a background thread, the window a power cut can lose; ``"call"`` before
     ``record()`` returns; ``"os"`` when the kernel writes it back.
+    ``otel=True`` (or ``TOKENTRAIL_OTEL=1``) also makes every call an OpenTelemetry GenAI
+    span and metrics for the app's global providers (see :mod:`tokentrail.otel`).
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class Tracker:
         price_variant: str | None = None,
         pricing: str | os.PathLike[str] | None = None,
         durability: Durability = "interval",
+        otel: bool | None = None,
     ) -> None:
         from .store import UsageStore
         from .store.paths import resolve_db
@@ -91,6 +96,11 @@ class Tracker:
         self._lock = threading.Lock()
         self._closed = False
         self._analytics: Analytics | None = None
+        self._otel: Telemetry | None = None
+        if otel if otel is not None else _env_flag("TOKENTRAIL_OTEL"):
+            from .otel import Telemetry  # only when on: no opentelemetry import otherwise
+
+            self._otel = Telemetry.attach(self)
         if pricing is not None:
             from . import pricing as pricing_module
 
@@ -332,6 +342,8 @@ class Tracker:
         with self._lock:
             if self._guard is None:
                 self._guard = BudgetGuard(self)
+        if self._otel is not None:  # a crossed threshold becomes an event on the call's span
+            kwargs["on_warn"] = self._otel.on_warn(kwargs.get("on_warn"))
         store = self._store
         store.max_delay = min(store.max_delay, store.interval)
         return self._guard.add(usd=usd, **kwargs)
@@ -350,7 +362,12 @@ class Tracker:
         guard = self._guard
         if guard is None:
             return None
-        return guard.reserve(request)
+        try:
+            return guard.reserve(request)
+        except BudgetExceededError as exc:
+            if self._otel is not None:
+                self._otel.refused(request, exc)
+            raise
 
     def release(self, reservation: Reservation | None) -> None:
         """Give back a reservation whose call failed before sending or was abandoned.
@@ -403,6 +420,10 @@ class Tracker:
         from .display import tracker_html
 
         return tracker_html(self)
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _apply_attribution(record: UsageRecord, attribution: Attribution) -> None:
