@@ -53,12 +53,32 @@ _HOLD = (
     "ON CONFLICT (name, reservation) DO UPDATE SET amount = excluded.amount, "
     "expires = excluded.expires"
 )
-_ADD = (
-    f"INSERT INTO {_S} AS s (name, slot, amount) VALUES (%s, %s, %s) "
-    "ON CONFLICT (name, slot) DO UPDATE SET amount = least(s.amount + excluded.amount, %s) "
-    "RETURNING amount"
-)
 _UNHOLD = f"DELETE FROM {_H} WHERE reservation = %s AND name = ANY(%s)"
+_TRIM = f"DELETE FROM {_S} WHERE name = %s AND slot < %s"
+# A settlement in one statement (its own transaction): drop the holds, create new bucket
+# rows, add the spend, and return each bucket's spend in its window. The window's other
+# minutes of a rolling bucket are read from the statement's snapshot (spend only grows:
+# a lower bound, as the SQLite ledger's read after its insert is).
+_SETTLE = f"""
+WITH gone AS (
+    DELETE FROM {_H} WHERE reservation = %(reservation)s AND name = ANY(%(names)s)
+), touched AS (
+    INSERT INTO {_B} (name, expires)
+    SELECT * FROM unnest(%(new)s::TEXT[], %(expires)s::FLOAT8[])
+    ON CONFLICT (name) DO NOTHING
+), c AS (
+    SELECT * FROM unnest(%(names)s::TEXT[], %(slots)s::BIGINT[], %(amounts)s::BIGINT[],
+        %(cutoffs)s::BIGINT[]) AS c(name, slot, amount, cutoff)
+), added AS (
+    INSERT INTO {_S} AS s (name, slot, amount) SELECT name, slot, amount FROM c
+    ON CONFLICT (name, slot) DO UPDATE SET amount = least(s.amount + excluded.amount, %(cap)s)
+    RETURNING s.name, s.slot, s.amount
+)
+SELECT a.name, a.amount + CASE WHEN c.cutoff = %(all)s THEN 0 ELSE coalesce((
+    SELECT sum(x.amount) FROM {_S} x
+    WHERE x.name = a.name AND x.slot >= c.cutoff AND x.slot <> a.slot), 0) END
+FROM added a JOIN c ON c.name = a.name
+"""
 
 
 class PostgresLedger(Ledger):
@@ -117,8 +137,9 @@ class PostgresLedger(Ledger):
         return con
 
     @contextlib.contextmanager
-    def _pg_transaction(self) -> Iterator[Any]:
-        """One transaction under the process lock; every failure as :class:`LedgerError`."""
+    def _pg_transaction(self, *, begin: bool = True) -> Iterator[Any]:
+        """One transaction under the process lock (``begin=False``: the caller runs a single
+        statement, a transaction of its own); every failure as :class:`LedgerError`."""
         import psycopg
 
         from ..errors import StoreError
@@ -129,7 +150,7 @@ class PostgresLedger(Ledger):
         try:
             con = self._connect()
             try:
-                with con.transaction():
+                with con.transaction() if begin else contextlib.nullcontext():
                     yield con
             except BaseException:
                 self._touched.clear()  # rows created in the rolled-back transaction are gone
@@ -240,41 +261,53 @@ class PostgresLedger(Ledger):
     ) -> list[tuple[int, float, float]]:
         """Drop the reservation's holds and add each bucket's real spend, in one transaction
         (see :meth:`Ledger.settle` for ``alert`` and the result)."""
+        merged: dict[str, list[Any]] = {}  # name -> [slot, amount]: one row per bucket
+        for slot, amount in charges:
+            merged.setdefault(slot.name, [slot, 0])[1] += amount
+        slots = [slot for slot, _ in merged.values()]
+        new = [s for s in slots if s.name not in self._touched]
+        with self._pg_transaction(begin=False) as con:
+            for slot in slots:  # rolling windows: minutes out of the window go, once a minute
+                if slot.cutoff != ALL_SLOTS and self._trimmed.get(slot.name) != slot.cutoff:
+                    self._trimmed[slot.name] = slot.cutoff
+                    con.execute(_TRIM, [slot.name, slot.cutoff])
+            rows = con.execute(
+                _SETTLE,
+                {
+                    "reservation": reservation,
+                    "names": [s.name for s in slots],
+                    "slots": [s.slot for s in slots],
+                    "amounts": [a for _, a in merged.values()],
+                    "cutoffs": [s.cutoff for s in slots],
+                    "new": [s.name for s in new],
+                    "expires": [s.expires for s in new],
+                    "cap": MAX_UNITS,
+                    "all": ALL_SLOTS,
+                },
+            ).fetchall()
+        self._touched.update(s.name for s in new)
+        spent_of = {str(name): int(total) for name, total in rows}
         out: list[tuple[int, float, float]] = []
-        with self._pg_transaction() as con:
-            if reservation is not None:
-                con.execute(_UNHOLD, [reservation, [slot.name for slot, _ in charges]])
-            self._touch_all(con, [slot for slot, _ in charges])
-            for index, (slot, amount) in enumerate(charges):
-                spent = self._add(con, slot, amount)
-                warned = self._levels.get(slot.name, 0.0)
+        for index, (slot, _) in enumerate(charges):
+            spent = spent_of[slot.name]
+            warned = self._levels.get(slot.name, 0.0)  # a lower bound of the shared level
+            level = alert(index, spent, warned)
+            if level > warned:  # a threshold may be crossed: the shared level decides
+                warned = self._raise_level(slot.name, level)
                 level = alert(index, spent, warned)
-                if level > warned:  # a threshold may be crossed: the shared level decides
-                    row = con.execute(
-                        f"SELECT warned FROM {_B} WHERE name = %s FOR UPDATE", [slot.name]
-                    ).fetchone()
-                    warned = float(row[0]) if row else 0.0
-                    level = alert(index, spent, warned)
-                    if level > warned:
-                        con.execute(
-                            f"UPDATE {_B} SET warned = %s WHERE name = %s", [level, slot.name]
-                        )
-                    self._levels[slot.name] = max(level, warned)
-                out.append((spent, warned, max(level, warned)))
+            out.append((spent, warned, max(level, warned)))
         return out
 
-    def _add(self, con: Any, slot: Slot, amount: int) -> int:
-        row = con.execute(_ADD, [slot.name, slot.slot, amount, MAX_UNITS]).fetchone()
-        if slot.cutoff == ALL_SLOTS:
-            return int(row[0])
-        if self._trimmed.get(slot.name) != slot.cutoff:
-            self._trimmed[slot.name] = slot.cutoff
-            con.execute(f"DELETE FROM {_S} WHERE name = %s AND slot < %s", [slot.name, slot.cutoff])
-        total = con.execute(
-            f"SELECT coalesce(sum(amount), 0) FROM {_S} WHERE name = %s AND slot >= %s",
-            [slot.name, slot.cutoff],
-        ).fetchone()
-        return int(total[0])
+    def _raise_level(self, name: str, level: float) -> float:
+        """Raise the bucket's shared alert level to ``level``; the level it had before."""
+        with self._pg_transaction() as con:
+            row = con.execute(f"SELECT warned FROM {_B} WHERE name = %s FOR UPDATE", [name])
+            found = row.fetchone()
+            before = float(found[0]) if found else 0.0
+            if level > before:
+                con.execute(f"UPDATE {_B} SET warned = %s WHERE name = %s", [level, name])
+        self._levels[name] = max(level, before)
+        return before
 
     def release(self, reservation: str, slots: Sequence[Slot]) -> None:
         """Drop a reservation's holds in ``slots`` (the call never went out)."""
