@@ -7,6 +7,8 @@
   ``langchain-anthropic`` chat models pointed at ``wire_server`` (no retries).
 * ``openai_client`` / ``anthropic_client`` — the raw SDK clients pointed at ``wire_server``.
 * ``rows(tracker)`` — helper: flush and read every ``usage`` row back from DuckDB as dicts.
+* ``otel`` — the OpenTelemetry SDK's in-memory exporters behind the global providers, emptied
+  for the test (see ``tests/otel_support.py``).
 """
 
 from __future__ import annotations
@@ -77,6 +79,17 @@ def read_rows(
 def rows() -> Callable[..., list[dict[str, Any]]]:
     """``rows(tracker, where="", params=None)``: flushed ``usage`` rows as dicts."""
     return read_rows
+
+
+@pytest.fixture
+def otel() -> Any:
+    """The in-memory span exporter and metric reader of the global OpenTelemetry providers
+    (set once per process), with nothing left from earlier tests."""
+    from tests.otel_support import collector
+
+    found = collector()
+    found.reset()
+    return found
 
 
 @pytest.fixture
