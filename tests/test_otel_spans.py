@@ -12,10 +12,12 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.otel_support import Collector, expected_attributes, row_times_ns
@@ -280,6 +282,7 @@ def test_crossed_warning_threshold_is_an_event_on_that_calls_span(
     chat_openai(max_tokens=1).invoke("hi", config={"callbacks": [handler]})
 
     assert len(seen) == 1  # the user's own on_warn still runs
+    stored = rows(tracker)  # flushes the spans too
     first, second = otel.spans()
     [event] = first.events
     assert event.name == "tokentrail.budget.warning"
@@ -292,7 +295,7 @@ def test_crossed_warning_threshold_is_an_event_on_that_calls_span(
         "tokentrail.budget.percent": seen[0].percent,
     }
     assert second.events == ()  # a warning belongs to the call that crossed it only
-    assert [r["id"] for r in rows(tracker)] == [
+    assert [r["id"] for r in stored] == [
         first.attributes["tokentrail.id"],  # type: ignore[index]
         second.attributes["tokentrail.id"],  # type: ignore[index]
     ]
@@ -332,3 +335,55 @@ def test_off_by_default_opentelemetry_is_never_imported(tmp_path: Any) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------- off the call's path
+class _Probe(SpanProcessor):
+    """Notes the thread each tokentrail span ends on; raises there while ``fail`` is set."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.fail = False
+        self.threads: list[str] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if not self.active or span.instrumentation_scope.name != "tokentrail":
+            return
+        self.threads.append(threading.current_thread().name)
+        if self.fail:
+            raise RuntimeError("exporter broke")
+
+
+@pytest.fixture
+def probe(otel: Collector) -> Iterator[_Probe]:
+    from opentelemetry import trace
+
+    found = _Probe()
+    trace.get_tracer_provider().add_span_processor(found)  # type: ignore[attr-defined]
+    found.active = True
+    try:
+        yield found
+    finally:
+        found.active = False  # the global provider keeps it: make it inert
+
+
+def test_spans_are_made_on_the_background_thread_and_its_failures_stay_there(
+    tracker: Any,
+    otel: Collector,
+    probe: _Probe,
+    chat_openai: Callable[..., Any],
+    wire_server: Any,
+    rows: Rows,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handler = tracker.langchain()
+    probe.fail = True
+    answer = chat_openai().invoke("hi", config={"callbacks": [handler]})  # does not raise
+    assert answer.content
+    assert tracker.flush(10)
+    probe.fail = False
+    chat_openai().invoke("hi", config={"callbacks": [handler]})
+
+    assert len(rows(tracker)) == 2  # both calls stored
+    assert probe.threads == ["tokentrail-otel", "tokentrail-otel"]  # never the caller's
+    assert "could not make the OpenTelemetry span" in caplog.text

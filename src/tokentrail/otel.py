@@ -29,9 +29,11 @@ Without an SDK configured the API's no-op providers make it cost next to nothing
   GenAI client span, so dashboards counting calls do not count it. A ``warn_at``
   threshold a call crosses is a ``tokentrail.budget.warning`` event on that call's span.
 
-The span is made on the caller's thread, after the record is in the spool: it needs the
-caller's context for its parent, and a span processor (``BatchSpanProcessor``) already
-moves the export off the call's path.
+Off the call's path: the caller only queues the record with its current context (the
+parent); one background thread makes the spans and measurements (the SDK's attribute
+checks and aggregation cost tens of microseconds a call), and the app's span processor
+exports them. ``tracker.flush()`` and ``tracker.close()`` wait for that thread, and it is
+drained at interpreter exit before the SDK's own exit hook exports.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics, trace
+from opentelemetry import context, metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .otel_attributes import (
@@ -52,13 +54,19 @@ from .otel_attributes import (
     refusal_request_attributes,
     span_name,
 )
+from .otel_queue import Background
 from .records import epoch_micros
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
+
     from .budget import BudgetStatus, PreflightRequest
     from .errors import BudgetExceededError
     from .records import UsageRecord
     from .tracker import Tracker
+
+    #: A captured call on its way to the background thread: record, parent context, warnings.
+    _Call = tuple[UsageRecord, Context, list[BudgetStatus] | None]
 
 __all__ = ["SCOPE", "Telemetry"]
 
@@ -104,8 +112,9 @@ class Telemetry:
             description="Model calls a budget refused before they were sent.",
         )
         # Budget warnings fired while a call is settled, before its span exists: the
-        # capture that settles it makes the span next, on the same thread.
+        # capture that settles it queues the span next, on the same thread.
         self._pending = threading.local()
+        self._background: Background[_Call] = Background(self._export, "tokentrail-otel")
 
     @classmethod
     def attach(cls, tracker: Tracker) -> Telemetry:
@@ -115,12 +124,25 @@ class Telemetry:
         return telemetry
 
     def record(self, record: UsageRecord) -> None:
-        """The span and measurements of one captured call (a tracker listener)."""
+        """Queue the span and measurements of one captured call (a tracker listener).
+
+        The current context (the parent span) is taken now, on the caller's thread; the
+        span and measurements are made on the background thread.
+        """
         warnings: list[BudgetStatus] | None = getattr(self._pending, "statuses", None)
         if warnings:
             self._pending.statuses = None
+        self._background.put((record, context.get_current(), warnings))
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Wait until the spans and measurements of every call so far are made (handed to
+        the SDK's processors, which export on their own schedule)."""
+        return self._background.flush(timeout)
+
+    def _export(self, call: _Call) -> None:
+        record, parent, warnings = call
         try:
-            self._span(record, warnings)
+            self._span(record, parent, warnings)
         except Exception:
             logger.exception("tokentrail: could not make the OpenTelemetry span of a call")
         try:
@@ -128,14 +150,16 @@ class Telemetry:
         except Exception:
             logger.exception("tokentrail: could not record the OpenTelemetry metrics of a call")
 
-    def _span(self, record: UsageRecord, warnings: list[BudgetStatus] | None) -> None:
+    def _span(
+        self, record: UsageRecord, parent: Context, warnings: list[BudgetStatus] | None
+    ) -> None:
         start = epoch_micros(record.ts) * 1000
         latency = record.latency_ms
         end = start + int(latency * 1e6) if latency is not None and latency >= 0 else start
         attrs = metric_attributes(record)  # the sampling-relevant ones, known at start
         name = span_name(str(attrs["gen_ai.operation.name"]), record.model)
         span = self._tracer.start_span(
-            name, kind=SpanKind.CLIENT, attributes=attrs, start_time=start
+            name, kind=SpanKind.CLIENT, context=parent, attributes=attrs, start_time=start
         )
         if span.is_recording():  # a sampler that drops it: nothing more to build
             span.set_attributes(call_attributes(record))

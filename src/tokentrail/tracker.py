@@ -165,7 +165,7 @@ class Tracker:
             ctx = context if context is not None else self.call_context()
             _apply_attribution(record, ctx.attribution)
             if record.cost is None:
-                record.cost = self._price(record)
+                record.cost = self._price(record) or self._price_as_reserved(record, reservation)
             for run in ctx.runs:
                 run.add(record)
         except Exception:  # capture must never break the user's call
@@ -186,6 +186,21 @@ class Tracker:
             except Exception:
                 logger.exception("tokentrail: a usage listener failed")
         return record
+
+    def _price_as_reserved(
+        self, record: UsageRecord, reservation: Reservation | None
+    ) -> Cost | None:
+        """A response naming a model the catalog does not know is priced as the model the
+        call was reserved for (the budget counted that price; the row must not say NULL)."""
+        if reservation is None or reservation.model is None or reservation.model == record.model:
+            return None
+        return default_pricer().cost(
+            reservation.model,
+            provider=reservation.provider or record.provider,
+            at=record.ts,
+            usage=record.usage,
+            variant=record.price_variant or self._price_variant,
+        )
 
     def _price(self, record: UsageRecord) -> Cost | None:
         pricer = default_pricer()
@@ -332,10 +347,11 @@ class Tracker:
         """Add a budget; calls that could exceed it raise ``BudgetExceededError`` up front.
 
         See :class:`tokentrail.budget.BudgetGuard.add` for the arguments (``tokens``,
-        ``per``, ``scope``, ``warn_at``, ``on_warn``, ``tz``, ``user_id``...). From then on
-        the store writes a batch at every look of its writer (about once a second), not
-        after ``max_delay``: guards of other processes sharing the database see this
-        process's spend that much sooner.
+        ``per``, ``scope``, ``warn_at``, ``on_warn``, ``on_error``, ``tz``, ``user_id``...).
+        Every process on the same database shares the budget through a ledger beside it
+        (``<db>.ledger.sqlite``): a reservation is seen by all of them at once.
+        ``on_error="closed"`` (the default) refuses a call when the ledger cannot be reached
+        or the call cannot be estimated; ``"open"`` lets it through with one warning.
         """
         from .budget import BudgetGuard
 
@@ -344,8 +360,6 @@ class Tracker:
                 self._guard = BudgetGuard(self)
         if self._otel is not None:  # a crossed threshold becomes an event on the call's span
             kwargs["on_warn"] = self._otel.on_warn(kwargs.get("on_warn"))
-        store = self._store
-        store.max_delay = min(store.max_delay, store.interval)
         return self._guard.add(usd=usd, **kwargs)
 
     @property
@@ -397,8 +411,14 @@ class Tracker:
 
     # ------------------------------------------------------------------ lifecycle
     def flush(self, timeout: float | None = 30.0) -> bool:
-        """Write every captured record to the database; True when all were written."""
-        return self._store.flush(timeout)
+        """Write every captured record to the database; True when all were written.
+
+        With ``otel=True`` it also waits until every call's span and metrics are made.
+        """
+        stored = self._store.flush(timeout)
+        if self._otel is not None:
+            return self._otel.flush(timeout) and stored
+        return stored
 
     def close(self) -> None:
         """Flush and release the database file. Idempotent."""
@@ -406,6 +426,10 @@ class Tracker:
             return
         self._closed = True
         self._store.close()
+        if self._guard is not None:
+            self._guard.close()  # the ledger's connection
+        if self._otel is not None:
+            self._otel.flush()
 
     def __enter__(self) -> Tracker:
         return self
