@@ -5,7 +5,8 @@ this module (and ``opentelemetry``) is never imported. It needs ``opentelemetry-
 only (``pip install 'tokentrail[otel]'``) and uses the *global* ``TracerProvider`` and
 ``MeterProvider``: whatever exporter the app configured (OTLP to a Collector, Datadog,
 Honeycomb, Jaeger...) receives the data, under the instrumentation scope ``tokentrail``.
-Without an SDK configured the API's no-op providers make it cost next to nothing.
+Without an SDK configured the API's no-op providers make the spans and measurements cost
+little (they are still made, on the background thread: a provider may be set later).
 
 * **A span per call**, made when the call is captured (``Tracker.capture``) from its
   record: named ``{gen_ai.operation.name} {gen_ai.request.model}``, kind ``CLIENT``,
@@ -63,7 +64,6 @@ if TYPE_CHECKING:
     from .budget import BudgetStatus, PreflightRequest
     from .errors import BudgetExceededError
     from .records import UsageRecord
-    from .tracker import Tracker
 
     #: A captured call on its way to the background thread: record, parent context, warnings.
     _Call = tuple[UsageRecord, Context, list[BudgetStatus] | None]
@@ -84,7 +84,8 @@ _WARNING = "tokentrail.budget.warning"
 class Telemetry:
     """The tracer and instruments of one tracker; see the module docs.
 
-    Made by :meth:`attach` when a tracker has ``otel=True``. Its methods never raise.
+    Made by a tracker with ``otel=True``, which subscribes :meth:`record` to every
+    captured call. Its methods never raise.
     """
 
     def __init__(self) -> None:
@@ -115,13 +116,6 @@ class Telemetry:
         # capture that settles it queues the span next, on the same thread.
         self._pending = threading.local()
         self._background: Background[_Call] = Background(self._export, "tokentrail-otel")
-
-    @classmethod
-    def attach(cls, tracker: Tracker) -> Telemetry:
-        """Make the telemetry of ``tracker`` and subscribe it to every captured call."""
-        telemetry = cls()
-        tracker.subscribe(telemetry.record)
-        return telemetry
 
     def record(self, record: UsageRecord) -> None:
         """Queue the span and measurements of one captured call (a tracker listener).

@@ -100,7 +100,8 @@ class Tracker:
         if otel if otel is not None else _env_flag("TOKENTRAIL_OTEL"):
             from .otel import Telemetry  # only when on: no opentelemetry import otherwise
 
-            self._otel = Telemetry.attach(self)
+            self._otel = Telemetry()
+            self.subscribe(self._otel.record)
         if pricing is not None:
             from . import pricing as pricing_module
 
