@@ -176,6 +176,11 @@ def test_an_unpriced_response_model_settles_at_the_request_models_price(
     assert done == 5 and len(_lines(sent)) == 5
     [status] = tracker.budget_status()
     assert status.spent == worst * 5  # never $0: priced as gpt-4o-mini
+    assert tracker.flush(30)
+    with reading(tracker.path) as con:  # the rows say the same as the ledger, not NULL
+        rows = con.execute("SELECT model, priced_model, total_cost FROM usage").fetchall()
+    assert {(m, p) for m, p, _ in rows} == {("mystery-model-7", MODEL)}
+    assert sum(c for _, _, c in rows) == worst * 5
 
 
 def test_without_max_tokens_the_reservation_is_the_models_maximum_output(
