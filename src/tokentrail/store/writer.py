@@ -9,9 +9,12 @@ the file only for that batch so other processes and notebooks can use it in betw
 ``flush()``, ``close()`` and this process's own queries store everything at once.
 
 Memory stays flat whatever the load: records live in the spool files, not in a queue,
-and a segment is read back only when it is written to DuckDB. When the spool itself
-cannot be written (no writable directory, disk full) records are kept in a bounded
-in-memory buffer instead, with one warning.
+and a segment is read back only when it is written to DuckDB. When the spool cannot be
+written (a read-only directory, a full disk) the next spool directory takes the records
+(``paths.spool_dirs``); a segment deleted under the writer is read back from the
+descriptor it still holds and written again. Only when no directory takes them are
+records kept in a bounded in-memory buffer, and at exit the warning says how many were
+lost. ``durability`` says when a record reaches the disk itself (see ``syncer``).
 """
 
 from __future__ import annotations
