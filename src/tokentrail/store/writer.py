@@ -524,8 +524,7 @@ class UsageStore:
         """The child has none of the parent's threads and may have inherited locked
         locks: it starts over with a spool of its own; the parent keeps its segments."""
         self._batches.engine.forget_after_fork()
-        spool = self._spool
-        if spool is not None:
+        for spool in self._spools():
             spool.forget_after_fork()
         self._init_state()
 
