@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -227,7 +228,7 @@ def _delete(db: Path, where: str, params: list[Any], timeout: float, dry_run: bo
     """Delete the matching rows; when any were, rewrite the file so none of their bytes
     are left in it or its write-ahead log (a checkpoint alone leaves freed blocks as they
     were). Other tokentrail writers wait on the store lock meanwhile."""
-    with store_lock(db, timeout=timeout):
+    with store_lock(db, timeout=timeout), _private_files():
         con = connect(db, timeout=timeout)
         try:
             migrate(con, db)
@@ -247,6 +248,18 @@ def _delete(db: Path, where: str, params: list[Any], timeout: float, dry_run: bo
         finally:
             con.close()
     return count
+
+
+@contextlib.contextmanager
+def _private_files() -> Iterator[None]:
+    """New files are 0600 for the block: the write-ahead log and the rewritten copy hold
+    user ids, and DuckDB creates them with the process umask (it replaces a file made
+    beforehand). Process-wide, but it only ever makes a file more private."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def _rewrite(con: Any, db: Path) -> None:
