@@ -179,15 +179,29 @@ def test_repeated_calls_are_repriced_when_an_override_changes_the_price(tmp_path
     assert overridden.cost.source == "override"
 
 
-def test_with_a_budget_a_few_records_reach_the_database_without_waiting_max_delay(
+def test_with_a_budget_another_process_sees_the_spend_before_the_rows_are_stored(
     tmp_path: Path,
 ):
-    """Guards of other processes read spend from the database: with a budget set, the
-    writer stores at every look instead of letting a few records wait ``max_delay``."""
-    from tests.store_helpers import wait_for_rows
+    """Guards of other processes read spend from the shared ledger, not the database: a
+    budget no longer makes the writer store every second, and the spend is seen at once."""
+    import subprocess
+    import sys
 
-    with Tracker(tmp_path / "usage.duckdb") as tracker:
+    db = tmp_path / "usage.duckdb"
+    with Tracker(db) as tracker:
         tracker.store.max_delay = 3600.0
-        tracker.budget(usd=100, per="day", scope="user")
+        tracker.budget(tokens=100, per="day", scope="global")
         tracker.record(model="gpt-4o", usage={"input_tokens": 10, "output_tokens": 1})
-        assert wait_for_rows(tmp_path / "usage.duckdb", 1) == 1
+        assert tracker.store.max_delay == 3600.0
+        other = subprocess.run(
+            [sys.executable, "-c", (
+                "import sys, tokentrail\n"
+                "t = tokentrail.Tracker(sys.argv[1])\n"
+                "t.budget(tokens=100, per='day', scope='global')\n"
+                "print(t.budget_status()[0].spent)\n"
+                "t.close()"
+            ), str(db)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert other.returncode == 0, other.stderr
+        assert other.stdout.strip() == "11"
