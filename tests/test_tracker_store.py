@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tokentrail import Tracker, Usage
+from tokentrail import Tracker
 from tokentrail.store import reading
 
 
@@ -104,7 +104,7 @@ def test_record_with_unusable_arguments_still_stores_a_row(tmp_path: Path):
     assert got[0]["latency_ms"] is None or got[1]["latency_ms"] is None
 
 
-def test_plain_usage_fast_path_matches_full_validation(tmp_path: Path):
+def test_record_reads_a_dict_of_counts_as_they_are_and_keeps_the_estimated_flag(tmp_path: Path):
     db = tmp_path / "usage.duckdb"
     counts = {
         "input_tokens": 500,
@@ -113,9 +113,13 @@ def test_plain_usage_fast_path_matches_full_validation(tmp_path: Path):
         "reasoning_tokens": 10,
     }
     with Tracker(db) as tracker:
-        fast = tracker.record(model="gpt-4o", usage=dict(counts))
+        reported = tracker.record(model="gpt-4o", usage=dict(counts))
         estimated = tracker.record(model="gpt-4o", usage=dict(counts), estimated=True)
-    assert fast.usage == Usage.from_counts(counts)
+    u = reported.usage
+    assert (u.input_tokens, u.output_tokens, u.cache_read_tokens, u.reasoning_tokens) == (
+        500, 40, 100, 10
+    )  # fmt: skip
+    assert u.total_tokens == 540 and not u.estimated and not u.issues
     assert estimated.usage.estimated is True
 
 
