@@ -77,3 +77,21 @@ def test_exports_and_rewritten_files_are_private(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--db", str(db), "forget", "--user", "bob", "--yes"])
     assert result.exit_code == 0, result.output
     assert _mode(db) == 0o600  # the rewritten file
+
+
+def test_a_spool_folder_another_user_could_have_made_in_tmp_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tokentrail.store.paths import temp_spool_dir
+    from tokentrail.store.segments import make_private_dir
+
+    shared = tmp_path / "shared-tmp"
+    shared.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(shared))
+    spool = temp_spool_dir(tmp_path / "usage.duckdb")
+    make_private_dir(spool)  # made by us: used, 0700 all the way down
+    top = shared / spool.relative_to(shared).parts[0]
+    assert _mode(top) == 0o700
+    os.chmod(top, 0o777)  # as if another user had made it first, open to all
+    with pytest.raises(PermissionError, match="not a private folder"):
+        make_private_dir(spool)

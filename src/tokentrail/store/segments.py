@@ -20,6 +20,7 @@ import errno
 import logging
 import mmap
 import os
+import stat
 import sys
 import uuid
 from pathlib import Path
@@ -94,6 +95,22 @@ def make_private_dir(directory: Path) -> None:
             folder.mkdir(mode=0o700)
     if not directory.is_dir():
         raise NotADirectoryError(str(directory))
+    _check_shared_parent(directory)
+
+
+def _check_shared_parent(directory: Path) -> None:
+    """Under the system temporary folder (shared by every user), the folder tokentrail
+    made there must be this user's, private and not a link: another user could have made
+    it first to read or swap spool files."""
+    import tempfile
+
+    shared = Path(tempfile.gettempdir())
+    if not hasattr(os, "getuid") or shared not in directory.parents:
+        return
+    top = shared / directory.relative_to(shared).parts[0]
+    info = os.lstat(top)
+    if info.st_uid != os.getuid() or info.st_mode & 0o077 or not stat.S_ISDIR(info.st_mode):
+        raise PermissionError(f"{top} is not a private folder of this user; not used")
 
 
 def sync_dir(directory: Path) -> None:
