@@ -104,10 +104,11 @@ def _check_shared_parent(directory: Path) -> None:
     it first to read or swap spool files."""
     import tempfile
 
-    shared = Path(tempfile.gettempdir())
-    if not hasattr(os, "getuid") or shared not in directory.parents:
+    if not hasattr(os, "getuid"):
         return
-    top = shared / directory.relative_to(shared).parts[0]
+    top = Path(tempfile.gettempdir()) / f"tokentrail-{os.getuid()}"  # see paths.temp_spool_dir
+    if top not in directory.parents:
+        return
     info = os.lstat(top)
     if info.st_uid != os.getuid() or info.st_mode & 0o077 or not stat.S_ISDIR(info.st_mode):
         raise PermissionError(f"{top} is not a private folder of this user; not used")
