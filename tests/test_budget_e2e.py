@@ -8,6 +8,7 @@ fit a limit is known in advance and any overshoot would show.
 from __future__ import annotations
 
 import asyncio
+import logging
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -282,3 +283,24 @@ def test_the_readme_llamaindex_snippet_is_stopped_without_a_guard_step(
     recorded, spent = _spent(tracker, rows)
     assert recorded == 3 and spent <= per_call * 3 + 5
     assert Settings.callback_manager.handlers == before  # detaching takes the guard away
+
+
+def test_a_refusal_is_not_logged_by_langchain_as_a_handler_error(
+    tracker: Tracker, server: WireServer, chat_openai: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """issue 25: LangChain logged "Error in TokentrailCallbackHandler.on_chat_model_start"
+    for a refusal that was on purpose; other handlers' errors are still logged."""
+    from langchain_core.callbacks import BaseCallbackHandler
+
+    class Broken(BaseCallbackHandler):
+        def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("a bug in someone else's handler")
+
+    tracker.budget(tokens=1, per="day", scope="user")
+    llm = chat_openai(max_tokens=MAX_TOKENS)
+    with caplog.at_level(logging.WARNING), pytest.raises(BudgetExceededError):
+        llm.invoke("Tell me a joke.", config={"callbacks": [Broken(), tracker.langchain()]})
+    lines = [r.getMessage() for r in caplog.records]
+    assert not [line for line in lines if "TokentrailCallbackHandler" in line]
+    assert [line for line in lines if "Error in Broken.on_chat_model_start" in line]
+    assert server.request_count == 0

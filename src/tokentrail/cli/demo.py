@@ -57,7 +57,6 @@ _DOCS = (
 )
 
 _INTERN_BUDGET = "0.002"
-_LANGCHAIN_CALLBACKS = "langchain_core.callbacks.manager"
 
 _QUERIES = (
     "Where is usage stored?",
@@ -190,9 +189,9 @@ def demo(ctx: click.Context, /, days: int, db: str | None, seed: int, as_json: b
         ctx.exit(1)
     path = _demo_database(ctx, db)
     _say(as_json, f"tokentrail demo → {path}")
-    # The demo's own output says what happens; library warnings would only add noise, and
-    # LangChain logs a refused call before re-raising it. Levels are restored afterwards.
-    quiet_loggers = [logging.getLogger(n) for n in ("tokentrail", _LANGCHAIN_CALLBACKS)]
+    # The demo's own output says what happens; library warnings would only add noise.
+    # Levels are restored afterwards.
+    quiet_loggers = [logging.getLogger("tokentrail")]
     levels = [lg.level for lg in quiet_loggers]
     for lg in quiet_loggers:
         lg.setLevel(logging.ERROR)

@@ -28,6 +28,7 @@ from ...errors import BudgetExceededError
 from ...records import Status, UsageRecord
 from .calls import Call, Calls, calls_of, every_registry
 from .messages import content_text
+from .quiet import install as _quiet_refusal_lines
 from .results import bare_record, record_of
 from .starts import (
     NO_ATTRIBUTION,
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
 __all__ = ["TokentrailCallbackHandler"]
 
 logger = logging.getLogger("tokentrail")
+
+_quiet_refusal_lines()
 
 _CANCELLED = (GeneratorExit, asyncio.CancelledError, KeyboardInterrupt)
 _NOTHING: Mapping[str, Any] = {}
