@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from .formatting import money
 from .usage import Usage
 
 if TYPE_CHECKING:
@@ -98,7 +99,34 @@ class RunSummary:
         return (
             f"Session summary — duration {self.duration_s:,.1f}s · calls {self.calls:,} · "
             f"tokens {self.total_tokens:,} ({self.input_tokens:,} in / "
-            f"{self.output_tokens:,} out) · cost ${self.total_cost:,.4f}{unpriced}"
+            f"{self.output_tokens:,} out) · cost {money(self.total_cost)}{unpriced}"
+        )
+
+    def block(self) -> str:
+        """The summary as a block of lines, for the end of a script or a job::
+
+        Session complete
+          Duration     1.2 s
+          Operations   3 calls (1 error)
+          Tokens       1,234 (1,000 in / 234 out; 800 cached, 50 reasoning)
+          Cost         $0.0004
+        """
+        errors = f" ({self.errors:,} error{'s' if self.errors != 1 else ''})" if self.errors else ""
+        parts = [f"{self.cache_read_tokens:,} cached"] if self.cache_read_tokens else []
+        if self.reasoning_tokens:
+            parts.append(f"{self.reasoning_tokens:,} reasoning")
+        detail = f"; {', '.join(parts)}" if parts else ""
+        unpriced = f" (+{self.unpriced_calls:,} calls unpriced)" if self.unpriced_calls else ""
+        calls = f"{self.calls:,} call{'s' if self.calls != 1 else ''}"
+        return "\n".join(
+            [
+                "Session complete",
+                f"  Duration     {self.duration_s:,.1f} s",
+                f"  Operations   {calls}{errors}",
+                f"  Tokens       {self.total_tokens:,} ({self.input_tokens:,} in / "
+                f"{self.output_tokens:,} out{detail})",
+                f"  Cost         {money(self.total_cost)}{unpriced}",
+            ]
         )
 
     def _repr_html_(self) -> str:
@@ -108,7 +136,7 @@ class RunSummary:
             ("Input tokens", f"{self.input_tokens:,}"),
             ("Output tokens", f"{self.output_tokens:,}"),
             ("Total tokens", f"{self.total_tokens:,}"),
-            ("Cost", f"${self.total_cost:,.4f}"),
+            ("Cost", money(self.total_cost)),
         ]
         if self.unpriced_calls:
             rows.append(("Unpriced calls", f"{self.unpriced_calls:,}"))
