@@ -97,6 +97,11 @@ class Tracker:
         self._closed = False
         self._analytics: Analytics | None = None
         self._otel: Telemetry | None = None
+        #: TOKENTRAIL_DISABLED=1 turns collection off without a code change: calls are
+        #: neither stored nor guarded (one log line says so).
+        self._disabled = _env_flag("TOKENTRAIL_DISABLED")
+        if self._disabled:
+            logger.info("tokentrail: TOKENTRAIL_DISABLED is set: calls are not recorded")
         if otel if otel is not None else _env_flag("TOKENTRAIL_OTEL"):
             from .otel import Telemetry  # only when on: no opentelemetry import otherwise
 
@@ -162,6 +167,8 @@ class Tracker:
         Used by the integrations; never raises. ``context`` is the snapshot taken when the
         call started (taken now when ``None``); attribution already set on the record wins.
         """
+        if self._disabled:
+            return record
         try:
             ctx = context if context is not None else self.call_context()
             _apply_attribution(record, ctx.attribution)
@@ -366,7 +373,7 @@ class Tracker:
     @property
     def guarded(self) -> bool:
         """True when any budget is set (integrations skip the pre-flight otherwise)."""
-        return self._guard is not None
+        return self._guard is not None and not self._disabled
 
     def preflight(self, request: PreflightRequest) -> Reservation | None:
         """Reserve a call's worst-case cost against every budget, or raise.
@@ -375,7 +382,7 @@ class Tracker:
         :class:`~tokentrail.BudgetExceededError` when the call could exceed a budget.
         """
         guard = self._guard
-        if guard is None:
+        if guard is None or self._disabled:
             return None
         try:
             return guard.reserve(request)
