@@ -8,9 +8,11 @@ raises, on purpose, before a request leaves.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -67,6 +69,8 @@ class Tracker:
     ``record()`` returns; ``"os"`` when the kernel writes it back.
     ``otel=True`` (or ``TOKENTRAIL_OTEL=1``) also makes every call an OpenTelemetry GenAI
     span and metrics for the app's global providers (see :mod:`tokentrail.otel`).
+    ``show_usage=True`` (or ``TOKENTRAIL_SHOW_USAGE=1``) prints the "Session complete"
+    block of this tracker's calls to stderr when it closes or the program ends.
     """
 
     def __init__(
@@ -82,6 +86,7 @@ class Tracker:
         pricing: str | os.PathLike[str] | None = None,
         durability: Durability = "interval",
         otel: bool | None = None,
+        show_usage: bool | None = None,
     ) -> None:
         from .store import UsageStore
         from .store.paths import resolve_db
@@ -102,6 +107,11 @@ class Tracker:
         self._disabled = _env_flag("TOKENTRAIL_DISABLED")
         if self._disabled:
             logger.info("tokentrail: TOKENTRAIL_DISABLED is set: calls are not recorded")
+        self._usage_run: Run | None = None
+        if show_usage if show_usage is not None else _env_flag("TOKENTRAIL_SHOW_USAGE"):
+            self._usage_run = Run(self, Attribution(), new_id())
+            self.subscribe(self._usage_run.add)
+            atexit.register(self._show_usage)
         if otel if otel is not None else _env_flag("TOKENTRAIL_OTEL"):
             from .otel import Telemetry  # only when on: no opentelemetry import otherwise
 
@@ -433,11 +443,20 @@ class Tracker:
         if self._closed:
             return
         self._closed = True
+        self._show_usage()
         self._store.close()
         if self._guard is not None:
             self._guard.close()  # the ledger's connection
         if self._otel is not None:
             self._otel.flush()
+
+    def _show_usage(self) -> None:
+        """Print the session block once (``show_usage``): at close or at exit."""
+        run, self._usage_run = self._usage_run, None
+        if run is None:
+            return
+        run.close()
+        print(run.summary().block(), file=sys.stderr)
 
     def __enter__(self) -> Tracker:
         return self
