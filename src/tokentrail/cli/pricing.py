@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -108,20 +109,10 @@ def price(
     """
     from ..errors import PricingError, UnknownModelError
     from ..pricing import default_pricer
+    from ..pricing.leaves import LeafError, leaf_counts
     from ..usage import Usage
 
     when = _parse_at(at)
-    subsets = [
-        (cache_read + cache_write + input_audio, input_tokens, "--cache-read + --cache-write + --input-audio", "--input"),
-        (cache_write_1h, cache_write, "--cache-write-1h", "--cache-write"),
-        (reasoning + output_audio, output_tokens, "--reasoning + --output-audio", "--output"),
-    ]  # fmt: skip
-    for part, whole, part_name, whole_name in subsets:
-        if part > whole:
-            raise click.UsageError(
-                f"{part_name} ({part}) exceeds {whole_name} ({whole}): {whole_name} counts all "
-                "tokens, the others are parts of it"
-            )
     usage = Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -132,6 +123,13 @@ def price(
         reasoning_tokens=reasoning,
         output_audio_tokens=output_audio,
     )
+    try:
+        leaf_counts(usage)  # the subset rule, stated once, in pricing.leaves
+    except LeafError as exc:
+        flags = re.sub(r"\b([a-z_0-9]+_tokens)=", lambda m: f"{_FLAGS[m.group(1)]} ", str(exc))
+        raise click.UsageError(
+            f"{flags}: --input and --output count all tokens, the others are parts of them"
+        ) from None
     if _is_local(provider):
         _local_price(model, provider, usage, as_json)
         return
@@ -204,6 +202,19 @@ def _local_price(model: str, provider: str | None, usage: Any, as_json: bool) ->
         f"{model} ({pid}) runs on your own machine: $0 for {usage.total_tokens:,} tokens "
         "(local providers cost nothing by rule)."
     )
+
+
+#: The command-line flag of each token count, for messages.
+_FLAGS = {
+    "input_tokens": "--input",
+    "output_tokens": "--output",
+    "cache_read_tokens": "--cache-read",
+    "cache_write_tokens": "--cache-write",
+    "cache_write_1h_tokens": "--cache-write-1h",
+    "input_audio_tokens": "--input-audio",
+    "reasoning_tokens": "--reasoning",
+    "output_audio_tokens": "--output-audio",
+}
 
 
 @click.command("models")
