@@ -34,7 +34,8 @@ from ..errors import BudgetExceededError
 from . import matching
 from .accounting import Accounting, Charge
 from .definition import Budget, parse_limit, parse_on_error, parse_unpriced
-from .ledger import Ledger, LedgerError, open_ledger
+from .ledger import Ledger, LedgerError
+from .ledgers import open_ledger
 from .matching import Applicable, Spans
 from .request import Estimate, GuardConfig, PreflightRequest
 from .reservation import Reservation

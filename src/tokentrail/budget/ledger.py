@@ -41,7 +41,6 @@ __all__ = [
     "Slot",
     "from_units",
     "ledger_path",
-    "open_ledger",
     "to_units",
 ]
 
@@ -91,18 +90,6 @@ class LedgerError(Exception):
 def ledger_path(db_path: str | os.PathLike[str]) -> Path:
     """The ledger file of a database: ``<database>.ledger.sqlite``."""
     return Path(f"{os.fspath(db_path)}.ledger.sqlite")
-
-
-def open_ledger(db: object, *, timeout: float = 1.0) -> Ledger:
-    """The shared ledger of a store: tables in its database for a PostgreSQL URL (see
-    ``ledger_postgres``), else the SQLite file beside the DuckDB file (in memory for none)."""
-    from ..store.paths import PostgresUrl
-
-    if isinstance(db, PostgresUrl):
-        from .ledger_postgres import PostgresLedger
-
-        return PostgresLedger(db, timeout=timeout)
-    return Ledger(None if db is None else ledger_path(str(db)), timeout=timeout)
 
 
 def to_units(amount: Amount, unit: str, *, up: bool = True) -> int:
