@@ -26,13 +26,13 @@ from typing import Any
 
 import pytest
 
-from tests.kill_loop import kill_and_recover
-from tests.test_reliability_concurrency import (
+from tests.concurrency_load import (
     Load,
     assert_exact,
     langchain_load,
     llamaindex_load,
 )
+from tests.kill_loop import kill_and_recover
 from tokentrail.store import reading
 
 pytestmark = pytest.mark.soak
