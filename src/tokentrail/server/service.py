@@ -118,13 +118,22 @@ class UsageService:
         cache_ttl: float = 1.0,
         token_ttl: float = 2.0,
     ) -> None:
-        from ..store import resolve_db_path
+        from ..errors import StoreError
+        from ..store.paths import resolve_db
         from ..tracker import Tracker
 
-        self.tracker: Tracker | None = source if isinstance(source, Tracker) else None
-        self.path: Path = (
-            self.tracker.path if self.tracker is not None else resolve_db_path(source)  # type: ignore[arg-type]
-        )
+        if isinstance(source, Tracker):
+            self.tracker: Tracker | None = source
+            path = source.path
+        else:
+            self.tracker = None
+            path = resolve_db(source)
+        if not isinstance(path, Path):
+            raise StoreError(
+                "tokentrail serve reads a DuckDB file for now; a PostgreSQL database is not "
+                "served yet (use the CLI reports or Analytics(url) on it)"
+            )
+        self.path: Path = path
         self.cache = TTLCache(cache_ttl, stamp=self.stamp, stale_for=_STALE_FOR)
         # The previous token list is used while a new one is read (revocations take effect
         # within token_ttl plus one read), so no request waits for that read.
