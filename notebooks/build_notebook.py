@@ -153,16 +153,17 @@ show(pd.DataFrame(
         """## 10. Your own data
 
 Everything above works on the database your application writes. `tokentrail path` prints
-where it is; `Analytics()` with no argument opens it (or the file `TOKENTRAIL_DB` names).
+where it is; `Analytics()` with no argument opens it (or what `TOKENTRAIL_DB` names: a file
+or a `postgresql://` URL).
 Set `MINE` to your file, or leave it as it is to use the default.""",
     ),
     (
         "code",
         """from tokentrail.analytics import Analytics
-from tokentrail.store import resolve_db_path
+from tokentrail.store.paths import PostgresUrl, resolve_db
 
-MINE = resolve_db_path()  # or Path("path/to/usage.duckdb")
-if MINE.exists():
+MINE = resolve_db()  # TOKENTRAIL_DB (a file or a postgresql:// URL), else the default file
+if isinstance(MINE, PostgresUrl) or MINE.exists():
     mine = Analytics(MINE)
     display(SummaryView(mine.summary(since="30d")), show(mine.by_model(since="30d")))
 else:
