@@ -387,3 +387,27 @@ def test_spans_are_made_on_the_background_thread_and_its_failures_stay_there(
     assert len(rows(tracker)) == 2  # both calls stored
     assert probe.threads == ["tokentrail-otel", "tokentrail-otel"]  # never the caller's
     assert "could not make the OpenTelemetry span" in caplog.text
+
+
+def test_manual_record_maps_the_provider_and_an_unpriced_call_has_no_cost_attributes(
+    tracker: Any, otel: Collector
+) -> None:
+    tracker.record(
+        model="anthropic.claude-nonexistent-v9",
+        provider="bedrock",
+        usage={"input_tokens": 30, "output_tokens": 4},
+        status="cancelled",
+        latency_ms=12.5,
+    )
+    tracker.record(model="gemini-2.5-flash", provider="google", usage={"input_tokens": 1})
+    assert tracker.flush(10)
+
+    bedrock, google = otel.spans()
+    attrs = dict(bedrock.attributes or {})
+    assert attrs["gen_ai.provider.name"] == "aws.bedrock"
+    assert attrs["tokentrail.status"] == "cancelled"
+    assert bedrock.status.status_code is StatusCode.UNSET  # cancelled is not a failure
+    assert "gen_ai.response.model" not in attrs and "error.type" not in attrs
+    assert not [k for k in attrs if k.endswith("_cost")]  # unknown model: no price
+    assert bedrock.end_time - bedrock.start_time == 12_500_000
+    assert (google.attributes or {})["gen_ai.provider.name"] == "gcp.gen_ai"
