@@ -148,3 +148,27 @@ def spend_in_threads(
         thread.join()
     append_line(out / "latency", "\n".join(f"{x:.6f}" for x in latencies))
     tracker.store.close(store_close_timeout)
+
+
+def process_context() -> Any:
+    """A ``forkserver`` multiprocessing context that preloads this module."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["tests.budget_workers"])
+    return ctx
+
+
+def worst_case(prompt: str, reply: int) -> Decimal:
+    """The guard's worst case for one ``prompt`` and ``reply`` tokens of the model, in USD."""
+    from tokentrail.pricing import cost
+
+    tokens = count_message_tokens([{"role": "user", "content": prompt}], MODEL)
+    priced = cost(MODEL, provider="openai", input_tokens=tokens, output_tokens=reply)
+    assert priced is not None
+    return priced.total
+
+
+def lines_of(path: Path) -> list[str]:
+    """The lines of a file the workers append to (none when it does not exist yet)."""
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []

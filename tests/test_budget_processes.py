@@ -21,32 +21,15 @@ from typing import Any
 import pytest
 
 from tests import budget_workers
-from tests.budget_workers import MODEL, WorstCaseChat
+from tests.budget_workers import MODEL, WorstCaseChat, lines_of, process_context, worst_case
 from tokentrail import BudgetExceededError, Tracker
-from tokentrail.estimate import count_message_tokens
-from tokentrail.pricing import cost
 from tokentrail.store import reading
-
-
-def _context() -> Any:
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["tests.budget_workers"])
-    return ctx
-
-
-def _worst(prompt: str, reply: int) -> Decimal:
-    tokens = count_message_tokens([{"role": "user", "content": prompt}], MODEL)
-    priced = cost(MODEL, provider="openai", input_tokens=tokens, output_tokens=reply)
-    assert priced is not None
-    return priced.total
 
 
 def _run(
     db: Path, out: Path, procs: int, threads: int, calls: int, limit: Decimal, **kw: Any
 ) -> None:
-    ctx = _context()
+    ctx = process_context()
     start_at = time.time() + 2.0
     children = [
         ctx.Process(
@@ -61,10 +44,6 @@ def _run(
     for child in children:
         child.join(180)
         assert child.exitcode == 0, f"a child failed: exit code {child.exitcode}"
-
-
-def _lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
 
 
 def _stored(db: Path) -> tuple[int, int, Decimal]:
@@ -83,19 +62,19 @@ def test_eight_processes_with_threads_never_overshoot_a_shared_budget(
 ) -> None:
     db, out = tmp_path / "usage.duckdb", tmp_path / "out"
     out.mkdir()
-    worst = _worst("p0 thread 0 call 0", 40)
+    worst = worst_case("p0 thread 0 call 0", 40)
     limit = worst * 60 + worst / 3  # room for 60 worst-case calls out of 8 x 4 x 6 = 192
     _run(db, out, procs=8, threads=4, calls=6, limit=limit, delay=delay)
-    outcomes = Counter(line.split(" ", 1)[0] for line in _lines(out / "outcomes"))
-    assert outcomes["error"] == 0, _lines(out / "outcomes")
+    outcomes = Counter(line.split(" ", 1)[0] for line in lines_of(out / "outcomes"))
+    assert outcomes["error"] == 0, lines_of(out / "outcomes")
     assert outcomes["ok"] + outcomes["refused"] == 192
     assert outcomes["refused"] > 0, "the budget never bit: the test proves nothing"
     rows, ids, spent = _stored(db)
     assert spent <= limit, f"overshoot: {spent} > {limit}"
-    assert len(_lines(out / "sent")) == outcomes["ok"]  # refused calls never left
+    assert len(lines_of(out / "sent")) == outcomes["ok"]  # refused calls never left
     assert rows == ids == outcomes["ok"]  # one row per returned call
     assert limit - spent < 2 * worst  # not refusing for nothing: the room was used
-    fired = [float(line.split()[1]) for line in _lines(out / "alerts")]
+    fired = [float(line.split()[1]) for line in lines_of(out / "alerts")]
     assert len(fired) == 3  # 50%, 75%, 90%: once each across the 8 processes
     with Tracker(db) as t:  # the shared ledger agrees with the stored rows, to the pico-dollar
         t.budget(usd=limit, per="day", scope="global")
@@ -111,7 +90,7 @@ def test_restarts_with_a_notebook_holding_the_file_keep_the_spend(
     out.mkdir()
     with Tracker(db) as t:  # the file exists, as it does once a notebook opened it
         t.record(model=MODEL, usage={"input_tokens": 1})
-    worst = _worst("p0 thread 0 call 0", 40)
+    worst = worst_case("p0 thread 0 call 0", 40)
     limit = worst * 12 + worst / 2
     # A notebook holding the file: read-only, no other process can write it (spend stays
     # in the spools); read-write, no other process can even read it.
@@ -138,15 +117,15 @@ def test_restarts_with_a_notebook_holding_the_file_keep_the_spend(
         assert notebook.stdin is not None
         notebook.stdin.close()
         notebook.wait(30)
-    outcomes = Counter(line.split(" ", 1)[0] for line in _lines(out / "outcomes"))
-    assert outcomes["error"] == 0, _lines(out / "outcomes")
+    outcomes = Counter(line.split(" ", 1)[0] for line in lines_of(out / "outcomes"))
+    assert outcomes["error"] == 0, lines_of(out / "outcomes")
     assert outcomes["ok"] == 12 and outcomes["refused"] == 48 - 12
-    latency = sorted(float(x) for x in _lines(out / "latency"))
+    latency = sorted(float(x) for x in lines_of(out / "latency"))
     # No call waited on the notebook's lock (before the ledger: 30 s at every reload).
     # The first call of a process may read the store once (bounded: store_timeout 0.5 s).
     assert latency[-1] < 5.0 and latency[len(latency) // 2] < 0.3, latency
     rows, ids, spent = _stored(db)
-    assert rows - 1 == ids - 1 == outcomes["ok"] == len(_lines(out / "sent"))
+    assert rows - 1 == ids - 1 == outcomes["ok"] == len(lines_of(out / "sent"))
     assert spent - Decimal("0.00000015") <= limit
 
 
@@ -164,7 +143,7 @@ def test_an_unpriced_response_model_settles_at_the_request_models_price(
     tracker: Tracker, tmp_path: Path
 ) -> None:
     sent = tmp_path / "sent"
-    worst = _worst("hello", 40)
+    worst = worst_case("hello", 40)
     tracker.budget(usd=worst * 5 + worst / 2, per="day", scope="global")
     llm = WorstCaseChat(response_model="mystery-model-7", sent=str(sent))
     handler = tracker.langchain()
@@ -173,7 +152,7 @@ def test_an_unpriced_response_model_settles_at_the_request_models_price(
         for _ in range(20):
             llm.invoke("hello", config={"callbacks": [handler]})
             done += 1
-    assert done == 5 and len(_lines(sent)) == 5
+    assert done == 5 and len(lines_of(sent)) == 5
     [status] = tracker.budget_status()
     assert status.spent == worst * 5  # never $0: priced as gpt-4o-mini
     assert tracker.flush(30)
@@ -190,7 +169,7 @@ def test_without_max_tokens_the_reservation_is_the_models_maximum_output(
 
     entry = find_model(MODEL, "openai")
     assert entry is not None and entry.max_output_tokens == 16_384  # OpenAI's model page
-    worst = _worst("hello", 16_384)
+    worst = worst_case("hello", 16_384)
     limit = worst * 3 + worst / 2
     tracker.budget(usd=limit, per="day", scope="global")
     llm = WorstCaseChat(max_tokens=None, sent=str(tmp_path / "sent"))
@@ -256,12 +235,12 @@ def test_an_unreachable_ledger_follows_the_budgets_failure_policy(
         if on_error == "closed":
             with pytest.raises(BudgetExceededError, match="ledger could not be reached"):
                 llm.invoke("hello", config={"callbacks": [handler]})
-            assert len(_lines(sent)) == 1  # the refused call never left
+            assert len(lines_of(sent)) == 1  # the refused call never left
         else:
             with caplog.at_level("WARNING", logger="tokentrail"):
                 llm.invoke("hello", config={"callbacks": [handler]})
                 llm.invoke("hello", config={"callbacks": [handler]})
-            assert len(_lines(sent)) == 3
+            assert len(lines_of(sent)) == 3
             assert caplog.text.count("budget not enforced") == 1  # one warning
         waited = time.perf_counter() - began
         assert 0.3 <= waited < 3.0  # a bounded wait, then the policy

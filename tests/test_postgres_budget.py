@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests import budget_workers
-from tests.test_budget_processes import _context, _lines, _worst
+from tests.budget_workers import lines_of, process_context, worst_case
 from tokentrail import BudgetExceededError, Tracker
 from tokentrail.budget.ledger_postgres import PostgresLedger
 from tokentrail.store import reading
@@ -44,9 +44,9 @@ def test_eight_processes_on_one_postgresql_database_never_overshoot(
     tcp, unix = _urls(postgres_server, f"budget8_{int(delay * 100)}")
     out = tmp_path / "out"
     out.mkdir()
-    worst = _worst("p0 thread 0 call 0", 40)
+    worst = worst_case("p0 thread 0 call 0", 40)
     limit = worst * 60 + worst / 3  # room for 60 worst-case calls out of 8 x 4 x 6 = 192
-    ctx = _context()
+    ctx = process_context()
     start_at = time.time() + 3.0
     children = [
         ctx.Process(
@@ -61,16 +61,16 @@ def test_eight_processes_on_one_postgresql_database_never_overshoot(
     for child in children:
         child.join(240)
         assert child.exitcode == 0, f"a child failed: exit code {child.exitcode}"
-    outcomes = Counter(line.split(" ", 1)[0] for line in _lines(out / "outcomes"))
-    assert outcomes["error"] == 0, _lines(out / "outcomes")
+    outcomes = Counter(line.split(" ", 1)[0] for line in lines_of(out / "outcomes"))
+    assert outcomes["error"] == 0, lines_of(out / "outcomes")
     assert outcomes["ok"] + outcomes["refused"] == 192
     assert outcomes["refused"] > 0, "the budget never bit: the test proves nothing"
     rows, ids, spent = _stored(tcp)
     assert spent <= limit, f"overshoot: {spent} > {limit}"
-    assert len(_lines(out / "sent")) == outcomes["ok"]  # refused calls never left
+    assert len(lines_of(out / "sent")) == outcomes["ok"]  # refused calls never left
     assert rows == ids == outcomes["ok"]  # one row per returned call
     assert limit - spent < 2 * worst  # not refusing for nothing: the room was used
-    fired = [float(line.split()[1]) for line in _lines(out / "alerts")]
+    fired = [float(line.split()[1]) for line in lines_of(out / "alerts")]
     assert len(fired) == 3  # 50%, 75%, 90%: once each across the 8 processes
     with Tracker(unix) as t:  # the shared ledger agrees with the stored rows
         t.budget(usd=limit, per="day", scope="global")
