@@ -133,6 +133,10 @@ class Telemetry:
         the SDK's processors, which export on their own schedule)."""
         return self._background.flush(timeout)
 
+    def close(self) -> None:
+        """Make what is queued and end the background thread (the tracker is closing)."""
+        self._background.close()
+
     def _export(self, call: _Call) -> None:
         record, parent, warnings = call
         try:

@@ -448,7 +448,7 @@ class Tracker:
         if self._guard is not None:
             self._guard.close()  # the ledger's connection
         if self._otel is not None:
-            self._otel.flush()
+            self._otel.close()
 
     def _show_usage(self) -> None:
         """Print the session block once (``show_usage``): at close or at exit."""
