@@ -137,8 +137,8 @@ ALL_COMMANDS = [
 ]
 
 
-# Commands whose errors come out as JSON with --json (those of cli/data.py and main()).
-JSON_ERRORS = {"status", "export", "forget", "prune", "budget", "html"}
+# Every command's error comes out as JSON with --json (through cli.main()).
+JSON_ERRORS = {args[0] for args in ALL_COMMANDS}
 
 
 def _run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[Any, Any]:
@@ -170,7 +170,8 @@ def test_every_cli_command_on_a_bad_file_is_one_clear_line_and_json_with_json(
                 error = json.loads(out.out)
                 assert error["exit_code"] == 1
                 assert needle.split("'")[0] in error["error"], where
-            else:  # report/top/history/html (cli/report.py) print their own error as text
+            else:  # without --json: one line of text on standard error
+                assert len(out.err.strip().splitlines()) == 1, where
                 first = out.err.strip().splitlines()[0]
                 assert first.startswith("Error: ") and needle.split("'")[0] in first, where
     assert db.read_bytes() == before

@@ -74,3 +74,15 @@ def test_report_renders_in_chromium_with_charts(db: Path, tmp_path: Path) -> Non
     shot = tmp_path / "shot.png"
     browse(out, tmp_path, "--window-size=1280,2000", f"--screenshot={shot}")
     assert shot.stat().st_size > 50_000
+
+
+def test_report_of_calls_recorded_without_a_latency(tmp_path: Path) -> None:
+    """issue 22: ``tokentrail html`` raised on rows from a plain ``record()`` (no latency)."""
+    from tokentrail import Tracker
+
+    db = tmp_path / "manual.duckdb"
+    with Tracker(db) as tracker:
+        tracker.record(model="gpt-4o", usage={"input_tokens": 100, "output_tokens": 10})
+    result = CliRunner().invoke(cli, ["--db", str(db), "html", "-o", str(tmp_path / "m.html")])
+    assert result.exit_code == 0, result.output
+    assert "gpt-4o" in (tmp_path / "m.html").read_text()

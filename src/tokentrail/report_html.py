@@ -160,7 +160,7 @@ def render(
             display.count(r["output_tokens"]),
             display.count(r["cache_read_tokens"]),
             display.money(r["total_cost"]),
-            "—" if r["latency_ms"] != r["latency_ms"] else f"{r['latency_ms']:,.0f} ms",
+            _latency(r["latency_ms"]),
             str(r["status"]),
         ]
         for r in calls.to_dict("records")
@@ -222,3 +222,10 @@ def write(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(source, **kwargs), encoding="utf-8")
     return path
+
+
+def _latency(value: object) -> str:
+    """``1,234 ms``; ``—`` for a call without one (None or NaN: a plain ``record()``)."""
+    if value is None or value != value or not isinstance(value, (int, float)):
+        return "—"
+    return f"{value:,.0f} ms"

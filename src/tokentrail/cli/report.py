@@ -162,13 +162,9 @@ def _run(ctx: click.Context, fn: Callable[[Any], Any]) -> Any:
         raise click.UsageError(str(exc)) from None
     except BrokenPipeError:  # output piped into `head`: not a database problem
         raise
-    except Exception as exc:
-        click.echo(
-            f"Error: could not read {path}: {exc}\n"
-            "Check the path (`tokentrail path`) or pass another with --db.",
-            err=True,
-        )
-        ctx.exit(1)
+    except Exception as exc:  # one line (JSON with --json), exit 1: see cli.main
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise click.ClickException(f"could not read {path}: {first}") from None
 
 
 def _nothing_yet(con: Any, path: Database) -> None:

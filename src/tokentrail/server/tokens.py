@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..store.integrity import SAFE_CONFIG
+
 __all__ = [
     "TABLE",
     "NewToken",
@@ -119,7 +121,7 @@ def _writable(path: str | os.PathLike[str], timeout: float = 30.0) -> Iterator[A
     deadline = time.monotonic() + timeout
     while True:
         try:
-            con = duckdb.connect(str(db))
+            con = duckdb.connect(str(db), config=SAFE_CONFIG)
             break
         except duckdb.IOException:
             if time.monotonic() > deadline:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .integrity import SAFE_CONFIG
 from .paths import PostgresUrl, spool_dirs
 from .postgres_reading import reading_postgres
 from .postgres_schema import PG_SCHEMA_VERSION
@@ -102,7 +103,7 @@ def export_snapshot(url: PostgresUrl) -> Iterator[Any]:
     schema = pa.schema([(c.name, types[c.kind]()) for c in TABLE])
     names = ", ".join(c.name for c in TABLE)
     meta = [c.name for c in TABLE].index("metadata")
-    duck = duckdb.connect(":memory:")
+    duck = duckdb.connect(":memory:", config=SAFE_CONFIG)
     try:
         migrate(duck)
         with reading_postgres(url) as pg:

@@ -26,7 +26,7 @@ COPY_COLUMNS: tuple[str, ...] = tuple(c.name for c in TABLE)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _INT64 = 2**63
-_MONEY_LIMIT = Decimal(10) ** 6  # NUMERIC(18, 12): six digits before the point
+_MONEY_LIMIT = Decimal(10) ** 26  # NUMERIC(38, 12): 26 digits before the point
 _MONEY_PLACES = Decimal(10) ** -12
 
 

@@ -1,6 +1,6 @@
 """The ``usage`` table in PostgreSQL and the numbered migrations that build it.
 
-The same column contract as DuckDB's (``schema``): money as ``NUMERIC(18, 12)``, ``ts`` as
+The same column contract as DuckDB's (``schema``): money as ``NUMERIC(38, 12)``, ``ts`` as
 ``TIMESTAMPTZ``, ``tags`` as ``TEXT[]``, ``metadata`` as ``JSONB``. Migrations are applied
 in order and recorded in ``tokentrail_migrations``; several processes starting at once
 take turns through an advisory lock. Never edit a released migration: append a new one.
@@ -14,7 +14,7 @@ from ..errors import StoreError
 
 __all__ = ["PG_MIGRATIONS", "PG_SCHEMA_VERSION", "migrate_postgres"]
 
-_COST = "NUMERIC(18, 12)"
+_COST = "NUMERIC(38, 12)"
 
 _V1_USAGE = f"""
 CREATE TABLE IF NOT EXISTS usage (
