@@ -8,8 +8,11 @@ take a screenshot. Chromium listens on a loopback port it picks itself
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
+import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -28,7 +31,10 @@ class Browser:
     def __init__(self, width: int = 1360, height: int = 1500) -> None:
         import websocket  # websocket-client, a dev dependency
 
-        self._tmp = tempfile.TemporaryDirectory(prefix="tt-chromium-")
+        # Chromium's helper processes may still write the profile for a moment after the
+        # browser itself exits: they are killed with their process group (below), and a
+        # file one of them wrote at the last moment does not fail the test's teardown.
+        self._tmp = tempfile.TemporaryDirectory(prefix="tt-chromium-", ignore_cleanup_errors=True)
         profile = Path(self._tmp.name)
         self._proc = subprocess.Popen(
             [
@@ -44,6 +50,7 @@ class Browser:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: close() ends every helper too
         )
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 30
@@ -149,6 +156,8 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)  # helpers left behind (crashpad, GPU)
         self._tmp.cleanup()
 
     def __enter__(self) -> Browser:
