@@ -308,3 +308,24 @@ def test_prune_with_an_absurd_retention_is_clear(db: Path):
     assert result.exit_code == 2 and "Traceback" not in result.output
     result = invoke(db, "prune", "--older-than", "9000y", "--json")
     assert result.exit_code == 0 and json.loads(result.output)["deleted"] == 0
+
+
+def test_export_takes_the_filters_the_other_commands_have(tmp_path: Path):
+    """issue 25: export lacked --until/--model/--operation."""
+    from tests.analytics_data import R1, R2, R3, R4, write_db
+
+    db = write_db(tmp_path / "four.duckdb", [R1, R2, R3, R4])
+
+    def exported(*args: str) -> list[dict[str, str]]:
+        result = CliRunner().invoke(cli, ["--db", str(db), "export", *args])
+        assert result.exit_code == 0, result.output
+        return list(csv.DictReader(io.StringIO(result.output)))
+
+    assert len(exported()) == 4
+    assert {r["model"] for r in exported("--model", "gpt-4o")} == {"gpt-4o"}
+    assert len(exported("--model", "gpt-4o", "--model", "claude")) == 3
+    assert {r["operation"] for r in exported("--operation", "summarize")} == {"summarize"}
+    assert len(exported("--until", "2026-11-21")) == 1  # R1 only (2026-11-20 23:30 UTC)
+    assert len(exported("--since", "2026-11-21", "--until", "2026-11-22")) == 1  # R2
+    assert len(exported("--tag", "beta")) == 1
+    assert exported("--model", "gpt-4o", "--operation", "summarize") == []

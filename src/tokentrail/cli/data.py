@@ -91,6 +91,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.option(
     "--since", default=None, help='Only calls since then: "30d", "this-month", "2026-11-01"...'
 )
+@click.option("--until", default=None, help="Only calls before then (same forms as --since).")
+@click.option("--model", "models", multiple=True, help="Only this model (repeat for several).")
+@click.option("--operation", "operations", multiple=True, help="Only this operation.")
+@click.option("--tag", "tags", multiple=True, help="Only calls with this tag.")
 @click.option(
     "--format",
     "fmt",
@@ -113,6 +117,10 @@ def export(
     ctx: click.Context,
     user: str | None,
     since: str | None,
+    until: str | None,
+    models: tuple[str, ...],
+    operations: tuple[str, ...],
+    tags: tuple[str, ...],
     fmt: str,
     output: str | None,
     as_json: bool,
@@ -122,12 +130,15 @@ def export(
     from ..timeparse import parse_time
 
     db = db_path(ctx)
-    start = None
-    if since is not None:
-        try:
-            start = parse_time(since)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--since") from None
+    bounds: dict[str, Any] = {}
+    for flag, value in (("--since", since), ("--until", until)):
+        if value is not None:
+            try:
+                bounds[flag[2:]] = parse_time(value)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint=flag) from None
+    filters = {"model": list(models), "operation": list(operations), "tag": list(tags)}
+    selection: dict[str, Any] = {"user": user, "filters": filters, **bounds}
     if output is None and as_json:
         raise click.UsageError("--json prints a summary; give the data a file with -o FILE")
     if output is None and fmt == "parquet" and sys.stdout.isatty():
@@ -136,7 +147,7 @@ def export(
             "-o usage.parquet (or pipe the output into another program)"
         )
     if output is not None:
-        count = _run(lambda: store_export(db, output, fmt=fmt, user=user, since=start))
+        count = _run(lambda: store_export(db, output, fmt=fmt, **selection))
         if as_json:
             echo_json({"path": str(Path(output)), "rows": count, "format": fmt})
         else:
@@ -145,7 +156,7 @@ def export(
     # To standard output: stage in a temporary file, then stream it.
     with tempfile.TemporaryDirectory(prefix="tokentrail-export-") as tmp:
         staging = os.path.join(tmp, f"export.{fmt}")
-        _run(lambda: store_export(db, staging, fmt=fmt, user=user, since=start))
+        _run(lambda: store_export(db, staging, fmt=fmt, **selection))
         out: Any = sys.stdout.buffer
         with open(staging, "rb") as fh:
             while chunk := fh.read(1 << 16):

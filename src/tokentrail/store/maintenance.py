@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -183,12 +183,17 @@ def export(
     fmt: str = "csv",
     user: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
+    filters: Mapping[str, Any] | None = None,
 ) -> int:
-    """Write the ``usage`` rows (optionally one user's, optionally since a time) to ``out``.
+    """Write the ``usage`` rows to ``out``: all, or those in ``[since, until)`` that match
+    ``user`` and ``filters`` (the analytics filters: ``model``, ``operation``, ``tag``...).
 
     ``fmt`` is ``csv``, ``parquet`` or ``jsonl``; timestamps are written in UTC. Returns
     the number of rows written.
     """
+    from ..analytics.sql import where as where_clause
+
     if fmt not in EXPORT_FORMATS:
         raise StoreError(f"unknown export format {fmt!r}: use one of {', '.join(EXPORT_FORMATS)}")
     target = Path(out)
@@ -197,7 +202,9 @@ def export(
         "parquet": "FORMAT parquet",
         "jsonl": "FORMAT json",
     }[fmt]
-    where, params = _where(user, since)
+    selected = {**(filters or {}), "user_id": user} if user is not None else dict(filters or {})
+    where_sql, params = where_clause(since, until, selected)
+    where = f" {where_sql}" if where_sql else ""
     # COPY writes to a temporary file first so that a failed export never leaves half a file.
     with tempfile.TemporaryDirectory(prefix="tokentrail-export-") as tmp:
         staging = Path(tmp) / f"export.{fmt}"
