@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..usage import MAX_TOKENS, Usage
+from ..usage import MAX_TOKENS, Usage, subsets_fit
 from .compatible import from_openai_compatible
 from .response_info import ResponseInfo, price_variant, text_or_none
 
@@ -143,19 +143,20 @@ def _plain_counts(fields: Mapping[str, Any]) -> Usage | None:
     for n in (inp, out, cache_read, cache_write, audio_in, reasoning, audio_out):
         if type(n) is not int or n < 0 or n > MAX_TOKENS:
             return None  # bool, float, str, negative, too large: the general reader fixes it
-    if cache_read + cache_write > inp or audio_in > inp or reasoning + audio_out > out:
+    counts = {
+        "input_tokens": inp,
+        "output_tokens": out,
+        "cache_read_tokens": cache_read,
+        "cache_write_tokens": cache_write,
+        "input_audio_tokens": audio_in,
+        "reasoning_tokens": reasoning,
+        "output_audio_tokens": audio_out,
+    }
+    if not subsets_fit(counts):
         return None  # clamped and flagged by the general reader
     if reasoning and fields.get("total_tokens") != inp + out:
         return None  # reasoning may be outside the completion (xAI): the general reader decides
-    return Usage(
-        input_tokens=inp,
-        output_tokens=out,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        input_audio_tokens=audio_in,
-        reasoning_tokens=reasoning,
-        output_audio_tokens=audio_out,
-    )
+    return Usage(**counts)
 
 
 def _details(
