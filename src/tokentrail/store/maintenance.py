@@ -22,7 +22,7 @@ from ..errors import StoreError
 from .connect import connect, reading
 from .locks import store_lock
 from .migrate import check_readable, migrate, schema_version
-from .paths import resolve_db_path, spool_dirs
+from .paths import PostgresUrl, resolve_db_path, spool_dirs
 from .schema import SCHEMA_VERSION
 from .segments import (
     LOCK_SUFFIX,
@@ -77,9 +77,10 @@ def parse_duration(text: str) -> timedelta:
     return delta
 
 
-def spool_backlog(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Records waiting in the spool (not in DuckDB yet): segments, records, writers."""
-    db = resolve_db_path(path)
+def spool_backlog(path: str | os.PathLike[str] | PostgresUrl | None = None) -> dict[str, Any]:
+    """Records waiting in this host's spool (not in the database yet): segments, records,
+    writers. ``path`` is a DuckDB file or a PostgreSQL URL."""
+    db = path if isinstance(path, PostgresUrl) else resolve_db_path(path)
     segments = 0
     records = 0
     writers: set[str] = set()

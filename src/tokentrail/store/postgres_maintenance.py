@@ -12,47 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .integrity import SAFE_CONFIG
-from .paths import PostgresUrl, spool_dirs
+from .maintenance import spool_backlog
+from .paths import PostgresUrl
 from .postgres_reading import reading_postgres
 from .postgres_schema import PG_SCHEMA_VERSION
-from .segments import LOCK_SUFFIX, SEGMENT_SUFFIX, segment_rows_estimate, token_of
 
-__all__ = ["export_snapshot", "forget", "prune", "spool_backlog", "status"]
-
-
-def spool_backlog(url: PostgresUrl) -> dict[str, Any]:
-    """Records waiting in this host's spool for ``url``: segments, records, writers."""
-    segments = records = 0
-    writers: set[str] = set()
-    locations = []
-    for directory in spool_dirs(url):
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            continue
-        found = False
-        for name in names:
-            if name.endswith(SEGMENT_SUFFIX):
-                segments += 1
-                found = True
-                records += segment_rows_estimate(directory / name)
-                writers.add(token_of(name))
-            elif name.endswith(LOCK_SUFFIX):
-                writers.add(name[: -len(LOCK_SUFFIX)])
-        if found:
-            locations.append(str(directory))
-    return {
-        "segments": segments,
-        "records": records,
-        "writers": len(writers),
-        "directories": locations,
-    }
+__all__ = ["export_snapshot", "forget", "prune", "status"]
 
 
 def status(url: PostgresUrl) -> dict[str, Any]:
