@@ -241,14 +241,20 @@ def subsets_fit(counts: Mapping[str, int]) -> bool:
     return True
 
 
+_INT_ONLY = frozenset((int,))
+
+
 def _valid_as_given(counts: dict[Any, Any]) -> bool:
     """Known field names, exact ints in range, subsets within their parents: valid as is."""
     if not counts.keys() <= _FIELD_SET:
         return False
-    for value in counts.values():
-        if type(value) is not int or not 0 <= value <= MAX_TOKENS:
-            return False
-    return subsets_fit(counts)
+    if not counts:
+        return True
+    values = counts.values()
+    # Bulk checks (C loops): every value an exact int (no bool, no float), all in range.
+    if not _INT_ONLY.issuperset(map(type, values)):
+        return False
+    return 0 <= min(values) and max(values) <= MAX_TOKENS and subsets_fit(counts)
 
 
 def _validated(

@@ -114,6 +114,7 @@ _PLAIN_INPUT = frozenset(
 )
 _PLAIN_OUTPUT = frozenset(("reasoning", "audio"))
 _EMPTY: dict[str, Any] = {}
+_INT_OR_NONE = frozenset((int, type(None)))
 _SOURCE = "LangChain usage_metadata"
 
 
@@ -155,13 +156,12 @@ def _usual_counts(md: Any) -> dict[str, int] | None:
         out.get("reasoning"),
         out.get("audio"),
     )
-    values: list[int] = []
-    for value in raw:
-        if value is None:
-            value = 0
-        elif type(value) is not int or not 0 <= value <= MAX_TOKENS:
-            return None  # bools, floats, negatives...: the general rules fix and report them
-        values.append(value)
+    # Bulk checks (C loops): bools, floats, negatives...: the general rules fix and report them.
+    if not _INT_OR_NONE.issuperset(map(type, raw)):
+        return None
+    values = [value or 0 for value in raw]
+    if min(values) < 0 or max(values) > MAX_TOKENS:
+        return None
     total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out = values
     return {
         "input_tokens": total_in,
