@@ -110,6 +110,35 @@ def test_llamaindex_stream_moves_the_counter_before_it_ends(
     _check_rises_then_exact(seen, counter)
 
 
+async def test_async_streams_move_the_counter_too(
+    tracker: Any,
+    chat_openai: Callable[..., Any],
+    li_openai: Callable[..., Any],
+    wire_server: WireServer,
+    llamaindex_left_clean: None,
+) -> None:
+    from llama_index.core.base.llms.types import ChatMessage
+
+    wire_server.enqueue(_reply())
+    llm = chat_openai(model="gpt-4o-mini", stream_usage=True)
+    with tracker.live(mode="off") as counter:
+        seen = [
+            (counter.calls, counter.total_tokens)
+            async for _ in llm.astream("count", config={"callbacks": [tracker.langchain()]})
+        ]
+    _check_rises_then_exact(seen, counter)
+
+    wire_server.enqueue(_reply(stream_usage=True))
+    handle = tracker.llamaindex()
+    try:
+        with tracker.live(mode="off") as counter:
+            stream = await li_openai().astream_chat([ChatMessage(role="user", content="count")])
+            seen = [(counter.calls, counter.total_tokens) async for _ in stream]
+    finally:
+        handle.detach()
+    _check_rises_then_exact(seen, counter)
+
+
 def test_terminal_line_shows_the_stream_growing_then_the_exact_total(
     tracker: Any, chat_openai: Callable[..., Any], wire_server: WireServer
 ) -> None:
