@@ -21,10 +21,19 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-__all__ = ["Collector", "Point", "collector", "expected_attributes", "row_times_ns"]
+__all__ = [
+    "Collector",
+    "Point",
+    "collector",
+    "expected_attributes",
+    "operation_name",
+    "row_times_ns",
+]
 
 # The conventions' well-known provider names for the providers these tests use.
 _PROVIDER = {"openai": "openai", "anthropic": "anthropic"}
+# The ``operation`` column values the integrations set -> ``gen_ai.operation.name``.
+_OPERATIONS = {"embedding": "embeddings", "text_completion": "text_completion"}
 _MONEY = (
     "total_cost",
     "input_cost",
@@ -120,13 +129,19 @@ def row_times_ns(row: Mapping[str, Any]) -> tuple[int, int]:
     return start, start + int(row["latency_ms"] * 1e6)
 
 
-def expected_attributes(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The attributes a call's span must carry, from its stored ``usage`` row."""
+def operation_name(row: Mapping[str, Any]) -> str:
+    """The ``gen_ai.operation.name`` of a stored row."""
+    return _OPERATIONS.get(row["operation"], "chat")
+
+
+def expected_attributes(row: Mapping[str, Any], request_model: str | None = None) -> dict[str, Any]:
+    """The attributes a call's span must carry, from its stored ``usage`` row and the model
+    the request asked for (the row's ``model``, the one the response named, by default)."""
     ok = row["status"] == "ok"
     want: dict[str, Any] = {
-        "gen_ai.operation.name": "embeddings" if row["operation"] == "embedding" else "chat",
+        "gen_ai.operation.name": operation_name(row),
         "gen_ai.provider.name": _PROVIDER[row["provider"]],
-        "gen_ai.request.model": row["model"],
+        "gen_ai.request.model": request_model or row["model"],
         "gen_ai.usage.input_tokens": row["input_tokens"],
         "gen_ai.usage.output_tokens": row["output_tokens"],
         "gen_ai.usage.cache_read.input_tokens": row["cache_read_tokens"],

@@ -8,6 +8,10 @@ output in a Jupyter notebook. Stop it with ``.stop()`` or use it as a context ma
         chain.invoke(inputs, config={"callbacks": [tracker.langchain()]})
 
 Refreshes are throttled (``interval`` seconds) so a burst of calls costs one redraw.
+
+A streamed call moves the counter while it streams: each piece of text the integrations
+report adds its estimated output tokens (tiktoken for OpenAI models), and the call's record
+replaces that estimate by the exact counts when the stream ends.
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ class LiveCounter:
         self.tokens = 0
         self.cost = Decimal(0)
         self.unpriced = 0
+        #: Estimated output tokens of the streams in flight, by run id (see the module docs).
+        self._streaming: dict[str, int] = {}
         self._shown_tokens = 0
         self._dirty = False
         self._last_draw = 0.0
@@ -102,19 +108,45 @@ class LiveCounter:
                 self.unpriced += 1
             else:
                 self.cost += record.cost.total
+            if self._streaming and record.run_id is not None:
+                self._streaming.pop(record.run_id, None)  # the exact counts replace it
+            self._dirty = True
+            due = time.monotonic() - self._last_draw >= self.interval
+        if due:
+            self.refresh()
+
+    def _on_chunk(self, run_id: str, text: str, model: str | None) -> None:
+        from .estimate import count_text_tokens
+
+        tokens = count_text_tokens(text, model)
+        with self._lock:
+            self._streaming[run_id] = self._streaming.get(run_id, 0) + tokens
             self._dirty = True
             due = time.monotonic() - self._last_draw >= self.interval
         if due:
             self.refresh()
 
     @property
+    def streaming_tokens(self) -> int:
+        """Estimated output tokens of the streams still in flight."""
+        with self._lock:
+            return sum(self._streaming.values())
+
+    @property
+    def total_tokens(self) -> int:
+        """The tokens shown: finished calls' exact counts plus the streams in flight."""
+        with self._lock:
+            return self.tokens + sum(self._streaming.values())
+
+    @property
     def text(self) -> str:
         """The counter as shown now."""
         with self._lock:
+            tokens = self.tokens + sum(self._streaming.values())
             return format_counter(
-                self.tokens,
+                tokens,
                 self.cost,
-                rising=self.tokens > self._shown_tokens,
+                rising=tokens > self._shown_tokens,
                 unpriced=self.unpriced,
             )
 
@@ -124,7 +156,7 @@ class LiveCounter:
         try:
             text = self.text
             with self._lock:
-                self._shown_tokens = self.tokens
+                self._shown_tokens = self.tokens + sum(self._streaming.values())
                 self._dirty = False
                 self._last_draw = time.monotonic()
             if self.mode == "terminal":
@@ -157,7 +189,7 @@ class LiveCounter:
     def start(self) -> LiveCounter:
         """Subscribe to the tracker and draw the initial counter; returns ``self``."""
         if self._unsubscribe is None:
-            self._unsubscribe = self.tracker.subscribe(self._on_record)
+            self._unsubscribe = self.tracker.subscribe(self._on_record, self._on_chunk)
             if self.mode in ("terminal", "notebook"):
                 self.refresh()
                 self._timer = threading.Thread(
@@ -180,7 +212,8 @@ class LiveCounter:
         if self.mode == "summary":
             stream = self._stream if self._stream is not None else sys.stderr
             with self._lock:  # a final total: nothing is rising any more
-                line = format_counter(self.tokens, self.cost, unpriced=self.unpriced)
+                tokens = self.tokens + sum(self._streaming.values())
+                line = format_counter(tokens, self.cost, unpriced=self.unpriced)
             stream.write(line + "\n")
             stream.flush()
             return

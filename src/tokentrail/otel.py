@@ -53,6 +53,7 @@ from .otel_attributes import (
     metric_attributes,
     refusal_attributes,
     refusal_request_attributes,
+    request_model,
     span_name,
 )
 from .otel_queue import Background
@@ -155,7 +156,7 @@ class Telemetry:
         latency = record.latency_ms
         end = start + int(latency * 1e6) if latency is not None and latency >= 0 else start
         attrs = metric_attributes(record)  # the sampling-relevant ones, known at start
-        name = span_name(str(attrs["gen_ai.operation.name"]), record.model)
+        name = span_name(str(attrs["gen_ai.operation.name"]), request_model(record))
         span = self._tracer.start_span(
             name, kind=SpanKind.CLIENT, context=parent, attributes=attrs, start_time=start
         )

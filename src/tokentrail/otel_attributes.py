@@ -36,6 +36,7 @@ __all__ = [
     "provider_name",
     "refusal_attributes",
     "refusal_request_attributes",
+    "request_model",
     "span_name",
 ]
 
@@ -84,12 +85,21 @@ def provider_name(provider: str | None) -> str | None:
 
 
 def operation_name(record: UsageRecord) -> str:
-    """``gen_ai.operation.name``: ``embeddings`` or ``chat``.
+    """``gen_ai.operation.name``: ``embeddings``, ``text_completion`` or ``chat``.
 
-    A record names its kind only for embeddings (their rows carry ``operation="embedding"``);
-    every other call tokentrail captures is a chat model call, so ``chat``.
+    The integrations name the non-chat kinds in ``operation``: embedding batches
+    (``embedding``) and text-completion calls (``text_completion``, unless the user's
+    attribution set an operation of its own). Every other call is a chat model call.
     """
-    return "embeddings" if record.operation == "embedding" else "chat"
+    operation = record.operation
+    if operation == "embedding":
+        return "embeddings"
+    return "text_completion" if operation == "text_completion" else "chat"
+
+
+def request_model(record: UsageRecord) -> str | None:
+    """``gen_ai.request.model``: the model asked for, else (unknown) the one recorded."""
+    return record.request_model or record.model
 
 
 def span_name(operation: str, model: str | None) -> str:
@@ -104,8 +114,9 @@ def metric_attributes(record: UsageRecord) -> Attributes:
     provider = provider_name(record.provider)
     if provider is not None:
         attrs["gen_ai.provider.name"] = provider
-    if record.model:
-        attrs["gen_ai.request.model"] = record.model
+    model = request_model(record)
+    if model:
+        attrs["gen_ai.request.model"] = model
     return attrs
 
 
@@ -113,8 +124,7 @@ def call_attributes(record: UsageRecord) -> Attributes:
     """Every attribute of a call's span except those of :func:`metric_attributes`.
 
     ``record.model`` is the model the response named when it named one, else the one asked
-    for (the record keeps one name): it is ``gen_ai.request.model``, and also
-    ``gen_ai.response.model`` when a response came (status ``ok``).
+    for: it is ``gen_ai.response.model`` when a response came (status ``ok``).
     """
     usage = record.usage
     attrs: Attributes = {attr: getattr(usage, name) for name, attr in _COUNTS}

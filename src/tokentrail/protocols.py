@@ -10,6 +10,8 @@ The capture contract an integration follows for one model call::
     context = target.call_context(explicit)         # at the start, in the caller's context
     reservation = target.preflight(request) if target.guarded else None   # may raise
     ...                                              # the call runs
+    if target.watching_streams:                      # per streamed piece, while in flight
+        target.streamed(run_id, text, model)
     target.capture(record, context=context, reservation=reservation)      # never raises
     target.release(reservation)                      # instead, when no record will come
 """
@@ -63,12 +65,26 @@ class CaptureTarget(Protocol):
         """Take one finished call: attribute, price, settle, store, notify. Never raises."""
         ...
 
+    @property
+    def watching_streams(self) -> bool:
+        """True while someone follows streamed calls piece by piece: only then report them."""
+        ...
+
+    def streamed(self, run_id: str, text: str, model: str | None) -> None:
+        """A call in flight (``run_id``, as its record will say) streamed ``text``. Never raises."""
+        ...
+
 
 class RecordSource(Protocol):
     """Something that tells subscribers about every record it captures."""
 
-    def subscribe(self, listener: Callable[[UsageRecord], None]) -> Callable[[], None]:
-        """Call ``listener(record)`` for each captured call; returns an unsubscribe."""
+    def subscribe(
+        self,
+        listener: Callable[[UsageRecord], None],
+        on_chunk: Callable[[str, str, str | None], None] | None = None,
+    ) -> Callable[[], None]:
+        """Call ``listener(record)`` for each captured call, and ``on_chunk(run_id, text,
+        model)`` for each piece a call in flight streams; returns an unsubscribe."""
         ...
 
 

@@ -184,6 +184,10 @@ class UsageRecord:
     price_variant: str | None = None
     #: A framework cache hit: no request was sent, recorded at zero cost.
     cache_hit: bool = False
+    #: The model the request asked for (``model`` is the one the response named, e.g.
+    #: ``gpt-4o-mini`` -> ``gpt-4o-mini-2024-07-18``); ``None``: unknown, taken as ``model``.
+    #: Not a column: OpenTelemetry's ``gen_ai.request.model`` reads it.
+    request_model: str | None = None
 
     @property
     def estimated(self) -> bool:

@@ -44,6 +44,8 @@ __all__ = ["Tracker"]
 logger = logging.getLogger("tokentrail")
 
 Listener = Callable[[UsageRecord], None]
+#: ``on_chunk(run_id, text, model)``: a piece of text a call in flight streamed.
+ChunkListener = Callable[[str, str, "str | None"], None]
 
 
 class Tracker:
@@ -98,6 +100,7 @@ class Tracker:
         self._store: UsageStore = UsageStore(self._path, durability=durability)
         self._guard: BudgetGuard | None = None
         self._listeners: list[Listener] = []
+        self._chunk_listeners: list[ChunkListener] = []
         self._lock = threading.Lock()
         self._closed = False
         self._analytics: Analytics | None = None
@@ -293,16 +296,40 @@ class Tracker:
             context = self._default_context
         return self.capture(rec, context=context)
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener(record)`` for every captured call; returns an unsubscribe function."""
+    def subscribe(
+        self, listener: Listener, on_chunk: ChunkListener | None = None
+    ) -> Callable[[], None]:
+        """Call ``listener(record)`` for every captured call; returns an unsubscribe function.
+
+        ``on_chunk(run_id, text, model)``, if given, is called for every piece of text a
+        streamed call produces while it is in flight (the integrations report them only
+        while someone listens, see :attr:`watching_streams`); its record, with the same
+        ``run_id``, follows at the end.
+        """
         with self._lock:
             self._listeners = [*self._listeners, listener]
+            if on_chunk is not None:
+                self._chunk_listeners = [*self._chunk_listeners, on_chunk]
 
         def unsubscribe() -> None:
             with self._lock:
                 self._listeners = [f for f in self._listeners if f is not listener]
+                self._chunk_listeners = [f for f in self._chunk_listeners if f is not on_chunk]
 
         return unsubscribe
+
+    @property
+    def watching_streams(self) -> bool:
+        """True while a subscriber follows streamed calls piece by piece (a live counter)."""
+        return bool(self._chunk_listeners) and not self._disabled
+
+    def streamed(self, run_id: str, text: str, model: str | None) -> None:
+        """A call in flight streamed ``text`` (reported by the integrations). Never raises."""
+        for on_chunk in self._chunk_listeners:
+            try:
+                on_chunk(run_id, text, model)
+            except Exception:
+                logger.exception("tokentrail: a stream listener failed")
 
     def live(self, **kwargs: Any) -> LiveCounter:
         """Show a running ``Tokens: 12,450 ↑ | Cost: $0.23`` counter of the calls from now on.

@@ -12,6 +12,8 @@ Endpoints (paths may carry any prefix, e.g. ``/v1``):
   chunk has ``"usage": null`` and a final chunk with ``"choices": []`` carries the usage.
   Usage has ``prompt_tokens_details.cached_tokens`` and
   ``completion_tokens_details.reasoning_tokens``. ``n > 1`` gives ``n`` choices, usage once.
+* ``POST /v1/completions`` — OpenAI's legacy Completions API, JSON or SSE, usage as in Chat
+  Completions without the details (``tests/wire/completions.py``).
 * ``POST /v1/messages`` — Anthropic Messages, JSON or SSE (``message_start``,
   ``content_block_start``, ``ping``, ``content_block_delta``, ``content_block_stop``,
   ``message_delta`` with the cumulative usage, ``message_stop``). Usage has raw

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import formats
+from . import completions, formats
 from .formats import Reply
 
 __all__ = ["Received", "WireServer"]
@@ -201,7 +201,7 @@ def _make_handler(server: WireServer) -> type[BaseHTTPRequestHandler]:  # noqa: 
                 self._json(200, {"input_tokens": server.default.input_tokens})
                 return
             if not (
-                path.endswith("/chat/completions")
+                path.endswith("/completions")
                 or path.endswith("/embeddings")
                 or path.endswith("/responses")
                 or path.endswith("/messages")
@@ -233,6 +233,13 @@ def _make_handler(server: WireServer) -> type[BaseHTTPRequestHandler]:  # noqa: 
                     self._sse([("", c) for c in chunks], reply, named=False, done=True)
                 else:
                     self._json(200, formats.openai_chat(reply, body, cid), reply)
+            elif path.endswith("/completions"):  # the legacy Completions API
+                cid = f"cmpl-{uuid.uuid4().hex[:24]}"
+                if received.stream:
+                    chunks = completions.openai_completion_chunks(reply, body, cid)
+                    self._sse([("", c) for c in chunks], reply, named=False, done=True)
+                else:
+                    self._json(200, completions.openai_completion(reply, body, cid), reply)
             elif path.endswith("/embeddings"):
                 self._json(200, formats.openai_embeddings(reply, body), reply)
             else:

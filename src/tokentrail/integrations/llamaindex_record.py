@@ -41,6 +41,7 @@ def record_of(
             ts=call.ts,
             latency_ms=latency_ms,
             operation="embedding",
+            request_model=call.model,
             run_id=call.run_id,
             parent_run_id=call.parent_run_id,
             trace_id=call.trace_id,
@@ -68,6 +69,12 @@ def record_of(
         error_type=error_type,
         request_id=info.request_id or _error_request_id(exc),
         price_variant=info.price_variant,
+        request_model=call.model,
+        # complete(): a text completion, unless the user's attribution names an operation
+        # (theirs wins: budgets are keyed on it).
+        operation="text_completion"
+        if call.kind == "completion" and call.ctx.attribution.operation is None
+        else None,
     )
 
 

@@ -240,7 +240,7 @@ class Recorder:
         return call
 
     def progress(self, span: str | None, response: Any) -> None:
-        """A streamed chunk arrived."""
+        """A streamed chunk arrived (its ``delta`` goes to a live counter, if one watches)."""
         call = self.calls.get(span) if span is not None else None
         if call is None:
             return
@@ -248,6 +248,12 @@ class Recorder:
         call.last = response
         if has_usage(getattr(response, "raw", None)):
             call.usage_response = response
+        # A live counter follows the stream; an outer call whose nested call reaches the
+        # provider records nothing, so only the nested call's pieces are reported.
+        if not call.children and self.tracker.watching_streams:
+            delta = getattr(response, "delta", None)
+            if isinstance(delta, str) and delta:
+                self.tracker.streamed(call.run_id, delta, call.model)
 
     def end(self, span: str | None, response: Any, source: Source) -> None:
         """The call returned (or its stream was consumed to the end)."""

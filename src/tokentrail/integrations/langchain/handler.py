@@ -4,7 +4,8 @@
   provider, attribution (LangChain ``metadata`` keys ``user_id``/``session_id``/``operation``
   and ``tags`` > handler arguments > ``track()`` blocks > tracker defaults) and the budget
   pre-flight, which may raise :class:`~tokentrail.BudgetExceededError`, on purpose.
-* ``on_llm_new_token`` remembers the streamed text (for streams that report no usage).
+* ``on_llm_new_token`` remembers the streamed text (for streams that report no usage) and,
+  while a live counter watches, reports each piece to the tracker as it arrives.
 * ``on_llm_end`` / ``on_llm_error`` close it: one record (see ``results``) handed to the
   tracker's ``capture``. A stream the consumer abandons (``GeneratorExit``, task
   cancellation, ``KeyboardInterrupt``) is ``status="cancelled"``.
@@ -270,7 +271,8 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         parent_run_id: UUID | None = None,
         **kwargs: Any,
     ) -> None:
-        """Remember what was streamed (for cancelled streams and streams without usage)."""
+        """Remember what was streamed (for cancelled streams and streams without usage);
+        report it to a live counter, if one watches."""
         call = self._calls.calls.get(run_id)
         if call is None:
             return
@@ -281,10 +283,11 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         call.last_chunk = marker
         if call.texts is None:
             call.texts = []
-        if not isinstance(token, str):
-            call.texts.append(content_text(token))  # content parts (may hold no text)
-        elif token:
-            call.texts.append(token)
+        piece = token if isinstance(token, str) else content_text(token)  # or content parts
+        if piece or not isinstance(token, str):
+            call.texts.append(piece)
+        if piece and self.tracker.watching_streams:  # a live counter follows the stream
+            self.tracker.streamed(call.run_id, piece, call.model)
 
     # ------------------------------------------------------------------ ends
     def on_llm_end(

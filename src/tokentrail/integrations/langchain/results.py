@@ -32,7 +32,7 @@ from .starts import first_text, text
 if TYPE_CHECKING:
     from langchain_core.outputs import LLMResult
 
-__all__ = ["Result", "bare_record", "read_result", "record_of"]
+__all__ = ["Result", "bare_record", "completion_operation", "read_result", "record_of"]
 
 _NOTHING: Mapping[str, Any] = {}
 _NO_USAGE = Usage()
@@ -159,6 +159,8 @@ def record_of(
         request_id=result.request_id or _error_request_id(error),
         price_variant=result.variant,
         cache_hit=result.cache_hit,
+        request_model=call.model,
+        operation=completion_operation(call),
     )
 
 
@@ -177,7 +179,17 @@ def bare_record(call: Call, status: Status) -> UsageRecord:
         metadata=call.metadata,
         streamed=bool(call.texts),
         status=status,
+        request_model=call.model,
+        operation=completion_operation(call),
     )
+
+
+def completion_operation(call: Call) -> str | None:
+    """``text_completion`` for a text-completion LLM's call (``on_llm_start``) unless the
+    call's attribution names an operation (the user's wins: budgets are keyed on it)."""
+    if call.chat or call.context.attribution.operation is not None:
+        return None
+    return "text_completion"
 
 
 def _estimate(call: Call, model: str | None, output_text: str) -> Usage:
