@@ -39,7 +39,13 @@ DIMENSIONS: dict[str, str] = {
     "framework": "(none)",
     "status": "(none)",
     "priced_model": "(unpriced)",
+    "model_version": "(unknown)",
 }
+
+#: Dimensions whose key is not their own column. ``model`` is the catalog's model (dated
+#: and provider-prefixed spellings of one model are one group), the name as reported
+#: when it was not priced; ``model_version`` is the name exactly as reported.
+_KEY_EXPRESSIONS = {"model": "coalesce(priced_model, model)", "model_version": "model"}
 
 _ALIASES = {"user": "user_id", "session": "session_id", "tags": "tag", "op": "operation"}
 
@@ -165,6 +171,10 @@ def where(
         if name == "tag":
             clauses.append(dialect.any_tag)
             params.append(values)
+        elif name == "model":  # the name as reported or the catalog's model it priced as
+            marks = ", ".join("?" for _ in values)
+            clauses.append(f"(model IN ({marks}) OR priced_model IN ({marks}))")
+            params.extend([*values, *values])
         else:
             clauses.append(f"{name} IN ({', '.join('?' for _ in values)})")
             params.extend(values)
@@ -180,7 +190,8 @@ def keyed_source(dimension: str | None, where_sql: str, dialect: Dialect = DUCKD
     if dimension == "tag":
         return f"(SELECT *, {dialect.tag_rows(label)} AS key FROM usage {where_sql}) AS keyed"
     quoted = label.replace("'", "''")
-    return f"(SELECT *, coalesce({dimension}, '{quoted}') AS key FROM usage {where_sql}) AS keyed"
+    column = _KEY_EXPRESSIONS.get(dimension, dimension)
+    return f"(SELECT *, coalesce({column}, '{quoted}') AS key FROM usage {where_sql}) AS keyed"
 
 
 def fetch(con: Any, sql: str, params: Sequence[Any]) -> Result:

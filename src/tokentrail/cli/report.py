@@ -28,7 +28,7 @@ _FILTER_OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("--user", "user_id", "Only this user (repeat for several)."),
     ("--session", "session_id", "Only this session."),
     ("--operation", "operation", "Only this operation."),
-    ("--model", "model", "Only this model."),
+    ("--model", "model", "Only this model (as reported, or the catalog model it priced as)."),
     ("--provider", "provider", "Only this provider."),
     ("--tag", "tag", "Only calls with this tag."),
 )
@@ -45,6 +45,7 @@ _TEXT = {
     "framework",
     "status",
     "priced_model",
+    "model_version",
 }
 
 
@@ -226,7 +227,8 @@ def print_report(
     "--by",
     "by",
     default=None,
-    help="Group by model, provider, user, session, operation, tag, framework or status.",
+    help="Group by model (the catalog's model), model_version (the name as reported), "
+    "provider, user, session, operation, tag, framework or status.",
 )
 @click.option(
     "--period",
