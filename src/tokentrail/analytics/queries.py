@@ -171,6 +171,7 @@ def by(
         ), t AS (SELECT sum(cost) AS all_cost, sum(input_tokens + output_tokens) AS tokens FROM c)
         SELECT {dim}, calls, input_tokens, output_tokens, cache_read_tokens,
             (input_tokens + output_tokens)::BIGINT AS total_tokens, cost, unpriced_calls, errors,
+            estimated_calls,
             CASE WHEN t.all_cost > 0 THEN c.cost::{double} / t.all_cost::{double}
                  WHEN t.tokens > 0 THEN (input_tokens + output_tokens)::{double} / t.tokens::{double}
                  ELSE 0 END::{double} AS share

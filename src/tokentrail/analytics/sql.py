@@ -83,7 +83,8 @@ GROUP_AGGREGATES = """
     coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
     coalesce(sum(total_cost), 0)::DECIMAL(38, 12) AS cost,
     (count(*) - count(total_cost))::BIGINT AS unpriced_calls,
-    count(*) FILTER (WHERE status = 'error')::BIGINT AS errors"""
+    count(*) FILTER (WHERE status = 'error')::BIGINT AS errors,
+    count(*) FILTER (WHERE estimated)::BIGINT AS estimated_calls"""
 
 GROUP_COLUMNS = (
     "calls",
@@ -93,6 +94,7 @@ GROUP_COLUMNS = (
     "cost",
     "unpriced_calls",
     "errors",
+    "estimated_calls",
 )
 
 OVER_TIME_SELECT = ", ".join(
