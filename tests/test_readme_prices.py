@@ -29,7 +29,9 @@ def _blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", _section(), flags=re.S)
 
 
-def test_the_prices_walkthrough_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_prices_walkthrough_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)
     pricing.clear_overrides()
     try:
@@ -37,6 +39,7 @@ def test_the_prices_walkthrough_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
         exec(compile(code, "README.md", "exec"), {})
     finally:
         pricing.clear_overrides()
+    assert capsys.readouterr().out.split() == ["0.004200", "override"]  # 3,000 + 1,200 per 1M
     [yaml_text] = _blocks("yaml")
     (tmp_path / "my-prices.yaml").write_text(yaml_text)
     [shell] = _blocks("bash")
