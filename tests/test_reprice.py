@@ -167,3 +167,23 @@ def test_reports_in_another_process_read_stored_costs(tmp_path: Path) -> None:
         assert "no price known" not in shown.stderr + shown.stdout
     text = _cli(db, "report").stdout
     assert "Spend          $0.0042" in text
+
+
+def test_reprice_on_postgresql(pg_url: str) -> None:
+    from tokentrail.store.paths import PostgresUrl
+    from tokentrail.store.postgres_reading import reading_postgres
+
+    with Tracker(pg_url) as tracker:
+        tracker.record(model="my-finetune", provider="openai", usage=_COUNTS)
+        tracker.record(model="gpt-4o-mini", provider="openai", usage=_COUNTS)
+    pricing.register("my-finetune", provider="openai", input="3", output="12")
+    url = PostgresUrl(pg_url)
+    assert reprice(url, dry_run=True)["changed"] == 1
+    out = CliRunner().invoke(cli, ["--db", pg_url, "reprice", "--json"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output)["changed"] == 1
+    with reading_postgres(url) as con:
+        costs = dict(con.execute("SELECT model, total_cost FROM usage").fetchall())
+        audit = con.execute(f"SELECT old_total_cost, new_total_cost FROM {AUDIT_TABLE}").fetchall()
+    assert costs == {"my-finetune": _FINETUNE, "gpt-4o-mini": _MINI}
+    assert audit == [(None, _FINETUNE)]

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..display import money
-from ._common import db_path, echo_json
+from ._common import database, echo_json
 from .data import _run
 
 __all__ = ["reprice"]
@@ -42,7 +42,7 @@ def reprice(
                 bounds[flag[2:]] = parse_time(value)
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint=flag) from None
-    db = db_path(ctx)
+    db = database(ctx)
     result = _run(lambda: store_reprice(db, all_rows=all_rows, dry_run=dry_run, **bounds))
     if as_json:
         echo_json(result)

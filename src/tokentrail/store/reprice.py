@@ -6,7 +6,7 @@ whose cost is unknown, with ``all_rows`` every row in the time range. A row pric
 provider itself (``cost_source = 'provider'``) and a framework cache hit ($0: no request
 was sent) keep their figure. Each changed row's old figure is kept in the
 ``tokentrail_repriced`` table (id, when, old and new total, old priced model, source and
-catalog version), so a repriced total stays auditable. DuckDB only.
+catalog version), so a repriced total stays auditable. DuckDB or PostgreSQL.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -25,7 +25,7 @@ from .connect import connect
 from .locks import store_lock
 from .maintenance import drain_spool
 from .migrate import migrate
-from .paths import resolve_db_path
+from .paths import PostgresUrl, resolve_db_path
 from .schema import COST_TYPE
 
 __all__ = ["AUDIT_TABLE", "reprice"]
@@ -63,7 +63,7 @@ _MONEY = (
 
 
 def reprice(
-    path: str | os.PathLike[str] | None = None,
+    path: str | os.PathLike[str] | PostgresUrl | None = None,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -74,7 +74,8 @@ def reprice(
     """Price stored rows again; returns the before/after totals per model.
 
     Args:
-        path: the DuckDB file (default: ``$TOKENTRAIL_DB`` or the user data directory).
+        path: the DuckDB file (default: ``$TOKENTRAIL_DB`` or the user data directory) or
+            a PostgreSQL URL.
         since, until: only rows whose call started in ``[since, until)``.
         all_rows: reprice priced rows too (default: only rows whose cost is unknown).
         dry_run: compute and report, change nothing.
@@ -84,38 +85,104 @@ def reprice(
     is priced now) with ``rows``, ``before`` and ``after`` totals in USD (``before`` counts
     unknown costs as 0; ``unpriced_before`` says how many there were).
     """
-    from ..pricing import default_pricer
-
+    if isinstance(path, PostgresUrl):
+        return _reprice_postgres(path, since, until, all_rows, dry_run, timeout)
     db = resolve_db_path(path)
     drain_spool(db, timeout)  # spooled records of processes that are gone are stored first
     if not db.exists():
         return _summary([], dry_run)
-    pricer = default_pricer()
     with store_lock(db, timeout=timeout):
         con = connect(db, timeout=timeout)
         try:
             migrate(con, db)
-            where, params = _where(since, until, all_rows)
-            rows = con.execute(f"SELECT {', '.join(_READ)} FROM usage{where}", params).fetchall()
-            changes = []
-            for values in rows:
-                row = dict(zip(_READ, values, strict=True))
-                if _keeps_its_figure(row):
-                    continue
-                usage = Usage.from_counts({n: row[n] for n in COUNT_FIELDS}, source="stored")
-                cost = pricer.cost(
-                    row["model"],
-                    provider=row["provider"],
-                    at=row["ts"],
-                    usage=usage,
-                    variant=_variant(row),
-                )
-                changes.append((row, cost))
+            changes = _priced_again(con.execute, since, until, all_rows)
             if not dry_run:
-                _write(con, [(r, c) for r, c in changes if c is not None and _differs(r, c)])
+                _write(_DuckWriter(con), changes)
         finally:
             con.close()
     return _summary(changes, dry_run)
+
+
+def _reprice_postgres(
+    url: PostgresUrl,
+    since: datetime | None,
+    until: datetime | None,
+    all_rows: bool,
+    dry_run: bool,
+    timeout: float,
+) -> dict[str, Any]:
+    from .postgres_maintenance import drain
+    from .postgres_reading import reading_postgres
+
+    drain(url, timeout)
+    with reading_postgres(url, timeout=timeout) as con:
+        changes = _priced_again(con.execute, since, until, all_rows)
+        if not dry_run:
+            _write(_PostgresWriter(con.raw), changes)
+    return _summary(changes, dry_run)
+
+
+def _priced_again(
+    execute: Callable[[str, list[Any]], Any],
+    since: datetime | None,
+    until: datetime | None,
+    all_rows: bool,
+) -> list[tuple[dict[str, Any], Cost | None]]:
+    """Each selected row with its cost under today's prices (``None``: still unknown)."""
+    from ..pricing import default_pricer
+
+    pricer = default_pricer()
+    where, params = _where(since, until, all_rows)
+    changes = []
+    for values in execute(f"SELECT {', '.join(_READ)} FROM usage{where}", params).fetchall():
+        row = dict(zip(_READ, values, strict=True))
+        if _keeps_its_figure(row):
+            continue
+        usage = Usage.from_counts({n: row[n] for n in COUNT_FIELDS}, source="stored")
+        cost = pricer.cost(
+            row["model"], provider=row["provider"], at=row["ts"], usage=usage, variant=_variant(row)
+        )
+        changes.append((row, cost))
+    return changes
+
+
+class _DuckWriter:
+    def __init__(self, con: Any) -> None:
+        self.con = con
+
+    def execute(self, sql: str, rows: list[tuple[Any, ...]] | None = None) -> None:
+        if rows is None:
+            self.con.execute(sql)
+        else:
+            self.con.executemany(sql, rows)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+            self.con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.con.execute("ROLLBACK")
+            raise
+
+
+class _PostgresWriter:
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, rows: list[tuple[Any, ...]] | None = None) -> None:
+        from .postgres_reading import to_psycopg
+
+        if rows is None:
+            self.raw.execute(sql)
+        else:
+            with self.raw.cursor() as cursor:
+                cursor.executemany(to_psycopg(sql), rows)
+
+    def transaction(self) -> Any:
+        return self.raw.transaction()
 
 
 def _where(since: datetime | None, until: datetime | None, all_rows: bool) -> tuple[str, list[Any]]:
@@ -165,8 +232,9 @@ def _differs(row: dict[str, Any], cost: Cost) -> bool:
     )
 
 
-def _write(con: Any, changes: list[tuple[dict[str, Any], Cost]]) -> None:
-    if not changes:
+def _write(writer: Any, changes: list[tuple[dict[str, Any], Cost | None]]) -> None:
+    changed = [(r, c) for r, c in changes if c is not None and _differs(r, c)]
+    if not changed:
         return
     now = datetime.now(timezone.utc)
     sets = ", ".join(f"{column} = ?" for column, _ in _MONEY)
@@ -174,10 +242,9 @@ def _write(con: Any, changes: list[tuple[dict[str, Any], Cost]]) -> None:
         f"UPDATE usage SET {sets}, priced_model = ?, currency = ?, cost_source = ?, "
         "catalog_version = ? WHERE id = ?"
     )
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(_AUDIT)
-        con.executemany(
+    with writer.transaction():
+        writer.execute(_AUDIT)
+        writer.execute(
             f"INSERT INTO {AUDIT_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
@@ -191,10 +258,10 @@ def _write(con: Any, changes: list[tuple[dict[str, Any], Cost]]) -> None:
                     cost.total,
                     cost.catalog_version,
                 )
-                for row, cost in changes
+                for row, cost in changed
             ],
         )
-        con.executemany(
+        writer.execute(
             update,
             [
                 (
@@ -205,14 +272,9 @@ def _write(con: Any, changes: list[tuple[dict[str, Any], Cost]]) -> None:
                     cost.catalog_version,
                     row["id"],
                 )
-                for row, cost in changes
+                for row, cost in changed
             ],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(Exception):
-            con.execute("ROLLBACK")
-        raise
 
 
 def _summary(
