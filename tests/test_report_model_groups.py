@@ -62,3 +62,12 @@ def test_model_filter_matches_the_catalog_model(tmp_path: Path) -> None:
     db = _db(tmp_path)
     rows = json.loads(_run(db, "report", "--model", "gpt-4o-mini", "--json"))
     assert rows[0]["calls"] == 3
+
+
+def test_the_default_report_lists_the_reported_names_one_level_down(tmp_path: Path) -> None:
+    text = _run(_db(tmp_path), "report")
+    assert (
+        "  gpt-4o-mini was reported as: gpt-4o-mini (1), gpt-4o-mini-2024-07-18 (1), "
+        "openai/gpt-4o-mini (1)"
+    ) in text
+    assert "acme-experimental-1 was reported as" not in text  # one name: nothing to say

@@ -241,9 +241,20 @@ def print_report(
     for dim in ("model", "operation"):
         table = queries.by(con, dim, since, until, top=8, **filters)
         click.echo(render_result(table, [dim, *columns]))
+        if dim == "model":
+            _echo_versions(queries.model_versions(con, since, until, **filters))
         click.echo("")
     if s["estimated_share"]:
         click.echo(ESTIMATED_NOTE)
+
+
+def _echo_versions(versions: Result) -> None:
+    """One level down: the names each model was reported under (--by model_version)."""
+    names: dict[str, list[str]] = {}
+    for r in versions:
+        names.setdefault(r["model"], []).append(f"{r['model_version']} ({count(r['calls'])})")
+    for model, reported in names.items():
+        click.echo(f"  {model} was reported as: {', '.join(reported)}")
 
 
 @click.command()
