@@ -94,12 +94,14 @@ def test_own_field_names_still_mean_all_prompt_tokens(tracker: Any) -> None:
     assert rec.cost.total == _MINI_COST
 
 
-def test_unreadable_usage_warns_once_and_stores_no_zero_row(
+def test_unreadable_usage_warns_once_and_stores_no_zero_cost(
     tracker: Any, captured: list[Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="tokentrail"):
         rec = tracker.record(model="gpt-4o-mini", usage=object())
-    assert captured == []
+    assert captured == [rec]  # one row per call, its cost unknown (NULL), never $0
     assert rec.cost is None
+    assert tracker.flush(30)
+    assert tracker.analytics.summary().iloc[0]["unpriced_calls"] == 1
     warnings = [r for r in caplog.records if "cannot read token counts" in r.getMessage()]
     assert len(warnings) == 1

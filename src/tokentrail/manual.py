@@ -22,8 +22,8 @@ __all__ = ["UNREADABLE_USAGE", "manual_record", "set_attribution"]
 
 logger = logging.getLogger("tokentrail")
 
-#: The issue on a record whose ``usage`` argument could not be read: ``Tracker.record``
-#: stores no row for it (a row of zero counts would claim the call cost $0).
+#: The issue on a record whose ``usage`` argument could not be read: the tracker leaves
+#: its cost unknown (zero counts priced would claim the call cost $0).
 UNREADABLE_USAGE = "record() usage unreadable"
 
 
@@ -127,7 +127,7 @@ def _usage_of(usage: Any, estimated: bool, model: str | None) -> Usage:
     if found is None:
         logger.warning(
             "tokentrail: record(usage=...) of model %r: cannot read token counts from a %s; "
-            "no row stored (pass a tokentrail.Usage or a dict of its field names)",
+            "its cost is left unknown (pass a tokentrail.Usage or a dict of its field names)",
             model,
             type(usage).__name__,
         )

@@ -226,6 +226,8 @@ class Tracker:
             return pricer.zero_cost(record.model, provider=record.provider)
         if record.model is None and record.reported_cost is None:
             return None
+        if UNREADABLE_USAGE in record.usage.issues:  # zero counts would claim $0
+            return None
         return pricer.cost(
             record.model,
             provider=record.provider,
@@ -266,7 +268,7 @@ class Tracker:
         values are fixed and flagged, see :meth:`Usage.from_counts`), or a provider's own
         usage: an OpenAI or Anthropic SDK usage object (or its ``model_dump()``), a
         LangChain ``usage_metadata`` dict. Usage it cannot read logs one warning and
-        stores no row (zero counts would claim the call cost $0). The provider is
+        stores the call with an unknown cost (zero counts would claim it cost $0). The provider is
         inferred from the model name when not given.
         """
         rec = manual_record(
@@ -290,8 +292,6 @@ class Tracker:
         # Explicit arguments go straight onto the record: capture() fills only what is
         # still unset from the surrounding blocks and defaults, so they win.
         set_attribution(rec, user_id, session_id, operation, tags, metadata)
-        if UNREADABLE_USAGE in rec.usage.issues:
-            return rec
         try:
             context = self.call_context()
         except Exception:
