@@ -116,3 +116,36 @@ def test_json_money_is_plain_decimal_notation() -> None:
     assert result.exit_code == 0, result.output
     assert "E-" not in result.output
     assert json.loads(result.output)["total"] == "0.00000015"
+
+
+def test_price_per_1k_scales_the_rates_and_says_so() -> None:
+    """claude-sonnet-4-5 input is $3 per 1M tokens = $0.003 per 1K; cache read $0.0003 per 1K
+    (https://docs.anthropic.com/en/docs/about-claude/pricing). The cost does not change."""
+    code, out = run(
+        "price", "claude-sonnet-4-5", "--input", "12000", "--cache-read", "10000", "--per", "1k"
+    )
+    assert code == 0, out
+    assert "USD/1K" in out.splitlines()[1]
+    assert "input (uncached)   2,000   0.003  $0.006000" in out
+    assert "cache read        10,000  0.0003  $0.003000" in out
+    code, out = run("price", "claude-sonnet-4-5", "--input", "1000", "--per", "1k", "--json")
+    data = json.loads(out)
+    assert data["units"] == "USD per 1K tokens"
+    leaves = {leaf["leaf"]: leaf for leaf in data["leaves"]}
+    assert Decimal(leaves["input"]["price_per_ktok"]) == Decimal("0.003")
+    assert "price_per_mtok" not in leaves["input"]
+    assert Decimal(data["total"]) == Decimal("0.003")
+
+
+def test_models_per_1k_in_text_and_json() -> None:
+    code, out = run("models", "--provider", "anthropic", "--search", "sonnet-4-5", "--per", "1K")
+    assert code == 0, out
+    rows = [line for line in out.splitlines() if line.startswith("anthropic")]
+    assert rows[0].split()[2:6] == ["0.003", "0.0003", "0.00375", "0.015"]
+    assert "USD per 1K tokens" in out.splitlines()[-1]
+    code, out = run(
+        "models", "--provider", "anthropic", "--search", "sonnet-4-5", "--per", "1k", "--json"
+    )
+    entry = json.loads(out)[0]
+    assert entry["units"] == "USD per 1K tokens"
+    assert Decimal(entry["prices_per_ktok"]["output"]) == Decimal("0.015")

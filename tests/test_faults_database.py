@@ -134,6 +134,7 @@ ALL_COMMANDS = [
     ["forget", "--user", "user-1", "--yes"],
     ["prune", "--older-than", "30d", "--yes"],
     ["html", "-o", "report.html"],
+    ["reprice", "--all"],
 ]
 
 

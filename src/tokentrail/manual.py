@@ -12,19 +12,24 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from .extract import extract_usage
 from .pricing.types import Cost
 from .providers import infer_provider, normalize_provider
 from .records import Status, UsageRecord
-from .usage import Usage
+from .usage import COUNT_FIELDS, Usage
 
-__all__ = ["manual_record", "set_attribution"]
+__all__ = ["UNREADABLE_USAGE", "manual_record", "set_attribution"]
 
 logger = logging.getLogger("tokentrail")
+
+#: The issue on a record whose ``usage`` argument could not be read: the tracker leaves
+#: its cost unknown (zero counts priced would claim the call cost $0).
+UNREADABLE_USAGE = "record() usage unreadable"
 
 
 def manual_record(
     model: Any,
-    usage: Usage | Mapping[str, Any] | None,
+    usage: Any,
     provider: Any,
     estimated: bool,
     *,
@@ -43,14 +48,19 @@ def manual_record(
 ) -> UsageRecord:
     """The record of one manual call (see ``Tracker.record`` for the arguments).
 
-    ``usage`` is a :class:`~tokentrail.Usage` or a mapping of its field names (bad values
-    are fixed and flagged); the provider is inferred from the model name when not given.
+    ``usage`` is a :class:`~tokentrail.Usage`, a mapping of its field names (bad values
+    are fixed and flagged) or any payload :func:`~tokentrail.extract.extract_usage` reads
+    (an OpenAI or Anthropic SDK usage object or its ``model_dump()``, a LangChain
+    ``usage_metadata`` dict); one it cannot read gives the issue :data:`UNREADABLE_USAGE`.
+    The provider is inferred from the model name when not given.
     Arguments that cannot be used give a record with what could be kept and an issue.
     """
     try:
         name = model if model is None or type(model) is str else str(model)
         rec = UsageRecord(
-            model=name, provider=_provider_of(provider, name), usage=_usage_of(usage, estimated)
+            model=name,
+            provider=_provider_of(provider, name),
+            usage=_usage_of(usage, estimated, name),
         )
         rec.latency_ms = _to_float(latency_ms)
         rec.status = status if status in ("error", "cancelled") else "ok"
@@ -104,10 +114,25 @@ _PROVIDER_MEMO: dict[tuple[Any, Any], str | None] = {}
 _MEMO_SIZE = 4096
 
 
-def _usage_of(usage: Usage | Mapping[str, Any] | None, estimated: bool) -> Usage:
+_OWN_KEYS = frozenset((*COUNT_FIELDS, "total_tokens"))
+
+
+def _usage_of(usage: Any, estimated: bool, model: str | None) -> Usage:
     if isinstance(usage, Usage):
         return usage if not estimated else usage.replace(estimated=True)
-    return Usage.from_counts(usage, estimated=estimated, source="record()")
+    if usage is None or (isinstance(usage, Mapping) and _OWN_KEYS.issuperset(usage)):
+        # Our own field names: input_tokens counts every prompt token, cached or not.
+        return Usage.from_counts(usage, estimated=estimated, source="record()")
+    found = extract_usage(usage, model=model)
+    if found is None:
+        logger.warning(
+            "tokentrail: record(usage=...) of model %r: cannot read token counts from a %s; "
+            "its cost is left unknown (pass a tokentrail.Usage or a dict of its field names)",
+            model,
+            type(usage).__name__,
+        )
+        return Usage(issues=(UNREADABLE_USAGE,))
+    return found.replace(estimated=True) if estimated else found
 
 
 def _provider_of(provider: Any, model: str | None) -> str | None:

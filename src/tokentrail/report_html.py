@@ -139,7 +139,7 @@ def render(
         [
             str(r["user_id"]),
             display.count(r["calls"]),
-            display.count(r["total_tokens"]),
+            _marked(r["estimated_calls"]) + display.count(r["total_tokens"]),
             display.money(r["cost"]),
             display.percent(r["share"]),
         ]
@@ -156,8 +156,8 @@ def render(
             str(r["model"] or "—"),
             str(r["user_id"] or "—"),
             str(r["operation"] or "—"),
-            display.count(r["input_tokens"]),
-            display.count(r["output_tokens"]),
+            _marked(r.get("estimated")) + display.count(r["input_tokens"]),
+            _marked(r.get("estimated")) + display.count(r["output_tokens"]),
             display.count(r["cache_read_tokens"]),
             display.money(r["total_cost"]),
             _latency(r["latency_ms"]),
@@ -207,7 +207,7 @@ def render(
 <section class="card" id="recent-calls"><h2>Recent calls</h2>{calls_html}</section>
 <footer>Forecast method: {html.escape(str(forecast["method"]))}.
 Money in USD; {display.count(summary["unpriced_calls"])} calls with an unknown price are
-counted but not priced. Made by tokentrail.</footer>
+counted but not priced.{_estimated_note(summary)} Made by tokentrail.</footer>
 </main></body></html>
 """
 
@@ -222,6 +222,21 @@ def write(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(source, **kwargs), encoding="utf-8")
     return path
+
+
+def _marked(estimated: object) -> str:
+    """ "~" before a token figure that includes estimated counts."""
+    return "~" if estimated and estimated == estimated else ""
+
+
+def _estimated_note(summary: dict[str, Any]) -> str:
+    share = summary.get("estimated_share")
+    if not share or share != share:
+        return ""
+    return (
+        f" ~ marks estimated token counts ({display.percent(share)} of calls): the provider "
+        "reported none (a LangChain stream without stream_usage=True)."
+    )
 
 
 def _latency(value: object) -> str:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .blocks import run_block
 from .context import Attribution, CallContext, Run, active_runs
 from .errors import BudgetExceededError
-from .manual import manual_record, set_attribution
+from .manual import UNREADABLE_USAGE, manual_record, set_attribution
 from .pricing import default_pricer
 from .records import Status, UsageRecord, new_id
 from .usage import Usage
@@ -229,6 +229,8 @@ class Tracker:
             return pricer.zero_cost(record.model, provider=record.provider)
         if record.model is None and record.reported_cost is None:
             return None
+        if UNREADABLE_USAGE in record.usage.issues:  # zero counts would claim $0
+            return None
         return pricer.cost(
             record.model,
             provider=record.provider,
@@ -242,7 +244,7 @@ class Tracker:
         self,
         *,
         model: str | None,
-        usage: Usage | Mapping[str, Any] | None = None,
+        usage: Usage | Mapping[str, Any] | Any = None,
         provider: str | None = None,
         user_id: str | None = None,
         session_id: str | None = None,
@@ -265,8 +267,11 @@ class Tracker:
     ) -> UsageRecord:
         """Record a call made outside the frameworks; returns the record. Never raises.
 
-        ``usage`` is a :class:`~tokentrail.Usage` or a mapping of its field names (bad
-        values are fixed and flagged, see :meth:`Usage.from_counts`). The provider is
+        ``usage`` is a :class:`~tokentrail.Usage`, a mapping of its field names (bad
+        values are fixed and flagged, see :meth:`Usage.from_counts`), or a provider's own
+        usage: an OpenAI or Anthropic SDK usage object (or its ``model_dump()``), a
+        LangChain ``usage_metadata`` dict. Usage it cannot read logs one warning and
+        stores the call with an unknown cost (zero counts would claim it cost $0). The provider is
         inferred from the model name when not given.
         """
         rec = manual_record(

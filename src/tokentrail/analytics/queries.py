@@ -171,11 +171,35 @@ def by(
         ), t AS (SELECT sum(cost) AS all_cost, sum(input_tokens + output_tokens) AS tokens FROM c)
         SELECT {dim}, calls, input_tokens, output_tokens, cache_read_tokens,
             (input_tokens + output_tokens)::BIGINT AS total_tokens, cost, unpriced_calls, errors,
+            estimated_calls,
             CASE WHEN t.all_cost > 0 THEN c.cost::{double} / t.all_cost::{double}
                  WHEN t.tokens > 0 THEN (input_tokens + output_tokens)::{double} / t.tokens::{double}
                  ELSE 0 END::{double} AS share
         FROM c, t ORDER BY rn"""
     return fetch(con, sql, [*params, limit])
+
+
+def model_versions(
+    con: Any,
+    since: TimeLike = None,
+    until: TimeLike = None,
+    *,
+    now: datetime | None = None,
+    **filters: Any,
+) -> Result:
+    """The names as reported (``model_version``) under each catalog model (``model``)
+    that was reported under more than one name, most calls first."""
+    where_sql, params = where(since, until, filters, now=now, dialect=dialect_of(con))
+    sql = f"""
+        WITH v AS (
+            SELECT coalesce(priced_model, model, '(unknown)') AS model,
+                coalesce(model, '(unknown)') AS model_version, count(*)::BIGINT AS calls
+            FROM usage {where_sql} GROUP BY 1, 2
+        )
+        SELECT model, model_version, calls FROM v
+        WHERE model IN (SELECT model FROM v GROUP BY model HAVING count(*) > 1)
+        ORDER BY model, calls DESC, model_version"""
+    return fetch(con, sql, params)
 
 
 # ---------------------------------------------------------------------------- over time

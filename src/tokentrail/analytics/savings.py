@@ -28,7 +28,11 @@ def full_input_price(model: str, provider: str | None) -> Decimal | None:
         from ..pricing import cost
         from ..usage import Usage
 
-        priced = cost(model, provider=provider, usage=Usage(input_tokens=_PROBE_TOKENS))
+        # strict: a model priced in another process (register()) is unknown here; its
+        # savings stay unknown without a "no price known" warning about a stored row.
+        priced = cost(
+            model, provider=provider, usage=Usage(input_tokens=_PROBE_TOKENS), strict=True
+        )
     except Exception:  # an unknown model or a pricing problem: savings stay unknown
         logger.debug("tokentrail: no input price for %s/%s", provider, model, exc_info=True)
         return None

@@ -39,7 +39,13 @@ DIMENSIONS: dict[str, str] = {
     "framework": "(none)",
     "status": "(none)",
     "priced_model": "(unpriced)",
+    "model_version": "(unknown)",
 }
+
+#: Dimensions whose key is not their own column. ``model`` is the catalog's model (dated
+#: and provider-prefixed spellings of one model are one group), the name as reported
+#: when it was not priced; ``model_version`` is the name exactly as reported.
+_KEY_EXPRESSIONS = {"model": "coalesce(priced_model, model)", "model_version": "model"}
 
 _ALIASES = {"user": "user_id", "session": "session_id", "tags": "tag", "op": "operation"}
 
@@ -77,7 +83,8 @@ GROUP_AGGREGATES = """
     coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
     coalesce(sum(total_cost), 0)::DECIMAL(38, 12) AS cost,
     (count(*) - count(total_cost))::BIGINT AS unpriced_calls,
-    count(*) FILTER (WHERE status = 'error')::BIGINT AS errors"""
+    count(*) FILTER (WHERE status = 'error')::BIGINT AS errors,
+    count(*) FILTER (WHERE estimated)::BIGINT AS estimated_calls"""
 
 GROUP_COLUMNS = (
     "calls",
@@ -87,6 +94,7 @@ GROUP_COLUMNS = (
     "cost",
     "unpriced_calls",
     "errors",
+    "estimated_calls",
 )
 
 OVER_TIME_SELECT = ", ".join(
@@ -165,6 +173,10 @@ def where(
         if name == "tag":
             clauses.append(dialect.any_tag)
             params.append(values)
+        elif name == "model":  # the name as reported or the catalog's model it priced as
+            marks = ", ".join("?" for _ in values)
+            clauses.append(f"(model IN ({marks}) OR priced_model IN ({marks}))")
+            params.extend([*values, *values])
         else:
             clauses.append(f"{name} IN ({', '.join('?' for _ in values)})")
             params.extend(values)
@@ -180,7 +192,8 @@ def keyed_source(dimension: str | None, where_sql: str, dialect: Dialect = DUCKD
     if dimension == "tag":
         return f"(SELECT *, {dialect.tag_rows(label)} AS key FROM usage {where_sql}) AS keyed"
     quoted = label.replace("'", "''")
-    return f"(SELECT *, coalesce({dimension}, '{quoted}') AS key FROM usage {where_sql}) AS keyed"
+    column = _KEY_EXPRESSIONS.get(dimension, dimension)
+    return f"(SELECT *, coalesce({column}, '{quoted}') AS key FROM usage {where_sql}) AS keyed"
 
 
 def fetch(con: Any, sql: str, params: Sequence[Any]) -> Result:

@@ -26,6 +26,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "html": ("tokentrail.cli.report", "html", "Write a self-contained HTML dashboard."),
     "price": ("tokentrail.cli.pricing", "price", "Price one call from its token counts."),
     "models": ("tokentrail.cli.pricing", "models", "List the models in the price catalog."),
+    "reprice": (
+        "tokentrail.cli.reprice",
+        "reprice",
+        "Recompute stored costs after a catalog update or a new price.",
+    ),
     "budget": ("tokentrail.cli.budget", "budget", "Budget windows: spend, limit, percent."),
     "export": ("tokentrail.cli.data", "export", "Export rows as CSV, Parquet or JSON lines."),
     "forget": ("tokentrail.cli.data", "forget", "Delete every row of one user."),

@@ -30,8 +30,30 @@ def _money(value: Decimal) -> str:
     return f"${value:,.6f}"
 
 
-def _rate(value: Decimal | None) -> str:
-    return "—" if value is None else f"{value.normalize():f}"
+def _rate(value: Decimal | None, per: str = "1m") -> str:
+    return "—" if value is None else f"{_scaled(value, per).normalize():f}"
+
+
+#: ``--per``: the token count a price is quoted for -> (divisor of the per-1M price, label).
+_PER = {"1m": (Decimal(1), "1M"), "1k": (Decimal(1000), "1K")}
+
+
+def _scaled(value: Decimal, per: str) -> Decimal:
+    """A catalog price (USD per 1M tokens) quoted per ``per`` tokens instead."""
+    return value / _PER[per][0]
+
+
+def _per_key(per: str) -> str:
+    return "per_mtok" if per == "1m" else "per_ktok"
+
+
+_per_option = click.option(
+    "--per",
+    type=click.Choice(sorted(_PER), case_sensitive=False),
+    default="1m",
+    show_default=True,
+    help="Quote prices per 1M or per 1K tokens.",
+)
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
@@ -87,6 +109,7 @@ _count = click.IntRange(min=0)
 @click.option("--provider", default=None, help="Who served it: openai, bedrock, vertex_ai, ...")
 @click.option("--at", "at", default=None, help="When the call was made (default now).")
 @click.option("--variant", default=None, help="Price variant: batch, priority, flex, ...")
+@_per_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def price(
     model: str,
@@ -101,9 +124,11 @@ def price(
     provider: str | None,
     at: str | None,
     variant: str | None,
+    per: str,
     as_json: bool,
 ) -> None:
-    """Price one call of MODEL from its token counts (prices in USD per 1M tokens).
+    """Price one call of MODEL from its token counts (prices in USD per 1M tokens, or
+    per 1K with --per 1k).
 
     Example: tokentrail price claude-sonnet-4-5 --input 12000 --cache-read 10000 --output 800
     """
@@ -151,9 +176,15 @@ def price(
     if as_json:
         data: dict[str, Any] = {name: getattr(cost, name) for name in cost.__dataclass_fields__}
         data["query"] = {"model": model, "provider": provider, "at": at, "variant": variant}
-        data["units"] = "USD per 1M tokens"
+        data["units"] = f"USD per {_PER[per][1]} tokens"
         data["leaves"] = [
-            {"leaf": leaf, "tokens": n, "price_per_mtok": p, "cost": c} for leaf, n, p, c in lines
+            {
+                "leaf": leaf,
+                "tokens": n,
+                f"price_{_per_key(per)}": None if p is None else _scaled(p, per),
+                "cost": c,
+            }
+            for leaf, n, p, c in lines
         ]
         echo_json(data)
         return
@@ -167,12 +198,13 @@ def price(
         f"source {cost.source}" + "".join(f"; {e}" for e in extras)
     )
     rows = [
-        [_LEAF_LABELS[leaf], f"{n:,}", _rate(p), _money(c)]
+        [_LEAF_LABELS[leaf], f"{n:,}", _rate(p, per), _money(c)]
         for leaf, n, p, c in lines
         if n or leaf in ("input", "output")
     ]
     rows.append(["total", f"{usage.total_tokens:,}", "", _money(cost.total)])
-    click.echo(_table(["leaf", "tokens", "USD/1M", "cost"], rows, right={1, 2, 3}))
+    label = f"USD/{_PER[per][1]}"
+    click.echo(_table(["leaf", "tokens", label, "cost"], rows, right={1, 2, 3}))
 
 
 def _is_local(provider: str | None) -> bool:
@@ -220,9 +252,11 @@ _FLAGS = {
 @click.command("models")
 @click.option("--provider", default=None, help="Only this provider (openai, bedrock, ...).")
 @click.option("--search", default=None, help="Only models whose id or name contains TEXT.")
+@_per_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def models(provider: str | None, search: str | None, as_json: bool) -> None:
-    """List the models in the price catalog with their current prices (USD per 1M tokens)."""
+def models(provider: str | None, search: str | None, per: str, as_json: bool) -> None:
+    """List the models in the price catalog with their current prices (USD per 1M tokens,
+    or per 1K with --per 1k)."""
     from ..pricing import default_pricer
     from ..providers import normalize_provider
 
@@ -261,7 +295,10 @@ def models(provider: str | None, search: str | None, as_json: bool) -> None:
                     "model": e.id,
                     "name": e.name,
                     "context_window": e.context_window,
-                    "prices_per_mtok": dict(e.current_prices.base),
+                    f"prices_{_per_key(per)}": {
+                        k: _scaled(v, per) for k, v in e.current_prices.base.items()
+                    },
+                    "units": f"USD per {_PER[per][1]} tokens",
                     "long_context_tiers": [t for t, _ in e.current_prices.tiers],
                     "variants": sorted(e.variants),
                     "deprecated": e.deprecated,
@@ -278,10 +315,10 @@ def models(provider: str | None, search: str | None, as_json: bool) -> None:
             [
                 e.provider,
                 e.id,
-                _rate(price_of(e, "input")),
-                _rate(price_of(e, "cache_read")),
-                _rate(price_of(e, "cache_write")),
-                _rate(price_of(e, "output")),
+                _rate(price_of(e, "input"), per),
+                _rate(price_of(e, "cache_read"), per),
+                _rate(price_of(e, "cache_write"), per),
+                _rate(price_of(e, "output"), per),
                 f"{e.context_window:,}" if e.context_window else "",
                 ",".join(sorted(e.variants)),
             ]
@@ -297,4 +334,6 @@ def models(provider: str | None, search: str | None, as_json: bool) -> None:
         "variants",
     ]
     click.echo(_table(headers, rows, right={2, 3, 4, 5, 6}))
-    click.echo(f"{len(found)} models; prices in USD per 1M tokens (current, base tier).")
+    click.echo(
+        f"{len(found)} models; prices in USD per {_PER[per][1]} tokens (current, base tier)."
+    )

@@ -28,7 +28,7 @@ _FILTER_OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("--user", "user_id", "Only this user (repeat for several)."),
     ("--session", "session_id", "Only this session."),
     ("--operation", "operation", "Only this operation."),
-    ("--model", "model", "Only this model."),
+    ("--model", "model", "Only this model (as reported, or the catalog model it priced as)."),
     ("--provider", "provider", "Only this provider."),
     ("--tag", "tag", "Only calls with this tag."),
 )
@@ -45,6 +45,7 @@ _TEXT = {
     "framework",
     "status",
     "priced_model",
+    "model_version",
 }
 
 
@@ -122,11 +123,27 @@ def _titles(columns: Sequence[str]) -> list[str]:
     return [names.get(c, c) for c in columns]
 
 
+#: Marks token figures that include estimated counts (see ESTIMATED_NOTE).
+ESTIMATED_MARK = "~"
+ESTIMATED_NOTE = (
+    f"{ESTIMATED_MARK} includes estimated token counts: the provider reported none (a "
+    "LangChain stream without stream_usage=True, an OpenAI stream without "
+    'stream_options={"include_usage": True}).'
+)
+_TOKEN_COLUMNS = {"total_tokens", "input_tokens", "output_tokens"}
+
+
 def _row_cell(column: str, row: Any, digits: int | None) -> str:
     # A group whose calls all have an unknown price has no cost: "—", never a guessed $0.
     if column == "cost" and row.get("calls") and row.get("unpriced_calls") == row["calls"]:
         return "—"
+    if column in _TOKEN_COLUMNS and row.get("estimated_calls"):
+        return ESTIMATED_MARK + _cell(column, row[column], digits)
     return _cell(column, row[column], digits)
+
+
+def _estimated(result: Result) -> bool:
+    return "estimated_calls" in result.columns and any(r["estimated_calls"] for r in result)
 
 
 def render_result(result: Result, columns: Sequence[str]) -> str:
@@ -148,6 +165,8 @@ def _emit(result: Result, columns: Sequence[str], as_json: bool, as_csv: bool) -
             writer.writerow(["" if v is None else v for v in record.values()])
     else:
         click.echo(render_result(result, columns))
+        if _TOKEN_COLUMNS.intersection(columns) and _estimated(result):
+            click.echo(ESTIMATED_NOTE)
 
 
 def _run(ctx: click.Context, fn: Callable[[Any], Any]) -> Any:
@@ -198,6 +217,11 @@ def print_report(
     f = queries.forecast(con, **filters).first()
     span = f"{s['first_call']:%Y-%m-%d %H:%M} → {s['last_call']:%Y-%m-%d %H:%M} UTC"
     unpriced = f" (+{count(s['unpriced_calls'])} calls unpriced)" if s["unpriced_calls"] else ""
+    estimated = (
+        f", {ESTIMATED_MARK}{percent(s['estimated_share'])} of calls estimated"
+        if s["estimated_share"]
+        else ""
+    )
     lines = [
         f"tokentrail report — {path}",
         f"  {span}",
@@ -205,7 +229,7 @@ def print_report(
         f"  Spend          {money(s['cost'])}{unpriced}",
         f"  Calls          {count(s['calls'])}  ({percent(s['error_rate'])} errors)",
         f"  Tokens         {count(s['total_tokens'])}  "
-        f"({count(s['input_tokens'])} in / {count(s['output_tokens'])} out)",
+        f"({count(s['input_tokens'])} in / {count(s['output_tokens'])} out{estimated})",
         f"  Cache          {percent(s['cache_hit_rate'])} of input read from cache, "
         f"saved {money(s['cache_savings'])}",
         f"  Forecast       {money(f['projected'])} by the end of {f['month']} "
@@ -217,7 +241,20 @@ def print_report(
     for dim in ("model", "operation"):
         table = queries.by(con, dim, since, until, top=8, **filters)
         click.echo(render_result(table, [dim, *columns]))
+        if dim == "model":
+            _echo_versions(queries.model_versions(con, since, until, **filters))
         click.echo("")
+    if s["estimated_share"]:
+        click.echo(ESTIMATED_NOTE)
+
+
+def _echo_versions(versions: Result) -> None:
+    """One level down: the names each model was reported under (--by model_version)."""
+    names: dict[str, list[str]] = {}
+    for r in versions:
+        names.setdefault(r["model"], []).append(f"{r['model_version']} ({count(r['calls'])})")
+    for model, reported in names.items():
+        click.echo(f"  {model} was reported as: {', '.join(reported)}")
 
 
 @click.command()
@@ -226,7 +263,8 @@ def print_report(
     "--by",
     "by",
     default=None,
-    help="Group by model, provider, user, session, operation, tag, framework or status.",
+    help="Group by model (the catalog's model), model_version (the name as reported), "
+    "provider, user, session, operation, tag, framework or status.",
 )
 @click.option(
     "--period",

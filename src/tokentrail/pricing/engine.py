@@ -257,7 +257,10 @@ class Pricer:
         """Overrides first (the provider's, then provider-less ones), then the catalog
         in :meth:`_search_order`, each provider's fallback providers after it."""
         candidates = name_candidates(model)
-        for scope in (pid, None):
+        # A registered price applies wherever its name is seen, unless the call names
+        # another provider: with no provider, every provider's overrides are searched.
+        scopes = (pid, None) if pid is not None else (None, *self._overrides)
+        for scope in scopes:
             found = _first_match(self._overrides.get(scope), candidates)
             if found is not None:
                 return found

@@ -22,7 +22,7 @@ from .paths import PostgresUrl
 from .postgres_reading import reading_postgres
 from .postgres_schema import PG_SCHEMA_VERSION
 
-__all__ = ["export_snapshot", "forget", "prune", "status"]
+__all__ = ["drain", "export_snapshot", "forget", "prune", "status"]
 
 
 def status(url: PostgresUrl) -> dict[str, Any]:
@@ -120,7 +120,8 @@ def _delete(url: PostgresUrl, where: str, params: list[Any], dry_run: bool) -> i
         return deleted
 
 
-def _drain(url: PostgresUrl, timeout: float) -> None:
+def drain(url: PostgresUrl, timeout: float) -> None:
+    """Store this host's spooled records of the database first (before a delete or a reprice)."""
     from .writer import UsageStore
 
     store = UsageStore(url)
@@ -132,7 +133,7 @@ def _drain(url: PostgresUrl, timeout: float) -> None:
 
 def forget(url: PostgresUrl, user: str, *, timeout: float = 30.0, dry_run: bool = False) -> int:
     """Delete every row of ``user``; how many were deleted (or would be)."""
-    _drain(url, timeout)
+    drain(url, timeout)
     return _delete(url, "user_id = ?", [user], dry_run)
 
 
@@ -145,7 +146,7 @@ def prune(
     dry_run: bool = False,
 ) -> int:
     """Delete rows whose call started more than ``older_than`` ago; how many (or would be)."""
-    _drain(url, timeout)
+    drain(url, timeout)
     moment = now or datetime.now(timezone.utc)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)

@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -192,9 +194,33 @@ def completion_operation(call: Call) -> str | None:
     return "text_completion"
 
 
+logger = logging.getLogger("tokentrail")
+
+# Models already warned about a stream without usage (once per model per process).
+_WARNED_STREAMS: set[str | None] = set()
+_WARN_LOCK = threading.Lock()
+
+
+def _warn_stream_without_usage(model: str | None) -> None:
+    with _WARN_LOCK:
+        if model in _WARNED_STREAMS or len(_WARNED_STREAMS) > 1000:
+            return
+        _WARNED_STREAMS.add(model)
+    logger.warning(
+        "tokentrail: a streamed call of %r reported no token usage, so its counts are "
+        "estimated (estimated=True in the table). Ask for the real counts: "
+        'ChatOpenAI(..., stream_usage=True), or model_kwargs={"stream_options": '
+        '{"include_usage": True}} for other OpenAI-compatible chat models.',
+        model,
+    )
+
+
 def _estimate(call: Call, model: str | None, output_text: str) -> Usage:
     """Estimate a call the provider reported no usage for (prompt + what was generated)."""
     from ...estimate import count_message_tokens, count_text_tokens
+
+    if call.texts:
+        _warn_stream_without_usage(model)
 
     messages = call.messages if call.messages is not None else []
     prompt = count_message_tokens(as_dicts(messages, call.chat), model=model)
