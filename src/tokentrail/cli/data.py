@@ -214,8 +214,9 @@ def _deleting(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def forget(ctx: click.Context, user: str, dry_run: bool, yes: bool, as_json: bool) -> None:
-    """Delete every row of one user (right to erasure); the file is rewritten so no bytes
-    of them are left. Asks first in a terminal (--yes to skip; --dry-run to count)."""
+    """Delete every row of one user (right to erasure); a DuckDB file is rewritten so no
+    bytes of them are left (PostgreSQL: VACUUM). Asks first in a terminal (--yes to skip;
+    --dry-run to count)."""
     from ..store.housekeeping import maintenance_for
 
     _deleting(
