@@ -132,3 +132,24 @@ def test_resolve_db_path_refuses_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOKENTRAIL_DB", "postgres://me@h/db")
     with pytest.raises(StoreError, match="not a DuckDB file"):
         resolve_db_path()
+
+
+LIMITS = [("1", "user"), ("2", "global"), ("3", "model")]
+
+
+def test_budgets_on_an_unreachable_url_warn_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing listens on port 1: saving the definitions fails, said once (not on every
+    ``tracker.budget``), and the budgets are still in force."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))  # the URL's spool folder
+    tracker = Tracker("postgresql://nobody:pw@127.0.0.1:1/usage")
+    try:
+        with caplog.at_level(logging.WARNING, logger="tokentrail"):
+            added = [tracker.budget(usd=limit, per="day", scope=s) for limit, s in LIMITS]
+        assert len({b.id for b in added}) == 3 and tracker.guarded
+    finally:
+        tracker.close()
+    saved = [r for r in caplog.records if "could not save budget definitions" in r.getMessage()]
+    assert len(saved) == 1, [r.getMessage() for r in caplog.records]
+    assert "127.0.0.1:1" in saved[0].getMessage() and "pw" not in saved[0].getMessage()

@@ -30,7 +30,8 @@ def save_specs(
 ) -> None:
     """Upsert ``(identity, spec)`` pairs and delete the ``gone`` identities, in one
     transaction."""
-    with reading_postgres(url, timeout=5.0) as con, con.raw.transaction():
+    # libpq's shortest connect timeout: tracker.budget() waits no longer for a server down.
+    with reading_postgres(url, timeout=2.0) as con, con.raw.transaction():
         cur = con.raw.cursor()
         cur.executemany("DELETE FROM tokentrail_budgets WHERE identity = %s", [[g] for g in gone])
         cur.executemany(
