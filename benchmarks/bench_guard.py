@@ -7,8 +7,13 @@ global budget, then settled with the real usage, as the integrations do per mode
 Three cases: ``cold`` (every prompt is new text, so tiktoken runs on all 1,000 tokens),
 ``chat`` (a realistic conversation: a repeated 900-token system prompt and history, plus
 a new ~100-token user turn, so only the new turn is tokenized), ``warm`` (the same prompt
-again). Baseline: the same call path with no budget set (``preflight`` returns ``None``),
-and raw ``tiktoken`` on the same prompt for the tokenizer's share.
+again). Each call goes through the public surface the integrations use:
+``tracker.preflight(request)`` at model start, ``tracker.capture(record, reservation=...)``
+at its end (which settles, then hands the record to the store). The figure is the guard's
+share: each guarded call is timed in a pair with the same call on a tracker without a
+budget (``preflight`` returns ``None``, ``capture`` still stores), and the median of the
+per-pair differences is reported; for ``cold``, the pair's other half also runs raw
+``tiktoken`` on the same prompt, so the tokenizer's share is left out of the last row.
 """
 
 from __future__ import annotations
@@ -107,15 +112,21 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     with Tracker(tmp / "none.duckdb") as plain, Tracker(tmp / "guarded.duckdb") as guarded:
         guarded.budget(usd=10**9, per="day", scope="user", persist=False)
         guarded.budget(tokens=10**15, per="month", scope="global")
-        guard = guarded._guard
-        assert guard is not None
         ctx = guarded.call_context(Attribution.of(user_id="u1"))
-        record = UsageRecord(
-            "gpt-4o-mini", "openai", Usage(input_tokens=1000, output_tokens=200), user_id="u1"
-        )
         from tokentrail import cost
 
-        record.cost = cost("gpt-4o-mini", provider="openai", usage=record.usage)
+        priced = cost(
+            "gpt-4o-mini", provider="openai", usage=Usage(input_tokens=1000, output_tokens=200)
+        )
+
+        def finished() -> UsageRecord:
+            return UsageRecord(
+                "gpt-4o-mini",
+                "openai",
+                Usage(input_tokens=1000, output_tokens=200),
+                user_id="u1",
+                cost=priced,
+            )
 
         def messages(kind: str, i: int) -> list[dict[str, str]]:
             if kind == "cold":
@@ -127,33 +138,37 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 ]
             return [{"role": "user", "content": text}]
 
-        def guarded_call(kind: str) -> Callable[[int], None]:
+        def call_on(tracker: Tracker, kind: str) -> Callable[[int], None]:
             def call(i: int) -> None:
-                r = guard.reserve(
-                    PreflightRequest(
-                        "gpt-4o-mini", "openai", messages(kind, i), max_tokens=200, context=ctx
-                    )
+                request = PreflightRequest(
+                    "gpt-4o-mini", "openai", messages(kind, i), max_tokens=200, context=ctx
                 )
-                guard.settle(r, record)
+                reservation = tracker.preflight(request)
+                tracker.capture(finished(), context=ctx, reservation=reservation)
 
             return call
 
-        def plain_call(i: int) -> None:
-            r = plain.preflight(
-                PreflightRequest(
-                    "gpt-4o-mini", "openai", messages("cold", i), max_tokens=200, context=ctx
-                )
-            )
-            assert r is None
-
         assert count_message_tokens(messages("warm", 0), "gpt-4o-mini") >= 1000
-        baseline = _median_us(plain_call, n)
-        chat = _median_us(guarded_call("chat"), n)
-        warm = _median_us(guarded_call("warm"), n)
-        assert enc is not None
-        cold, raw, beyond = _paired_us(
-            guarded_call("cold"), lambda i: enc.encode_ordinary(f"[{i}] {text}"), n
+        probe = guarded.preflight(
+            PreflightRequest(
+                "gpt-4o-mini", "openai", messages("warm", 0), max_tokens=200, context=ctx
+            )
         )
+        assert probe is not None, "the guarded tracker must hold a reservation"
+        guarded.release(probe)
+        _, baseline, chat = _paired_us(call_on(guarded, "chat"), call_on(plain, "chat"), n)
+        _, _, warm = _paired_us(call_on(guarded, "warm"), call_on(plain, "warm"), n)
+        assert enc is not None
+        plain_cold = call_on(plain, "cold")
+
+        def tokenizer_and_plain(i: int) -> None:
+            enc.encode_ordinary(f"[{i}] {text}")
+            plain_cold(i)
+
+        _, _, beyond = _paired_us(call_on(guarded, "cold"), tokenizer_and_plain, n)
+        guarded_cold = call_on(guarded, "cold")  # new prompts: counts are cached per text
+        _, _, cold = _paired_us(lambda i: guarded_cold(10**6 + i), plain_cold, n)
+        raw = _median_us(lambda i: enc.encode_ordinary(f"[{i}] {text}"), n)
 
     def row(name: str, value: float, base_name: str, base: float) -> dict[str, Any]:
         return {
@@ -172,12 +187,17 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         row(
             "guard reserve+settle, chat: cached 900-token system + new turn",
             chat,
-            "no budget",
+            "the same call without a budget",
             baseline,
         ),
-        row("guard reserve+settle, repeated 1,000-token prompt", warm, "no budget", baseline),
+        row(
+            "guard reserve+settle, repeated 1,000-token prompt",
+            warm,
+            "the same call without a budget",
+            baseline,
+        ),
         {
-            "name": "guard overhead beyond the tokenizer (cold - raw tiktoken, timed in pairs)",
+            "name": "guard overhead beyond the tokenizer (cold - raw tiktoken - no budget, in pairs)",
             "value": round(beyond, 2),
             "unit": "µs/call (median)",
             "baseline_name": "raw tiktoken, 1,000 tokens",

@@ -88,6 +88,7 @@ class BudgetGuard:
         self._spans = Spans()
         self._rates = RateCache()
         self._books = Accounting(ledger, self.config, path, self._now, self._spans)
+        self._persist_warned = False
 
     @property
     def ledger(self) -> Ledger:
@@ -182,8 +183,18 @@ class BudgetGuard:
             from .persist import save_budgets
 
             save_budgets(path, self._budgets, removed=removed)
-        except Exception:
-            logger.warning("tokentrail: could not save budget definitions", exc_info=True)
+        except Exception as exc:
+            # Once per guard (a server that is down would otherwise warn on every budget());
+            # the budgets are enforced all the same, only `budget status` does not list them.
+            if not self._persist_warned:
+                self._persist_warned = True
+                logger.warning(
+                    "tokentrail: could not save budget definitions for `tokentrail budget "
+                    "status` (%s); they are enforced all the same",
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
+            else:
+                logger.debug("tokentrail: could not save budget definitions", exc_info=True)
 
     # ------------------------------------------------------------------ reserve
     def estimate(self, request: PreflightRequest) -> Estimate:

@@ -371,14 +371,13 @@ class Ledger:
 
     def _add(self, con: sqlite3.Connection, slot: Slot, amount: int) -> int:
         """Add ``amount`` to the bucket's slot; the bucket's spend in its window after it."""
-        row = con.execute(
+        # No RETURNING: in SQLite 3.40 it costs about four times the upsert itself.
+        con.execute(
             "INSERT INTO spend VALUES (?, ?, ?) ON CONFLICT (name, slot) "
-            "DO UPDATE SET amount = min(amount + excluded.amount, ?) RETURNING amount",
+            "DO UPDATE SET amount = min(amount + excluded.amount, ?)",
             (slot.name, slot.slot, amount, MAX_UNITS),
-        ).fetchone()
-        if slot.cutoff == ALL_SLOTS:
-            return int(row[0])  # one slot holds the whole window
-        if self._trimmed.get(slot.name) != slot.cutoff:
+        )
+        if slot.cutoff != ALL_SLOTS and self._trimmed.get(slot.name) != slot.cutoff:
             # Rolling: minutes out of the window go (once per minute is enough).
             self._trimmed[slot.name] = slot.cutoff
             con.execute("DELETE FROM spend WHERE name = ? AND slot < ?", (slot.name, slot.cutoff))

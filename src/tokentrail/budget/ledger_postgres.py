@@ -137,9 +137,12 @@ class PostgresLedger(Ledger):
         return con
 
     @contextlib.contextmanager
-    def _pg_transaction(self, *, begin: bool = True) -> Iterator[Any]:
+    def _pg_transaction(self, *, begin: bool = True, pipeline: bool = False) -> Iterator[Any]:
         """One transaction under the process lock (``begin=False``: the caller runs a single
-        statement, a transaction of its own); every failure as :class:`LedgerError`."""
+        statement, a transaction of its own); every failure as :class:`LedgerError`.
+
+        ``pipeline``: statements are sent without waiting for each answer (psycopg's
+        pipeline mode); a round trip happens only where a result is read and at the end."""
         import psycopg
 
         from ..errors import StoreError
@@ -150,7 +153,10 @@ class PostgresLedger(Ledger):
         try:
             con = self._connect()
             try:
-                with con.transaction() if begin else contextlib.nullcontext():
+                with (
+                    con.pipeline() if pipeline else contextlib.nullcontext(),
+                    con.transaction() if begin else contextlib.nullcontext(),
+                ):
                     yield con
             except BaseException:
                 self._touched.clear()  # rows created in the rolled-back transaction are gone
@@ -215,17 +221,22 @@ class PostgresLedger(Ledger):
         expires: float,
         now: float,
     ) -> tuple[list[Seen], bool, int]:
-        """Lock every bucket, read it and, when ``fits(seen)``, hold ``amounts`` in all."""
-        with self._pg_transaction() as con:
+        """Lock every bucket, read it and, when ``fits(seen)``, hold ``amounts`` in all.
+
+        Pipelined: BEGIN, the sweep, the lock and the read go out together and cost one
+        round trip; the hold and COMMIT another. The buckets stay locked for about one
+        round trip instead of three, which is what bounds calls/s on a shared budget."""
+        with self._pg_transaction(pipeline=True) as con:
             started = time.perf_counter()
-            expired = 0
+            swept = None
             if now - self._swept >= self.sweep_every:
                 self._swept = now
-                expired = con.execute(f"DELETE FROM {_H} WHERE expires <= %s", [now]).rowcount
+                swept = con.execute(f"DELETE FROM {_H} WHERE expires <= %s", [now])
             self._touch_all(con, slots)
             con.execute(_LOCK, [[s.name for s in slots]])
+            seen = self._seen_all(con, slots, now)  # reading the rows waits for every answer
             self.last_wait = time.perf_counter() - started
-            seen = self._seen_all(con, slots, now)
+            expired = 0 if swept is None else swept.rowcount
             ok = fits(seen)
             if not ok and self._drop_dead(con):  # a crashed process held the room
                 seen = self._seen_all(con, slots, now)

@@ -6,7 +6,8 @@ row per key seen in the window for ``user``/``session``/``operation``/``model`` 
 (keys with their own override are left to the override). When the database has a budget
 ledger (``<database>.ledger.sqlite``), its figures are merged in: spend settled by a guard
 but still in a process's spool, keys only the ledger has seen, and the reservations of
-calls in flight. ``run`` and ``call`` windows are in-process only and are skipped.
+calls in flight. A PostgreSQL store is read the same way, its ledger being tables in the
+same database. ``run`` and ``call`` windows are in-process only and are skipped.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from ..store.paths import PostgresUrl
 from .amounts import Amount, zero
 from .definition import parse_limit
-from .ledger import Ledger, LedgerError, Slot, from_units, ledger_path
+from .ledger import Ledger, LedgerError, Slot, from_units
+from .ledgers import existing_ledger
 from .scopes import Scope, parse_scope
 from .status import BudgetStatus
 from .windows import Window, calendar_span, parse_window, zone
@@ -49,12 +52,13 @@ class _Spec:
 
 
 def status_from_store(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | PostgresUrl,
     specs: Iterable[Mapping[str, Any]],
     *,
     now: datetime | None = None,
 ) -> list[BudgetStatus]:
-    """Every budget window's spend, limit and percent, read from the database at ``path``.
+    """Every budget window's spend, limit and percent, read from the database at ``path``
+    (a DuckDB file or a PostgreSQL URL).
 
     ``specs`` are budget definitions as saved by ``tracker.budget`` (see
     :func:`tokentrail.budget.persist.spec_of`): ``unit``, ``limit``, ``per``, ``scope``,
@@ -69,8 +73,7 @@ def status_from_store(
         for s in specs
         if s.get("key") is not None
     }
-    ledger_file = ledger_path(path)
-    ledger = Ledger(ledger_file) if ledger_file.exists() else None
+    ledger = existing_ledger(path)
     out: list[BudgetStatus] = []
     try:
         with reading(path) as con:

@@ -2,7 +2,8 @@
 
 ``tracker.budget(...)`` writes ``<database>.budgets.json`` (one entry per scope, key, window
 and unit; the latest definition wins, entries from other processes are kept). The CLI
-reads it and computes each window's spend from the ``usage`` table. Pass
+reads it and computes each window's spend from the ``usage`` table. A PostgreSQL store
+keeps them in its ``tokentrail_budgets`` table instead (``persist_postgres``). Pass
 ``persist=False`` to ``tracker.budget`` to keep budgets in memory only.
 """
 
@@ -17,13 +18,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..store.paths import PostgresUrl
 from .definition import Budget
 
 __all__ = ["budgets_file", "load_budget_specs", "save_budgets", "spec_of"]
 
 
 def budgets_file(db_path: str | os.PathLike[str]) -> Path:
-    """The sidecar file holding budget definitions for a database."""
+    """The sidecar file holding budget definitions for a DuckDB file."""
     return Path(f"{os.fspath(db_path)}.budgets.json")
 
 
@@ -49,8 +51,15 @@ def _identity(spec: dict[str, Any]) -> tuple[Any, ...]:
     return (spec.get("scope"), spec.get("key"), spec.get("per"), spec.get("unit"))
 
 
-def load_budget_specs(db_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The saved definitions (empty when there are none or the file is unreadable)."""
+def load_budget_specs(db_path: str | os.PathLike[str] | PostgresUrl) -> list[dict[str, Any]]:
+    """The saved definitions (empty when there are none or the file is unreadable).
+
+    For a PostgreSQL URL they are read from its ``tokentrail_budgets`` table (an
+    unreachable server raises :class:`~tokentrail.errors.StoreError`)."""
+    if isinstance(db_path, PostgresUrl):
+        from .persist_postgres import load_specs
+
+        return load_specs(db_path)
     try:
         data = json.loads(budgets_file(db_path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -60,14 +69,26 @@ def load_budget_specs(db_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def save_budgets(
-    db_path: str | os.PathLike[str],
+    db_path: str | os.PathLike[str] | PostgresUrl,
     budgets: Iterable[Budget],
     *,
     removed: Sequence[Budget] = (),
 ) -> None:
-    """Merge ``budgets`` into the sidecar file (atomically replaced)."""
-    target = budgets_file(db_path)
+    """Merge ``budgets`` into the sidecar file (atomically replaced), or into the
+    ``tokentrail_budgets`` table of a PostgreSQL store."""
     gone = {_identity(spec_of(b)) for b in removed}
+    if isinstance(db_path, PostgresUrl):
+        from .persist_postgres import save_specs
+
+        specs = [spec_of(b) for b in budgets]
+        keep = {_identity(s) for s in specs}
+        save_specs(
+            db_path,
+            [(json.dumps(_identity(s)), s) for s in specs],
+            [json.dumps(g) for g in gone - keep],
+        )
+        return
+    target = budgets_file(db_path)
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for spec in load_budget_specs(db_path):
         if _identity(spec) not in gone:

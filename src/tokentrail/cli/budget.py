@@ -1,7 +1,7 @@
 """``tokentrail budget status``: every budget window's spend, limit and percent.
 
-Budgets come from ``<database>.budgets.json``, which ``tracker.budget(...)`` keeps up to
-date, and from ``--usd/--tokens --per --scope [--key]`` for an ad-hoc look (for example
+Budgets come from ``<database>.budgets.json`` (a PostgreSQL store: its ``tokentrail_budgets``
+table), which ``tracker.budget(...)`` keeps up to date, and from ``--usd/--tokens --per --scope [--key]`` for an ad-hoc look (for example
 ``tokentrail budget status --usd 5 --per day --scope user``). Spend is read from the
 database and from the budget ledger beside it (``<database>.ledger.sqlite``), which also
 holds what calls in flight in every process have reserved (the ``held`` column).
@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ._common import db_path, echo_json
+from ._common import database, echo_json
 
 __all__ = ["budget"]
 
@@ -46,9 +46,10 @@ def status(
 ) -> None:
     """Spend of every budget window (saved budgets, or the one given by the options)."""
     from ..budget.offline import status_from_store
-    from ..budget.persist import budgets_file, load_budget_specs
+    from ..budget.persist import load_budget_specs
+    from ..errors import StoreError
 
-    db = db_path(ctx)
+    db = database(ctx)
     specs: list[dict[str, Any]]
     if usd is not None or tokens is not None:
         specs = []
@@ -58,13 +59,18 @@ def status(
                     {"unit": unit, "limit": limit, "per": per, "scope": scope, "key": key, "tz": tz}
                 )
     else:
-        specs = load_budget_specs(db)
+        try:
+            specs = load_budget_specs(db)
+        except StoreError as exc:
+            raise click.ClickException(str(exc).splitlines()[0]) from None
         if key is not None:
             specs = [s for s in specs if s.get("key") in (None, key)]
     try:
         rows = status_from_store(db, specs)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    except StoreError as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
     if key is not None:
         rows = [r for r in rows if r.key == key or r.scope == "global"]
     rows = rows[: max(0, top)]
@@ -73,7 +79,7 @@ def status(
         return
     if not specs:
         click.echo(
-            f"No budgets saved for {db} ({budgets_file(db).name} is missing).\n"
+            f"No budgets saved for {db}.\n"
             "Declare one in code with tracker.budget(...), or pass --usd/--tokens --per --scope."
         )
         return

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import StoreError
-from ._common import db_path, echo_json
+from ..store.paths import Database
+from ._common import database, echo_json
 
 __all__ = ["export", "forget", "path", "prune", "status"]
 
@@ -46,7 +47,7 @@ def _human_size(n: int) -> str:
 @click.pass_context
 def path(ctx: click.Context, as_json: bool) -> None:
     """Print the database location (set it with --db or TOKENTRAIL_DB)."""
-    db = db_path(ctx)
+    db = database(ctx)
     if as_json:
         echo_json({"path": str(db), "exists": db.exists()})
     else:
@@ -58,10 +59,10 @@ def path(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Rows, size, spool backlog and schema version of the database."""
-    from ..store.maintenance import status as store_status
+    from ..store.housekeeping import maintenance_for
 
-    db = db_path(ctx)
-    info = _run(lambda: store_status(db))
+    db = database(ctx)
+    info = _run(lambda: maintenance_for(db).status(db))
     if as_json:
         echo_json(info)
         return
@@ -126,10 +127,11 @@ def export(
     as_json: bool,
 ) -> None:
     """Export rows of the usage table as CSV, Parquet or JSON lines."""
-    from ..store.maintenance import export as store_export
+    from ..store.housekeeping import maintenance_for
     from ..timeparse import parse_time
 
-    db = db_path(ctx)
+    db = database(ctx)
+    store_export = maintenance_for(db).export
     bounds: dict[str, Any] = {}
     for flag, value in (("--since", since), ("--until", until)):
         if value is not None:
@@ -179,15 +181,17 @@ def _confirm(question: str, yes: bool) -> None:
 
 def _deleting(
     ctx: click.Context,
-    count_rows: Callable[[Path, bool], int],
+    count_rows: Callable[[Database, bool], int],
     what: str,
     dry_run: bool,
     yes: bool,
     as_json: bool,
     extra: dict[str, Any],
 ) -> None:
-    """Count the rows, ask, delete, and say how many rows went from which file."""
-    db = db_path(ctx)
+    """Count the rows, ask, delete, and say how many rows went from which database."""
+    from ..store.housekeeping import maintenance_for
+
+    db = database(ctx)
     if dry_run:
         would = _run(lambda: count_rows(db, True))
         data = {**extra, "would_delete": would, "files": {str(db): would}, "dry_run": True}
@@ -199,7 +203,7 @@ def _deleting(
             _confirm(f"Delete {would:,} rows {what} from {db}?", yes)
     count = _run(lambda: count_rows(db, False))
     data = {**extra, "deleted": count, "files": {str(db): count}, "rewritten": count > 0}
-    note = " (the file was rewritten: no bytes of them are left)" if count else ""
+    note = f" ({maintenance_for(db).ERASURE_NOTE})" if count else ""
     _done(as_json, data, f"deleted {count:,} rows {what} from {db}{note}")
 
 
@@ -210,13 +214,14 @@ def _deleting(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def forget(ctx: click.Context, user: str, dry_run: bool, yes: bool, as_json: bool) -> None:
-    """Delete every row of one user (right to erasure); the file is rewritten so no bytes
-    of them are left. Asks first in a terminal (--yes to skip; --dry-run to count)."""
-    from ..store.maintenance import forget as store_forget
+    """Delete every row of one user (right to erasure); a DuckDB file is rewritten so no
+    bytes of them are left (PostgreSQL: VACUUM). Asks first in a terminal (--yes to skip;
+    --dry-run to count)."""
+    from ..store.housekeeping import maintenance_for
 
     _deleting(
         ctx,
-        lambda db, dry: store_forget(db, user, dry_run=dry),
+        lambda db, dry: maintenance_for(db).forget(db, user, dry_run=dry),
         f"of user {user!r}",
         dry_run,
         yes,
@@ -238,8 +243,8 @@ def forget(ctx: click.Context, user: str, dry_run: bool, yes: bool, as_json: boo
 @click.pass_context
 def prune(ctx: click.Context, older_than: str, dry_run: bool, yes: bool, as_json: bool) -> None:
     """Delete rows older than a retention period (asks first in a terminal)."""
+    from ..store.housekeeping import maintenance_for
     from ..store.maintenance import parse_duration
-    from ..store.maintenance import prune as store_prune
 
     try:
         delta = parse_duration(older_than)
@@ -247,7 +252,7 @@ def prune(ctx: click.Context, older_than: str, dry_run: bool, yes: bool, as_json
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
     _deleting(
         ctx,
-        lambda db, dry: store_prune(db, delta, dry_run=dry),
+        lambda db, dry: maintenance_for(db).prune(db, delta, dry_run=dry),
         f"older than {older_than}",
         dry_run,
         yes,

@@ -33,6 +33,7 @@ from .segments import (
 )
 
 __all__ = [
+    "ERASURE_NOTE",
     "EXPORT_FORMATS",
     "drain_spool",
     "export",
@@ -41,7 +42,11 @@ __all__ = [
     "prune",
     "spool_backlog",
     "status",
+    "write_export",
 ]
+
+#: What ``forget``/``prune`` did to the deleted rows' bytes (the CLI says it).
+ERASURE_NOTE = "the file was rewritten: no bytes of them are left"
 
 #: ``--format`` values of :func:`export`.
 EXPORT_FORMATS: tuple[str, ...] = ("csv", "parquet", "jsonl")
@@ -193,6 +198,22 @@ def export(
     ``fmt`` is ``csv``, ``parquet`` or ``jsonl``; timestamps are written in UTC. Returns
     the number of rows written.
     """
+    with reading(path) as con:
+        return write_export(con, out, fmt=fmt, user=user, since=since, until=until, filters=filters)
+
+
+def write_export(
+    con: Any,
+    out: str | os.PathLike[str],
+    *,
+    fmt: str = "csv",
+    user: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    filters: Mapping[str, Any] | None = None,
+) -> int:
+    """:func:`export` from an open DuckDB connection holding a ``usage`` table (a file, or
+    PostgreSQL's rows copied into memory by ``postgres_maintenance``)."""
     from ..analytics.sql import where as where_clause
 
     if fmt not in EXPORT_FORMATS:
@@ -209,14 +230,13 @@ def export(
     # COPY writes to a temporary file first so that a failed export never leaves half a file.
     with tempfile.TemporaryDirectory(prefix="tokentrail-export-") as tmp:
         staging = Path(tmp) / f"export.{fmt}"
-        with reading(path) as con:
-            con.execute("SET TimeZone = 'UTC'")
-            count = con.execute(f"SELECT count(*) FROM usage{where}", params).fetchall()[0][0]
-            literal = str(staging).replace("'", "''")
-            con.execute(
-                f"COPY (SELECT * FROM usage{where} ORDER BY ts, id) TO '{literal}' ({options})",
-                params,
-            )
+        con.execute("SET TimeZone = 'UTC'")
+        count = con.execute(f"SELECT count(*) FROM usage{where}", params).fetchall()[0][0]
+        literal = str(staging).replace("'", "''")
+        con.execute(
+            f"COPY (SELECT * FROM usage{where} ORDER BY ts, id) TO '{literal}' ({options})",
+            params,
+        )
         try:
             make_private_dir(target.parent)
             _copy_private(staging, target)

@@ -30,7 +30,9 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
     """The database file to use: ``path`` > ``$TOKENTRAIL_DB`` > the user data directory.
 
     The default is ``platformdirs.user_data_path("tokentrail") / "usage.duckdb"``. Nothing
-    is created here: directories are made when the first record is written.
+    is created here: directories are made when the first record is written. A PostgreSQL
+    URL (given, or in ``TOKENTRAIL_DB``) is not a file: :class:`StoreError` says to use
+    :func:`resolve_db`, which takes either.
 
     Example::
 
@@ -41,6 +43,13 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
         env = os.environ.get(ENV_VAR)
         if env:
             path = env
+    if isinstance(path, PostgresUrl) or is_postgres_url(path):
+        from ..errors import StoreError
+
+        raise StoreError(
+            f"{PostgresUrl(str(getattr(path, 'url', path)))} is a PostgreSQL database, not a "
+            "DuckDB file: this needs a file path (resolve_db takes either)"
+        )
     if path is None or str(path) == "":
         import platformdirs
 

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .integrity import SAFE_CONFIG
-from .maintenance import spool_backlog
+from .maintenance import spool_backlog, write_export
 from .paths import PostgresUrl
 from .postgres_reading import reading_postgres
 from .postgres_schema import PG_SCHEMA_VERSION
 
-__all__ = ["drain", "export_snapshot", "forget", "prune", "status"]
+__all__ = ["ERASURE_NOTE", "drain", "export", "export_snapshot", "forget", "prune", "status"]
+
+#: What ``forget``/``prune`` did to the deleted rows' bytes (the CLI says it).
+ERASURE_NOTE = "VACUUM ran on the table, so PostgreSQL reuses their space"
 
 
 def status(url: PostgresUrl) -> dict[str, Any]:
@@ -86,6 +90,22 @@ def export_snapshot(url: PostgresUrl) -> Iterator[Any]:
         yield duck
     finally:
         duck.close()
+
+
+def export(
+    url: PostgresUrl,
+    out: str | os.PathLike[str],
+    *,
+    fmt: str = "csv",
+    user: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    filters: Mapping[str, Any] | None = None,
+) -> int:
+    """Write the ``usage`` rows to ``out`` like ``maintenance.export`` does for a file (the
+    same formats, filters and bytes); returns the number of rows written."""
+    with export_snapshot(url) as con:
+        return write_export(con, out, fmt=fmt, user=user, since=since, until=until, filters=filters)
 
 
 def _json(value: Any) -> str:

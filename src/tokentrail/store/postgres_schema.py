@@ -114,6 +114,17 @@ _V5_DUCKDB_NAMES = (
     """,
 )
 
+# Budget definitions saved by ``tracker.budget`` (``budget.persist``): what the
+# ``<db>.budgets.json`` sidecar holds for a DuckDB file, one row per scope, key, window, unit.
+_V6_BUDGETS = """
+CREATE TABLE IF NOT EXISTS tokentrail_budgets (
+    identity TEXT PRIMARY KEY,
+    spec JSONB NOT NULL,
+    created TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    updated TIMESTAMPTZ NOT NULL DEFAULT now()
+)
+"""
+
 #: (version, name, statements), applied in order.
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "create usage table", (_V1_USAGE,)),
@@ -121,6 +132,7 @@ PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (3, "index on ts", (_V3_TS_INDEX,)),
     (4, "budget ledger", _V4_LEDGER),
     (5, "duckdb function names", _V5_DUCKDB_NAMES),
+    (6, "budget definitions", (_V6_BUDGETS,)),
 )
 
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1][0]
