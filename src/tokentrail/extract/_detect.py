@@ -46,7 +46,9 @@ def _classify_usage(usage: Any, envelope: Any, model: str | None) -> str | None:
     if has_any(usage, *_ANTHROPIC) or path(usage, "output_tokens_details", "thinking_tokens"):
         return "anthropic"
     if has_any(usage, "input_token_details", "output_token_details"):
-        return "langchain"
+        # OpenAI Realtime names its details like LangChain but with OpenAI's keys.
+        realtime = has_any(get(usage, "input_token_details"), "cached_tokens", "text_tokens")
+        return "openai_responses" if realtime else "langchain"
     if has_any(usage, "input_tokens_details", "output_tokens_details"):
         return "openai_responses"
     if has_any(usage, *_BEDROCK):

@@ -5,6 +5,7 @@ Mapping::
     input_tokens   = promptTokenCount + toolUsePromptTokenCount
     cache_read     = cachedContentTokenCount          (already inside promptTokenCount)
     input_audio    = AUDIO entries of promptTokensDetails + toolUsePromptTokensDetails
+                     - AUDIO entries of cacheTokensDetails    (the uncached audio)
     output_tokens  = candidatesTokenCount + thoughtsTokenCount
     reasoning      = thoughtsTokenCount
     output_audio   = AUDIO entries of candidatesTokensDetails (responseTokensDetails, Live)
@@ -16,9 +17,14 @@ and code execution) is billed as input and is counted in ``totalTokenCount`` but
 ``candidatesTokenCount`` already totals every candidate: ``candidateCount > 1`` is never
 multiplied.
 
+The per-modality ``promptTokensDetails`` include the cached tokens, and
+``cacheTokensDetails`` says which modality was cached. Cached audio is already in
+``cachedContentTokenCount``, so it is taken out of ``input_audio``: each cached token is
+billed once, at the cache rate (Google's cached-audio rate is higher than its text cache
+rate; see pricing/DISCREPANCIES.md).
+
 Dropped on purpose: ``totalTokenCount`` (recomputed), TEXT/IMAGE/VIDEO/DOCUMENT modality
-splits and ``cacheTokensDetails`` (the canonical model has no per-modality cache fields),
-``trafficType``.
+splits (billed like text), ``trafficType``.
 """
 
 from __future__ import annotations
@@ -91,13 +97,16 @@ def from_gemini(payload: Any) -> Usage | None:
     output_details = _field(usage, "candidatesTokensDetails")
     if output_details is None:
         output_details = _field(usage, "responseTokensDetails")
+    audio_in = _audio(_field(usage, "promptTokensDetails"), tally, "prompt audio") + _audio(
+        _field(usage, "toolUsePromptTokensDetails"), tally, "tool prompt audio"
+    )
+    cached_audio = _audio(_field(usage, "cacheTokensDetails"), tally, "cached audio")
     return tally.usage(
         input_tokens=prompt + tool_prompt,
         cache_read_tokens=tally.count(
             _field(usage, "cachedContentTokenCount"), "cachedContentTokenCount"
         ),
-        input_audio_tokens=_audio(_field(usage, "promptTokensDetails"), tally, "prompt audio")
-        + _audio(_field(usage, "toolUsePromptTokensDetails"), tally, "tool prompt audio"),
+        input_audio_tokens=max(audio_in - cached_audio, 0),
         output_tokens=candidates + thoughts,
         reasoning_tokens=thoughts,
         output_audio_tokens=_audio(output_details, tally, "output audio"),
