@@ -41,6 +41,8 @@ def langchain_generation_message(payload: Any) -> Any:
 
 
 def _classify_usage(usage: Any, envelope: Any, model: str | None) -> str | None:
+    if has_any(usage, "billed_units") or has_any(get(usage, "tokens"), "input_tokens"):
+        return "cohere"
     if has_any(usage, *_CHAT):
         return "openrouter" if has_any(usage, "cost") else "openai_compatible"
     if has_any(usage, *_ANTHROPIC) or path(usage, "output_tokens_details", "thinking_tokens"):
@@ -102,6 +104,10 @@ def detect_dialect(payload: Any, *, model: str | None = None) -> str | None:
         return "bedrock"
     if path(payload, "x_groq", "usage") is not None:
         return "openai_compatible"
+    if path(payload, "meta", "billed_units") is not None or (
+        get(payload, "type") == "message-end" and path(payload, "delta", "usage") is not None
+    ):
+        return "cohere"
     if get(payload, "type") == "message_start":
         return "anthropic"
     if path(payload, "response", "usage") is not None:
