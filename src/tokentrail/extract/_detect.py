@@ -78,6 +78,18 @@ def _detect_stream(events: list[Any]) -> str | None:
     return "openai_stream"
 
 
+def _marked_envelope(payload: Any) -> str | None:
+    """Dialects recognised by where the usage sits: Groq's ``x_groq``, Cohere's ``meta``
+    (embed, rerank, v1) and the ``message-end`` event of a Cohere v2 stream."""
+    if path(payload, "x_groq", "usage") is not None:
+        return "openai_compatible"
+    if path(payload, "meta", "billed_units") is not None:
+        return "cohere"
+    if get(payload, "type") == "message-end" and path(payload, "delta", "usage") is not None:
+        return "cohere"
+    return None
+
+
 def detect_dialect(payload: Any, *, model: str | None = None) -> str | None:
     """The dialect name of ``payload`` (see ``tokentrail.extract.DIALECTS``), or ``None``.
 
@@ -102,12 +114,9 @@ def detect_dialect(payload: Any, *, model: str | None = None) -> str | None:
         return "ollama"
     if has_any(payload, *_BEDROCK) or path(payload, "metadata", "usage") is not None:
         return "bedrock"
-    if path(payload, "x_groq", "usage") is not None:
-        return "openai_compatible"
-    if path(payload, "meta", "billed_units") is not None or (
-        get(payload, "type") == "message-end" and path(payload, "delta", "usage") is not None
-    ):
-        return "cohere"
+    marked = _marked_envelope(payload)
+    if marked is not None:
+        return marked
     if get(payload, "type") == "message_start":
         return "anthropic"
     if path(payload, "response", "usage") is not None:
