@@ -131,6 +131,8 @@ TABLE: tuple[Column, ...] = (
     Column("status", default="'ok'"),
     Column("error_type"),
     Column("request_id"),
+    _count_column("input_image_tokens"),
+    _count_column("output_image_tokens"),
 )
 
 #: The column names, in table order.
