@@ -136,3 +136,68 @@ def test_realtime_call_priced_with_cache_and_audio(pricer: Pricer) -> None:
     cost = pricer.cost("gpt-realtime", usage=usage, at=NOW, strict=True)
     assert cost is not None
     assert cost.total == Decimal("0.02972")
+
+
+# A gemini-2.5-flash-image response generating one 1024x1024 image: 1,290 output tokens,
+# all IMAGE (ai.google.dev/gemini-api/docs/pricing: "images up to 1024x1024px consume
+# 1290 tokens", $30 per 1M output image tokens, i.e. $0.039 per image; text output $2.50).
+GEMINI_IMAGE_OUT = {
+    "usageMetadata": {
+        "promptTokenCount": 12,
+        "candidatesTokenCount": 1290,
+        "totalTokenCount": 1302,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 12}],
+        "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": 1290}],
+    }
+}
+
+
+def test_gemini_output_image_tokens_priced_at_the_image_rate(pricer: Pricer) -> None:
+    """12 * 0.30 + 1,290 * 30 = 3.6 + 38,700 = 38,703.6 per 1M = $0.0387036
+    (as text output it was 1,290 * 2.50: $0.003225, 12x too low)."""
+    usage = extract_usage(GEMINI_IMAGE_OUT)
+    assert usage == Usage(input_tokens=12, output_tokens=1290, output_image_tokens=1290)
+    cost = pricer.cost("gemini-2.5-flash-image", usage=usage, at=NOW, strict=True)
+    assert cost is not None
+    assert cost.total == Decimal("0.0387036")
+    assert cost.output_cost == Decimal("0.0387")  # images have no money column of their own
+
+
+def test_gemini_cached_image_is_not_counted_twice() -> None:
+    payload = {
+        "promptTokenCount": 3_000,
+        "cachedContentTokenCount": 2_000,
+        "candidatesTokenCount": 10,
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 500},
+            {"modality": "IMAGE", "tokenCount": 2_500},
+        ],
+        "cacheTokensDetails": [{"modality": "IMAGE", "tokenCount": 2_000}],
+    }
+    assert from_gemini(payload) == Usage(
+        input_tokens=3_000, cache_read_tokens=2_000, input_image_tokens=500, output_tokens=10
+    )
+
+
+# gpt-image-1 Images API usage (platform.openai.com/docs/api-reference/images/object):
+# input_tokens_details splits text and image input; output tokens are image tokens.
+GPT_IMAGE_USAGE = {
+    "created": 1713833628,
+    "data": [{"b64_json": "..."}],
+    "usage": {
+        "total_tokens": 4_410,
+        "input_tokens": 250,
+        "output_tokens": 4_160,
+        "input_tokens_details": {"text_tokens": 50, "image_tokens": 200},
+    },
+}
+
+
+def test_gpt_image_1_input_image_tokens_priced(pricer: Pricer) -> None:
+    """gpt-image-1 (openai.com/api/pricing): text in $5, image in $10, image out $40 per 1M.
+    50 * 5 + 200 * 10 + 4,160 * 40 = 250 + 2,000 + 166,400 = 168,650 per 1M = $0.16865."""
+    usage = from_openai_responses(GPT_IMAGE_USAGE)
+    assert usage == Usage(input_tokens=250, input_image_tokens=200, output_tokens=4_160)
+    cost = pricer.cost("gpt-image-1", usage=usage, at=NOW, strict=True)
+    assert cost is not None
+    assert cost.total == Decimal("0.16865")

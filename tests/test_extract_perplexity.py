@@ -84,7 +84,7 @@ def test_sonar_pro_citations_are_not_input() -> None:
     assert usage == Usage(input_tokens=10, output_tokens=20)
 
 
-def test_reasoning_larger_than_completion_is_outside_for_any_provider() -> None:
+def test_reasoning_larger_than_completion_is_outside_for_an_unknown_provider() -> None:
     """Reasoning 50 cannot be part of a completion of 20, whatever the total says."""
     usage = from_openai_compatible(
         {"usage": {"prompt_tokens": 5, "completion_tokens": 20, "total_tokens": 25,

@@ -122,8 +122,10 @@ def _apply_reasoning_outside_output(
     if total is not None:
         reported = tally.count(total, "total_tokens")
         added_up = reported == prompt + completion + reasoning and reported != prompt + completion
-        # More reasoning than completion cannot be a part of it, whatever the total says.
-        if added_up or reasoning > completion:
+        # More reasoning than completion cannot be a part of it, whatever the total says
+        # (unless the provider is known to count it inside: then the payload is clamped).
+        beyond = reasoning > completion and known in (None, *REASONING_OUTSIDE_OUTPUT)
+        if added_up or beyond:
             counts["output_tokens"] = completion + reasoning
         return
     if known in REASONING_OUTSIDE_OUTPUT:
