@@ -135,6 +135,8 @@ def expected_attributes(row: Mapping[str, Any]) -> dict[str, Any]:
         "tokentrail.cache_write_1h_tokens": row["cache_write_1h_tokens"],
         "tokentrail.input_audio_tokens": row["input_audio_tokens"],
         "tokentrail.output_audio_tokens": row["output_audio_tokens"],
+        "tokentrail.input_image_tokens": row["input_image_tokens"],
+        "tokentrail.output_image_tokens": row["output_image_tokens"],
         "tokentrail.id": row["id"],
         "tokentrail.framework": row["framework"],
         "tokentrail.status": row["status"],
