@@ -85,9 +85,11 @@ _MONEY = (
 )
 _V3_WIDE_MONEY = tuple(f"ALTER TABLE usage ALTER COLUMN {name} TYPE {COST_TYPE}" for name in _MONEY)
 
-# Image tokens (issue 21): counts of their own, appended like every column.
+# Image tokens (issue 21): counts of their own, appended like every column. Migrations
+# may run again on a file that already has them; DuckDB cannot add a NOT NULL column
+# with IF NOT EXISTS, so these two are nullable (every writer gives them a value).
 _V4_IMAGE_TOKENS = tuple(
-    f"ALTER TABLE usage ADD COLUMN {name} BIGINT NOT NULL DEFAULT 0"
+    f"ALTER TABLE usage ADD COLUMN IF NOT EXISTS {name} BIGINT DEFAULT 0"
     for name in ("input_image_tokens", "output_image_tokens")
 )
 
