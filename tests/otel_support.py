@@ -137,6 +137,7 @@ def expected_attributes(row: Mapping[str, Any]) -> dict[str, Any]:
         "tokentrail.output_audio_tokens": row["output_audio_tokens"],
         "tokentrail.input_image_tokens": row["input_image_tokens"],
         "tokentrail.output_image_tokens": row["output_image_tokens"],
+        "tokentrail.cache_read_audio_tokens": row["cache_read_audio_tokens"],
         "tokentrail.id": row["id"],
         "tokentrail.framework": row["framework"],
         "tokentrail.status": row["status"],

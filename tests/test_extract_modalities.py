@@ -51,7 +51,11 @@ def test_gemini_cached_audio_is_not_counted_twice() -> None:
     """Cached audio (7,500) is inside cachedContentTokenCount: input audio is the rest."""
     usage = from_gemini(GEMINI_CACHED_AUDIO)
     assert usage == Usage(
-        input_tokens=10_000, cache_read_tokens=8_000, input_audio_tokens=1_500, output_tokens=200
+        input_tokens=10_000,
+        cache_read_tokens=8_000,
+        cache_read_audio_tokens=7_500,
+        input_audio_tokens=1_500,
+        output_tokens=200,
     )
     assert not usage.issues
     assert extract_usage(GEMINI_CACHED_AUDIO) == usage
@@ -61,15 +65,17 @@ def test_gemini_mostly_cached_audio_is_priced(pricer: Pricer) -> None:
     """Before, audio 9,000 + cached 8,000 > prompt 10,000 and the call had no price.
 
     gemini-2.5-flash (ai.google.dev/gemini-api/docs/pricing; catalog): text input $0.30,
-    audio input $1.00, cache read $0.03, output $2.50 per 1M.
-    uncached text 500 * 0.30 + cached 8,000 * 0.03 + uncached audio 1,500 * 1.00
-    + output 200 * 2.50 = 150 + 240 + 1,500 + 500 = 2,390 per 1M = $0.00239.
+    audio input $1.00, cached text $0.03, cached audio $0.10, output $2.50 per 1M.
+    uncached text 500 * 0.30 + cached text 500 * 0.03 + cached audio 7,500 * 0.10
+    + uncached audio 1,500 * 1.00 + output 200 * 2.50
+    = 150 + 15 + 750 + 1,500 + 500 = 2,915 per 1M = $0.002915.
     """
     usage = from_gemini(GEMINI_CACHED_AUDIO)
     assert usage is not None
     cost = pricer.cost("gemini-2.5-flash", usage=usage, at=NOW, strict=True)
     assert cost is not None
-    assert cost.total == Decimal("0.00239")
+    assert cost.total == Decimal("0.002915")
+    assert cost.cache_read_cost == Decimal("0.000765")
 
 
 def test_gemini_uncached_audio_unchanged() -> None:
@@ -114,6 +120,7 @@ def test_realtime_singular_details_are_read() -> None:
     assert usage == Usage(
         input_tokens=1_000,
         cache_read_tokens=500,
+        cache_read_audio_tokens=400,
         input_audio_tokens=400,
         output_tokens=300,
         output_audio_tokens=240,

@@ -63,6 +63,7 @@ def test_every_field_of_a_priced_record_lands_in_its_column(tmp_path: Path):
             output_audio_tokens=10,
             input_image_tokens=30,
             output_image_tokens=60,
+            cache_read_audio_tokens=70,
             estimated=True,
         ),
         framework="langchain",
@@ -136,6 +137,7 @@ def test_every_field_of_a_priced_record_lands_in_its_column(tmp_path: Path):
         "request_id": "req-1",
         "input_image_tokens": 30,
         "output_image_tokens": 60,
+        "cache_read_audio_tokens": 70,
     }
 
 
@@ -190,6 +192,7 @@ def test_an_unpriced_cache_hit_keeps_its_notes_in_metadata_and_no_money(tmp_path
         "request_id": None,
         "input_image_tokens": 0,
         "output_image_tokens": 0,
+        "cache_read_audio_tokens": 0,
     }
 
 

@@ -133,6 +133,7 @@ TABLE: tuple[Column, ...] = (
     Column("request_id"),
     _count_column("input_image_tokens"),
     _count_column("output_image_tokens"),
+    _count_column("cache_read_audio_tokens"),
 )
 
 #: The column names, in table order.

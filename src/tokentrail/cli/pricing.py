@@ -25,6 +25,7 @@ _LEAF_LABELS = {
     "output_audio": "output audio",
     "input_image": "input image",
     "output_image": "output image",
+    "cache_read_audio": "cache read audio",
 }
 
 

@@ -6,6 +6,7 @@ Mapping::
     cache_read     = cachedContentTokenCount          (already inside promptTokenCount)
     input_audio    = AUDIO entries of promptTokensDetails + toolUsePromptTokensDetails
                      - AUDIO entries of cacheTokensDetails    (the uncached audio)
+    cache_read_audio = AUDIO entries of cacheTokensDetails       (part of cache_read)
     output_tokens  = candidatesTokenCount + thoughtsTokenCount
     reasoning      = thoughtsTokenCount
     output_audio   = AUDIO entries of candidatesTokensDetails (responseTokensDetails, Live)
@@ -23,8 +24,9 @@ multiplied.
 The per-modality ``promptTokensDetails`` include the cached tokens, and
 ``cacheTokensDetails`` says which modality was cached. Cached audio and images are
 already in ``cachedContentTokenCount``, so they are taken out of ``input_audio`` and
-``input_image``: each cached token is billed once, at the cache rate (Google's
-cached-audio rate is higher than its text cache rate; see pricing/DISCREPANCIES.md).
+``input_image``: each cached token is billed once, cached audio at the model's
+``cache_read_audio`` price (gemini-2.5-flash: $0.10 per 1M against $0.03 cached text),
+cached images at the cache rate.
 
 Dropped on purpose: ``totalTokenCount`` (recomputed), TEXT and
 VIDEO/DOCUMENT modality splits (billed like text), ``trafficType``.
@@ -119,6 +121,7 @@ def from_gemini(payload: Any) -> Usage | None:
         reasoning_tokens=thoughts,
         output_audio_tokens=_modality(output_details, tally, "output audio"),
         input_image_tokens=max(image_in - cached_image, 0),
+        cache_read_audio_tokens=cached_audio,
         output_image_tokens=_modality(output_details, tally, "output image", "IMAGE"),
     )
 

@@ -20,8 +20,8 @@ Realtime ``response.done`` ``usage`` names its details in the singular
 (``input_token_details`` / ``output_token_details``) and splits the cached tokens by
 modality (``cached_tokens_details.audio_tokens``). Its ``audio_tokens`` include the cached
 audio, which is billed once, at the cache rate: ``input_audio_tokens`` is the uncached
-audio only (gpt-realtime bills cached text and cached audio alike, $0.40 per 1M); the
-same for ``image_tokens``.
+audio only, the cached audio is ``cache_read_audio_tokens`` (gpt-realtime bills cached
+text and cached audio alike, $0.40 per 1M); uncached ``image_tokens`` likewise.
 
 Image models (``gpt-image-1``) report ``input_tokens_details.image_tokens`` (and newer ones
 ``output_tokens_details.image_tokens``): ``input_image_tokens`` / ``output_image_tokens``.
@@ -149,5 +149,6 @@ def from_openai_responses(payload: Any) -> Usage | None:
         reasoning_tokens=tally.count(get(output_details, "reasoning_tokens"), "reasoning_tokens"),
         output_audio_tokens=tally.count(get(output_details, "audio_tokens"), "audio_tokens"),
         input_image_tokens=max(image_in - cached_image, 0),
+        cache_read_audio_tokens=cached_audio,
         output_image_tokens=tally.count(get(output_details, "image_tokens"), "image_tokens"),
     )

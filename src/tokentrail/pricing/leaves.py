@@ -8,7 +8,7 @@ leaf               tokens                                       price (falls bac
 =================  ==========================================  =========================
 input              input - cache read - cache write - audio     input
                    - image
-cache_read         cache_read                                   cache_read → input
+cache_read         cache_read - cache_read_audio                cache_read → input
 cache_write (5m)   cache_write - cache_write_1h                 cache_write → input
 cache_write_1h     cache_write_1h                               cache_write_1h → cache_write → input
 input_audio        input_audio                                  input_audio → input
@@ -17,6 +17,8 @@ reasoning          reasoning                                    reasoning → ou
 output_audio       output_audio                                 output_audio → output
 input_image        input_image                                  input_image → input
 output_image       output_image                                 output_image → output
+cache_read_audio   cache_read_audio                             cache_read_audio →
+                                                                cache_read → input
 =================  ==========================================  =========================
 
 Both functions here are pure: no catalog, no clock, no I/O.
@@ -43,6 +45,7 @@ LEAVES: tuple[str, ...] = (
     "output_audio",
     "input_image",
     "output_image",
+    "cache_read_audio",
 )
 
 # leaf -> its price keys, most specific first
@@ -57,6 +60,7 @@ _FALLBACK: dict[str, tuple[str, ...]] = {
     "output_audio": ("output_audio", "output"),
     "input_image": ("input_image", "input"),
     "output_image": ("output_image", "output"),
+    "cache_read_audio": ("cache_read_audio", "cache_read", "input"),
 }
 
 
@@ -81,11 +85,12 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
         - u.input_image_tokens
     )
     cache_5m = u.cache_write_tokens - u.cache_write_1h_tokens
+    cache_text = u.cache_read_tokens - u.cache_read_audio_tokens
     text_out = u.output_tokens - u.reasoning_tokens - u.output_audio_tokens - u.output_image_tokens
-    if text_in >= 0 and cache_5m >= 0 and text_out >= 0:  # the usual case
+    if text_in >= 0 and cache_5m >= 0 and text_out >= 0 and cache_text >= 0:  # the usual case
         return (
             text_in,
-            u.cache_read_tokens,
+            cache_text,
             cache_5m,
             u.cache_write_1h_tokens,
             u.input_audio_tokens,
@@ -94,6 +99,12 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
             u.output_audio_tokens,
             u.input_image_tokens,
             u.output_image_tokens,
+            u.cache_read_audio_tokens,
+        )
+    if cache_text < 0:
+        raise LeafError(
+            f"cache_read_audio_tokens={u.cache_read_audio_tokens} exceeds "
+            f"cache_read_tokens={u.cache_read_tokens}"
         )
     if cache_5m < 0:
         raise LeafError(

@@ -46,7 +46,7 @@ UNITS = "USD per 1M tokens"
 
 #: Price keys, in the order leaves are billed. A missing key falls back to its parent:
 #: cache_read, cache_write, input_audio, input_image -> input; cache_write_1h -> cache_write;
-#: reasoning, output_audio, output_image -> output.
+#: reasoning, output_audio, output_image -> output; cache_read_audio -> cache_read.
 PRICE_KEYS: tuple[str, ...] = (
     "input",
     "cache_read",
@@ -58,6 +58,7 @@ PRICE_KEYS: tuple[str, ...] = (
     "output_audio",
     "input_image",
     "output_image",
+    "cache_read_audio",
 )
 
 
@@ -94,6 +95,7 @@ class _Prices(_Strict):
     output_audio: Decimal | None = None
     input_image: Decimal | None = None
     output_image: Decimal | None = None
+    cache_read_audio: Decimal | None = None
 
     @field_validator(*PRICE_KEYS, mode="before")
     @classmethod

@@ -114,10 +114,10 @@ _V5_DUCKDB_NAMES = (
     """,
 )
 
-# Image tokens (issue 21): counts of their own, appended like every column.
+# Image tokens and cached audio (issue 21): counts of their own, appended like every column.
 _V6_IMAGE_TOKENS = tuple(
     f"ALTER TABLE usage ADD COLUMN IF NOT EXISTS {name} BIGINT NOT NULL DEFAULT 0"
-    for name in ("input_image_tokens", "output_image_tokens")
+    for name in ("input_image_tokens", "output_image_tokens", "cache_read_audio_tokens")
 )
 
 #: (version, name, statements), applied in order.
@@ -127,7 +127,7 @@ PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (3, "index on ts", (_V3_TS_INDEX,)),
     (4, "budget ledger", _V4_LEDGER),
     (5, "duckdb function names", _V5_DUCKDB_NAMES),
-    (6, "image token counts", _V6_IMAGE_TOKENS),
+    (6, "image and cached-audio token counts", _V6_IMAGE_TOKENS),
 )
 
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1][0]
