@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tokentrail.pricing.types import Cost
-from tokentrail.records import UsageRecord
+from tokentrail.records import COLUMNS, UsageRecord
 from tokentrail.store import reading
 from tokentrail.store.paths import fallback_spool_dir, primary_spool_dir
 from tokentrail.store.segments import SEGMENT_SUFFIX
@@ -78,11 +78,15 @@ def spooled_segments(db: Path) -> list[Path]:
     return found
 
 
-def leftover_segment(db: Path, body: bytes, name: str = "00000001") -> Path:
-    """A segment as a dead process leaves it: no lock held, no lock file (no width in its
-    name: the layout of the first release, which every segment of these tests has)."""
+def leftover_segment(
+    db: Path, body: bytes, name: str = "00000001", *, first_release: bool = False
+) -> Path:
+    """A segment as a dead process leaves it: no lock held, no lock file. Rows of today's
+    layout (its width in the name, as the writer names it), or with ``first_release``
+    rows of the first release's 39 columns (no width in the name)."""
     spool = primary_spool_dir(db)
     spool.mkdir(parents=True, exist_ok=True)
-    seg = spool / f"999999-deadbeef0000-{name}{SEGMENT_SUFFIX}"
+    width = "" if first_release else f".c{len(COLUMNS)}"
+    seg = spool / f"999999-deadbeef0000-{name}{width}{SEGMENT_SUFFIX}"
     seg.write_bytes(body)
     return seg

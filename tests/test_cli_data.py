@@ -153,7 +153,8 @@ def test_forget_also_reaches_records_left_in_a_dead_process_spool(tmp_path: Path
     shutil.copy(segment, kept)
     segment.unlink()
     tracker.close()
-    shutil.copy(kept, primary_spool_dir(path) / ("888888-cafecafecafe-00000001.jsonl"))
+    width = segment.name.split(".")[-2]  # c<columns>: the layout its rows have
+    shutil.copy(kept, primary_spool_dir(path) / f"888888-cafecafecafe-00000001.{width}.jsonl")
     result = invoke(path, "forget", "--user", "dana", "--json")
     assert json.loads(result.output)["deleted"] == 1
     assert users(path) == ["erin"]

@@ -314,7 +314,7 @@ def test_status_forget_and_prune_on_a_url(pg_url: str) -> None:
     records = _records(60, seed=3)
     _fill(pg_url, records)
     info = pgm.status(url)
-    assert (info["rows"], info["exists"], info["schema_version"]) == (60, True, 6)
+    assert (info["rows"], info["exists"], info["schema_version"]) == (60, True, 7)
     assert info["users"] == len({r.user_id for r in records if r.user_id is not None})
     bob = sum(r.user_id == "bob" for r in records)
     assert bob and pgm.forget(url, "bob", dry_run=True) == bob

@@ -61,6 +61,9 @@ def test_every_field_of_a_priced_record_lands_in_its_column(tmp_path: Path):
             input_audio_tokens=20,
             reasoning_tokens=50,
             output_audio_tokens=10,
+            input_image_tokens=30,
+            output_image_tokens=60,
+            cache_read_audio_tokens=70,
             estimated=True,
         ),
         framework="langchain",
@@ -132,6 +135,9 @@ def test_every_field_of_a_priced_record_lands_in_its_column(tmp_path: Path):
         "status": "error",
         "error_type": "RateLimitError",
         "request_id": "req-1",
+        "input_image_tokens": 30,
+        "output_image_tokens": 60,
+        "cache_read_audio_tokens": 70,
     }
 
 
@@ -184,6 +190,9 @@ def test_an_unpriced_cache_hit_keeps_its_notes_in_metadata_and_no_money(tmp_path
         "status": "ok",
         "error_type": None,
         "request_id": None,
+        "input_image_tokens": 0,
+        "output_image_tokens": 0,
+        "cache_read_audio_tokens": 0,
     }
 
 
@@ -290,15 +299,17 @@ def test_a_segment_spooled_before_a_column_was_added_is_stored_with_its_default(
 ):
     old = UsageRecord(model="m", provider=None, usage=Usage(input_tokens=7, output_tokens=2))
     segment = tmp_path / "1-a-00000001.jsonl"  # the first release's name: 39 columns
-    segment.write_bytes(frame(encode_row(old)))
+    segment.write_bytes(frame(encode_row(old)[:39]))
     con = wider_db(tmp_path / "usage.duckdb")
     try:
         assert insert_segment(con, segment, table=WIDER) == 1
-        got = con.execute("SELECT id, total_tokens, region, retried, fee_cost FROM usage")
+        got = con.execute(
+            "SELECT id, total_tokens, output_image_tokens, region, retried, fee_cost FROM usage"
+        )
         rows = got.fetchall()
     finally:
         con.close()
-    assert rows == [(old.id, 9, None, False, None)]
+    assert rows == [(old.id, 9, 0, None, False, None)]
 
 
 def test_a_row_priced_at_ingest_by_an_older_version_is_stored_with_its_money(tmp_path: Path):
@@ -313,7 +324,7 @@ def test_a_row_priced_at_ingest_by_an_older_version_is_stored_with_its_money(tmp
         '"0.00001","0.00001","0.00001"]\n'
     )
     db = tmp_path / "usage.duckdb"
-    leftover_segment(db, line.encode())
+    leftover_segment(db, line.encode(), first_release=True)
     with UsageStore(db) as store:
         assert store.flush(10)
     (row,) = all_rows(db)

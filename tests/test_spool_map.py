@@ -108,7 +108,7 @@ def test_a_dead_writers_zero_tail_is_removed_without_a_warning(
     directory = primary_spool_dir(db)
     directory.mkdir(parents=True)
     good = [line(i) for i in range(3)]
-    segment = directory / f"999999-deadbeef0000-00000001{SEGMENT_SUFFIX}"
+    segment = directory / f"999999-deadbeef0000-00000001.c{len(COLUMNS)}{SEGMENT_SUFFIX}"
     # What a killed writer leaves: its records, then the allocated, never written bytes.
     segment.write_bytes(b"".join(good) + bytes(300_000))
     caplog.set_level(logging.WARNING, logger="tokentrail")
@@ -141,7 +141,7 @@ def test_a_torn_copy_with_its_newline_missing_is_skipped(tmp_path: Path):
     good = line(1)
     partial = bytearray(line(2))
     partial[len(partial) // 2 :] = bytes(len(partial) - len(partial) // 2)
-    segment = directory / f"999999-deadbeef0000-00000001{SEGMENT_SUFFIX}"
+    segment = directory / f"999999-deadbeef0000-00000001.c{len(COLUMNS)}{SEGMENT_SUFFIX}"
     segment.write_bytes(good + bytes(partial) + bytes(10_000))
     with UsageStore(db) as store:
         assert store.flush(10)

@@ -319,7 +319,7 @@ def test_lines_that_are_not_records_are_skipped_with_a_warning(
 
 
 def test_read_segment_reads_back_what_frame_wrote(tmp_path: Path):
-    seg = tmp_path / f"x-1{SEGMENT_SUFFIX}"
+    seg = tmp_path / f"x-1.c{len(COLUMNS)}{SEGMENT_SUFFIX}"
     rows = [encode_row(make_record(i)) for i in range(3)]
     seg.write_bytes(b"".join(frame(r) for r in rows) + b'["torn')
     got, bad = read_segment(seg)
@@ -555,7 +555,8 @@ def test_a_group_skips_a_segment_the_ledger_lists_and_stores_the_rest(tmp_path: 
     db = tmp_path / "usage.duckdb"
     spool = tmp_path / "segments"
     spool.mkdir()
-    first, second = spool / "a-00000001.jsonl", spool / "a-00000002.jsonl"
+    width = f"c{len(COLUMNS)}"
+    first, second = spool / f"a-00000001.{width}.jsonl", spool / f"a-00000002.{width}.jsonl"
     first.write_bytes(b"".join(frame(encode_row(make_record(i))) for i in range(3)))
     second.write_bytes(b"".join(frame(encode_row(make_record(i))) for i in range(3, 8)))
     con = duckdb.connect(str(db))

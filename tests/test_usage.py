@@ -59,6 +59,9 @@ def test_addition_sums_every_count_and_keeps_flags_and_issues() -> None:
         "input_audio_tokens": 0,
         "reasoning_tokens": 1,
         "output_audio_tokens": 0,
+        "input_image_tokens": 0,
+        "output_image_tokens": 0,
+        "cache_read_audio_tokens": 0,
         "total_tokens": 18,
     }
     assert total.estimated and total.issues == ("a",)
@@ -218,8 +221,10 @@ def _obeys_subset_rule(c: dict[str, object]) -> bool:
     return (
         n("cache_read_tokens") + n("cache_write_tokens") <= n("input_tokens")
         and n("cache_write_1h_tokens") <= n("cache_write_tokens")
-        and n("input_audio_tokens") <= n("input_tokens")
-        and n("reasoning_tokens") + n("output_audio_tokens") <= n("output_tokens")
+        and n("cache_read_audio_tokens") <= n("cache_read_tokens")
+        and n("input_audio_tokens") + n("input_image_tokens") <= n("input_tokens")
+        and n("reasoning_tokens") + n("output_audio_tokens") + n("output_image_tokens")
+        <= n("output_tokens")
     )
 
 

@@ -64,6 +64,9 @@ _COUNTS: tuple[tuple[str, str], ...] = (
     ("cache_write_1h_tokens", "tokentrail.cache_write_1h_tokens"),
     ("input_audio_tokens", "tokentrail.input_audio_tokens"),
     ("output_audio_tokens", "tokentrail.output_audio_tokens"),
+    ("input_image_tokens", "tokentrail.input_image_tokens"),
+    ("output_image_tokens", "tokentrail.output_image_tokens"),
+    ("cache_read_audio_tokens", "tokentrail.cache_read_audio_tokens"),
 )
 #: Money column -> the ``Cost`` field it is read from.
 _MONEY: tuple[tuple[str, str], ...] = (

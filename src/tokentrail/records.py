@@ -131,6 +131,9 @@ TABLE: tuple[Column, ...] = (
     Column("status", default="'ok'"),
     Column("error_type"),
     Column("request_id"),
+    _count_column("input_image_tokens"),
+    _count_column("output_image_tokens"),
+    _count_column("cache_read_audio_tokens"),
 )
 
 #: The column names, in table order.

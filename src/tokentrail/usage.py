@@ -3,10 +3,12 @@
 Every provider dialect is converted into :class:`Usage` (see ``tokentrail.extract``):
 
 * ``input_tokens`` counts *every* prompt token; ``cache_read_tokens``, ``cache_write_tokens``
-  (of which ``cache_write_1h_tokens`` is the 1-hour TTL part) and ``input_audio_tokens`` are
-  subsets of it.
-* ``output_tokens`` counts every generated token; ``reasoning_tokens`` and
-  ``output_audio_tokens`` are subsets of it.
+  (of which ``cache_write_1h_tokens`` is the 1-hour TTL part), ``input_audio_tokens`` and
+  ``input_image_tokens`` are subsets of it. The audio and image counts are the *uncached*
+  ones: a cached token is counted once, in ``cache_read_tokens``, of which
+  ``cache_read_audio_tokens`` are the cached audio (billed at a cached-audio rate).
+* ``output_tokens`` counts every generated token; ``reasoning_tokens``,
+  ``output_audio_tokens`` and ``output_image_tokens`` are subsets of it.
 
 Construction through :meth:`Usage.from_counts` never raises: bad values are coerced or
 clamped, a warning is logged and the problem is kept in :attr:`Usage.issues`.
@@ -35,6 +37,9 @@ COUNT_FIELDS: tuple[str, ...] = (
     "input_audio_tokens",
     "reasoning_tokens",
     "output_audio_tokens",
+    "input_image_tokens",
+    "output_image_tokens",
+    "cache_read_audio_tokens",
 )
 
 #: Largest count accepted (the table stores BIGINT; no real call comes near this).
@@ -112,8 +117,9 @@ def _bounded(n: int, problem: str | None) -> tuple[int, str | None]:
 _SUBSET_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("cache_read_tokens", "cache_write_tokens"), "input_tokens"),
     (("cache_write_1h_tokens",), "cache_write_tokens"),
-    (("input_audio_tokens",), "input_tokens"),
-    (("reasoning_tokens", "output_audio_tokens"), "output_tokens"),
+    (("cache_read_audio_tokens",), "cache_read_tokens"),
+    (("input_audio_tokens", "input_image_tokens"), "input_tokens"),
+    (("reasoning_tokens", "output_audio_tokens", "output_image_tokens"), "output_tokens"),
 )
 
 
@@ -138,6 +144,9 @@ class Usage:
     input_audio_tokens: int = 0
     reasoning_tokens: int = 0
     output_audio_tokens: int = 0
+    input_image_tokens: int = 0
+    output_image_tokens: int = 0
+    cache_read_audio_tokens: int = 0
     #: True when the counts were estimated locally, not reported by the provider.
     estimated: bool = False
     #: Problems found while validating the counts (values clamped, coerced or dropped).

@@ -23,6 +23,9 @@ _LEAF_LABELS = {
     "output": "output",
     "reasoning": "reasoning",
     "output_audio": "output audio",
+    "input_image": "input image",
+    "output_image": "output image",
+    "cache_read_audio": "cache read audio",
 }
 
 
@@ -151,7 +154,9 @@ def price(
     try:
         leaf_counts(usage)  # the subset rule, stated once, in pricing.leaves
     except LeafError as exc:
-        flags = re.sub(r"\b([a-z_0-9]+_tokens)=", lambda m: f"{_FLAGS[m.group(1)]} ", str(exc))
+        flags = re.sub(
+            r"\b([a-z_0-9]+_tokens)=", lambda m: f"{_FLAGS.get(m.group(1), m.group(1))} ", str(exc)
+        )
         raise click.UsageError(
             f"{flags}: --input and --output count all tokens, the others are parts of them"
         ) from None

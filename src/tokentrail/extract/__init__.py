@@ -25,6 +25,7 @@ from ._build import logger, never_raises
 from ._detect import detect_dialect
 from .anthropic import from_anthropic, from_anthropic_stream
 from .bedrock import from_bedrock_converse
+from .cohere import from_cohere
 from .compatible import from_openai_compatible
 from .gemini import from_gemini, from_gemini_stream
 from .langchain import (
@@ -45,6 +46,7 @@ __all__ = [
     "from_anthropic",
     "from_anthropic_stream",
     "from_bedrock_converse",
+    "from_cohere",
     "from_gemini",
     "from_gemini_stream",
     "from_langchain_llm_output",
@@ -87,6 +89,7 @@ DIALECTS: Mapping[str, _Extractor] = {
     "gemini_stream": lambda p, m: from_gemini_stream(p),
     "bedrock": lambda p, m: from_bedrock_converse(p),
     "bedrock_converse": lambda p, m: from_bedrock_converse(p),
+    "cohere": lambda p, m: from_cohere(p),
     "ollama": lambda p, m: from_ollama(p),
     "ollama_stream": lambda p, m: from_ollama_stream(p),
     "openrouter": lambda p, m: from_openrouter(p),

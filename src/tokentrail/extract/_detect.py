@@ -41,12 +41,16 @@ def langchain_generation_message(payload: Any) -> Any:
 
 
 def _classify_usage(usage: Any, envelope: Any, model: str | None) -> str | None:
+    if has_any(usage, "billed_units") or has_any(get(usage, "tokens"), "input_tokens"):
+        return "cohere"
     if has_any(usage, *_CHAT):
         return "openrouter" if has_any(usage, "cost") else "openai_compatible"
     if has_any(usage, *_ANTHROPIC) or path(usage, "output_tokens_details", "thinking_tokens"):
         return "anthropic"
     if has_any(usage, "input_token_details", "output_token_details"):
-        return "langchain"
+        # OpenAI Realtime names its details like LangChain but with OpenAI's keys.
+        realtime = has_any(get(usage, "input_token_details"), "cached_tokens", "text_tokens")
+        return "openai_responses" if realtime else "langchain"
     if has_any(usage, "input_tokens_details", "output_tokens_details"):
         return "openai_responses"
     if has_any(usage, *_BEDROCK):
@@ -74,6 +78,18 @@ def _detect_stream(events: list[Any]) -> str | None:
     return "openai_stream"
 
 
+def _marked_envelope(payload: Any) -> str | None:
+    """Dialects recognised by where the usage sits: Groq's ``x_groq``, Cohere's ``meta``
+    (embed, rerank, v1) and the ``message-end`` event of a Cohere v2 stream."""
+    if path(payload, "x_groq", "usage") is not None:
+        return "openai_compatible"
+    if path(payload, "meta", "billed_units") is not None:
+        return "cohere"
+    if get(payload, "type") == "message-end" and path(payload, "delta", "usage") is not None:
+        return "cohere"
+    return None
+
+
 def detect_dialect(payload: Any, *, model: str | None = None) -> str | None:
     """The dialect name of ``payload`` (see ``tokentrail.extract.DIALECTS``), or ``None``.
 
@@ -98,8 +114,9 @@ def detect_dialect(payload: Any, *, model: str | None = None) -> str | None:
         return "ollama"
     if has_any(payload, *_BEDROCK) or path(payload, "metadata", "usage") is not None:
         return "bedrock"
-    if path(payload, "x_groq", "usage") is not None:
-        return "openai_compatible"
+    marked = _marked_envelope(payload)
+    if marked is not None:
+        return marked
     if get(payload, "type") == "message_start":
         return "anthropic"
     if path(payload, "response", "usage") is not None:

@@ -11,14 +11,19 @@ each handled only on evidence in the payload:
   ``cached_prompt_text_tokens`` (xAI native), ``reasoning_tokens`` (Perplexity,
   Databricks). Used only when the nested value is absent.
 * xAI (and Perplexity) report reasoning tokens *outside* ``completion_tokens``. When
-  ``total_tokens == prompt + completion + reasoning`` the reasoning tokens are added to the
-  output; without a total, they are added for providers known to do this (``xai``,
-  ``perplexity``, from ``provider`` or the model name).
+  ``total_tokens == prompt + completion + reasoning``, or the reasoning exceeds the
+  completion, the reasoning tokens are added to the output; without a total, they are
+  added for providers known to do this (``xai``, ``perplexity``, from ``provider`` or the
+  model name). Perplexity bills reasoning as its own step, left out of ``total_tokens``
+  too: for Perplexity it is always added (priced at the catalog's ``reasoning`` rate).
+* Perplexity sonar-deep-research bills ``citation_tokens`` as input tokens (same rate):
+  they are added to the input for that model.
 * Groq streams put the final usage under ``x_groq.usage``.
 
 Dropped on purpose: ``total_tokens`` (recomputed), Groq/Mistral timings and
-``prompt_audio_seconds``, Perplexity ``citation_tokens`` and ``num_search_queries``
-(not token counts of the canonical model).
+``prompt_audio_seconds``, Perplexity ``citation_tokens`` of other models (not billed) and
+``num_search_queries`` (a per-search fee the catalog cannot express; Perplexity's own
+``usage.cost.total_cost``, read by ``reported_cost``, includes it).
 """
 
 from __future__ import annotations
@@ -101,14 +106,27 @@ def _apply_reasoning_outside_output(
     if reasoning <= 0:
         return
     prompt, completion = counts["input_tokens"], counts["output_tokens"]
-    total = get(usage, "total_tokens")
-    if total is not None:
-        reported = tally.count(total, "total_tokens")
-        if reported == prompt + completion + reasoning and reported != prompt + completion:
-            counts["output_tokens"] = completion + reasoning
-        return
     known = normalize_provider(provider) if provider else None
     if known is None and model:
         known = provider_from_model(model)
+    if known == "perplexity":
+        # Billed as its own step, outside the completion and the total (docs.perplexity.ai
+        # pricing: sonar-deep-research reasoning $3/1M); citation tokens are input.
+        counts["output_tokens"] = completion + reasoning
+        if model and "deep-research" in model:
+            counts["input_tokens"] = prompt + tally.count(
+                get(usage, "citation_tokens"), "citation_tokens"
+            )
+        return
+    total = get(usage, "total_tokens")
+    if total is not None:
+        reported = tally.count(total, "total_tokens")
+        added_up = reported == prompt + completion + reasoning and reported != prompt + completion
+        # More reasoning than completion cannot be a part of it, whatever the total says
+        # (unless the provider is known to count it inside: then the payload is clamped).
+        beyond = reasoning > completion and known in (None, *REASONING_OUTSIDE_OUTPUT)
+        if added_up or beyond:
+            counts["output_tokens"] = completion + reasoning
+        return
     if known in REASONING_OUTSIDE_OUTPUT:
         counts["output_tokens"] = completion + reasoning

@@ -5,9 +5,14 @@ Mapping::
     input_tokens   = promptTokenCount + toolUsePromptTokenCount
     cache_read     = cachedContentTokenCount          (already inside promptTokenCount)
     input_audio    = AUDIO entries of promptTokensDetails + toolUsePromptTokensDetails
+                     - AUDIO entries of cacheTokensDetails    (the uncached audio)
+    cache_read_audio = AUDIO entries of cacheTokensDetails       (part of cache_read)
     output_tokens  = candidatesTokenCount + thoughtsTokenCount
     reasoning      = thoughtsTokenCount
     output_audio   = AUDIO entries of candidatesTokensDetails (responseTokensDetails, Live)
+    input_image    = IMAGE entries of promptTokensDetails - IMAGE entries of cacheTokensDetails
+    output_image   = IMAGE entries of candidatesTokensDetails (image models bill them at
+                     their own rate: gemini-2.5-flash-image $30 per 1M against $2.50 text)
 
 ``toolUsePromptTokenCount`` (tokens of tool results Google inserts, e.g. search grounding
 and code execution) is billed as input and is counted in ``totalTokenCount`` but not in
@@ -16,9 +21,15 @@ and code execution) is billed as input and is counted in ``totalTokenCount`` but
 ``candidatesTokenCount`` already totals every candidate: ``candidateCount > 1`` is never
 multiplied.
 
-Dropped on purpose: ``totalTokenCount`` (recomputed), TEXT/IMAGE/VIDEO/DOCUMENT modality
-splits and ``cacheTokensDetails`` (the canonical model has no per-modality cache fields),
-``trafficType``.
+The per-modality ``promptTokensDetails`` include the cached tokens, and
+``cacheTokensDetails`` says which modality was cached. Cached audio and images are
+already in ``cachedContentTokenCount``, so they are taken out of ``input_audio`` and
+``input_image``: each cached token is billed once, cached audio at the model's
+``cache_read_audio`` price (gemini-2.5-flash: $0.10 per 1M against $0.03 cached text),
+cached images at the cache rate.
+
+Dropped on purpose: ``totalTokenCount`` (recomputed), TEXT and
+VIDEO/DOCUMENT modality splits (billed like text), ``trafficType``.
 """
 
 from __future__ import annotations
@@ -59,13 +70,14 @@ def _usage_metadata(payload: Any) -> Any:
     return usage
 
 
-def _audio(details: Any, tally: Tally, label: str) -> int:
+def _modality(details: Any, tally: Tally, label: str, kind: str = "AUDIO") -> int:
+    """The tokens of the ``kind`` entries (``AUDIO``, ``IMAGE``) of a details list."""
     total = 0
     for entry in items(details):
         modality = get(entry, "modality")
         # Enum members (MediaModality.AUDIO), their values ("AUDIO") and protobuf names.
         name = str(getattr(modality, "name", modality) or "").upper()
-        if name.endswith("AUDIO"):
+        if name.endswith(kind):
             total += tally.count(_field(entry, "tokenCount"), label)
     return total
 
@@ -91,16 +103,26 @@ def from_gemini(payload: Any) -> Usage | None:
     output_details = _field(usage, "candidatesTokensDetails")
     if output_details is None:
         output_details = _field(usage, "responseTokensDetails")
+    prompt_details = _field(usage, "promptTokensDetails")
+    cache_details = _field(usage, "cacheTokensDetails")
+    audio_in = _modality(prompt_details, tally, "prompt audio") + _modality(
+        _field(usage, "toolUsePromptTokensDetails"), tally, "tool prompt audio"
+    )
+    cached_audio = _modality(cache_details, tally, "cached audio")
+    image_in = _modality(prompt_details, tally, "prompt image", "IMAGE")
+    cached_image = _modality(cache_details, tally, "cached image", "IMAGE")
     return tally.usage(
         input_tokens=prompt + tool_prompt,
         cache_read_tokens=tally.count(
             _field(usage, "cachedContentTokenCount"), "cachedContentTokenCount"
         ),
-        input_audio_tokens=_audio(_field(usage, "promptTokensDetails"), tally, "prompt audio")
-        + _audio(_field(usage, "toolUsePromptTokensDetails"), tally, "tool prompt audio"),
+        input_audio_tokens=max(audio_in - cached_audio, 0),
         output_tokens=candidates + thoughts,
         reasoning_tokens=thoughts,
-        output_audio_tokens=_audio(output_details, tally, "output audio"),
+        output_audio_tokens=_modality(output_details, tally, "output audio"),
+        input_image_tokens=max(image_in - cached_image, 0),
+        cache_read_audio_tokens=cached_audio,
+        output_image_tokens=_modality(output_details, tally, "output image", "IMAGE"),
     )
 
 

@@ -16,6 +16,16 @@ Dropped on purpose: ``total_tokens`` (always recomputed as input + output) and
 Responses ``usage``: ``input_tokens``, ``input_tokens_details.cached_tokens`` /
 ``cache_write_tokens``, ``output_tokens``, ``output_tokens_details.reasoning_tokens``.
 
+Realtime ``response.done`` ``usage`` names its details in the singular
+(``input_token_details`` / ``output_token_details``) and splits the cached tokens by
+modality (``cached_tokens_details.audio_tokens``). Its ``audio_tokens`` include the cached
+audio, which is billed once, at the cache rate: ``input_audio_tokens`` is the uncached
+audio only, the cached audio is ``cache_read_audio_tokens`` (gpt-realtime bills cached
+text and cached audio alike, $0.40 per 1M); uncached ``image_tokens`` likewise.
+
+Image models (``gpt-image-1``) report ``input_tokens_details.image_tokens`` (and newer ones
+``output_tokens_details.image_tokens``): ``input_image_tokens`` / ``output_image_tokens``.
+
 A response with ``n > 1`` choices carries ONE ``usage`` for all of them: it is read once,
 never multiplied by the number of choices. Streams: see :mod:`.openai_stream`.
 """
@@ -25,7 +35,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..usage import Usage
-from ._access import get, has_any, is_record
+from ._access import first, get, has_any, is_record
 from ._build import Tally, logger, never_raises
 
 __all__ = [
@@ -121,8 +131,13 @@ def from_openai_responses(payload: Any) -> Usage | None:
     if usage is None:
         return None
     tally = Tally("OpenAI responses")
-    input_details = get(usage, "input_tokens_details")
-    output_details = get(usage, "output_tokens_details")
+    input_details = first(usage, "input_tokens_details", "input_token_details")
+    output_details = first(usage, "output_tokens_details", "output_token_details")
+    cached_details = get(input_details, "cached_tokens_details")
+    audio_in = tally.count(get(input_details, "audio_tokens"), "audio_tokens")
+    cached_audio = tally.count(get(cached_details, "audio_tokens"), "cached audio_tokens")
+    image_in = tally.count(get(input_details, "image_tokens"), "image_tokens")
+    cached_image = tally.count(get(cached_details, "image_tokens"), "cached image_tokens")
     return tally.usage(
         input_tokens=tally.count(get(usage, "input_tokens"), "input_tokens"),
         output_tokens=tally.count(get(usage, "output_tokens"), "output_tokens"),
@@ -130,7 +145,10 @@ def from_openai_responses(payload: Any) -> Usage | None:
         cache_write_tokens=tally.count(
             get(input_details, "cache_write_tokens"), "cache_write_tokens"
         ),
-        input_audio_tokens=tally.count(get(input_details, "audio_tokens"), "audio_tokens"),
+        input_audio_tokens=max(audio_in - cached_audio, 0),
         reasoning_tokens=tally.count(get(output_details, "reasoning_tokens"), "reasoning_tokens"),
         output_audio_tokens=tally.count(get(output_details, "audio_tokens"), "audio_tokens"),
+        input_image_tokens=max(image_in - cached_image, 0),
+        cache_read_audio_tokens=cached_audio,
+        output_image_tokens=tally.count(get(output_details, "image_tokens"), "image_tokens"),
     )

@@ -47,10 +47,15 @@ def from_openrouter(payload: Any) -> Usage | None:
 def reported_cost(payload: Any) -> Decimal | None:
     """The ``usage.cost`` OpenRouter reported (USD) as a ``Decimal``; ``None`` when absent.
 
+    Perplexity's ``usage.cost`` is a breakdown: its ``total_cost`` is read (it includes the
+    search-query and request fees no token price expresses).
+
     A cost that is negative, NaN or not a number is ignored with a warning.
     """
     usage = _usage(payload)
     value = get(usage, "cost")
+    if is_record(value):  # Perplexity: {"input_tokens_cost": ..., "total_cost": ...}
+        value = get(value, "total_cost")
     if value is None:
         return None
     if isinstance(value, bool):

@@ -389,13 +389,15 @@ class Pricer:
         counts = leaf_counts(usage)
         prices, static = self._rates(entry, usage.input_tokens, at, variant, strict)
         leaf = [_ZERO if not n or p is None else p * n for n, p in zip(counts, prices, strict=True)]
-        text_in, read, write_5m, write_1h, audio_in, text_out, reasoning, audio_out = leaf
+        text_in, read, write_5m, write_1h, audio_in, text_out, reasoning, audio_out = leaf[:8]
+        image_in, image_out, read_audio = leaf[8:]
         cost = Cost(
             total=sum(leaf, _ZERO),
-            input_cost=text_in,
-            cache_read_cost=read,
+            # Images have no money column of their own: they are input and output.
+            input_cost=text_in + image_in,
+            cache_read_cost=read + read_audio,
             cache_write_cost=write_5m + write_1h,
-            output_cost=text_out,
+            output_cost=text_out + image_out,
             reasoning_cost=reasoning,
             audio_cost=audio_in + audio_out,
             **static,

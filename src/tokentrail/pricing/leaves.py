@@ -7,13 +7,18 @@ output). A provider bills each token once, at the most specific price it has for
 leaf               tokens                                       price (falls back to)
 =================  ==========================================  =========================
 input              input - cache read - cache write - audio     input
-cache_read         cache_read                                   cache_read → input
+                   - image
+cache_read         cache_read - cache_read_audio                cache_read → input
 cache_write (5m)   cache_write - cache_write_1h                 cache_write → input
 cache_write_1h     cache_write_1h                               cache_write_1h → cache_write → input
 input_audio        input_audio                                  input_audio → input
-output             output - reasoning - output audio            output
+output             output - reasoning - output audio - image    output
 reasoning          reasoning                                    reasoning → output
 output_audio       output_audio                                 output_audio → output
+input_image        input_image                                  input_image → input
+output_image       output_image                                 output_image → output
+cache_read_audio   cache_read_audio                             cache_read_audio →
+                                                                cache_read → input
 =================  ==========================================  =========================
 
 Both functions here are pure: no catalog, no clock, no I/O.
@@ -38,6 +43,9 @@ LEAVES: tuple[str, ...] = (
     "output",
     "reasoning",
     "output_audio",
+    "input_image",
+    "output_image",
+    "cache_read_audio",
 )
 
 # leaf -> its price keys, most specific first
@@ -50,6 +58,9 @@ _FALLBACK: dict[str, tuple[str, ...]] = {
     "output": ("output",),
     "reasoning": ("reasoning", "output"),
     "output_audio": ("output_audio", "output"),
+    "input_image": ("input_image", "input"),
+    "output_image": ("output_image", "output"),
+    "cache_read_audio": ("cache_read_audio", "cache_read", "input"),
 }
 
 
@@ -61,24 +72,39 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
     """The token count of each leaf of :data:`LEAVES`, in order.
 
     Raises :class:`LeafError`, naming the offending fields and values, when a leaf would
-    be negative: the input's subsets (cache read, cache write, input audio) together, or
-    the output's (reasoning, output audio), exceed it, or the 1-hour writes exceed the
+    be negative: the input's subsets (cache read, cache write, input audio and image)
+    together, or the output's (reasoning, output audio and image), exceed it, or the 1-hour writes exceed the
     writes.
     """
     u = usage
-    text_in = u.input_tokens - u.cache_read_tokens - u.cache_write_tokens - u.input_audio_tokens
+    text_in = (
+        u.input_tokens
+        - u.cache_read_tokens
+        - u.cache_write_tokens
+        - u.input_audio_tokens
+        - u.input_image_tokens
+    )
     cache_5m = u.cache_write_tokens - u.cache_write_1h_tokens
-    text_out = u.output_tokens - u.reasoning_tokens - u.output_audio_tokens
-    if text_in >= 0 and cache_5m >= 0 and text_out >= 0:  # the usual case
+    cache_text = u.cache_read_tokens - u.cache_read_audio_tokens
+    text_out = u.output_tokens - u.reasoning_tokens - u.output_audio_tokens - u.output_image_tokens
+    if text_in >= 0 and cache_5m >= 0 and text_out >= 0 and cache_text >= 0:  # the usual case
         return (
             text_in,
-            u.cache_read_tokens,
+            cache_text,
             cache_5m,
             u.cache_write_1h_tokens,
             u.input_audio_tokens,
             text_out,
             u.reasoning_tokens,
             u.output_audio_tokens,
+            u.input_image_tokens,
+            u.output_image_tokens,
+            u.cache_read_audio_tokens,
+        )
+    if cache_text < 0:
+        raise LeafError(
+            f"cache_read_audio_tokens={u.cache_read_audio_tokens} exceeds "
+            f"cache_read_tokens={u.cache_read_tokens}"
         )
     if cache_5m < 0:
         raise LeafError(
@@ -88,12 +114,13 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
     if text_in < 0:
         raise LeafError(
             f"cache_read_tokens={u.cache_read_tokens} + cache_write_tokens="
-            f"{u.cache_write_tokens} + input_audio_tokens={u.input_audio_tokens} "
-            f"exceed input_tokens={u.input_tokens}"
+            f"{u.cache_write_tokens} + input_audio_tokens={u.input_audio_tokens} + "
+            f"input_image_tokens={u.input_image_tokens} exceed input_tokens={u.input_tokens}"
         )
     raise LeafError(
         f"reasoning_tokens={u.reasoning_tokens} + output_audio_tokens="
-        f"{u.output_audio_tokens} exceed output_tokens={u.output_tokens}"
+        f"{u.output_audio_tokens} + output_image_tokens={u.output_image_tokens} "
+        f"exceed output_tokens={u.output_tokens}"
     )
 
 

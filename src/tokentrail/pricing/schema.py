@@ -45,8 +45,8 @@ __all__ = [
 UNITS = "USD per 1M tokens"
 
 #: Price keys, in the order leaves are billed. A missing key falls back to its parent:
-#: cache_read, cache_write, input_audio -> input; cache_write_1h -> cache_write;
-#: reasoning, output_audio -> output.
+#: cache_read, cache_write, input_audio, input_image -> input; cache_write_1h -> cache_write;
+#: reasoning, output_audio, output_image -> output; cache_read_audio -> cache_read.
 PRICE_KEYS: tuple[str, ...] = (
     "input",
     "cache_read",
@@ -56,6 +56,9 @@ PRICE_KEYS: tuple[str, ...] = (
     "output",
     "reasoning",
     "output_audio",
+    "input_image",
+    "output_image",
+    "cache_read_audio",
 )
 
 
@@ -90,6 +93,9 @@ class _Prices(_Strict):
     output: Decimal | None = None
     reasoning: Decimal | None = Field(None, description="only when it differs from output")
     output_audio: Decimal | None = None
+    input_image: Decimal | None = None
+    output_image: Decimal | None = None
+    cache_read_audio: Decimal | None = None
 
     @field_validator(*PRICE_KEYS, mode="before")
     @classmethod

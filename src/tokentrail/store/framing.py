@@ -27,8 +27,10 @@ __all__ = ["RATES_MARK", "RATE_CELLS", "decode", "frame"]
 
 #: First of the extra cells of a row priced at ingest (older versions).
 RATES_MARK = "r1"
-#: Cells after the columns of a row priced at ingest: the mark and one price per leaf.
-RATE_CELLS = 1 + len(LEAVES)
+#: Cells after the columns of a row priced at ingest: the mark and one price per leaf of
+#: the eight those versions knew (the first eight of ``LEAVES``; image leaves came later).
+RATE_CELLS = 1 + 8
+assert LEAVES[7] == "output_audio"
 
 # ``ts`` is written by orjson as RFC 3339 text (a naive time as UTC); DuckDB reads it.
 _OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NAIVE_UTC

@@ -125,6 +125,12 @@ CREATE TABLE IF NOT EXISTS tokentrail_budgets (
 )
 """
 
+# Image tokens and cached audio (issue 21): counts of their own, appended like every column.
+_V7_IMAGE_TOKENS = tuple(
+    f"ALTER TABLE usage ADD COLUMN IF NOT EXISTS {name} BIGINT NOT NULL DEFAULT 0"
+    for name in ("input_image_tokens", "output_image_tokens", "cache_read_audio_tokens")
+)
+
 #: (version, name, statements), applied in order.
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "create usage table", (_V1_USAGE,)),
@@ -133,6 +139,7 @@ PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (4, "budget ledger", _V4_LEDGER),
     (5, "duckdb function names", _V5_DUCKDB_NAMES),
     (6, "budget definitions", (_V6_BUDGETS,)),
+    (7, "image and cached-audio token counts", _V7_IMAGE_TOKENS),
 )
 
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1][0]

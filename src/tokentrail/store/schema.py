@@ -85,11 +85,20 @@ _MONEY = (
 )
 _V3_WIDE_MONEY = tuple(f"ALTER TABLE usage ALTER COLUMN {name} TYPE {COST_TYPE}" for name in _MONEY)
 
+# Image tokens and cached audio (issue 21): counts of their own, appended like every column. Migrations
+# may run again on a file that already has them; DuckDB cannot add a NOT NULL column
+# with IF NOT EXISTS, so these two are nullable (every writer gives them a value).
+_V4_IMAGE_TOKENS = tuple(
+    f"ALTER TABLE usage ADD COLUMN IF NOT EXISTS {name} BIGINT DEFAULT 0"
+    for name in ("input_image_tokens", "output_image_tokens", "cache_read_audio_tokens")
+)
+
 #: (version, name, statements), applied in order.
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "create usage table", (_V1_USAGE,)),
     (2, "spool ingest ledger", (_V2_INGESTED,)),
     (3, "money columns hold any real cost", _V3_WIDE_MONEY),
+    (4, "image and cached-audio token counts", _V4_IMAGE_TOKENS),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
