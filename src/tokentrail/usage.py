@@ -263,7 +263,7 @@ def _valid_as_given(counts: dict[Any, Any]) -> bool:
     # Bulk checks (C loops): every value an exact int (no bool, no float), all in range.
     if not _INT_ONLY.issuperset(map(type, values)):
         return False
-    return 0 <= min(values) and max(values) <= MAX_TOKENS and subsets_fit(counts)
+    return min(values) >= 0 and max(values) <= MAX_TOKENS and subsets_fit(counts)
 
 
 def _validated(
