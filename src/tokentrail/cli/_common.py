@@ -12,7 +12,7 @@ import click
 
 from ..store.paths import Database
 
-__all__ = ["database", "db_path", "echo_json", "existing_db"]
+__all__ = ["database", "db_path", "echo_json", "existing_db", "time_bounds"]
 
 
 def database(ctx: click.Context) -> Database:
@@ -61,6 +61,21 @@ def existing_db(ctx: click.Context) -> Database:
         "tracker.llamaindex() to your app."
     )
     ctx.exit(0)
+
+
+def time_bounds(since: str | None, until: str | None) -> dict[str, Any]:
+    """``{"since": ..., "until": ...}`` from the ``--since``/``--until`` options (the ones
+    given); a time that cannot be read is a usage error naming its option."""
+    from ..timeparse import parse_time
+
+    bounds: dict[str, Any] = {}
+    for flag, value in (("--since", since), ("--until", until)):
+        if value is not None:
+            try:
+                bounds[flag[2:]] = parse_time(value)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint=flag) from None
+    return bounds
 
 
 def plain_decimal(value: Decimal) -> str:

@@ -17,7 +17,7 @@ import click
 
 from ..errors import StoreError
 from ..store.paths import Database
-from ._common import database, echo_json
+from ._common import database, echo_json, time_bounds
 
 __all__ = ["export", "forget", "path", "prune", "status"]
 
@@ -128,17 +128,10 @@ def export(
 ) -> None:
     """Export rows of the usage table as CSV, Parquet or JSON lines."""
     from ..store.housekeeping import maintenance_for
-    from ..timeparse import parse_time
 
     db = database(ctx)
     store_export = maintenance_for(db).export
-    bounds: dict[str, Any] = {}
-    for flag, value in (("--since", since), ("--until", until)):
-        if value is not None:
-            try:
-                bounds[flag[2:]] = parse_time(value)
-            except ValueError as exc:
-                raise click.BadParameter(str(exc), param_hint=flag) from None
+    bounds = time_bounds(since, until)
     filters = {"model": list(models), "operation": list(operations), "tag": list(tags)}
     selection: dict[str, Any] = {"user": user, "filters": filters, **bounds}
     if output is None and as_json:

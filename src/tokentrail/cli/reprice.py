@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from ..display import money
-from ._common import database, echo_json
+from ._common import database, echo_json, time_bounds
 from .data import _run
 
 __all__ = ["reprice"]
@@ -33,15 +31,8 @@ def reprice(
     """Price stored rows again with the current catalog and your registered prices
     (TOKENTRAIL_PRICING). Old figures are kept in the tokentrail_repriced table."""
     from ..store.reprice import reprice as store_reprice
-    from ..timeparse import parse_time
 
-    bounds: dict[str, Any] = {}
-    for flag, value in (("--since", since), ("--until", until)):
-        if value is not None:
-            try:
-                bounds[flag[2:]] = parse_time(value)
-            except ValueError as exc:
-                raise click.BadParameter(str(exc), param_hint=flag) from None
+    bounds = time_bounds(since, until)
     db = database(ctx)
     result = _run(lambda: store_reprice(db, all_rows=all_rows, dry_run=dry_run, **bounds))
     if as_json:
