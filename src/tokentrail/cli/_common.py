@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
+from ..errors import StoreError
 from ..store.paths import Database
 
-__all__ = ["database", "db_path", "echo_json", "existing_db", "time_bounds"]
+T = TypeVar("T")
+
+__all__ = ["database", "db_path", "echo_json", "existing_db", "store_action", "time_bounds"]
 
 
 def database(ctx: click.Context) -> Database:
@@ -61,6 +65,15 @@ def existing_db(ctx: click.Context) -> Database:
         "tracker.llamaindex() to your app."
     )
     ctx.exit(0)
+
+
+def store_action(action: Callable[[], T]) -> T:
+    """Run a store action; a StoreError becomes a one-line error and exit code 1 (as JSON
+    with ``--json``, see ``cli.main``)."""
+    try:
+        return action()
+    except StoreError as exc:
+        raise click.ClickException(str(exc).splitlines()[0]) from None
 
 
 def time_bounds(since: str | None, until: str | None) -> dict[str, Any]:

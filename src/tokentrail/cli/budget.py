@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ._common import database, echo_json
+from ._common import database, echo_json, store_action
 
 __all__ = ["budget"]
 
@@ -47,7 +47,6 @@ def status(
     """Spend of every budget window (saved budgets, or the one given by the options)."""
     from ..budget.offline import status_from_store
     from ..budget.persist import load_budget_specs
-    from ..errors import StoreError
 
     db = database(ctx)
     specs: list[dict[str, Any]]
@@ -59,18 +58,13 @@ def status(
                     {"unit": unit, "limit": limit, "per": per, "scope": scope, "key": key, "tz": tz}
                 )
     else:
-        try:
-            specs = load_budget_specs(db)
-        except StoreError as exc:
-            raise click.ClickException(str(exc).splitlines()[0]) from None
+        specs = store_action(lambda: load_budget_specs(db))
         if key is not None:
             specs = [s for s in specs if s.get("key") in (None, key)]
     try:
-        rows = status_from_store(db, specs)
+        rows = store_action(lambda: status_from_store(db, specs))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    except StoreError as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
     if key is not None:
         rows = [r for r in rows if r.key == key or r.scope == "global"]
     rows = rows[: max(0, top)]

@@ -11,26 +11,14 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from ..errors import StoreError
 from ..store.paths import Database
-from ._common import database, echo_json, time_bounds
+from ._common import database, echo_json, store_action, time_bounds
 
 __all__ = ["export", "forget", "path", "prune", "status"]
-
-T = TypeVar("T")
-
-
-def _run(action: Callable[[], T]) -> T:
-    """Run a store action; a StoreError becomes a one-line error and exit code 1 (as JSON
-    with ``--json``, see ``cli.main``)."""
-    try:
-        return action()
-    except StoreError as exc:
-        raise click.ClickException(str(exc).splitlines()[0]) from None
 
 
 def _human_size(n: int) -> str:
@@ -62,7 +50,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     from ..store.housekeeping import maintenance_for
 
     db = database(ctx)
-    info = _run(lambda: maintenance_for(db).status(db))
+    info = store_action(lambda: maintenance_for(db).status(db))
     if as_json:
         echo_json(info)
         return
@@ -142,7 +130,7 @@ def export(
             "-o usage.parquet (or pipe the output into another program)"
         )
     if output is not None:
-        count = _run(lambda: store_export(db, output, fmt=fmt, **selection))
+        count = store_action(lambda: store_export(db, output, fmt=fmt, **selection))
         if as_json:
             echo_json({"path": str(Path(output)), "rows": count, "format": fmt})
         else:
@@ -151,7 +139,7 @@ def export(
     # To standard output: stage in a temporary file, then stream it.
     with tempfile.TemporaryDirectory(prefix="tokentrail-export-") as tmp:
         staging = os.path.join(tmp, f"export.{fmt}")
-        _run(lambda: store_export(db, staging, fmt=fmt, **selection))
+        store_action(lambda: store_export(db, staging, fmt=fmt, **selection))
         out: Any = sys.stdout.buffer
         with open(staging, "rb") as fh:
             while chunk := fh.read(1 << 16):
@@ -186,15 +174,15 @@ def _deleting(
 
     db = database(ctx)
     if dry_run:
-        would = _run(lambda: count_rows(db, True))
+        would = store_action(lambda: count_rows(db, True))
         data = {**extra, "would_delete": would, "files": {str(db): would}, "dry_run": True}
         _done(as_json, data, f"would delete {would:,} rows {what} from {db}")
         return
     if not yes and at_terminal():
-        would = _run(lambda: count_rows(db, True))
+        would = store_action(lambda: count_rows(db, True))
         if would:
             _confirm(f"Delete {would:,} rows {what} from {db}?", yes)
-    count = _run(lambda: count_rows(db, False))
+    count = store_action(lambda: count_rows(db, False))
     data = {**extra, "deleted": count, "files": {str(db): count}, "rewritten": count > 0}
     note = f" ({maintenance_for(db).ERASURE_NOTE})" if count else ""
     _done(as_json, data, f"deleted {count:,} rows {what} from {db}{note}")

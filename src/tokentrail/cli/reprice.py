@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from ..display import money
-from ._common import database, echo_json, time_bounds
-from .data import _run
+from ._common import database, echo_json, store_action, time_bounds
 
 __all__ = ["reprice"]
 
@@ -34,7 +33,7 @@ def reprice(
 
     bounds = time_bounds(since, until)
     db = database(ctx)
-    result = _run(lambda: store_reprice(db, all_rows=all_rows, dry_run=dry_run, **bounds))
+    result = store_action(lambda: store_reprice(db, all_rows=all_rows, dry_run=dry_run, **bounds))
     if as_json:
         echo_json(result)
         return
