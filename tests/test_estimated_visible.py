@@ -88,3 +88,19 @@ def test_the_html_report_marks_estimated_figures(tmp_path: Path) -> None:
     assert "~ marks estimated token counts (33.3% of calls)" in text
     assert "~50<" in text and "~5<" in text  # the estimated call: 50 in, 5 out
     assert "~176<" in text  # its user row: 110 + 55 + 11 tokens
+    assert "stream_usage=True" in text and "LlamaIndex embedding" in text
+
+
+def test_the_note_names_embeddings_among_the_causes(tmp_path: Path) -> None:
+    """An embedding model's calls are estimated (LlamaIndex embeddings report no usage):
+    the note under the report must not blame a stream alone."""
+    path = tmp_path / "usage.duckdb"
+    with Tracker(path) as tracker:
+        tracker.record(
+            model="text-embedding-3-small",
+            usage={"input_tokens": 40},
+            operation="embedding",
+            estimated=True,
+        )
+    out = _run(path, "report")
+    assert "~40" in out and "LlamaIndex embedding model" in out

@@ -7,7 +7,14 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["count", "money", "money_digits", "percent"]
+__all__ = ["ESTIMATED_CAUSES", "count", "money", "money_digits", "percent"]
+
+#: Why a call's token counts are estimated, for the notes under reports that mark them.
+ESTIMATED_CAUSES = (
+    "the provider reported none, so they were counted locally: a LangChain stream "
+    'without stream_usage=True, an OpenAI stream without stream_options={"include_usage": '
+    "True}, or a LlamaIndex embedding model (their responses carry no usage)"
+)
 
 
 def _missing(value: Any) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 
 from . import display
 from .analytics import Analytics
+from .formatting import ESTIMATED_CAUSES
 from .timeparse import TimeLike
 
 __all__ = ["render", "write"]
@@ -234,8 +235,7 @@ def _estimated_note(summary: dict[str, Any]) -> str:
     if not share or share != share:
         return ""
     return (
-        f" ~ marks estimated token counts ({display.percent(share)} of calls): the provider "
-        "reported none (a LangChain stream without stream_usage=True)."
+        f" ~ marks estimated token counts ({display.percent(share)} of calls): {ESTIMATED_CAUSES}."
     )
 
 

@@ -17,7 +17,7 @@ import click
 from ..analytics import queries
 from ..analytics.result import Result
 from ..display import count, money, percent
-from ..formatting import money_digits
+from ..formatting import ESTIMATED_CAUSES, money_digits
 from ..store.paths import Database
 from ..timeparse import get_zone
 from ._common import database, echo_json, existing_db
@@ -125,11 +125,7 @@ def _titles(columns: Sequence[str]) -> list[str]:
 
 #: Marks token figures that include estimated counts (see ESTIMATED_NOTE).
 ESTIMATED_MARK = "~"
-ESTIMATED_NOTE = (
-    f"{ESTIMATED_MARK} includes estimated token counts: the provider reported none (a "
-    "LangChain stream without stream_usage=True, an OpenAI stream without "
-    'stream_options={"include_usage": True}).'
-)
+ESTIMATED_NOTE = f"{ESTIMATED_MARK} includes estimated token counts: {ESTIMATED_CAUSES}."
 _TOKEN_COLUMNS = {"total_tokens", "input_tokens", "output_tokens"}
 
 
