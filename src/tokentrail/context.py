@@ -226,3 +226,12 @@ class CallContext:
 
     attribution: Attribution
     runs: tuple[Run, ...] = ()
+
+    def with_default_operation(self, operation: str) -> CallContext:
+        """This context with ``operation`` when its attribution names none (the user's wins:
+        budgets and reports are keyed on it). Set at the call's start, so the budget
+        reservation and the stored row see the same operation."""
+        attribution = self.attribution
+        if attribution.operation is not None:
+            return self
+        return CallContext(Attribution(operation=operation).over(attribution), self.runs)

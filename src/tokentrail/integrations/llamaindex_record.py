@@ -70,11 +70,6 @@ def record_of(
         request_id=info.request_id or _error_request_id(exc),
         price_variant=info.price_variant,
         request_model=call.model,
-        # complete(): a text completion, unless the user's attribution names an operation
-        # (theirs wins: budgets are keyed on it).
-        operation="text_completion"
-        if call.kind == "completion" and call.ctx.attribution.operation is None
-        else None,
     )
 
 

@@ -169,6 +169,8 @@ class Recorder:
         ctx = parent.ctx if parent is not None else self._start_context(source, tags, attribution)
         if ctx is None:
             return None
+        if kind == "completion":  # complete(): reserved and stored as a text completion
+            ctx = ctx.with_default_operation("text_completion")
         model_dict = model_dict or {}
         model, provider = identify(instance, model_dict)
         tools = kwargs.get("tools") if kwargs else None

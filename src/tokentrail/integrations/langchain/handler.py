@@ -178,6 +178,8 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         model = model_of(params, meta)
         provider = provider_of(serialized, meta, model, base_url_of(params))
         context = self._context(meta, tags)
+        if not chat:  # a text-completion LLM (on_llm_start)
+            context = context.with_default_operation("text_completion")
         run, parent, trace = self._run_ids(run_id, parent_run_id)
         reservation = None
         if self.tracker.guarded:  # no budget: nothing to reserve, no request to build

@@ -34,7 +34,7 @@ from .starts import first_text, text
 if TYPE_CHECKING:
     from langchain_core.outputs import LLMResult
 
-__all__ = ["Result", "bare_record", "completion_operation", "read_result", "record_of"]
+__all__ = ["Result", "bare_record", "read_result", "record_of"]
 
 _NOTHING: Mapping[str, Any] = {}
 _NO_USAGE = Usage()
@@ -162,7 +162,6 @@ def record_of(
         price_variant=result.variant,
         cache_hit=result.cache_hit,
         request_model=call.model,
-        operation=completion_operation(call),
     )
 
 
@@ -182,16 +181,7 @@ def bare_record(call: Call, status: Status) -> UsageRecord:
         streamed=bool(call.texts),
         status=status,
         request_model=call.model,
-        operation=completion_operation(call),
     )
-
-
-def completion_operation(call: Call) -> str | None:
-    """``text_completion`` for a text-completion LLM's call (``on_llm_start``) unless the
-    call's attribution names an operation (the user's wins: budgets are keyed on it)."""
-    if call.chat or call.context.attribution.operation is not None:
-        return None
-    return "text_completion"
 
 
 logger = logging.getLogger("tokentrail")
