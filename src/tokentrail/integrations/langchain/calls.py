@@ -12,7 +12,7 @@ import asyncio
 import threading
 import weakref
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Call", "Calls", "calls_of", "every_registry", "registries_lock"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
 
 @dataclass(slots=True)
 class Call:
@@ -33,7 +31,7 @@ class Call:
 
     model: str | None
     provider: str | None
-    ts: int  # microseconds since the epoch (UTC); a datetime is built only for its record
+    ts: datetime  # when the call started (UTC)
     t0: float  # perf_counter at the start, for the latency
     context: CallContext
     reservation: Reservation | None
@@ -51,11 +49,6 @@ class Call:
     watch: tuple[asyncio.Task[Any], Any] | None = None
     # LangChain's invocation_params dict: one object shared by the prompts of one batch.
     batch: Any = None
-
-    @property
-    def started_at(self) -> datetime:
-        """When the call started, as a record holds it (UTC)."""
-        return _EPOCH + timedelta(microseconds=self.ts)
 
 
 class Calls:

@@ -19,6 +19,7 @@ import functools
 import logging
 import time
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -188,7 +189,7 @@ class TokentrailCallbackHandler(BaseCallbackHandler):
         return Call(
             model=model,
             provider=provider,
-            ts=time.time_ns() // 1000,
+            ts=datetime.now(timezone.utc),
             t0=time.perf_counter(),
             context=context,
             reservation=reservation,
