@@ -25,6 +25,7 @@ from ...extract.langchain import (
     from_langchain_usage_metadata,
     service_tier_from_usage_metadata,
 )
+from ...extract.response_info import price_variant
 from ...records import Status, UsageRecord
 from ...usage import Usage
 from .calls import Call
@@ -40,7 +41,6 @@ _NOTHING: Mapping[str, Any] = {}
 _NO_USAGE = Usage()
 _RESULT_MODEL_KEYS = ("model_name", "model")
 _REQUEST_ID_KEYS = ("request_id", "id")
-_PRICED_TIERS = ("flex", "priority", "batch")
 
 
 @dataclass(slots=True)
@@ -113,12 +113,10 @@ def _service_tier(usage_metadata: Any, response_metadata: Mapping[str, Any]) -> 
     # Tier-named detail keys (priority_cache_read, flex...) say it first, else the response.
     tier = service_tier_from_usage_metadata(usage_metadata) if usage_metadata else None
     if tier is None:
-        tier = text(response_metadata.get("service_tier"))
+        tier = response_metadata.get("service_tier")
         if tier is None:
             return None  # the usual case
-    tier = tier.lower()
-    # "default"/"auto"/"standard" are the standard price; only real variants change it.
-    return tier if tier in _PRICED_TIERS else None
+    return price_variant(tier)
 
 
 def record_of(
