@@ -19,7 +19,12 @@ input_image        input_image                                  input_image → 
 output_image       output_image                                 output_image → output
 cache_read_audio   cache_read_audio                             cache_read_audio →
                                                                 cache_read → input
+request            1 (the call itself)                          request (per 1K)
+web_search         web_search_requests                          web_search (per 1K)
 =================  ==========================================  =========================
+
+The last two are fees, not tokens: their prices are USD per 1K requests or searches
+(:data:`LEAF_UNITS`), and a call is one request.
 
 Both functions here are pure: no catalog, no clock, no I/O.
 """
@@ -31,7 +36,7 @@ from decimal import Decimal
 
 from ..usage import Usage
 
-__all__ = ["LEAVES", "LeafError", "leaf_counts", "leaf_prices"]
+__all__ = ["LEAF_UNITS", "LEAVES", "LeafError", "leaf_counts", "leaf_prices"]
 
 #: Leaf names, in billing order (also the order of :func:`leaf_prices`' result).
 LEAVES: tuple[str, ...] = (
@@ -46,6 +51,13 @@ LEAVES: tuple[str, ...] = (
     "input_image",
     "output_image",
     "cache_read_audio",
+    "request",
+    "web_search",
+)
+
+#: How many units each leaf's price is quoted for: 1M tokens, or 1K requests / searches.
+LEAF_UNITS: tuple[int, ...] = tuple(
+    1_000 if leaf in ("request", "web_search") else 1_000_000 for leaf in LEAVES
 )
 
 # leaf -> its price keys, most specific first
@@ -61,6 +73,8 @@ _FALLBACK: dict[str, tuple[str, ...]] = {
     "input_image": ("input_image", "input"),
     "output_image": ("output_image", "output"),
     "cache_read_audio": ("cache_read_audio", "cache_read", "input"),
+    "request": ("request",),
+    "web_search": ("web_search",),
 }
 
 
@@ -69,12 +83,13 @@ class LeafError(ValueError):
 
 
 def leaf_counts(usage: Usage) -> tuple[int, ...]:
-    """The token count of each leaf of :data:`LEAVES`, in order.
+    """The count of each leaf of :data:`LEAVES`, in order (tokens, then 1 request and
+    the web searches).
 
     Raises :class:`LeafError`, naming the offending fields and values, when a leaf would
     be negative: the input's subsets (cache read, cache write, input audio and image)
-    together, or the output's (reasoning, output audio and image), exceed it, or the 1-hour writes exceed the
-    writes.
+    together, or the output's (reasoning, output audio and image), exceed it, or the
+    1-hour writes exceed the writes.
     """
     u = usage
     text_in = (
@@ -100,6 +115,8 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
             u.input_image_tokens,
             u.output_image_tokens,
             u.cache_read_audio_tokens,
+            1,
+            u.web_search_requests,
         )
     if cache_text < 0:
         raise LeafError(
@@ -125,7 +142,7 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
 
 
 def leaf_prices(prices: Mapping[str, Decimal | None]) -> tuple[Decimal | None, ...]:
-    """The price per 1M tokens of each leaf of :data:`LEAVES`, after fallbacks.
+    """The price of each leaf of :data:`LEAVES` per :data:`LEAF_UNITS`, after fallbacks.
 
     ``None`` means no price at all along the chain (e.g. ``output`` of an embedding model).
     Unknown keys raise :class:`LeafError` naming them, so a typo never silently bills 0.

@@ -1,8 +1,11 @@
 """The schema of a price catalog file (``pricing/<provider>.yaml``), as pydantic models.
 
 Used when a catalog file is compiled (validated once, then cached) and by
-``pricing/import_catalog.py`` to write ``pricing/catalog.schema.json``. Every price is in
-**USD per 1M tokens**, written as a decimal string (``"2.5"``, never a float).
+``pricing/import_catalog.py`` to write ``pricing/catalog.schema.json``. Every token price
+is in **USD per 1M tokens**, written as a decimal string (``"2.5"``, never a float). The
+two fees billed per call rather than per token, ``request`` (per request) and
+``web_search`` (per web search the provider ran), are in **USD per 1K** of them: the unit
+vendors and genai-prices (``requests_kcount``, ``web_searches_kcount``) quote them in.
 
 A file looks like::
 
@@ -29,6 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "FEE_KEYS",
     "PRICE_KEYS",
     "UNITS",
     "CatalogFile",
@@ -47,6 +51,7 @@ UNITS = "USD per 1M tokens"
 #: Price keys, in the order leaves are billed. A missing key falls back to its parent:
 #: cache_read, cache_write, input_audio, input_image -> input; cache_write_1h -> cache_write;
 #: reasoning, output_audio, output_image -> output; cache_read_audio -> cache_read.
+#: ``request`` and ``web_search`` (USD per 1K, see the module docstring) have no parent.
 PRICE_KEYS: tuple[str, ...] = (
     "input",
     "cache_read",
@@ -59,7 +64,12 @@ PRICE_KEYS: tuple[str, ...] = (
     "input_image",
     "output_image",
     "cache_read_audio",
+    "request",
+    "web_search",
 )
+
+#: Price keys in USD per 1K requests or searches (every other key is per 1M tokens).
+FEE_KEYS: tuple[str, ...] = ("request", "web_search")
 
 
 def _price(value: Any) -> Decimal | None:
@@ -83,7 +93,7 @@ class _Strict(BaseModel):
 
 
 class _Prices(_Strict):
-    """Prices in USD per 1M tokens; ``None`` means "use the parent's price"."""
+    """Prices in USD per 1M tokens (fees per 1K); ``None`` means "use the parent's price"."""
 
     input: Decimal | None = None
     cache_read: Decimal | None = None
@@ -96,6 +106,8 @@ class _Prices(_Strict):
     input_image: Decimal | None = None
     output_image: Decimal | None = None
     cache_read_audio: Decimal | None = None
+    request: Decimal | None = Field(None, description="USD per 1K requests")
+    web_search: Decimal | None = Field(None, description="USD per 1K web searches")
 
     @field_validator(*PRICE_KEYS, mode="before")
     @classmethod

@@ -21,8 +21,9 @@ class Cost:
     Each token is billed once: ``input_cost`` covers uncached, non-audio input;
     ``cache_write_cost`` covers both the 5-minute and 1-hour writes; ``output_cost``
     covers output that is neither reasoning nor audio; ``audio_cost`` covers input and
-    output audio. ``total`` is the sum of the leaves (or the provider-reported figure
-    when ``source == "provider"``).
+    output audio; ``fee_cost`` covers what is billed per call, not per token (request
+    fees and web searches). ``total`` is the sum of the leaves (or the provider-reported
+    figure when ``source == "provider"``).
     """
 
     total: Decimal
@@ -32,6 +33,7 @@ class Cost:
     output_cost: Decimal = _ZERO
     reasoning_cost: Decimal = _ZERO
     audio_cost: Decimal = _ZERO
+    fee_cost: Decimal = _ZERO
     currency: str = "USD"
     #: Catalog id of the model whose prices were used.
     model: str | None = None
