@@ -106,8 +106,8 @@ def from_anthropic_usage(usage: Any) -> Usage | None:
 
 
 def _plain_counts(fields: Mapping[str, Any]) -> Usage | None:
-    if fields.get("output_tokens_details") is not None:
-        return None  # thinking tokens: the general reader
+    if fields.get("output_tokens_details") is not None or fields.get("server_tool_use"):
+        return None  # thinking tokens, web searches: the general reader
     write_1h: Any = 0
     write_split: Any = 0
     breakdown = fields.get("cache_creation")
