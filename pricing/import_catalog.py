@@ -135,6 +135,7 @@ GENAI_KEYS = {
     "input_image_mtok": "input_image",
     "output_image_mtok": "output_image",
     "cache_audio_read_mtok": "cache_read_audio",
+    "input_video_mtok": "input_video",
     # Fees per call, USD per 1K (the catalog's unit for them too).
     "requests_kcount": "request",
     "web_searches_kcount": "web_search",
@@ -293,6 +294,7 @@ PRICE_ORDER = (
     "input_image",
     "output_image",
     "cache_read_audio",
+    "input_video",
     "request",
     "web_search",
 )

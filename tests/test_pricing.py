@@ -299,6 +299,7 @@ def test_leaf_prices_fall_back_to_the_parent_price() -> None:
         Decimal(2),
         Decimal(8),
         Decimal(2),
+        Decimal(2),  # input_video -> input
         None,
         None,
     )

@@ -65,6 +65,7 @@ def test_every_field_of_a_priced_record_lands_in_its_column(tmp_path: Path):
             output_image_tokens=60,
             cache_read_audio_tokens=70,
             web_search_requests=2,
+            input_video_tokens=15,
             estimated=True,
         ),
         framework="langchain",
@@ -141,6 +142,7 @@ def test_every_field_of_a_priced_record_lands_in_its_column(tmp_path: Path):
         "output_image_tokens": 60,
         "cache_read_audio_tokens": 70,
         "web_search_requests": 2,
+        "input_video_tokens": 15,
         "fee_cost": Decimal("0.002"),
     }
 
@@ -198,6 +200,7 @@ def test_an_unpriced_cache_hit_keeps_its_notes_in_metadata_and_no_money(tmp_path
         "output_image_tokens": 0,
         "cache_read_audio_tokens": 0,
         "web_search_requests": 0,
+        "input_video_tokens": 0,
     }
 
 

@@ -65,6 +65,7 @@ def test_addition_sums_every_count_and_keeps_flags_and_issues() -> None:
         "output_image_tokens": 0,
         "cache_read_audio_tokens": 0,
         "web_search_requests": 3,
+        "input_video_tokens": 0,
         "total_tokens": 18,
     }
     assert total.estimated and total.issues == ("a",)

@@ -3,9 +3,9 @@
 Every provider dialect is converted into :class:`Usage` (see ``tokentrail.extract``):
 
 * ``input_tokens`` counts *every* prompt token; ``cache_read_tokens``, ``cache_write_tokens``
-  (of which ``cache_write_1h_tokens`` is the 1-hour TTL part), ``input_audio_tokens`` and
-  ``input_image_tokens`` are subsets of it. The audio and image counts are the *uncached*
-  ones: a cached token is counted once, in ``cache_read_tokens``, of which
+  (of which ``cache_write_1h_tokens`` is the 1-hour TTL part), ``input_audio_tokens``,
+  ``input_image_tokens`` and ``input_video_tokens`` are subsets of it. The audio, image
+  and video counts are the *uncached* ones: a cached token is counted once, in ``cache_read_tokens``, of which
   ``cache_read_audio_tokens`` are the cached audio (billed at a cached-audio rate).
 * ``output_tokens`` counts every generated token; ``reasoning_tokens``,
   ``output_audio_tokens`` and ``output_image_tokens`` are subsets of it.
@@ -44,6 +44,7 @@ COUNT_FIELDS: tuple[str, ...] = (
     "output_image_tokens",
     "cache_read_audio_tokens",
     "web_search_requests",
+    "input_video_tokens",
 )
 
 #: Largest count accepted (the table stores BIGINT; no real call comes near this).
@@ -122,7 +123,7 @@ _SUBSET_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("cache_read_tokens", "cache_write_tokens"), "input_tokens"),
     (("cache_write_1h_tokens",), "cache_write_tokens"),
     (("cache_read_audio_tokens",), "cache_read_tokens"),
-    (("input_audio_tokens", "input_image_tokens"), "input_tokens"),
+    (("input_audio_tokens", "input_image_tokens", "input_video_tokens"), "input_tokens"),
     (("reasoning_tokens", "output_audio_tokens", "output_image_tokens"), "output_tokens"),
 )
 
@@ -153,6 +154,7 @@ class Usage:
     cache_read_audio_tokens: int = 0
     #: Web searches the provider ran (and bills per search): not tokens.
     web_search_requests: int = 0
+    input_video_tokens: int = 0
     #: True when the counts were estimated locally, not reported by the provider.
     estimated: bool = False
     #: Problems found while validating the counts (values clamped, coerced or dropped).

@@ -26,6 +26,7 @@ _LEAF_LABELS = {
     "input_image": "input image",
     "output_image": "output image",
     "cache_read_audio": "cache read audio",
+    "input_video": "input video",
     "request": "request fee",
     "web_search": "web searches",
 }

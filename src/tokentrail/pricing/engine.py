@@ -396,11 +396,11 @@ class Pricer:
         prices, static = self._rates(entry, usage.input_tokens, at, variant, strict)
         leaf = [_ZERO if not n or p is None else p * n for n, p in zip(counts, prices, strict=True)]
         text_in, read, write_5m, write_1h, audio_in, text_out, reasoning, audio_out = leaf[:8]
-        image_in, image_out, read_audio, request, searches = leaf[8:]
+        image_in, image_out, read_audio, video_in, request, searches = leaf[8:]
         cost = Cost(
             total=sum(leaf, _ZERO),
-            # Images have no money column of their own: they are input and output.
-            input_cost=text_in + image_in,
+            # Images and video have no money column of their own: they are input and output.
+            input_cost=text_in + image_in + video_in,
             cache_read_cost=read + read_audio,
             cache_write_cost=write_5m + write_1h,
             output_cost=text_out + image_out,

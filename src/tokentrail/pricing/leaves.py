@@ -7,7 +7,7 @@ output). A provider bills each token once, at the most specific price it has for
 leaf               tokens                                       price (falls back to)
 =================  ==========================================  =========================
 input              input - cache read - cache write - audio     input
-                   - image
+                   - image - video
 cache_read         cache_read - cache_read_audio                cache_read → input
 cache_write (5m)   cache_write - cache_write_1h                 cache_write → input
 cache_write_1h     cache_write_1h                               cache_write_1h → cache_write → input
@@ -19,6 +19,7 @@ input_image        input_image                                  input_image → 
 output_image       output_image                                 output_image → output
 cache_read_audio   cache_read_audio                             cache_read_audio →
                                                                 cache_read → input
+input_video        input_video                                  input_video → input
 request            1 (the call itself)                          request (per 1K)
 web_search         web_search_requests                          web_search (per 1K)
 =================  ==========================================  =========================
@@ -51,6 +52,7 @@ LEAVES: tuple[str, ...] = (
     "input_image",
     "output_image",
     "cache_read_audio",
+    "input_video",
     "request",
     "web_search",
 )
@@ -73,6 +75,7 @@ _FALLBACK: dict[str, tuple[str, ...]] = {
     "input_image": ("input_image", "input"),
     "output_image": ("output_image", "output"),
     "cache_read_audio": ("cache_read_audio", "cache_read", "input"),
+    "input_video": ("input_video", "input"),
     "request": ("request",),
     "web_search": ("web_search",),
 }
@@ -87,7 +90,7 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
     the web searches).
 
     Raises :class:`LeafError`, naming the offending fields and values, when a leaf would
-    be negative: the input's subsets (cache read, cache write, input audio and image)
+    be negative: the input's subsets (cache read, cache write, input audio, image, video)
     together, or the output's (reasoning, output audio and image), exceed it, or the
     1-hour writes exceed the writes.
     """
@@ -98,6 +101,7 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
         - u.cache_write_tokens
         - u.input_audio_tokens
         - u.input_image_tokens
+        - u.input_video_tokens
     )
     cache_5m = u.cache_write_tokens - u.cache_write_1h_tokens
     cache_text = u.cache_read_tokens - u.cache_read_audio_tokens
@@ -115,6 +119,7 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
             u.input_image_tokens,
             u.output_image_tokens,
             u.cache_read_audio_tokens,
+            u.input_video_tokens,
             1,
             u.web_search_requests,
         )
@@ -132,7 +137,8 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
         raise LeafError(
             f"cache_read_tokens={u.cache_read_tokens} + cache_write_tokens="
             f"{u.cache_write_tokens} + input_audio_tokens={u.input_audio_tokens} + "
-            f"input_image_tokens={u.input_image_tokens} exceed input_tokens={u.input_tokens}"
+            f"input_image_tokens={u.input_image_tokens} + input_video_tokens="
+            f"{u.input_video_tokens} exceed input_tokens={u.input_tokens}"
         )
     raise LeafError(
         f"reasoning_tokens={u.reasoning_tokens} + output_audio_tokens="

@@ -49,7 +49,7 @@ __all__ = [
 UNITS = "USD per 1M tokens"
 
 #: Price keys, in the order leaves are billed. A missing key falls back to its parent:
-#: cache_read, cache_write, input_audio, input_image -> input; cache_write_1h -> cache_write;
+#: cache_read, cache_write, input_audio, input_image, input_video -> input; cache_write_1h -> cache_write;
 #: reasoning, output_audio, output_image -> output; cache_read_audio -> cache_read.
 #: ``request`` and ``web_search`` (USD per 1K, see the module docstring) have no parent.
 PRICE_KEYS: tuple[str, ...] = (
@@ -64,6 +64,7 @@ PRICE_KEYS: tuple[str, ...] = (
     "input_image",
     "output_image",
     "cache_read_audio",
+    "input_video",
     "request",
     "web_search",
 )
@@ -106,6 +107,7 @@ class _Prices(_Strict):
     input_image: Decimal | None = None
     output_image: Decimal | None = None
     cache_read_audio: Decimal | None = None
+    input_video: Decimal | None = None
     request: Decimal | None = Field(None, description="USD per 1K requests")
     web_search: Decimal | None = Field(None, description="USD per 1K web searches")
 

@@ -18,7 +18,8 @@ _ZERO = Decimal(0)
 class Cost:
     """The price of one call, broken down by leaf, in ``currency`` (USD).
 
-    Each token is billed once: ``input_cost`` covers uncached, non-audio input;
+    Each token is billed once: ``input_cost`` covers uncached, non-audio input (text,
+    image and video);
     ``cache_write_cost`` covers both the 5-minute and 1-hour writes; ``output_cost``
     covers output that is neither reasoning nor audio; ``audio_cost`` covers input and
     output audio; ``fee_cost`` covers what is billed per call, not per token (request

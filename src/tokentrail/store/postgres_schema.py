@@ -132,9 +132,10 @@ _V7_IMAGE_TOKENS = tuple(
 )
 
 # Fees billed per call, not per token (issue 21): web searches and the request and search
-# fees' money (see the DuckDB migration 5 for why ``fee_cost`` is a column of its own).
+# fees' money, and the input's video tokens (see the DuckDB migration 5 for why ``fee_cost`` is a column of its own).
 _V8_FEES = (
     "ALTER TABLE usage ADD COLUMN IF NOT EXISTS web_search_requests BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE usage ADD COLUMN IF NOT EXISTS input_video_tokens BIGINT NOT NULL DEFAULT 0",
     f"ALTER TABLE usage ADD COLUMN IF NOT EXISTS fee_cost {_COST}",
 )
 
@@ -147,7 +148,7 @@ PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (5, "duckdb function names", _V5_DUCKDB_NAMES),
     (6, "budget definitions", (_V6_BUDGETS,)),
     (7, "image and cached-audio token counts", _V7_IMAGE_TOKENS),
-    (8, "web searches and per-call fees", _V8_FEES),
+    (8, "web searches, per-call fees and video tokens", _V8_FEES),
 )
 
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1][0]
