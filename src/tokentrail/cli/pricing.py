@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..pricing.leaves import FEE_LEAVES
 from ._common import echo_json
 
 __all__ = ["models", "price"]
@@ -31,7 +32,7 @@ _LEAF_LABELS = {
     "web_search": "web searches",
 }
 #: Leaves priced per 1K requests or searches, whatever ``--per`` says.
-_FEES = frozenset({"request", "web_search"})
+_FEES = frozenset(FEE_LEAVES)
 
 
 def _money(value: Decimal) -> str:

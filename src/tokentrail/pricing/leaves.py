@@ -37,7 +37,7 @@ from decimal import Decimal
 
 from ..usage import Usage
 
-__all__ = ["LEAF_UNITS", "LEAVES", "LeafError", "leaf_counts", "leaf_prices"]
+__all__ = ["FEE_LEAVES", "LEAF_UNITS", "LEAVES", "LeafError", "leaf_counts", "leaf_prices"]
 
 #: Leaf names, in billing order (also the order of :func:`leaf_prices`' result).
 LEAVES: tuple[str, ...] = (
@@ -57,10 +57,11 @@ LEAVES: tuple[str, ...] = (
     "web_search",
 )
 
+#: The leaves billed per call, not per token: their prices are USD per 1K.
+FEE_LEAVES: tuple[str, ...] = ("request", "web_search")
+
 #: How many units each leaf's price is quoted for: 1M tokens, or 1K requests / searches.
-LEAF_UNITS: tuple[int, ...] = tuple(
-    1_000 if leaf in ("request", "web_search") else 1_000_000 for leaf in LEAVES
-)
+LEAF_UNITS: tuple[int, ...] = tuple(1_000 if leaf in FEE_LEAVES else 1_000_000 for leaf in LEAVES)
 
 # leaf -> its price keys, most specific first
 _FALLBACK: dict[str, tuple[str, ...]] = {

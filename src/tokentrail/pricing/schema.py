@@ -32,7 +32,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
-    "FEE_KEYS",
     "PRICE_KEYS",
     "UNITS",
     "CatalogFile",
@@ -68,9 +67,6 @@ PRICE_KEYS: tuple[str, ...] = (
     "request",
     "web_search",
 )
-
-#: Price keys in USD per 1K requests or searches (every other key is per 1M tokens).
-FEE_KEYS: tuple[str, ...] = ("request", "web_search")
 
 
 def _price(value: Any) -> Decimal | None:
