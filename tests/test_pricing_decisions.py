@@ -91,3 +91,48 @@ def test_the_shipped_catalog_carries_the_decisions() -> None:
     assert sonar is not None
     assert sonar.current_prices.base["request"] == 5
     assert set(sonar.variants) == {"search_medium", "search_high"}
+
+
+_MAPPED = (
+    "input_image",
+    "output_image",
+    "cache_read_audio",
+    "input_video",
+    "request",
+    "web_search",
+)
+
+
+def _price_sets(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    sets = {"base": spec["prices"]} if "prices" in spec else {}
+    for i, period in enumerate(spec.get("periods", [])):
+        sets[f"period {i}"] = period["prices"]
+    for variant in spec.get("variants", []):
+        sets[f"variant {variant['name']} {variant.get('effective_from')}"] = variant["prices"]
+    return sets
+
+
+def test_a_reimport_reproduces_the_shipped_fee_image_and_video_prices(importer: Any) -> None:
+    """Every request, web-search, image, cached-audio and video price in the shipped
+    catalog for a genai-prices model is what the importer writes (genai-prices' figure, or
+    a decision): regenerating the catalog loses none of them."""
+    pytest.importorskip("genai_prices")
+    _, models = importer.genai_catalog()
+    importer.apply_decisions(models)
+    checked = 0
+    for path in sorted(PRICING.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if "provider" not in data:
+            continue
+        imported = {m["id"]: m for m in models.get(data["provider"]["id"], [])}
+        for spec in data["models"]:
+            if spec["id"] not in imported:
+                continue
+            theirs = _price_sets(imported[spec["id"]])
+            for where, prices in _price_sets(spec).items():
+                for key in _MAPPED:
+                    if key in prices:
+                        checked += 1
+                        got = theirs.get(where, {}).get(key)
+                        assert str(got) == str(prices[key]), (spec["id"], where, key)
+    assert checked > 150
