@@ -245,3 +245,22 @@ def test_gemini_cached_video_is_counted_once() -> None:
     assert usage == Usage(
         input_tokens=5360, cache_read_tokens=4000, input_video_tokens=1160, output_tokens=100
     )
+
+
+def test_gemini_3_pro_image_bills_its_images(pricer: Pricer) -> None:
+    """gemini-3-pro-image-preview: input $2, output text $12, output images $120 per 1M
+    ("$0.134 per 1K/2K image" of 1,120 tokens; https://ai.google.dev/gemini-api/docs/pricing).
+    100 x 2 + 1,120 x 120 = 200 + 134,400 = 134,600 per 1M = $0.1346; billed as text it was
+    200 + 1,120 x 12 = 13,640 per 1M = $0.01364."""
+    usage = from_gemini(
+        {
+            "usageMetadata": {
+                "promptTokenCount": 100,
+                "candidatesTokenCount": 1120,
+                "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": 1120}],
+            }
+        }
+    )
+    assert usage is not None and usage.output_image_tokens == 1120
+    cost = pricer.cost("gemini-3-pro-image-preview", provider="google", usage=usage, at=NOW)
+    assert cost is not None and cost.total == Decimal("0.1346")
