@@ -183,3 +183,38 @@ def test_a_database_of_migration_4_gains_the_fee_columns(tmp_path: Path) -> None
     with duckdb.connect(str(db), read_only=True) as con:
         row = con.execute("SELECT web_search_requests, fee_cost FROM usage").fetchone()
     assert row == (21, Decimal("0.105"))
+
+
+def test_openai_sdk_response_object_counts_its_web_searches() -> None:
+    """The ``openai`` SDK's ``Response`` (what LlamaIndex hands over as ``raw``)."""
+    responses = pytest.importorskip("openai.types.responses")
+    raw = responses.Response.model_validate(
+        {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 1,
+            "model": "gpt-4.1",
+            "output": [
+                {
+                    "type": "web_search_call",
+                    "id": "ws_1",
+                    "status": "completed",
+                    "action": {"type": "search", "query": "tokentrail"},
+                },
+            ],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": {
+                "input_tokens": 1000,
+                "output_tokens": 100,
+                "total_tokens": 1100,
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                "output_tokens_details": {"reasoning_tokens": 0},
+            },
+        }
+    )
+    from tokentrail.extract.response import read_response
+
+    info = read_response(raw)
+    assert info.usage is not None and info.usage.web_search_requests == 1
