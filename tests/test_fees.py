@@ -218,3 +218,11 @@ def test_openai_sdk_response_object_counts_its_web_searches() -> None:
 
     info = read_response(raw)
     assert info.usage is not None and info.usage.web_search_requests == 1
+
+
+def test_a_call_that_used_nothing_pays_no_request_fee(pricer: Pricer) -> None:
+    """A failed call with no tokens and no searches is not billed Perplexity's request fee."""
+    cost = pricer.cost("sonar", provider="perplexity", usage=Usage(), at=NOW)
+    assert cost is not None and cost.total == 0
+    one = pricer.cost("sonar", provider="perplexity", usage=Usage(input_tokens=1), at=NOW)
+    assert one is not None and one.fee_cost == Decimal("0.005")

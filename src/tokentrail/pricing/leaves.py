@@ -20,12 +20,13 @@ output_image       output_image                                 output_image →
 cache_read_audio   cache_read_audio                             cache_read_audio →
                                                                 cache_read → input
 input_video        input_video                                  input_video → input
-request            1 (the call itself)                          request (per 1K)
+request            1 (the call), 0 when it used nothing         request (per 1K)
 web_search         web_search_requests                          web_search (per 1K)
 =================  ==========================================  =========================
 
 The last two are fees, not tokens: their prices are USD per 1K requests or searches
-(:data:`LEAF_UNITS`), and a call is one request.
+(:data:`LEAF_UNITS`). A call is one request, unless it used no token and no search (a
+call that failed before the provider did anything is not billed a request fee).
 
 Both functions here are pure: no catalog, no clock, no I/O.
 """
@@ -121,7 +122,7 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
             u.output_image_tokens,
             u.cache_read_audio_tokens,
             u.input_video_tokens,
-            1,
+            1 if u.input_tokens or u.output_tokens or u.web_search_requests else 0,
             u.web_search_requests,
         )
     if cache_text < 0:
