@@ -12,8 +12,8 @@ network:
 Where the sources disagree the figure kept is decided from the vendor's published price
 list; the decision is written beside the model (``note:``) and summarized in
 ``pricing/DISCREPANCIES.md``. Decisions taken by hand, and the deliberate readings of
-payloads, live in ``pricing/sources/decisions.yaml``: the importer writes the whole report from it,
-so regenerating never loses them.
+payloads, live in ``pricing/sources/decisions.yaml``: the importer writes the whole report
+from it, so regenerating never loses them.
 
 Usage::
 
