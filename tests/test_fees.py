@@ -226,3 +226,18 @@ def test_a_call_that_used_nothing_pays_no_request_fee(pricer: Pricer) -> None:
     assert cost is not None and cost.total == 0
     one = pricer.cost("sonar", provider="perplexity", usage=Usage(input_tokens=1), at=NOW)
     assert one is not None and one.fee_cost == Decimal("0.005")
+
+
+def test_registered_fees_are_billed() -> None:
+    """A registered request fee of $2 and searches at $4 per 1K: one request and three
+    searches = 0.002 + 0.012 = $0.014, on top of 1,000 input tokens at $1 per 1M."""
+    from tokentrail import pricing
+
+    pricing.clear_overrides()
+    try:
+        pricing.register("my-search-model", input="1", request="2", web_search="4")
+        cost = pricing.cost("my-search-model", input_tokens=1000, web_search_requests=3)
+    finally:
+        pricing.clear_overrides()
+    assert cost is not None
+    assert (cost.fee_cost, cost.total) == (Decimal("0.014"), Decimal("0.015"))
