@@ -11,7 +11,9 @@ network:
 
 Where the sources disagree the figure kept is decided from the vendor's published price
 list; the decision is written beside the model (``note:``) and summarized in
-``pricing/DISCREPANCIES.md``. Decisions taken by hand live in ``DECISIONS`` below.
+``pricing/DISCREPANCIES.md``. Decisions taken by hand, and the deliberate readings of
+payloads, live in ``pricing/sources/decisions.yaml``: the importer writes the whole report
+from it, so regenerating never loses them.
 
 Usage::
 
@@ -23,6 +25,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import copy
 import gzip
 import importlib.util
 import json
@@ -129,6 +132,13 @@ GENAI_KEYS = {
     "output_mtok": "output",
     "output_reasoning_mtok": "reasoning",
     "output_audio_mtok": "output_audio",
+    "input_image_mtok": "input_image",
+    "output_image_mtok": "output_image",
+    "cache_audio_read_mtok": "cache_read_audio",
+    "input_video_mtok": "input_video",
+    # Fees per call, USD per 1K (the catalog's unit for them too).
+    "requests_kcount": "request",
+    "web_searches_kcount": "web_search",
 }
 
 LITELLM_KEYS = {
@@ -152,84 +162,31 @@ MODELS_DEV_KEYS = {
     "output_audio": "output_audio",
 }
 
-# Decisions taken by hand from the vendors' published price pages, keyed by
-# (provider, model id). "note" is written beside the model; "prices" replaces figures.
-_SONNET_4_LONG = (
-    "Long context (1M beta): above 200k input tokens the whole request costs 2x input and "
-    "1.5x output, cache multipliers stacking ($6 / $22.50 at list price). genai-prices has no "
-    "tier for this entry; Anthropic's pricing page and launch note (2025-08-12) publish it."
-)
-_DEEPSEEK_V3 = (
-    "History from api-docs.deepseek.com/quick_start/pricing: standard {std} with the "
-    "16:30-00:30 UTC night discount until 2025-09-05 (16:00 UTC); then $0.56 in / $0.07 cached "
-    "/ $1.68 out with no night discount (DeepSeek-V3.1); from 2025-09-29 $0.28 / $0.028 / $0.42 "
-    "(DeepSeek-V3.2 price cut; the page still lists it). genai-prices stops before 2025-09-05 "
-    "and litellm/models.dev keep only today's figure."
-)
-_DEEPSEEK_LATER = [
-    {
-        "effective_from": date(2025, 9, 5),
-        "prices": {"input": "0.56", "cache_read": "0.07", "output": "1.68"},
-    },
-    {
-        "effective_from": date(2025, 9, 29),
-        "prices": {"input": "0.28", "cache_read": "0.028", "output": "0.42"},
-    },
-]
+#: Where the deliberate differences live: ``decisions`` (applied to the catalog) and
+#: ``readings`` (how payloads are read and billed), both written into DISCREPANCIES.md.
+DECISIONS_FILE = HERE / "sources" / "decisions.yaml"
 
-#: Decisions taken by hand from the vendors' published price pages:
-#: (provider, model ids, what to change). "long_context" adds the Anthropic long-context
-#: tier to the model's latest prices, "periods_add" appends dated periods; "note" is written
-#: beside each model.
-DECISIONS: list[tuple[str, tuple[str, ...], dict[str, Any]]] = [
-    ("anthropic", ("claude-sonnet-4-0",), {"long_context": 200_000, "note": _SONNET_4_LONG}),
-    ("google", ("claude-4-sonnet",), {"long_context": 200_000, "note": _SONNET_4_LONG}),
-    (
-        "bedrock",
+
+def load_decisions(
+    path: Path = DECISIONS_FILE,
+) -> tuple[list[tuple[str, tuple[str, ...], dict[str, Any]]], list[dict[str, str]]]:
+    """The hand-taken decisions, as ``(provider, model ids, what to change)``, and readings."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    decisions = [
         (
-            "global.anthropic.claude-sonnet-4-20250514-v1:0",
-            "regional.anthropic.claude-sonnet-4-20250514-v1:0",
-            "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
-            "regional.anthropic.claude-sonnet-4-5-20250929-v1:0",
-        ),
-        {"long_context": 200_000, "note": _SONNET_4_LONG + " Bedrock offers the same beta."},
-    ),
-    (
-        "openai",
-        ("gpt-4o-audio-preview",),
-        {
-            "prices": {"input_audio": "40", "output_audio": "80"},
-            "note": "Audio tokens: $40 in / $80 out per 1M (OpenAI pricing page, audio "
-            "tokens table); genai-prices lists only the text rates, which would bill audio 16x "
-            "too low. Agrees with litellm.",
-        },
-    ),
-    (
-        "openai",
-        ("gpt-4o-mini-audio-preview",),
-        {
-            "prices": {"input_audio": "10", "output_audio": "20"},
-            "note": "Audio tokens: $10 in / $20 out per 1M (OpenAI pricing page, audio "
-            "tokens table); genai-prices lists only the text rates. Agrees with litellm.",
-        },
-    ),
-    (
-        "deepseek",
-        ("deepseek-chat",),
-        {
-            "periods_add": _DEEPSEEK_LATER,
-            "note": _DEEPSEEK_V3.format(std="$0.27 in / $0.07 cached / $1.10 out"),
-        },
-    ),
-    (
-        "deepseek",
-        ("deepseek-reasoner",),
-        {
-            "periods_add": _DEEPSEEK_LATER,
-            "note": _DEEPSEEK_V3.format(std="$0.55 in / $0.14 cached / $2.19 out"),
-        },
-    ),
-]
+            d["provider"],
+            tuple(d["models"]),
+            {k: v for k, v in d.items() if k not in ("provider", "models")},
+        )
+        for d in data.get("decisions", [])
+    ]
+    for _, ids, decision in decisions:
+        if not decision.get("note"):
+            raise SystemExit(f"{path}: decision for {ids} has no note (its vendor source)")
+    return decisions, list(data.get("readings", []))
+
+
+DECISIONS, READINGS = load_decisions()
 _DECIDED = {(p, i) for p, ids, _ in DECISIONS for i in ids}
 
 # litellm keys that carry a region or deployment scope: their prices legitimately differ
@@ -334,6 +291,12 @@ PRICE_ORDER = (
     "output",
     "reasoning",
     "output_audio",
+    "input_image",
+    "output_image",
+    "cache_read_audio",
+    "input_video",
+    "request",
+    "web_search",
 )
 
 
@@ -856,6 +819,26 @@ def note_for(rows: list[Disagreement]) -> str:
     return text + " Kept genai-prices' figure (the primary source; not re-verified by hand)."
 
 
+def deliberate_sections() -> list[str]:
+    """The report's hand-decided part, from ``decisions.yaml``: decisions, then readings."""
+    lines = ["## Decisions taken from the vendors' pages", ""]
+    for provider, ids, decision in DECISIONS:
+        lines.append(f"- **{provider}**: {', '.join(ids)} — {decision['note']}")
+    lines += [
+        "",
+        "## How payloads are read and billed",
+        "",
+        "Where tokentrail deliberately reads a payload or bills a part differently from the "
+        "other projects (from `pricing/sources/decisions.yaml`).",
+        "",
+    ]
+    for r in READINGS:
+        where = f" ({r['where']})" if r.get("where") else ""
+        lines.append(f"- **{r['title']}**{where}: {r['text']}")
+    lines.append("")
+    return lines
+
+
 def write_report(
     directory: Path,
     disagreements: list[Disagreement],
@@ -874,7 +857,7 @@ def write_report(
         "# Price catalog: discrepancies between sources",
         "",
         f"Catalog version {CATALOG_VERSION}. Generated by `pricing/import_catalog.py`; do not "
-        "edit by hand (edit `DECISIONS` in the script, or the YAML files).",
+        "edit by hand (edit `pricing/sources/decisions.yaml`, or the catalog YAML files).",
         "",
         "Sources: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ".",
         "",
@@ -913,13 +896,9 @@ def write_report(
         + ", ".join(f"{k}: {v}" for k, v in sorted(by_source.items()))
         + ".",
         "",
-        "## Decisions taken from the vendors' pages",
-        "",
     ]
-    for provider, ids, decision in DECISIONS:
-        lines.append(f"- **{provider}**: {', '.join(ids)} — {decision['note']}")
+    lines += deliberate_sections()
     lines += [
-        "",
         "## Every disagreement",
         "",
         "Prices in USD per 1M tokens. `catalog` is the figure kept.",
@@ -973,10 +952,16 @@ def apply_decisions(models: dict[str, list[dict[str, Any]]]) -> None:
                         target[key] = target.pop(key)
                 if "tiers" in target:
                     target["tiers"] = target.pop("tiers")
+            if "variants_add" in decision:
+                spec["variants"] = [
+                    v
+                    for v in spec.get("variants", [])
+                    if v["name"] not in {a["name"] for a in decision["variants_add"]}
+                ] + copy.deepcopy(decision["variants_add"])
             if "periods_add" in decision:
                 if "prices" in spec:
                     spec["periods"] = [{"prices": spec.pop("prices")}]
-                spec["periods"].extend(dict(p) for p in decision["periods_add"])
+                spec["periods"].extend(copy.deepcopy(decision["periods_add"]))
             spec["note"] = decision["note"]
 
 

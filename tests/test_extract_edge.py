@@ -131,7 +131,9 @@ def test_perplexity_top_level_reasoning_tokens() -> None:
         },
         provider="perplexity",
     )
-    assert usage == Usage(input_tokens=30, output_tokens=700, reasoning_tokens=500)
+    assert usage == Usage(
+        input_tokens=30, output_tokens=700, reasoning_tokens=500, web_search_requests=3
+    )
 
 
 def test_openai_chat_ignores_prediction_token_counts() -> None:

@@ -208,3 +208,59 @@ def test_gpt_image_1_input_image_tokens_priced(pricer: Pricer) -> None:
     cost = pricer.cost("gpt-image-1", usage=usage, at=NOW, strict=True)
     assert cost is not None
     assert cost.total == Decimal("0.16865")
+
+
+# Vertex AI pricing (https://cloud.google.com/vertex-ai/generative-ai/pricing, Gemini 2.5
+# Flash Live API): input text $0.50, video $3 per 1M; output text $2 per 1M.
+def _video_call(cached: int) -> dict[str, object]:
+    meta: dict[str, object] = {
+        "promptTokenCount": 5360,
+        "candidatesTokenCount": 100,
+        "totalTokenCount": 5460,
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 200},
+            {"modality": "VIDEO", "tokenCount": 5160},
+        ],
+    }
+    if cached:
+        meta["cachedContentTokenCount"] = cached
+        meta["cacheTokensDetails"] = [{"modality": "VIDEO", "tokenCount": cached}]
+    return {"usageMetadata": meta}
+
+
+def test_gemini_video_tokens_are_billed_at_the_video_rate(pricer: Pricer) -> None:
+    """A 20 s clip (258 tokens/s = 5,160 video tokens) and 200 text tokens:
+    200 x 0.5 + 5,160 x 3 + 100 x 2 = 100 + 15,480 + 200 = 15,780 per 1M = $0.01578.
+    Billed as text it was 5,360 x 0.5 + 200 = 2,880 per 1M = $0.00288."""
+    usage = from_gemini(_video_call(0))
+    assert usage == Usage(input_tokens=5360, input_video_tokens=5160, output_tokens=100)
+    cost = pricer.cost("gemini-live-2.5-flash", provider="google", usage=usage)
+    assert cost is not None and cost.total == Decimal("0.01578")
+    assert cost.input_cost == Decimal("0.01558")
+
+
+def test_gemini_cached_video_is_counted_once() -> None:
+    """4,000 of the 5,160 video tokens were cached: they are cache reads, not video."""
+    usage = from_gemini(_video_call(4000))
+    assert usage == Usage(
+        input_tokens=5360, cache_read_tokens=4000, input_video_tokens=1160, output_tokens=100
+    )
+
+
+def test_gemini_3_pro_image_bills_its_images(pricer: Pricer) -> None:
+    """gemini-3-pro-image-preview: input $2, output text $12, output images $120 per 1M
+    ("$0.134 per 1K/2K image" of 1,120 tokens; https://ai.google.dev/gemini-api/docs/pricing).
+    100 x 2 + 1,120 x 120 = 200 + 134,400 = 134,600 per 1M = $0.1346; billed as text it was
+    200 + 1,120 x 12 = 13,640 per 1M = $0.01364."""
+    usage = from_gemini(
+        {
+            "usageMetadata": {
+                "promptTokenCount": 100,
+                "candidatesTokenCount": 1120,
+                "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": 1120}],
+            }
+        }
+    )
+    assert usage is not None and usage.output_image_tokens == 1120
+    cost = pricer.cost("gemini-3-pro-image-preview", provider="google", usage=usage, at=NOW)
+    assert cost is not None and cost.total == Decimal("0.1346")

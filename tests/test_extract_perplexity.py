@@ -54,18 +54,25 @@ def pricer(tmp_path_factory: pytest.TempPathFactory) -> Pricer:
 def test_reasoning_and_citations_are_counted_not_clamped() -> None:
     usage = extract_usage(DEEP_RESEARCH)
     assert usage == Usage(
-        input_tokens=33 + 19028, output_tokens=11395 + 193947, reasoning_tokens=193947
+        input_tokens=33 + 19028,
+        output_tokens=11395 + 193947,
+        reasoning_tokens=193947,
+        web_search_requests=21,
     )
     assert usage is not None and not usage.issues
 
 
-def test_token_cost_matches_perplexitys_breakdown(pricer: Pricer) -> None:
-    """(33 + 19,028) * 2 + 11,395 * 8 + 193,947 * 3 = 38,122 + 91,160 + 581,841
-    = 711,123 per 1M = $0.711123: Perplexity's token lines (0.000066 + 0.038056 + 0.09116
-    + 0.581841). Clamping reasoning into the completion priced it at $0.091226."""
+def test_cost_matches_perplexitys_own_total(pricer: Pricer) -> None:
+    """Tokens: (33 + 19,028) * 2 + 11,395 * 8 + 193,947 * 3 = 38,122 + 91,160 + 581,841
+    = 711,123 per 1M = $0.711123, Perplexity's token lines (0.000066 + 0.038056 + 0.09116
+    + 0.581841). Searches: 21 at $5 per 1K = $0.105, its ``search_queries_cost``. Total
+    $0.816123 = its ``total_cost``. Clamping reasoning into the completion and leaving the
+    searches out priced it at $0.091226."""
     cost = pricer.cost("sonar-deep-research", usage=extract_usage(DEEP_RESEARCH), at=NOW)
     assert cost is not None
-    assert cost.total == Decimal("0.711123")
+    assert cost.fee_cost == Decimal("0.105")
+    assert cost.total - cost.fee_cost == Decimal("0.711123")
+    assert cost.total == Decimal("0.816123") == reported_cost(DEEP_RESEARCH)
 
 
 def test_reported_cost_includes_search_fees() -> None:

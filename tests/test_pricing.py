@@ -294,7 +294,15 @@ def test_matching_is_cached(pricer: Pricer) -> None:
 
 def test_leaf_prices_fall_back_to_the_parent_price() -> None:
     prices = leaf_prices({"input": Decimal(2), "output": Decimal(8)})
-    assert prices == (Decimal(2),) * 5 + (Decimal(8),) * 3 + (Decimal(2), Decimal(8), Decimal(2))
+    # The fees (request, web_search) have no parent: no price unless the catalog has one.
+    assert prices == (Decimal(2),) * 5 + (Decimal(8),) * 3 + (
+        Decimal(2),
+        Decimal(8),
+        Decimal(2),
+        Decimal(2),  # input_video -> input
+        None,
+        None,
+    )
     with_cache = leaf_prices({"input": Decimal(3), "cache_write": Decimal("3.75"), "output": 1})  # type: ignore[dict-item]
     assert with_cache[3] == Decimal("3.75")  # 1h write falls back to the 5m write price
 

@@ -39,7 +39,8 @@ def test_the_prices_walkthrough_runs(
         exec(compile(code, "README.md", "exec"), {})
     finally:
         pricing.clear_overrides()
-    assert capsys.readouterr().out.split() == ["0.004200", "override"]  # 3,000 + 1,200 per 1M
+    # 3,000 + 1,200 per 1M; then tracker.reprice's dry run: the one unpriced row
+    assert capsys.readouterr().out.split() == ["0.004200", "override", "1"]
     [yaml_text] = _blocks("yaml")
     (tmp_path / "my-prices.yaml").write_text(yaml_text)
     [shell] = _blocks("bash")

@@ -195,3 +195,36 @@ def test_reprice_on_postgresql(pg_url: str) -> None:
         audit = con.execute(f"SELECT old_total_cost, new_total_cost FROM {AUDIT_TABLE}").fetchall()
     assert costs == {"my-finetune": _FINETUNE, "gpt-4o-mini": _MINI}
     assert audit == [(None, _FINETUNE)]
+
+
+def test_tracker_reprice_flushes_then_prices_unpriced_rows(tmp_path: Path) -> None:
+    """``tracker.reprice`` on an open tracker: records still in its writer are stored and
+    repriced; a dry run changes nothing; the result is the same summary the CLI prints."""
+    db = tmp_path / "usage.duckdb"
+    with Tracker(db) as tracker:
+        tracker.record(model="my-finetune", provider="openai", usage=_COUNTS)
+        tracker.record(model="gpt-4o-mini", provider="openai", usage=_COUNTS)
+        pricing.register("my-finetune", provider="openai", input="3", output="12")
+        preview = tracker.reprice(dry_run=True)
+        assert (preview["dry_run"], preview["rows"], preview["changed"]) == (True, 1, 1)
+        assert preview["models"]["my-finetune"]["after"] == _FINETUNE
+        assert preview["models"]["my-finetune"]["unpriced_before"] == 1
+        done = tracker.reprice()
+        assert (done["dry_run"], done["changed"], done["still_unpriced"]) == (False, 1, 0)
+        assert tracker.reprice()["rows"] == 0  # nothing unpriced is left
+        again = tracker.reprice(all_rows=True, dry_run=True)
+        assert (again["rows"], again["changed"]) == (2, 0)
+    assert _costs(db) == {"my-finetune": (_FINETUNE, "override"), "gpt-4o-mini": (_MINI, "catalog")}
+
+
+def test_tracker_reprice_on_postgresql(pg_url: str) -> None:
+    from tokentrail.store.paths import PostgresUrl
+    from tokentrail.store.postgres_reading import reading_postgres
+
+    with Tracker(pg_url) as tracker:
+        tracker.record(model="my-finetune", provider="openai", usage=_COUNTS)
+        pricing.register("my-finetune", provider="openai", input="3", output="12")
+        assert tracker.reprice()["changed"] == 1
+    with reading_postgres(PostgresUrl(pg_url)) as con:
+        costs = dict(con.execute("SELECT model, total_cost FROM usage").fetchall())
+    assert costs == {"my-finetune": _FINETUNE}

@@ -64,6 +64,8 @@ def test_every_field_of_a_priced_record_lands_in_its_column(tmp_path: Path):
             input_image_tokens=30,
             output_image_tokens=60,
             cache_read_audio_tokens=70,
+            web_search_requests=2,
+            input_video_tokens=15,
             estimated=True,
         ),
         framework="langchain",
@@ -79,13 +81,14 @@ def test_every_field_of_a_priced_record_lands_in_its_column(tmp_path: Path):
         tags=("a", "b"),
         metadata={"team": "search", "n": 3},
         cost=Cost(
-            total=Decimal("0.0123"),
+            total=Decimal("0.0143"),
             input_cost=Decimal("0.001"),
             cache_read_cost=Decimal("0.0002"),
             cache_write_cost=Decimal("0.0003"),
             output_cost=Decimal("0.01"),
             reasoning_cost=Decimal("0.0005"),
             audio_cost=Decimal("0.0003"),
+            fee_cost=Decimal("0.002"),
             model="gpt-4o-2024-08-06",
             catalog_version="2026.11.23",
         ),
@@ -126,7 +129,7 @@ def test_every_field_of_a_priced_record_lands_in_its_column(tmp_path: Path):
         "output_cost": Decimal("0.01"),
         "reasoning_cost": Decimal("0.0005"),
         "audio_cost": Decimal("0.0003"),
-        "total_cost": Decimal("0.0123"),
+        "total_cost": Decimal("0.0143"),
         "currency": "USD",
         "cost_source": "catalog",
         "catalog_version": "2026.11.23",
@@ -138,6 +141,9 @@ def test_every_field_of_a_priced_record_lands_in_its_column(tmp_path: Path):
         "input_image_tokens": 30,
         "output_image_tokens": 60,
         "cache_read_audio_tokens": 70,
+        "web_search_requests": 2,
+        "input_video_tokens": 15,
+        "fee_cost": Decimal("0.002"),
     }
 
 
@@ -193,6 +199,8 @@ def test_an_unpriced_cache_hit_keeps_its_notes_in_metadata_and_no_money(tmp_path
         "input_image_tokens": 0,
         "output_image_tokens": 0,
         "cache_read_audio_tokens": 0,
+        "web_search_requests": 0,
+        "input_video_tokens": 0,
     }
 
 
@@ -236,7 +244,7 @@ class RegionRecord(UsageRecord):
 
 
 @dataclass(frozen=True, slots=True)
-class FeeCost(Cost):
+class SurchargeCost(Cost):
     """A cost with the field of a money column a contributor adds."""
 
     fee: Decimal = Decimal(0)
@@ -246,7 +254,7 @@ WIDER = (
     *TABLE,
     Column("region"),
     Column("retried", "flag", default="false"),
-    Column("fee_cost", "money", "cost", "fee"),
+    Column("surcharge_cost", "money", "cost", "fee"),
 )
 
 
@@ -255,12 +263,12 @@ def wider_db(path: Path) -> Any:
     migrate(con)
     con.execute("ALTER TABLE usage ADD COLUMN region VARCHAR")
     con.execute("ALTER TABLE usage ADD COLUMN retried BOOLEAN NOT NULL DEFAULT false")
-    con.execute("ALTER TABLE usage ADD COLUMN fee_cost DECIMAL(18, 12)")
+    con.execute("ALTER TABLE usage ADD COLUMN surcharge_cost DECIMAL(18, 12)")
     return con
 
 
 def test_a_column_added_to_the_table_is_encoded_from_its_record_field():
-    cost = FeeCost(total=Decimal("0.5"), fee=Decimal("0.25"))
+    cost = SurchargeCost(total=Decimal("0.5"), fee=Decimal("0.25"))
     record = RegionRecord(
         model="m", provider=None, usage=Usage(), cost=cost, region="eu-west", retried=True
     )
@@ -275,7 +283,7 @@ def test_a_column_added_to_the_table_round_trips_through_the_spool_and_ingest(tm
         model="m",
         provider=None,
         usage=Usage(input_tokens=3),
-        cost=FeeCost(total=Decimal("0.5"), fee=Decimal("0.25")),
+        cost=SurchargeCost(total=Decimal("0.5"), fee=Decimal("0.25")),
         region="eu-west",
     )
     kept = RegionRecord(model="m", provider=None, usage=Usage(input_tokens=4), retried=True)
@@ -285,7 +293,7 @@ def test_a_column_added_to_the_table_round_trips_through_the_spool_and_ingest(tm
     try:
         assert insert_segments(con, [(segment, 1)], table=WIDER) == (1, 1)
         assert insert_lines(con, [frame(layout.encode(kept))], table=WIDER) == 1
-        got = con.execute("SELECT id, input_tokens, region, retried, fee_cost FROM usage")
+        got = con.execute("SELECT id, input_tokens, region, retried, surcharge_cost FROM usage")
         rows = got.fetchall()
     finally:
         con.close()
@@ -304,7 +312,7 @@ def test_a_segment_spooled_before_a_column_was_added_is_stored_with_its_default(
     try:
         assert insert_segment(con, segment, table=WIDER) == 1
         got = con.execute(
-            "SELECT id, total_tokens, output_image_tokens, region, retried, fee_cost FROM usage"
+            "SELECT id, total_tokens, output_image_tokens, region, retried, surcharge_cost FROM usage"
         )
         rows = got.fetchall()
     finally:

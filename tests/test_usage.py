@@ -48,7 +48,9 @@ def test_total_and_derived_counts() -> None:
 
 def test_addition_sums_every_count_and_keeps_flags_and_issues() -> None:
     a = Usage(input_tokens=10, output_tokens=2, cache_read_tokens=4, issues=("a",))
-    b = Usage(input_tokens=5, output_tokens=1, reasoning_tokens=1, estimated=True)
+    b = Usage(
+        input_tokens=5, output_tokens=1, reasoning_tokens=1, web_search_requests=3, estimated=True
+    )
     total = a + b
     assert total.as_dict() == {
         "input_tokens": 15,
@@ -62,6 +64,8 @@ def test_addition_sums_every_count_and_keeps_flags_and_issues() -> None:
         "input_image_tokens": 0,
         "output_image_tokens": 0,
         "cache_read_audio_tokens": 0,
+        "web_search_requests": 3,
+        "input_video_tokens": 0,
         "total_tokens": 18,
     }
     assert total.estimated and total.issues == ("a",)
@@ -222,7 +226,8 @@ def _obeys_subset_rule(c: dict[str, object]) -> bool:
         n("cache_read_tokens") + n("cache_write_tokens") <= n("input_tokens")
         and n("cache_write_1h_tokens") <= n("cache_write_tokens")
         and n("cache_read_audio_tokens") <= n("cache_read_tokens")
-        and n("input_audio_tokens") + n("input_image_tokens") <= n("input_tokens")
+        and n("input_audio_tokens") + n("input_image_tokens") + n("input_video_tokens")
+        <= n("input_tokens")
         and n("reasoning_tokens") + n("output_audio_tokens") + n("output_image_tokens")
         <= n("output_tokens")
     )

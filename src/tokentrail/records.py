@@ -134,6 +134,9 @@ TABLE: tuple[Column, ...] = (
     _count_column("input_image_tokens"),
     _count_column("output_image_tokens"),
     _count_column("cache_read_audio_tokens"),
+    _count_column("web_search_requests"),
+    _count_column("input_video_tokens"),
+    _money_column("fee_cost"),
 )
 
 #: The column names, in table order.

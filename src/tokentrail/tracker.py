@@ -459,6 +459,35 @@ class Tracker:
         """Spend, reservations, limit and percent of every budget window in force."""
         return [] if self._guard is None else self._guard.status()
 
+    def reprice(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        all_rows: bool = False,
+        dry_run: bool = False,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
+        """Price stored rows again with today's catalog and registered prices.
+
+        Flushes first, then runs :func:`tokentrail.store.reprice.reprice` on this
+        tracker's database (DuckDB or PostgreSQL): by default the rows whose cost is
+        unknown, with ``all_rows`` every row in ``[since, until)``. ``dry_run`` changes
+        nothing. Returns ``rows``, ``changed``, ``still_unpriced`` and per model the
+        ``before`` / ``after`` totals (USD); old figures are kept in ``tokentrail_repriced``.
+        """
+        from .store.reprice import reprice
+
+        self.flush(timeout)
+        return reprice(
+            self._path,
+            since=since,
+            until=until,
+            all_rows=all_rows,
+            dry_run=dry_run,
+            timeout=timeout,
+        )
+
     # ------------------------------------------------------------------ lifecycle
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Write every captured record to the database; True when all were written.

@@ -3,12 +3,15 @@
 Every provider dialect is converted into :class:`Usage` (see ``tokentrail.extract``):
 
 * ``input_tokens`` counts *every* prompt token; ``cache_read_tokens``, ``cache_write_tokens``
-  (of which ``cache_write_1h_tokens`` is the 1-hour TTL part), ``input_audio_tokens`` and
-  ``input_image_tokens`` are subsets of it. The audio and image counts are the *uncached*
-  ones: a cached token is counted once, in ``cache_read_tokens``, of which
+  (of which ``cache_write_1h_tokens`` is the 1-hour TTL part), ``input_audio_tokens``,
+  ``input_image_tokens`` and ``input_video_tokens`` are subsets of it. The audio, image
+  and video counts are the *uncached* ones: a cached token is counted once, in ``cache_read_tokens``, of which
   ``cache_read_audio_tokens`` are the cached audio (billed at a cached-audio rate).
 * ``output_tokens`` counts every generated token; ``reasoning_tokens``,
   ``output_audio_tokens`` and ``output_image_tokens`` are subsets of it.
+* ``web_search_requests`` counts the web searches the provider ran for the call (billed
+  per search, not per token): it is no part of any token count and no subset rule
+  applies to it.
 
 Construction through :meth:`Usage.from_counts` never raises: bad values are coerced or
 clamped, a warning is logged and the problem is kept in :attr:`Usage.issues`.
@@ -27,7 +30,7 @@ __all__ = ["COUNT_FIELDS", "MAX_TOKENS", "Usage", "coerce_count", "subsets_fit"]
 
 logger = logging.getLogger("tokentrail")
 
-#: Token-count field names, in table order.
+#: Count field names (the token counts, then the web searches), in table order.
 COUNT_FIELDS: tuple[str, ...] = (
     "input_tokens",
     "output_tokens",
@@ -40,6 +43,8 @@ COUNT_FIELDS: tuple[str, ...] = (
     "input_image_tokens",
     "output_image_tokens",
     "cache_read_audio_tokens",
+    "web_search_requests",
+    "input_video_tokens",
 )
 
 #: Largest count accepted (the table stores BIGINT; no real call comes near this).
@@ -118,7 +123,7 @@ _SUBSET_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("cache_read_tokens", "cache_write_tokens"), "input_tokens"),
     (("cache_write_1h_tokens",), "cache_write_tokens"),
     (("cache_read_audio_tokens",), "cache_read_tokens"),
-    (("input_audio_tokens", "input_image_tokens"), "input_tokens"),
+    (("input_audio_tokens", "input_image_tokens", "input_video_tokens"), "input_tokens"),
     (("reasoning_tokens", "output_audio_tokens", "output_image_tokens"), "output_tokens"),
 )
 
@@ -147,6 +152,9 @@ class Usage:
     input_image_tokens: int = 0
     output_image_tokens: int = 0
     cache_read_audio_tokens: int = 0
+    #: Web searches the provider ran (and bills per search): not tokens.
+    web_search_requests: int = 0
+    input_video_tokens: int = 0
     #: True when the counts were estimated locally, not reported by the provider.
     estimated: bool = False
     #: Problems found while validating the counts (values clamped, coerced or dropped).
@@ -202,7 +210,7 @@ class Usage:
 
     @property
     def is_empty(self) -> bool:
-        """True when every count is 0."""
+        """True when every count (searches included) is 0."""
         return all(getattr(self, name) == 0 for name in COUNT_FIELDS)
 
     def __add__(self, other: object) -> Usage:

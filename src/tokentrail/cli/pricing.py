@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..pricing.leaves import FEE_LEAVES
 from ._common import echo_json
 
 __all__ = ["models", "price"]
@@ -26,7 +27,12 @@ _LEAF_LABELS = {
     "input_image": "input image",
     "output_image": "output image",
     "cache_read_audio": "cache read audio",
+    "input_video": "input video",
+    "request": "request fee",
+    "web_search": "web searches",
 }
+#: Leaves priced per 1K requests or searches, whatever ``--per`` says.
+_FEES = frozenset(FEE_LEAVES)
 
 
 def _money(value: Decimal) -> str:
@@ -109,6 +115,9 @@ _count = click.IntRange(min=0)
 @click.option("--input-audio", type=_count, default=0, help="Of the input: audio tokens.")
 @click.option("--reasoning", type=_count, default=0, help="Of the output: reasoning tokens.")
 @click.option("--output-audio", type=_count, default=0, help="Of the output: audio tokens.")
+@click.option(
+    "--web-searches", type=_count, default=0, help="Web searches the provider ran (per 1K)."
+)
 @click.option("--provider", default=None, help="Who served it: openai, bedrock, vertex_ai, ...")
 @click.option("--at", "at", default=None, help="When the call was made (default now).")
 @click.option("--variant", default=None, help="Price variant: batch, priority, flex, ...")
@@ -124,6 +133,7 @@ def price(
     input_audio: int,
     reasoning: int,
     output_audio: int,
+    web_searches: int,
     provider: str | None,
     at: str | None,
     variant: str | None,
@@ -150,6 +160,7 @@ def price(
         input_audio_tokens=input_audio,
         reasoning_tokens=reasoning,
         output_audio_tokens=output_audio,
+        web_search_requests=web_searches,
     )
     try:
         leaf_counts(usage)  # the subset rule, stated once, in pricing.leaves
@@ -183,7 +194,9 @@ def price(
         data["query"] = {"model": model, "provider": provider, "at": at, "variant": variant}
         data["units"] = f"USD per {_PER[per][1]} tokens"
         data["leaves"] = [
-            {
+            {"leaf": leaf, "count": n, "price_per_k": p, "cost": c}
+            if leaf in _FEES
+            else {
                 "leaf": leaf,
                 "tokens": n,
                 f"price_{_per_key(per)}": None if p is None else _scaled(p, per),
@@ -205,7 +218,13 @@ def price(
     rows = [
         [_LEAF_LABELS[leaf], f"{n:,}", _rate(p, per), _money(c)]
         for leaf, n, p, c in lines
-        if n or leaf in ("input", "output")
+        if leaf not in _FEES and (n or leaf in ("input", "output"))
+    ]
+    # Fees are quoted per 1K requests or searches, whatever --per says.
+    rows += [
+        [_LEAF_LABELS[leaf], f"{n:,}", f"{p.normalize():f}/1K", _money(c)]
+        for leaf, n, p, c in lines
+        if leaf in _FEES and n and p is not None
     ]
     rows.append(["total", f"{usage.total_tokens:,}", "", _money(cost.total)])
     label = f"USD/{_PER[per][1]}"
@@ -301,8 +320,11 @@ def models(provider: str | None, search: str | None, per: str, as_json: bool) ->
                     "name": e.name,
                     "context_window": e.context_window,
                     f"prices_{_per_key(per)}": {
-                        k: _scaled(v, per) for k, v in e.current_prices.base.items()
+                        k: _scaled(v, per)
+                        for k, v in e.current_prices.base.items()
+                        if k not in _FEES
                     },
+                    "fees_per_k": {k: v for k, v in e.current_prices.base.items() if k in _FEES},
                     "units": f"USD per {_PER[per][1]} tokens",
                     "long_context_tiers": [t for t, _ in e.current_prices.tiers],
                     "variants": sorted(e.variants),

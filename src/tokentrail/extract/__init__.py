@@ -37,6 +37,7 @@ from .ollama import from_ollama, from_ollama_stream
 from .openai import from_openai_chat, from_openai_responses
 from .openai_stream import accumulate_openai_stream
 from .openrouter import from_openrouter, reported_cost
+from .response_info import search_context_variant
 
 __all__ = [
     "DIALECTS",
@@ -143,7 +144,9 @@ def service_tier_of(payload: Any) -> str | None:
     Reads OpenAI's top-level ``service_tier`` (ignoring ``"default"``/``"auto"``),
     Anthropic's ``usage.service_tier`` (ignoring ``"standard"``), LangChain's
     ``response_metadata``/``llm_output`` ``service_tier`` and tiered ``usage_metadata``
-    keys. ``None`` for the standard tier or when unknown. Never raises.
+    keys; then Perplexity's ``usage.search_context_size`` (``"search_medium"``,
+    ``"search_high"``: request-fee variants). ``None`` for the standard tier or when
+    unknown. Never raises.
     """
     try:
         candidates = (
@@ -155,7 +158,8 @@ def service_tier_of(payload: Any) -> str | None:
         for value in candidates:
             if isinstance(value, str) and value.strip().lower() not in _STANDARD_TIERS:
                 return value.strip().lower()
-        return service_tier_from_usage_metadata(payload)
+        found = service_tier_from_usage_metadata(payload)
+        return found or search_context_variant(get(payload, "usage"))
     except Exception:  # pragma: no cover - the readers above do not raise
         return None
 

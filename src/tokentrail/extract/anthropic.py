@@ -9,10 +9,11 @@ Anthropic's raw ``input_tokens`` EXCLUDES cache tokens, so::
     cache_write_1h = cache_creation.ephemeral_1h_input_tokens
     output_tokens = output_tokens (includes thinking)
     reasoning     = output_tokens_details.thinking_tokens
+    web_search_requests = server_tool_use.web_search_requests (billed per search)
 
-Dropped on purpose: ``server_tool_use`` (web search/fetch *requests*, priced per request,
-not tokens), ``service_tier``, ``inference_geo`` and ``speed`` (pricing variants: read
-them with :func:`tokentrail.extract.service_tier_of`, not counts).
+Dropped on purpose: ``server_tool_use.web_fetch_requests`` (no charge beyond the fetched
+tokens, which are input), ``service_tier``, ``inference_geo`` and ``speed`` (pricing
+variants: read them with :func:`tokentrail.extract.service_tier_of`, not counts).
 
 Streams: ``message_start`` carries the input and cache counts (and a first, tiny
 ``output_tokens``); each ``message_delta`` carries *cumulative* counts that replace the
@@ -39,6 +40,7 @@ _STREAM_FIELDS = (
     "cache_read_input_tokens",
     "cache_creation",
     "output_tokens_details",
+    "server_tool_use",
 )
 
 
@@ -72,6 +74,9 @@ def from_anthropic(payload: Any) -> Usage | None:
         output_tokens=tally.count(get(usage, "output_tokens"), "output_tokens"),
         reasoning_tokens=tally.count(
             path(usage, "output_tokens_details", "thinking_tokens"), "thinking_tokens"
+        ),
+        web_search_requests=tally.count(
+            path(usage, "server_tool_use", "web_search_requests"), "web_search_requests"
         ),
     )
 

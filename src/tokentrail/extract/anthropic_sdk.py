@@ -106,8 +106,9 @@ def from_anthropic_usage(usage: Any) -> Usage | None:
 
 
 def _plain_counts(fields: Mapping[str, Any]) -> Usage | None:
-    if fields.get("output_tokens_details") is not None:
-        return None  # thinking tokens: the general reader
+    searches: Any = getattr(fields.get("server_tool_use"), "web_search_requests", None)
+    if fields.get("output_tokens_details") is not None or searches:
+        return None  # thinking tokens, web searches: the general reader
     write_1h: Any = 0
     write_split: Any = 0
     breakdown = fields.get("cache_creation")

@@ -18,12 +18,12 @@ each handled only on evidence in the payload:
   too: for Perplexity it is always added (priced at the catalog's ``reasoning`` rate).
 * Perplexity sonar-deep-research bills ``citation_tokens`` as input tokens (same rate):
   they are added to the input for that model.
+* Perplexity's ``num_search_queries`` -> ``web_search_requests`` (billed per search at the
+  catalog's ``web_search`` price: sonar-deep-research $5 per 1K).
 * Groq streams put the final usage under ``x_groq.usage``.
 
 Dropped on purpose: ``total_tokens`` (recomputed), Groq/Mistral timings and
-``prompt_audio_seconds``, Perplexity ``citation_tokens`` of other models (not billed) and
-``num_search_queries`` (a per-search fee the catalog cannot express; Perplexity's own
-``usage.cost.total_cost``, read by ``reported_cost``, includes it).
+``prompt_audio_seconds``, Perplexity ``citation_tokens`` of other models (not billed).
 """
 
 from __future__ import annotations
@@ -67,6 +67,9 @@ def from_openai_compatible(
     _apply_deepseek_cache(usage, counts, tally)
     _apply_top_level_fallbacks(usage, counts, tally)
     _apply_reasoning_outside_output(usage, counts, tally, provider, model)
+    searches = get(usage, "num_search_queries")
+    if searches is not None:
+        counts["web_search_requests"] = tally.count(searches, "num_search_queries")
     return tally.usage(**counts)
 
 

@@ -13,6 +13,7 @@ Mapping::
     input_image    = IMAGE entries of promptTokensDetails - IMAGE entries of cacheTokensDetails
     output_image   = IMAGE entries of candidatesTokensDetails (image models bill them at
                      their own rate: gemini-2.5-flash-image $30 per 1M against $2.50 text)
+    input_video    = VIDEO entries of promptTokensDetails - VIDEO entries of cacheTokensDetails
 
 ``toolUsePromptTokenCount`` (tokens of tool results Google inserts, e.g. search grounding
 and code execution) is billed as input and is counted in ``totalTokenCount`` but not in
@@ -22,14 +23,14 @@ and code execution) is billed as input and is counted in ``totalTokenCount`` but
 multiplied.
 
 The per-modality ``promptTokensDetails`` include the cached tokens, and
-``cacheTokensDetails`` says which modality was cached. Cached audio and images are
-already in ``cachedContentTokenCount``, so they are taken out of ``input_audio`` and
-``input_image``: each cached token is billed once, cached audio at the model's
+``cacheTokensDetails`` says which modality was cached. Cached audio, images and
+video are already in ``cachedContentTokenCount``, so they are taken out of
+``input_audio``, ``input_image`` and ``input_video``: each cached token is billed once, cached audio at the model's
 ``cache_read_audio`` price (gemini-2.5-flash: $0.10 per 1M against $0.03 cached text),
-cached images at the cache rate.
+cached images and video at the cache rate.
 
-Dropped on purpose: ``totalTokenCount`` (recomputed), TEXT and
-VIDEO/DOCUMENT modality splits (billed like text), ``trafficType``.
+Dropped on purpose: ``totalTokenCount`` (recomputed), TEXT and DOCUMENT modality splits
+(billed like text), ``trafficType``.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def _usage_metadata(payload: Any) -> Any:
 
 
 def _modality(details: Any, tally: Tally, label: str, kind: str = "AUDIO") -> int:
-    """The tokens of the ``kind`` entries (``AUDIO``, ``IMAGE``) of a details list."""
+    """The tokens of the ``kind`` entries (``AUDIO``, ``IMAGE``, ``VIDEO``) of a details list."""
     total = 0
     for entry in items(details):
         modality = get(entry, "modality")
@@ -111,6 +112,8 @@ def from_gemini(payload: Any) -> Usage | None:
     cached_audio = _modality(cache_details, tally, "cached audio")
     image_in = _modality(prompt_details, tally, "prompt image", "IMAGE")
     cached_image = _modality(cache_details, tally, "cached image", "IMAGE")
+    video_in = _modality(prompt_details, tally, "prompt video", "VIDEO")
+    cached_video = _modality(cache_details, tally, "cached video", "VIDEO")
     return tally.usage(
         input_tokens=prompt + tool_prompt,
         cache_read_tokens=tally.count(
@@ -123,6 +126,7 @@ def from_gemini(payload: Any) -> Usage | None:
         input_image_tokens=max(image_in - cached_image, 0),
         cache_read_audio_tokens=cached_audio,
         output_image_tokens=_modality(output_details, tally, "output image", "IMAGE"),
+        input_video_tokens=max(video_in - cached_video, 0),
     )
 
 

@@ -23,6 +23,9 @@ audio, which is billed once, at the cache rate: ``input_audio_tokens`` is the un
 audio only, the cached audio is ``cache_read_audio_tokens`` (gpt-realtime bills cached
 text and cached audio alike, $0.40 per 1M); uncached ``image_tokens`` likewise.
 
+A whole Responses object lists the web searches it ran as ``output`` items of type
+``web_search_call``: their number is ``web_search_requests`` (billed per call).
+
 Image models (``gpt-image-1``) report ``input_tokens_details.image_tokens`` (and newer ones
 ``output_tokens_details.image_tokens``): ``input_image_tokens`` / ``output_image_tokens``.
 
@@ -151,4 +154,13 @@ def from_openai_responses(payload: Any) -> Usage | None:
         input_image_tokens=max(image_in - cached_image, 0),
         cache_read_audio_tokens=cached_audio,
         output_image_tokens=tally.count(get(output_details, "image_tokens"), "image_tokens"),
+        web_search_requests=_web_search_calls(payload),
     )
+
+
+def _web_search_calls(response: Any) -> int:
+    """How many ``web_search_call`` items a Responses object's ``output`` lists."""
+    items = get(response, "output")
+    if not isinstance(items, (list, tuple)):
+        return 0
+    return sum(1 for item in items if get(item, "type") == "web_search_call")

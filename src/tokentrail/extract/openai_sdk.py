@@ -18,7 +18,7 @@ from typing import Any
 
 from ..usage import MAX_TOKENS, Usage, subsets_fit
 from .compatible import from_openai_compatible
-from .response_info import ResponseInfo, price_variant, text_or_none
+from .response_info import ResponseInfo, price_variant, search_context_variant, text_or_none
 
 __all__ = ["from_openai_usage", "read_openai_response"]
 
@@ -98,7 +98,8 @@ def read_openai_response(
             if block is None
             else from_openai_usage(block, provider=provider, model=served or model)
         )
-        return ResponseInfo(served, text_or_none(_field(raw, "id")), price_variant(tier), usage)
+        variant = price_variant(tier) or search_context_variant(block)
+        return ResponseInfo(served, text_or_none(_field(raw, "id")), variant, usage)
     except Exception:  # a response we cannot read is a response without information
         return None
 

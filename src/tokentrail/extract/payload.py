@@ -13,7 +13,13 @@ from typing import Any
 
 from . import extract_usage
 from ._access import get
-from .response_info import NOTHING, ResponseInfo, price_variant, text_or_none
+from .response_info import (
+    NOTHING,
+    ResponseInfo,
+    price_variant,
+    search_context_variant,
+    text_or_none,
+)
 
 __all__ = ["read_payload"]
 
@@ -38,8 +44,11 @@ def read_payload(
         return NOTHING
     message = get(raw, "message")  # Anthropic's message_start event
     served = text_or_none(get(raw, "model")) or text_or_none(get(message, "model"))
-    variant = price_variant(get(raw, "service_tier")) or price_variant(
-        get(get(raw, "usage"), "service_tier")
+    block = get(raw, "usage")
+    variant = (
+        price_variant(get(raw, "service_tier"))
+        or price_variant(get(block, "service_tier"))
+        or search_context_variant(block)
     )
     dialect = "anthropic" if provider == "anthropic" else None
     usage = extract_usage(raw, dialect=dialect, model=served or model)

@@ -14,8 +14,17 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from ..usage import Usage
+from ._access import get
 
-__all__ = ["NOTHING", "PRICE_VARIANTS", "ResponseInfo", "price_variant", "text_or_none"]
+__all__ = [
+    "NOTHING",
+    "PRICE_VARIANTS",
+    "SEARCH_CONTEXT_VARIANTS",
+    "ResponseInfo",
+    "price_variant",
+    "search_context_variant",
+    "text_or_none",
+]
 
 
 class ResponseInfo(NamedTuple):
@@ -52,6 +61,24 @@ def price_variant(tier: Any) -> str | None:
         return None
     low = tier.lower()
     return low if low in PRICE_VARIANTS else None
+
+
+#: Perplexity's ``usage.search_context_size`` -> the price variant of its request fee
+#: (docs.perplexity.ai pricing: sonar $5 / $8 / $12 per 1K requests for low / medium /
+#: high). ``low``, the default, is the standard price.
+SEARCH_CONTEXT_VARIANTS = {"medium": "search_medium", "high": "search_high"}
+
+
+def search_context_variant(usage: Any) -> str | None:
+    """The price variant a usage's ``search_context_size`` names, or ``None``.
+
+    Example::
+
+        >>> search_context_variant({"search_context_size": "high"})
+        'search_high'
+    """
+    size = get(usage, "search_context_size")
+    return SEARCH_CONTEXT_VARIANTS.get(size.lower()) if isinstance(size, str) else None
 
 
 def text_or_none(value: Any) -> str | None:

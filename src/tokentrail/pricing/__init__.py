@@ -113,7 +113,8 @@ def register(model: str, *, provider: str | None = None, **prices: Any) -> None:
     """Add a model or override its prices (USD per 1M tokens), marked ``source="override"``.
 
     Keyword arguments: ``input, output, cache_read, cache_write, cache_write_1h, reasoning,
-    input_audio, output_audio`` (decimal strings or numbers), ``tiers`` (list of
+    input_audio, output_audio`` (decimal strings or numbers; ``request`` and ``web_search``
+    are fees in USD per 1K requests / searches), ``tiers`` (list of
     ``{"above": N, "input": ...}``), ``match`` (list of ``{"exact"|"prefix"|"regex": ...}``,
     default the exact name), ``effective_from`` (a date: calling again with another date
     builds a price history), ``variants``, ``context_window``, ``name``.

@@ -15,7 +15,7 @@ from ..errors import PricingError, UnknownModelError
 from ..providers import normalize_provider, provider_from_model
 from ..usage import Usage
 from .catalog import Catalog, ModelEntry, PriceTable, ProviderModels, entry_from_spec
-from .leaves import LEAVES, leaf_counts, leaf_prices
+from .leaves import LEAF_UNITS, LEAVES, leaf_counts, leaf_prices
 from .names import name_candidates
 from .types import Cost
 
@@ -23,7 +23,6 @@ __all__ = ["Pricer"]
 
 logger = logging.getLogger("tokentrail")
 
-_MILLION = Decimal(1_000_000)
 _ZERO = Decimal(0)
 _CACHE_LIMIT = 20_000
 # Each leaf's price per token (None: no price along its fallback chain).
@@ -113,6 +112,8 @@ class Pricer:
         reasoning: Decimal | float | str | None = None,
         input_audio: Decimal | float | str | None = None,
         output_audio: Decimal | float | str | None = None,
+        request: Decimal | float | str | None = None,
+        web_search: Decimal | float | str | None = None,
         tiers: list[Mapping[str, Any]] | None = None,
         match: list[Mapping[str, str]] | None = None,
         effective_from: date | str | None = None,
@@ -135,6 +136,8 @@ class Pricer:
             "reasoning": reasoning,
             "input_audio": input_audio,
             "output_audio": output_audio,
+            "request": request,
+            "web_search": web_search,
         }
         prices: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
         if not prices:
@@ -360,7 +363,10 @@ class Pricer:
         variant: str | None = None,
         **usage_fields: Any,
     ) -> tuple[Cost, list[tuple[str, int, Decimal | None, Decimal]]]:
-        """The cost and its leaves: ``(leaf, tokens, USD per 1M tokens, cost)`` each.
+        """The cost and its leaves: ``(leaf, count, price, cost)`` each.
+
+        The price is USD per 1M tokens, or per 1K for the ``request`` and ``web_search``
+        fees (:data:`~tokentrail.pricing.leaves.LEAF_UNITS`).
 
         Strict: raises ``UnknownModelError`` or ``PricingError`` (for the CLI and tools).
         """
@@ -372,8 +378,8 @@ class Pricer:
             entry, _as_usage(usage, usage_fields), at, variant, strict=True
         )
         lines = [
-            (leaf, n, None if p is None else p * _MILLION, _ZERO if p is None else p * n)
-            for leaf, n, p in zip(LEAVES, counts, prices, strict=True)
+            (leaf, n, None if p is None else p * unit, _ZERO if p is None else p * n)
+            for leaf, n, p, unit in zip(LEAVES, counts, prices, LEAF_UNITS, strict=True)
         ]
         return cost, lines
 
@@ -390,16 +396,17 @@ class Pricer:
         prices, static = self._rates(entry, usage.input_tokens, at, variant, strict)
         leaf = [_ZERO if not n or p is None else p * n for n, p in zip(counts, prices, strict=True)]
         text_in, read, write_5m, write_1h, audio_in, text_out, reasoning, audio_out = leaf[:8]
-        image_in, image_out, read_audio = leaf[8:]
+        image_in, image_out, read_audio, video_in, request, searches = leaf[8:]
         cost = Cost(
             total=sum(leaf, _ZERO),
-            # Images have no money column of their own: they are input and output.
-            input_cost=text_in + image_in,
+            # Images and video have no money column of their own: they are input and output.
+            input_cost=text_in + image_in + video_in,
             cache_read_cost=read + read_audio,
             cache_write_cost=write_5m + write_1h,
             output_cost=text_out + image_out,
             reasoning_cost=reasoning,
             audio_cost=audio_in + audio_out,
+            fee_cost=request + searches,
             **static,
         )
         return cost, counts, prices
@@ -436,7 +443,10 @@ class Pricer:
         merged = dict(table.at(n_input)[0])
         if vtable is not None:
             merged.update(vtable.at(n_input)[0])
-        per_token = tuple(None if p is None else p / _MILLION for p in leaf_prices(merged))
+        per_token = tuple(
+            None if p is None else p / unit
+            for p, unit in zip(leaf_prices(merged), LEAF_UNITS, strict=True)
+        )
         static: dict[str, Any] = {
             "currency": "USD",
             "model": entry.id,

@@ -7,7 +7,7 @@ output). A provider bills each token once, at the most specific price it has for
 leaf               tokens                                       price (falls back to)
 =================  ==========================================  =========================
 input              input - cache read - cache write - audio     input
-                   - image
+                   - image - video
 cache_read         cache_read - cache_read_audio                cache_read → input
 cache_write (5m)   cache_write - cache_write_1h                 cache_write → input
 cache_write_1h     cache_write_1h                               cache_write_1h → cache_write → input
@@ -19,7 +19,14 @@ input_image        input_image                                  input_image → 
 output_image       output_image                                 output_image → output
 cache_read_audio   cache_read_audio                             cache_read_audio →
                                                                 cache_read → input
+input_video        input_video                                  input_video → input
+request            1 (the call), 0 when it used nothing         request (per 1K)
+web_search         web_search_requests                          web_search (per 1K)
 =================  ==========================================  =========================
+
+The last two are fees, not tokens: their prices are USD per 1K requests or searches
+(:data:`LEAF_UNITS`). A call is one request, unless it used no token and no search (a
+call that failed before the provider did anything is not billed a request fee).
 
 Both functions here are pure: no catalog, no clock, no I/O.
 """
@@ -31,7 +38,7 @@ from decimal import Decimal
 
 from ..usage import Usage
 
-__all__ = ["LEAVES", "LeafError", "leaf_counts", "leaf_prices"]
+__all__ = ["FEE_LEAVES", "LEAF_UNITS", "LEAVES", "LeafError", "leaf_counts", "leaf_prices"]
 
 #: Leaf names, in billing order (also the order of :func:`leaf_prices`' result).
 LEAVES: tuple[str, ...] = (
@@ -46,7 +53,16 @@ LEAVES: tuple[str, ...] = (
     "input_image",
     "output_image",
     "cache_read_audio",
+    "input_video",
+    "request",
+    "web_search",
 )
+
+#: The leaves billed per call, not per token: their prices are USD per 1K.
+FEE_LEAVES: tuple[str, ...] = ("request", "web_search")
+
+#: How many units each leaf's price is quoted for: 1M tokens, or 1K requests / searches.
+LEAF_UNITS: tuple[int, ...] = tuple(1_000 if leaf in FEE_LEAVES else 1_000_000 for leaf in LEAVES)
 
 # leaf -> its price keys, most specific first
 _FALLBACK: dict[str, tuple[str, ...]] = {
@@ -61,6 +77,9 @@ _FALLBACK: dict[str, tuple[str, ...]] = {
     "input_image": ("input_image", "input"),
     "output_image": ("output_image", "output"),
     "cache_read_audio": ("cache_read_audio", "cache_read", "input"),
+    "input_video": ("input_video", "input"),
+    "request": ("request",),
+    "web_search": ("web_search",),
 }
 
 
@@ -69,12 +88,13 @@ class LeafError(ValueError):
 
 
 def leaf_counts(usage: Usage) -> tuple[int, ...]:
-    """The token count of each leaf of :data:`LEAVES`, in order.
+    """The count of each leaf of :data:`LEAVES`, in order (tokens, then 1 request and
+    the web searches).
 
     Raises :class:`LeafError`, naming the offending fields and values, when a leaf would
-    be negative: the input's subsets (cache read, cache write, input audio and image)
-    together, or the output's (reasoning, output audio and image), exceed it, or the 1-hour writes exceed the
-    writes.
+    be negative: the input's subsets (cache read, cache write, input audio, image, video)
+    together, or the output's (reasoning, output audio and image), exceed it, or the
+    1-hour writes exceed the writes.
     """
     u = usage
     text_in = (
@@ -83,6 +103,7 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
         - u.cache_write_tokens
         - u.input_audio_tokens
         - u.input_image_tokens
+        - u.input_video_tokens
     )
     cache_5m = u.cache_write_tokens - u.cache_write_1h_tokens
     cache_text = u.cache_read_tokens - u.cache_read_audio_tokens
@@ -100,6 +121,9 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
             u.input_image_tokens,
             u.output_image_tokens,
             u.cache_read_audio_tokens,
+            u.input_video_tokens,
+            1 if u.input_tokens or u.output_tokens or u.web_search_requests else 0,
+            u.web_search_requests,
         )
     if cache_text < 0:
         raise LeafError(
@@ -115,7 +139,8 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
         raise LeafError(
             f"cache_read_tokens={u.cache_read_tokens} + cache_write_tokens="
             f"{u.cache_write_tokens} + input_audio_tokens={u.input_audio_tokens} + "
-            f"input_image_tokens={u.input_image_tokens} exceed input_tokens={u.input_tokens}"
+            f"input_image_tokens={u.input_image_tokens} + input_video_tokens="
+            f"{u.input_video_tokens} exceed input_tokens={u.input_tokens}"
         )
     raise LeafError(
         f"reasoning_tokens={u.reasoning_tokens} + output_audio_tokens="
@@ -125,7 +150,7 @@ def leaf_counts(usage: Usage) -> tuple[int, ...]:
 
 
 def leaf_prices(prices: Mapping[str, Decimal | None]) -> tuple[Decimal | None, ...]:
-    """The price per 1M tokens of each leaf of :data:`LEAVES`, after fallbacks.
+    """The price of each leaf of :data:`LEAVES` per :data:`LEAF_UNITS`, after fallbacks.
 
     ``None`` means no price at all along the chain (e.g. ``output`` of an embedding model).
     Unknown keys raise :class:`LeafError` naming them, so a typo never silently bills 0.

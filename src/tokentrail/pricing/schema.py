@@ -1,8 +1,11 @@
 """The schema of a price catalog file (``pricing/<provider>.yaml``), as pydantic models.
 
 Used when a catalog file is compiled (validated once, then cached) and by
-``pricing/import_catalog.py`` to write ``pricing/catalog.schema.json``. Every price is in
-**USD per 1M tokens**, written as a decimal string (``"2.5"``, never a float).
+``pricing/import_catalog.py`` to write ``pricing/catalog.schema.json``. Every token price
+is in **USD per 1M tokens**, written as a decimal string (``"2.5"``, never a float). The
+two fees billed per call rather than per token, ``request`` (per request) and
+``web_search`` (per web search the provider ran), are in **USD per 1K** of them: the unit
+vendors and genai-prices (``requests_kcount``, ``web_searches_kcount``) quote them in.
 
 A file looks like::
 
@@ -45,8 +48,9 @@ __all__ = [
 UNITS = "USD per 1M tokens"
 
 #: Price keys, in the order leaves are billed. A missing key falls back to its parent:
-#: cache_read, cache_write, input_audio, input_image -> input; cache_write_1h -> cache_write;
+#: cache_read, cache_write, input_audio, input_image, input_video -> input; cache_write_1h -> cache_write;
 #: reasoning, output_audio, output_image -> output; cache_read_audio -> cache_read.
+#: ``request`` and ``web_search`` (USD per 1K, see the module docstring) have no parent.
 PRICE_KEYS: tuple[str, ...] = (
     "input",
     "cache_read",
@@ -59,6 +63,9 @@ PRICE_KEYS: tuple[str, ...] = (
     "input_image",
     "output_image",
     "cache_read_audio",
+    "input_video",
+    "request",
+    "web_search",
 )
 
 
@@ -83,7 +90,7 @@ class _Strict(BaseModel):
 
 
 class _Prices(_Strict):
-    """Prices in USD per 1M tokens; ``None`` means "use the parent's price"."""
+    """Prices in USD per 1M tokens (fees per 1K); ``None`` means "use the parent's price"."""
 
     input: Decimal | None = None
     cache_read: Decimal | None = None
@@ -96,6 +103,9 @@ class _Prices(_Strict):
     input_image: Decimal | None = None
     output_image: Decimal | None = None
     cache_read_audio: Decimal | None = None
+    input_video: Decimal | None = None
+    request: Decimal | None = Field(None, description="USD per 1K requests")
+    web_search: Decimal | None = Field(None, description="USD per 1K web searches")
 
     @field_validator(*PRICE_KEYS, mode="before")
     @classmethod

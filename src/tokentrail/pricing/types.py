@@ -18,11 +18,13 @@ _ZERO = Decimal(0)
 class Cost:
     """The price of one call, broken down by leaf, in ``currency`` (USD).
 
-    Each token is billed once: ``input_cost`` covers uncached, non-audio input;
+    Each token is billed once: ``input_cost`` covers uncached, non-audio input (text,
+    image and video);
     ``cache_write_cost`` covers both the 5-minute and 1-hour writes; ``output_cost``
     covers output that is neither reasoning nor audio; ``audio_cost`` covers input and
-    output audio. ``total`` is the sum of the leaves (or the provider-reported figure
-    when ``source == "provider"``).
+    output audio; ``fee_cost`` covers what is billed per call, not per token (request
+    fees and web searches). ``total`` is the sum of the leaves (or the provider-reported
+    figure when ``source == "provider"``).
     """
 
     total: Decimal
@@ -32,6 +34,7 @@ class Cost:
     output_cost: Decimal = _ZERO
     reasoning_cost: Decimal = _ZERO
     audio_cost: Decimal = _ZERO
+    fee_cost: Decimal = _ZERO
     currency: str = "USD"
     #: Catalog id of the model whose prices were used.
     model: str | None = None

@@ -131,6 +131,14 @@ _V7_IMAGE_TOKENS = tuple(
     for name in ("input_image_tokens", "output_image_tokens", "cache_read_audio_tokens")
 )
 
+# Fees billed per call, not per token (issue 21): web searches and the request and search
+# fees' money, and the input's video tokens (see the DuckDB migration 5 for why ``fee_cost`` is a column of its own).
+_V8_FEES = (
+    "ALTER TABLE usage ADD COLUMN IF NOT EXISTS web_search_requests BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE usage ADD COLUMN IF NOT EXISTS input_video_tokens BIGINT NOT NULL DEFAULT 0",
+    f"ALTER TABLE usage ADD COLUMN IF NOT EXISTS fee_cost {_COST}",
+)
+
 #: (version, name, statements), applied in order.
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "create usage table", (_V1_USAGE,)),
@@ -140,6 +148,7 @@ PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (5, "duckdb function names", _V5_DUCKDB_NAMES),
     (6, "budget definitions", (_V6_BUDGETS,)),
     (7, "image and cached-audio token counts", _V7_IMAGE_TOKENS),
+    (8, "web searches, per-call fees and video tokens", _V8_FEES),
 )
 
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1][0]

@@ -58,6 +58,7 @@ _MONEY = (
     ("output_cost", "output_cost"),
     ("reasoning_cost", "reasoning_cost"),
     ("audio_cost", "audio_cost"),
+    ("fee_cost", "fee_cost"),
     ("total_cost", "total"),
 )
 

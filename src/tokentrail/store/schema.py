@@ -93,12 +93,23 @@ _V4_IMAGE_TOKENS = tuple(
     for name in ("input_image_tokens", "output_image_tokens", "cache_read_audio_tokens")
 )
 
+# Fees billed per call, not per token (issue 21): the web searches a provider ran and the
+# money of the request and search fees; and the uncached video tokens of the input. ``fee_cost`` is a money column of its own, like
+# every part of ``total_cost``: folded into ``input_cost`` it would make a search-heavy
+# call look like expensive input. Nullable for the same reason as migration 4's counts.
+_V5_FEES = (
+    "ALTER TABLE usage ADD COLUMN IF NOT EXISTS web_search_requests BIGINT DEFAULT 0",
+    "ALTER TABLE usage ADD COLUMN IF NOT EXISTS input_video_tokens BIGINT DEFAULT 0",
+    f"ALTER TABLE usage ADD COLUMN IF NOT EXISTS fee_cost {COST_TYPE}",
+)
+
 #: (version, name, statements), applied in order.
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "create usage table", (_V1_USAGE,)),
     (2, "spool ingest ledger", (_V2_INGESTED,)),
     (3, "money columns hold any real cost", _V3_WIDE_MONEY),
     (4, "image and cached-audio token counts", _V4_IMAGE_TOKENS),
+    (5, "web searches, per-call fees and video tokens", _V5_FEES),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
