@@ -42,6 +42,7 @@ _MONEY = (
     "output_cost",
     "reasoning_cost",
     "audio_cost",
+    "fee_cost",
 )
 
 
@@ -153,6 +154,8 @@ def expected_attributes(row: Mapping[str, Any], request_model: str | None = None
         "tokentrail.input_image_tokens": row["input_image_tokens"],
         "tokentrail.output_image_tokens": row["output_image_tokens"],
         "tokentrail.cache_read_audio_tokens": row["cache_read_audio_tokens"],
+        "tokentrail.input_video_tokens": row["input_video_tokens"],
+        "tokentrail.web_search_requests": row["web_search_requests"],
         "tokentrail.id": row["id"],
         "tokentrail.framework": row["framework"],
         "tokentrail.status": row["status"],

@@ -411,3 +411,35 @@ def test_manual_record_maps_the_provider_and_an_unpriced_call_has_no_cost_attrib
     assert not [k for k in attrs if k.endswith("_cost")]  # unknown model: no price
     assert bedrock.end_time - bedrock.start_time == 12_500_000
     assert (google.attributes or {})["gen_ai.provider.name"] == "gcp.gen_ai"
+
+
+def test_every_count_and_money_column_is_an_attribute() -> None:
+    """A column added to the table (a new token kind, a new fee) reaches the span too:
+    each count is its GenAI attribute or ``tokentrail.<column>``, each money column
+    ``tokentrail.<column>``."""
+    from decimal import Decimal
+
+    from tokentrail.otel_attributes import call_attributes
+    from tokentrail.pricing import Cost
+    from tokentrail.records import MONEY_COLUMNS, UsageRecord
+    from tokentrail.usage import COUNT_FIELDS, Usage
+
+    counts = {name: 0 for name in COUNT_FIELDS}
+    record = UsageRecord(
+        model="gpt-4o-mini",
+        provider="openai",
+        usage=Usage(**counts),
+        cost=Cost(total=Decimal("0.5")),
+    )
+    attrs = call_attributes(record)
+    genai = {
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+    }
+    for name in COUNT_FIELDS:
+        assert name in genai or f"tokentrail.{name}" in attrs, name
+    for column in MONEY_COLUMNS:
+        assert f"tokentrail.{column}" in attrs, column

@@ -67,6 +67,8 @@ _COUNTS: tuple[tuple[str, str], ...] = (
     ("input_image_tokens", "tokentrail.input_image_tokens"),
     ("output_image_tokens", "tokentrail.output_image_tokens"),
     ("cache_read_audio_tokens", "tokentrail.cache_read_audio_tokens"),
+    ("input_video_tokens", "tokentrail.input_video_tokens"),
+    ("web_search_requests", "tokentrail.web_search_requests"),
 )
 #: Money column -> the ``Cost`` field it is read from.
 _MONEY: tuple[tuple[str, str], ...] = (
@@ -77,6 +79,7 @@ _MONEY: tuple[tuple[str, str], ...] = (
     ("output_cost", "output_cost"),
     ("reasoning_cost", "reasoning_cost"),
     ("audio_cost", "audio_cost"),
+    ("fee_cost", "fee_cost"),
 )
 
 
