@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
+from .records import MONEY_FIELDS
+
 if TYPE_CHECKING:
     from .budget import BudgetStatus, PreflightRequest
     from .errors import BudgetExceededError
@@ -69,17 +71,6 @@ _COUNTS: tuple[tuple[str, str], ...] = (
     ("cache_read_audio_tokens", "tokentrail.cache_read_audio_tokens"),
     ("input_video_tokens", "tokentrail.input_video_tokens"),
     ("web_search_requests", "tokentrail.web_search_requests"),
-)
-#: Money column -> the ``Cost`` field it is read from.
-_MONEY: tuple[tuple[str, str], ...] = (
-    ("total_cost", "total"),
-    ("input_cost", "input_cost"),
-    ("cache_read_cost", "cache_read_cost"),
-    ("cache_write_cost", "cache_write_cost"),
-    ("output_cost", "output_cost"),
-    ("reasoning_cost", "reasoning_cost"),
-    ("audio_cost", "audio_cost"),
-    ("fee_cost", "fee_cost"),
 )
 
 
@@ -158,7 +149,7 @@ def call_attributes(record: UsageRecord) -> Attributes:
     if cost is not None:
         # Doubles: exact to 15 significant digits, more than a call's cost has; the
         # store keeps the exact decimal.
-        for column, field in _MONEY:
+        for column, field in MONEY_FIELDS:
             attrs[f"tokentrail.{column}"] = float(getattr(cost, field))
         attrs["tokentrail.currency"] = cost.currency
         attrs["tokentrail.cost_source"] = cost.source

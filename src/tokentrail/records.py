@@ -24,6 +24,7 @@ from .usage import Usage
 __all__ = [
     "COLUMNS",
     "MONEY_COLUMNS",
+    "MONEY_FIELDS",
     "ROW_LAYOUT",
     "TABLE",
     "Column",
@@ -144,6 +145,10 @@ COLUMNS: tuple[str, ...] = tuple(c.name for c in TABLE)
 
 #: The money columns (USD, ``DECIMAL``; NULL when the cost is unknown).
 MONEY_COLUMNS: tuple[str, ...] = tuple(c.name for c in TABLE if c.kind == "money")
+#: Each money column and the :class:`~tokentrail.pricing.Cost` field it is read from.
+MONEY_FIELDS: tuple[tuple[str, str], ...] = tuple(
+    (c.name, c.read_from) for c in TABLE if c.kind == "money"
+)
 
 
 def new_id() -> str:

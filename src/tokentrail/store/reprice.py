@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..pricing.types import Cost
+from ..records import MONEY_FIELDS
 from ..usage import COUNT_FIELDS, Usage
 from .connect import connect
 from .locks import store_lock
@@ -49,18 +50,6 @@ CREATE TABLE IF NOT EXISTS {AUDIT_TABLE} (
 
 _READ: tuple[str, ...] = ("id", "ts", "provider", "model", "priced_model", "total_cost")
 _READ += ("cost_source", "catalog_version", "metadata", *COUNT_FIELDS)
-
-# Cost attribute per money column (the column name, except the total).
-_MONEY = (
-    ("input_cost", "input_cost"),
-    ("cache_read_cost", "cache_read_cost"),
-    ("cache_write_cost", "cache_write_cost"),
-    ("output_cost", "output_cost"),
-    ("reasoning_cost", "reasoning_cost"),
-    ("audio_cost", "audio_cost"),
-    ("fee_cost", "fee_cost"),
-    ("total_cost", "total"),
-)
 
 
 def reprice(
@@ -238,7 +227,7 @@ def _write(writer: Any, changes: list[tuple[dict[str, Any], Cost | None]]) -> No
     if not changed:
         return
     now = datetime.now(timezone.utc)
-    sets = ", ".join(f"{column} = ?" for column, _ in _MONEY)
+    sets = ", ".join(f"{column} = ?" for column, _ in MONEY_FIELDS)
     update = (
         f"UPDATE usage SET {sets}, priced_model = ?, currency = ?, cost_source = ?, "
         "catalog_version = ? WHERE id = ?"
@@ -266,7 +255,7 @@ def _write(writer: Any, changes: list[tuple[dict[str, Any], Cost | None]]) -> No
             update,
             [
                 (
-                    *(getattr(cost, attr) for _, attr in _MONEY),
+                    *(getattr(cost, attr) for _, attr in MONEY_FIELDS),
                     cost.model,
                     cost.currency,
                     cost.source,
