@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tokentrail.pricing.leaves import leaf_counts
 from tokentrail.usage import COUNT_FIELDS, MAX_TOKENS, Usage, coerce_count, subsets_fit
 
 
@@ -222,12 +223,13 @@ def _obeys_subset_rule(c: dict[str, object]) -> bool:
         assert type(value) is int
         return value
 
+    # The input's parts are disjoint (audio, image and video are the uncached ones).
+    input_parts = ("cache_read_tokens", "cache_write_tokens", "input_audio_tokens")
+    input_parts += ("input_image_tokens", "input_video_tokens")
     return (
-        n("cache_read_tokens") + n("cache_write_tokens") <= n("input_tokens")
+        sum(n(part) for part in input_parts) <= n("input_tokens")
         and n("cache_write_1h_tokens") <= n("cache_write_tokens")
         and n("cache_read_audio_tokens") <= n("cache_read_tokens")
-        and n("input_audio_tokens") + n("input_image_tokens") + n("input_video_tokens")
-        <= n("input_tokens")
         and n("reasoning_tokens") + n("output_audio_tokens") + n("output_image_tokens")
         <= n("output_tokens")
     )
@@ -250,6 +252,7 @@ def test_from_counts_always_obeys_the_subset_rule_and_keeps_valid_counts_as_give
     assert all(type(v) is int and v >= 0 for v in values.values())
     assert _obeys_subset_rule(values)
     assert subsets_fit(values)  # type: ignore[arg-type]
+    leaf_counts(u)  # every valid Usage splits into leaves a price can bill (raises if not)
     assert u.estimated is estimated
     given_counts = {k: v for k, v in counts.items() if k != "total_tokens"}
     if all(type(v) is int and v >= 0 for v in given_counts.values()):
@@ -260,3 +263,17 @@ def test_from_counts_always_obeys_the_subset_rule_and_keeps_valid_counts_as_give
             assert any("exceeds" in issue for issue in u.issues)
     if any(type(v) is int and v < 0 for v in given_counts.values()):
         assert any("negative" in issue for issue in u.issues)
+
+
+def test_cached_and_uncached_audio_share_the_input() -> None:
+    """800 cached + 800 (uncached) audio tokens cannot both be parts of 1,000 input tokens:
+    clamped and flagged, so the call can still be priced (two separate rules once let it
+    through, and the pricer then refused the call: its cost was stored as unknown)."""
+    from tokentrail import cost
+
+    u = Usage.from_counts(
+        {"input_tokens": 1000, "cache_read_tokens": 800, "input_audio_tokens": 800}
+    )
+    assert (u.cache_read_tokens, u.input_audio_tokens) == (800, 200)
+    assert u.issues and "exceeds input_tokens = 1000" in u.issues[0]
+    assert cost("gpt-4o-audio-preview", usage=u) is not None

@@ -119,11 +119,22 @@ def _bounded(n: int, problem: str | None) -> tuple[int, str | None]:
 
 # (subset fields, parent field): the subsets together may not exceed the parent.
 # The 1-hour rule comes after the input rule, which may lower cache_write_tokens.
+# The input's parts are disjoint (audio, image and video are the uncached ones), so they
+# share one rule: two separate rules let 800 cached + 800 audio of 1,000 input through,
+# which no price split can bill.
 _SUBSET_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("cache_read_tokens", "cache_write_tokens"), "input_tokens"),
+    (
+        (
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "input_audio_tokens",
+            "input_image_tokens",
+            "input_video_tokens",
+        ),
+        "input_tokens",
+    ),
     (("cache_write_1h_tokens",), "cache_write_tokens"),
     (("cache_read_audio_tokens",), "cache_read_tokens"),
-    (("input_audio_tokens", "input_image_tokens", "input_video_tokens"), "input_tokens"),
     (("reasoning_tokens", "output_audio_tokens", "output_image_tokens"), "output_tokens"),
 )
 
