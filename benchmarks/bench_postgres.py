@@ -134,10 +134,26 @@ def _spender(url: str, limit: str, start_at: float, seconds: float, out: Any) ->
     out.put((ok, refused, elapsed))
 
 
+def _clear(url: str) -> None:
+    """Empty the store and its ledger (the latency run's rows would count as spend)."""
+    from tokentrail.store.paths import PostgresUrl
+    from tokentrail.store.postgres import connect_postgres
+
+    pg = connect_postgres(PostgresUrl(url), autocommit=True)
+    try:
+        pg.execute(
+            "TRUNCATE usage, tokentrail_ingested, tokentrail_budget_buckets, "
+            "tokentrail_budget_spend, tokentrail_budget_holds"
+        )
+    finally:
+        pg.close()
+
+
 def _throughput(url: str) -> tuple[float, int, Decimal, Decimal]:
     """(calls/s across the processes, calls, spend in the ledger, limit)."""
     from tokentrail import cost
 
+    _clear(url)
     one = cost("gpt-4o-mini", provider="openai", input_tokens=20, output_tokens=20)
     assert one is not None
     limit = one.total * 4000
