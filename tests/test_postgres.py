@@ -309,12 +309,13 @@ def test_export_snapshot_holds_duckdbs_rows(both: tuple[Path, str]) -> None:
 
 def test_status_forget_and_prune_on_a_url(pg_url: str) -> None:
     from tokentrail.store import postgres_maintenance as pgm
+    from tokentrail.store.postgres_schema import PG_SCHEMA_VERSION
 
     url = PostgresUrl(pg_url)
     records = _records(60, seed=3)
     _fill(pg_url, records)
     info = pgm.status(url)
-    assert (info["rows"], info["exists"], info["schema_version"]) == (60, True, 7)
+    assert (info["rows"], info["exists"], info["schema_version"]) == (60, True, PG_SCHEMA_VERSION)
     assert info["users"] == len({r.user_id for r in records if r.user_id is not None})
     bob = sum(r.user_id == "bob" for r in records)
     assert bob and pgm.forget(url, "bob", dry_run=True) == bob

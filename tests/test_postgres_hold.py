@@ -113,3 +113,22 @@ def test_concurrent_reservations_in_opposite_orders_never_overshoot_or_deadlock(
     assert not errors, errors
     assert sum(held) == limit
     assert _holds(pg_url) == {"p": limit, "q": limit}
+
+
+def test_cache_savings_read_the_cache_read_index_not_the_table(pg_url: str) -> None:
+    """Schema migration 9's partial index has the savings query's predicate word for word,
+    so PostgreSQL answers that query from the index (an index-only scan once vacuumed)."""
+    from tokentrail.analytics.savings import CACHE_SAVED_ROWS, cache_savings_rows
+    from tokentrail.store import reading
+    from tokentrail.store.postgres_schema import PG_MIGRATIONS
+
+    [index] = [s for v, _, stmts in PG_MIGRATIONS if v == 9 for s in stmts if "INDEX" in s]
+    assert index.endswith(f"WHERE {CACHE_SAVED_ROWS}")
+    with reading(pg_url) as con:
+        con.execute("SET enable_seqscan = off")  # an empty table: only the index may answer
+        plan = con.execute(
+            f"EXPLAIN SELECT priced_model, provider, sum(cache_read_tokens), "
+            f"sum(cache_read_cost) FROM usage WHERE {CACHE_SAVED_ROWS} GROUP BY 1, 2"
+        ).fetchall()
+        assert "usage_cache_reads" in " ".join(str(r[0]) for r in plan)
+        assert cache_savings_rows(con, "", []) == []
