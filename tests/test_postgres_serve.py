@@ -3,7 +3,8 @@
 The real server (uvicorn in a child process, ``server_support.Server``) over a throwaway
 PostgreSQL cluster and over a DuckDB file holding the same 300 records: the answers must
 be the same. Budgets saved with ``tracker.budget`` on the URL are listed and checked. A URL
-is served on loopback only (API tokens live in a DuckDB file), which the CLI says.
+is served on loopback only (API tokens live in a DuckDB file), which the CLI says; the
+demo refuses a URL (its made-up calls would land in a shared database).
 """
 
 from __future__ import annotations
@@ -64,3 +65,14 @@ def test_serve_refuses_to_bind_a_url_beyond_loopback_and_says_why() -> None:
     done = CliRunner().invoke(cli, ["--db", url, "serve", "--host", "0.0.0.0"])
     assert done.exit_code == 1
     assert "loopback only" in done.output and "secret" not in done.output
+
+
+def test_demo_refuses_a_url_and_says_why() -> None:
+    """The demo writes made-up calls and a budget: never into a shared PostgreSQL database
+    (named either way), and the password is not shown."""
+    url = "postgresql://me:secret@127.0.0.1:1/usage"
+    for args in (["--db", url, "demo"], ["demo", "--db", url]):
+        done = CliRunner().invoke(cli, args)
+        assert done.exit_code == 1, done.output
+        assert "does not write into a PostgreSQL database" in done.output
+        assert "every host" in done.output and "secret" not in done.output
