@@ -138,9 +138,11 @@ def _clear(url: str) -> None:
     """Empty the store and its ledger (the latency run's rows would count as spend)."""
     from tokentrail.store.paths import PostgresUrl
     from tokentrail.store.postgres import connect_postgres
+    from tokentrail.store.postgres_schema import migrate_postgres
 
     pg = connect_postgres(PostgresUrl(url), autocommit=True)
     try:
+        migrate_postgres(pg)
         pg.execute(
             "TRUNCATE usage, tokentrail_ingested, tokentrail_budget_buckets, "
             "tokentrail_budget_spend, tokentrail_budget_holds"

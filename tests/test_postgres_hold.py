@@ -132,3 +132,26 @@ def test_cache_savings_read_the_cache_read_index_not_the_table(pg_url: str) -> N
         ).fetchall()
         assert "usage_cache_reads" in " ".join(str(r[0]) for r in plan)
         assert cache_savings_rows(con, "", []) == []
+
+
+def test_bucket_names_with_quotes_backslashes_and_commas_reach_the_server_intact(
+    pg_url: str,
+) -> None:
+    """Bucket names are JSON (``["usd", "user", ...]``) and keys are anyone's text: the
+    array literals the ledger sends must carry them byte for byte."""
+    names = ['["usd","user","day","2026-12-05","a\\"b"]', "back\\slash", "co,mma {x} é", "NULL"]
+    ledger = PostgresLedger(PostgresUrl(pg_url))
+    try:
+        slots = [Slot(n, expires=None if i % 2 else 1e12) for i, n in enumerate(names)]
+        assert _hold(ledger, "r", slots, [1, 2, 3, 4], 10)[1]
+        with psycopg.connect(pg_url) as con:
+            rows = con.execute("SELECT name, amount FROM tokentrail_budget_holds").fetchall()
+            buckets = con.execute("SELECT name, expires FROM tokentrail_budget_buckets").fetchall()
+        assert sorted(rows) == sorted(zip(names, [1, 2, 3, 4], strict=True))
+        assert sorted(buckets, key=str) == sorted(
+            ((n, None if i % 2 else 1e12) for i, n in enumerate(names)), key=str
+        )
+        [seen] = ledger.read([slots[3]], time.time())
+        assert seen.reserved == 4
+    finally:
+        ledger.close()
