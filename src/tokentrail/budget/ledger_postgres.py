@@ -8,7 +8,10 @@ reservations over the same buckets queue instead of deadlocking), reads settled 
 live holds, and holds the amount in every bucket, committing at once. The guard then
 decides on what was read; a call that does not fit deletes its holds again. Every budget
 takes a reservation or none keeps it, and no process on any host reserves room another
-one holds. Settling deletes the holds and adds the real spend in one statement.
+one holds. Settling deletes the holds and adds the real spend in one statement. (Holding
+first and deciding after keeps the decision, with its refusal messages, in the guard, one
+rule for both ledgers, while a call that fits costs one round trip, as one deciding on
+the server would.)
 
 Waits are bounded: the process lock by ``timeout``, PostgreSQL's row locks and
 statements by ``lock_timeout``/``statement_timeout`` set to the same. A server that is
