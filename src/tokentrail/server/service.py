@@ -387,20 +387,17 @@ class UsageService:
         from ..budget.persist import budgets_file, load_budget_specs
         from ..tracker import Tracker
 
-        specs: list[dict[str, Any]] | None = None
-        stamp: object
         if isinstance(self.path, Path):
             file = budgets_file(self.path)
-            stamp = file.stat().st_mtime_ns if file.exists() else None
+            stamp: object = file.stat().st_mtime_ns if file.exists() else None
         else:  # the definitions are rows: what they say is the stamp
-            specs = load_budget_specs(self.path)
-            stamp = json.dumps(specs, sort_keys=True)
+            stamp = json.dumps(load_budget_specs(self.path), sort_keys=True)
         with self._tracker_lock:
             if self._own_tracker is None or self._own_specs != stamp:
                 if self._own_tracker is not None:
                     self._own_tracker.close()
                 tracker = Tracker(self.path if isinstance(self.path, Path) else self.path.url)
-                for spec in specs if specs is not None else load_budget_specs(self.path):
+                for spec in load_budget_specs(self.path):
                     tracker.budget(**_add_args(spec), persist=False)
                 self._own_tracker, self._own_specs = tracker, stamp
             return self._own_tracker
