@@ -155,3 +155,24 @@ def test_bucket_names_with_quotes_backslashes_and_commas_reach_the_server_intact
         assert seen.reserved == 4
     finally:
         ledger.close()
+
+
+def test_a_decision_that_fails_gives_its_holds_back(pg_url: str) -> None:
+    """The holds are committed before the guard decides: when deciding raises, they are
+    deleted before the error goes on (else they would block room until they expire)."""
+    ledger = PostgresLedger(PostgresUrl(pg_url))
+
+    def broken(seen: list[Seen]) -> bool:
+        raise RuntimeError("a bug in the decision")
+
+    try:
+        now = time.time()
+        try:
+            ledger.hold("r", [Slot("a"), Slot("b")], [1, 1], broken, expires=now + 60, now=now)
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("the decision's error was swallowed")
+        assert _holds(pg_url) == {}
+    finally:
+        ledger.close()

@@ -270,7 +270,13 @@ class PostgresLedger(Ledger):
         self.last_wait = time.perf_counter() - started
         seen = [Seen(int(spent), int(held), float(warned)) for spent, held, warned, _ in rows]
         expired = int(rows[0][3]) if rows else 0
-        if fits(seen):
+        try:
+            ok = fits(seen)
+        except BaseException:  # the holds are committed: give them back before failing
+            with contextlib.suppress(LedgerError), self._pg_transaction() as con:
+                con.execute(_UNHOLD, [reservation, names])
+            raise
+        if ok:
             return seen, True, expired
         with self._pg_transaction() as con:
             con.execute(_UNHOLD, [reservation, names])
