@@ -76,29 +76,28 @@ def _ms_row(name: str, samples: list[float], base_name: str, base: float) -> dic
 
 
 def _reserve_settle(db: str | Path, n: int) -> list[float]:
-    """Seconds per reserve + settle through the guard (prompt tokenized once, cached)."""
-    from tokentrail import Tracker, Usage, UsageRecord, cost
+    """Seconds per guarded call's tracking through the tracker's public surface, as the
+    integrations run it: ``preflight`` (reserve) then ``capture`` (settle and store). The
+    prompt is tokenized once and cached."""
+    from tokentrail import Tracker, Usage, UsageRecord
     from tokentrail.budget import PreflightRequest
     from tokentrail.context import Attribution
 
     with Tracker(db) as tracker:
         tracker.budget(usd=10**6, per="day", scope="user", persist=False)
         tracker.budget(tokens=10**15, per="month", scope="global", persist=False)
-        guard = tracker._guard
-        assert guard is not None
         ctx = tracker.call_context(Attribution.of(user_id="u1"))
-        record = UsageRecord(
-            "gpt-4o-mini", "openai", Usage(input_tokens=1000, output_tokens=200), user_id="u1"
-        )
-        record.cost = cost("gpt-4o-mini", provider="openai", usage=record.usage)
         prompt = [{"role": "user", "content": "hello " * 1000}]
         samples = []
         for i in range(n + 50):
             t0 = time.perf_counter()
-            r = guard.reserve(
+            r = tracker.preflight(
                 PreflightRequest("gpt-4o-mini", "openai", prompt, max_tokens=200, context=ctx)
             )
-            guard.settle(r, record)
+            record = UsageRecord(
+                "gpt-4o-mini", "openai", Usage(input_tokens=1000, output_tokens=200)
+            )
+            tracker.capture(record, context=ctx, reservation=r)
             if i >= 50:  # warm-up: connection, migrations, encodings
                 samples.append(time.perf_counter() - t0)
     return samples
@@ -113,17 +112,15 @@ def _spender(url: str, limit: str, start_at: float, seconds: float, out: Any) ->
     ok = refused = 0
     with Tracker(url) as tracker:
         tracker.budget(usd=Decimal(limit), per="day", scope="global", persist=False)
-        guard = tracker._guard
-        assert guard is not None
         ctx = tracker.call_context(Attribution.of(user_id=f"p{os.getpid()}"))
         prompt = [{"role": "user", "content": "hi"}]
         request = PreflightRequest("gpt-4o-mini", "openai", prompt, max_tokens=20, context=ctx)
-        guard.reserve(request)  # warm-up (then released below)
+        tracker.release(tracker.preflight(request))  # warm-up: connection, encodings
         time.sleep(max(0.0, start_at - time.time()))
         began = time.perf_counter()
         while time.perf_counter() - began < seconds:
             try:
-                r = guard.reserve(request)
+                r = tracker.preflight(request)
             except BudgetExceededError:
                 refused += 1
                 if refused > 50:
@@ -131,17 +128,34 @@ def _spender(url: str, limit: str, start_at: float, seconds: float, out: Any) ->
                 continue
             assert r is not None
             usage = Usage(input_tokens=r.estimate.input_tokens, output_tokens=20)  # worst case
-            record = UsageRecord("gpt-4o-mini", "openai", usage, user_id="x")
-            guard.settle(r, record)
+            tracker.capture(UsageRecord("gpt-4o-mini", "openai", usage), context=ctx, reservation=r)
             ok += 1
         elapsed = time.perf_counter() - began
     out.put((ok, refused, elapsed))
+
+
+def _clear(url: str) -> None:
+    """Empty the store and its ledger (the latency run's rows would count as spend)."""
+    from tokentrail.store.paths import PostgresUrl
+    from tokentrail.store.postgres import connect_postgres
+    from tokentrail.store.postgres_schema import migrate_postgres
+
+    pg = connect_postgres(PostgresUrl(url), autocommit=True)
+    try:
+        migrate_postgres(pg)
+        pg.execute(
+            "TRUNCATE usage, tokentrail_ingested, tokentrail_budget_buckets, "
+            "tokentrail_budget_spend, tokentrail_budget_holds"
+        )
+    finally:
+        pg.close()
 
 
 def _throughput(url: str) -> tuple[float, int, Decimal, Decimal]:
     """(calls/s across the processes, calls, spend in the ledger, limit)."""
     from tokentrail import cost
 
+    _clear(url)
     one = cost("gpt-4o-mini", provider="openai", input_tokens=20, output_tokens=20)
     assert one is not None
     limit = one.total * 4000
@@ -255,8 +269,9 @@ def _load() -> str:
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} cores"
 
 
-def run(quick: bool = False) -> list[dict[str, Any]]:
-    """The figures, or one row saying the benchmark was skipped."""
+def run(quick: bool = False, parts: str = "ledger,analytics") -> list[dict[str, Any]]:
+    """The figures, or one row saying the benchmark was skipped (``parts``: which of
+    ``ledger`` and ``analytics`` to run)."""
     n = 300 if quick else 2000
     rows = 100_000 if quick else 1_000_000
     with _server() as url:
@@ -264,58 +279,68 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             return [{"name": "skipped: no PostgreSQL server", "goal": "", "met": None}]
         with tempfile.TemporaryDirectory(prefix="tokentrail-bench-pg-") as tmp:
             before = _load()
-            pg = _reserve_settle(url, n)
-            duck = _reserve_settle(Path(tmp) / "guard.duckdb", n)
-            results = [
-                _ms_row(
-                    "reserve + settle p50, PostgreSQL loopback",
-                    pg,
-                    "DuckDB default (SQLite ledger)",
-                    statistics.median(duck),
-                ),
-                {
-                    "name": "reserve + settle p99, PostgreSQL loopback",
-                    "value": round(statistics.quantiles(pg, n=100)[98] * 1000, 3),
-                    "unit": "ms",
-                    "baseline_name": "DuckDB default p99",
-                    "baseline_value": round(statistics.quantiles(duck, n=100)[98] * 1000, 3),
-                    "ratio": None,
-                    "goal": "reported",
-                    "met": None,
-                },
-            ]
-            rate, calls, spent, limit = _throughput(url)
-            results.append(
-                {
-                    "name": f"guarded calls/s, {PROCS} processes, one PostgreSQL budget",
-                    "value": round(rate),
-                    "unit": "calls/s",
-                    "baseline_name": "",
-                    "baseline_value": None,
-                    "ratio": None,
-                    "goal": f"≥ {CALLS_GOAL:,.0f}/s",
-                    "met": rate >= CALLS_GOAL,
-                }
-            )
-            over = max(Decimal(0), spent - limit)
-            results.append(
-                {
-                    "name": f"overshoot after {calls:,} calls (spent {spent} of {limit} USD)",
-                    "value": float(over),
-                    "unit": "USD",
-                    "baseline_name": "",
-                    "baseline_value": None,
-                    "ratio": None,
-                    "goal": "0",
-                    "met": over == 0,
-                }
-            )
-            results.extend(_analytics(url, Path(tmp), rows))
+            results: list[dict[str, Any]] = []
+            if "ledger" in parts:
+                results += _ledger(url, Path(tmp), n)
+            if "analytics" in parts:
+                results += _analytics(url, Path(tmp), rows)
             load = f"machine load: before {before}; after {_load()}"
             results.append({"name": load, "goal": "context", "met": None})
     return results
 
 
+def _ledger(url: str, tmp: Path, n: int) -> list[dict[str, Any]]:
+    """Reserve + settle latency and guarded calls/s across processes."""
+    pg = _reserve_settle(url, n)
+    duck = _reserve_settle(tmp / "guard.duckdb", n)
+    results = [
+        _ms_row(
+            "reserve + settle p50, PostgreSQL loopback",
+            pg,
+            "DuckDB default (SQLite ledger)",
+            statistics.median(duck),
+        ),
+        {
+            "name": "reserve + settle p99, PostgreSQL loopback",
+            "value": round(statistics.quantiles(pg, n=100)[98] * 1000, 3),
+            "unit": "ms",
+            "baseline_name": "DuckDB default p99",
+            "baseline_value": round(statistics.quantiles(duck, n=100)[98] * 1000, 3),
+            "ratio": None,
+            "goal": "reported",
+            "met": None,
+        },
+    ]
+    rate, calls, spent, limit = _throughput(url)
+    results.append(
+        {
+            "name": f"guarded calls/s, {PROCS} processes, one PostgreSQL budget",
+            "value": round(rate),
+            "unit": "calls/s",
+            "baseline_name": "",
+            "baseline_value": None,
+            "ratio": None,
+            "goal": f"≥ {CALLS_GOAL:,.0f}/s",
+            "met": rate >= CALLS_GOAL,
+        }
+    )
+    over = max(Decimal(0), spent - limit)
+    results.append(
+        {
+            "name": f"overshoot after {calls:,} calls (spent {spent} of {limit} USD)",
+            "value": float(over),
+            "unit": "USD",
+            "baseline_name": "",
+            "baseline_value": None,
+            "ratio": None,
+            "goal": "0",
+            "met": over == 0,
+        }
+    )
+    return results
+
+
 if __name__ == "__main__":
-    for result in run(quick="--quick" in sys.argv):
+    only = [a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")]
+    for result in run(quick="--quick" in sys.argv, parts=only[0] if only else "ledger,analytics"):
         print(result)

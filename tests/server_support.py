@@ -43,11 +43,19 @@ def free_port() -> int:
 class Server:
     """``tokentrail serve`` in a child process; ``url``, ``get``, ``post``, ``stop``."""
 
-    def __init__(self, db: Path, *extra: str, host: str = "127.0.0.1", cache_ttl: float = 0.2):
+    def __init__(
+        self,
+        db: Path | str,
+        *extra: str,
+        host: str = "127.0.0.1",
+        cache_ttl: float = 0.2,
+        log_dir: Path | None = None,
+    ):
         self.port = free_port()
         self.host = host
         self.url = f"http://{host}:{self.port}"
-        self.log = db.with_name(f"serve-{self.port}.log")
+        folder = log_dir if log_dir is not None else Path(db).parent  # a URL: give log_dir
+        self.log = folder / f"serve-{self.port}.log"
         self._log = self.log.open("w")
         self.proc = subprocess.Popen(
             [

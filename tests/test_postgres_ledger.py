@@ -1,8 +1,9 @@
-"""The PostgreSQL ledger's pipelined reservation: bounded waits, refusals, expiry.
+"""The PostgreSQL ledger through the guard: bounded waits, refusals, exact settlement.
 
-A reservation sends BEGIN, the sweep of expired holds, the row locks and the read in one
-round trip, then the hold and COMMIT in another. These tests check that pipelining kept
-what the separate statements promised, against a real server (``pg_url`` in conftest).
+A reservation is one statement (``tokentrail_hold``, schema migration 9: lock, read, hold,
+commit) and a refused call deletes its holds again. These tests check, through a real
+tracker against a real server (``pg_url`` in conftest), that it keeps what the separate
+statements promised; ``test_postgres_hold`` tests the function itself.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def test_a_locked_ledger_waits_a_bounded_time_then_follows_on_error(pg_url: str)
         opened.close()
 
 
-def test_pipelined_holds_refuse_at_the_limit_and_settle_exactly(pg_url: str) -> None:
+def test_holds_refuse_at_the_limit_and_settle_exactly(pg_url: str) -> None:
     """One process, calls billed at their worst case: every call until the limit passes,
     the next is refused, and the ledger's spend equals the sum of what was settled."""
     model = budget_workers.WorstCaseChat()

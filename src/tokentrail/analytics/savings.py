@@ -42,9 +42,16 @@ def full_input_price(model: str, provider: str | None) -> Decimal | None:
     return unit
 
 
+#: The rows whose cache reads saved money we can price. PostgreSQL's ``usage_cache_reads``
+#: index (schema migration 9) has this predicate word for word: change both together.
+CACHE_SAVED_ROWS = (
+    "cache_read_tokens > 0 AND total_cost IS NOT NULL AND coalesce(cost_source, '') <> 'provider'"
+)
+
+
 def cache_savings_rows(con: Any, where_sql: str, params: list[Any]) -> list[dict[str, Any]]:
     """Per priced model: cache_read_tokens, cache_read_cost, full_price_cost, savings."""
-    extra = "cache_read_tokens > 0 AND total_cost IS NOT NULL AND coalesce(cost_source, '') <> 'provider'"
+    extra = CACHE_SAVED_ROWS
     clause = f"{where_sql} AND {extra}" if where_sql else f"WHERE {extra}"
     sql = f"""
         SELECT priced_model, provider, sum(cache_read_tokens)::BIGINT AS tokens,

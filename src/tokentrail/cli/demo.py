@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from ._common import db_path, echo_json
+from ._common import database, db_path, echo_json
 
 __all__ = ["demo", "run_demo"]
 
@@ -225,13 +225,25 @@ def default_demo_path() -> Path:
 
 
 def _demo_database(ctx: click.Context, db: str | None) -> Path:
-    """The database the demo writes: one named with ``--db``, else its own, made anew."""
-    from ..store import resolve_db_path
+    """The database the demo writes: one named with ``--db``, else its own, made anew.
 
+    Never a PostgreSQL database: that one is shared by a team, and the demo's made-up
+    calls and saved budget would show in every host's reports and budgets."""
+    from ..store import resolve_db_path
+    from ..store.paths import PostgresUrl, resolve_db
+
+    root = ctx.find_root()
+    named = root.get_parameter_source("db") is click.core.ParameterSource.COMMANDLINE
+    target = resolve_db(db) if db else database(ctx) if named else None
+    if isinstance(target, PostgresUrl):
+        raise click.ClickException(
+            f"the demo does not write into a PostgreSQL database ({target}): its made-up "
+            "calls and budget would show in every host's reports and budgets. Run "
+            "`tokentrail demo` (a DuckDB file of its own), or `--db demo.duckdb`."
+        )
     if db:
         return resolve_db_path(db)
-    root = ctx.find_root()
-    if root.get_parameter_source("db") is click.core.ParameterSource.COMMANDLINE:
+    if named:
         return db_path(ctx)
     path = default_demo_path()
     _remove_database(path)

@@ -1,7 +1,9 @@
 """``tokentrail serve`` (the HTTP API and live dashboard) and ``tokentrail token`` (access).
 
 Without any API token the server answers only on loopback, and refuses to bind anywhere
-else; ``tokentrail token create --user ID`` (or ``--admin``) turns tokens on.
+else; ``tokentrail token create --user ID`` (or ``--admin``) turns tokens on. Tokens are
+kept in a DuckDB file: a PostgreSQL database (``--db postgresql://...``) is served on
+loopback only.
 """
 
 from __future__ import annotations
@@ -10,23 +12,19 @@ from pathlib import Path
 
 import click
 
-from ._common import db_path, echo_json
+from ..store.paths import Database
+from ._common import database, db_path, echo_json
 
 __all__ = ["serve", "token"]
 
 
-def _database(ctx: click.Context, db: str | None) -> Path:
+def _database(ctx: click.Context, db: str | None) -> Database:
+    """``--db`` of the command, else the global one: a DuckDB file or a PostgreSQL URL."""
     if db is not None:
-        from ..store import resolve_db_path
+        from ..store.paths import resolve_db
 
-        if "://" in db:
-            raise click.BadParameter(
-                "only DuckDB files are served for now (PostgreSQL URLs come with the "
-                "PostgreSQL store)",
-                param_hint="--db",
-            )
-        return resolve_db_path(db)
-    return db_path(ctx)
+        return resolve_db(db)
+    return database(ctx)
 
 
 @click.command("serve")
@@ -54,7 +52,13 @@ def serve(ctx: click.Context, db: str | None, host: str, port: int, cache_ttl: f
             "tokentrail serve needs FastAPI and uvicorn: pip install 'tokentrail[serve]'"
         ) from None
     path = _database(ctx, db)
-    has_tokens = bool(list_tokens(path, include_revoked=False))
+    if not isinstance(path, Path) and not is_loopback(host):
+        raise click.ClickException(
+            f"refusing to serve {host}: API tokens are kept in a DuckDB file, so a PostgreSQL "
+            "database is served without them, on loopback only (bind to 127.0.0.1 and put "
+            "an authenticating proxy in front to share it)."
+        )
+    has_tokens = isinstance(path, Path) and bool(list_tokens(path, include_revoked=False))
     if not has_tokens and not is_loopback(host):
         raise click.ClickException(
             f"refusing to serve {host} without API tokens: anyone who can reach it would see "

@@ -24,17 +24,19 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..store.paths import PostgresUrl
     from ..tracker import Tracker
 
 __all__ = ["app"]
 
 
 def app(
-    source: Tracker | str | os.PathLike[str] | None = None,
+    source: Tracker | str | os.PathLike[str] | PostgresUrl | None = None,
     *,
     cache_ttl: float = 1.0,
 ) -> Any:
-    """The ASGI app (a FastAPI instance) over ``source``: a tracker, a path or ``None``.
+    """The ASGI app (a FastAPI instance) over ``source``: a tracker, a DuckDB path, a
+    ``postgresql://`` URL (served without API tokens) or ``None``.
 
     ``cache_ttl`` is how long an answer is reused for identical requests (seconds): the
     dashboard and API show calls at most that much later than they are stored. After it,

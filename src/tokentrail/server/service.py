@@ -11,6 +11,7 @@ See :class:`~tokentrail.server.cache.TTLCache`.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
@@ -31,6 +32,7 @@ from .gate import ReadGate
 from .tokens import Principal, load_active
 
 if TYPE_CHECKING:
+    from ..store.paths import Database, PostgresUrl
     from ..tracker import Tracker
 
 __all__ = ["Answer", "Query", "UsageService", "iso", "money"]
@@ -104,36 +106,31 @@ class Answer:
 
 
 class UsageService:
-    """The API's answers over one database (a path) or one tracker's database.
+    """The API's answers over one database (a DuckDB path or a PostgreSQL URL) or one
+    tracker's database.
 
     With a tracker, its pending records are flushed before each fresh answer and budget
     checks use its own guard (reservations of its calls in flight included); with a
-    path, budgets are the ones saved next to the database by ``tracker.budget(...)``.
+    database, budgets are the ones saved with it by ``tracker.budget(...)``. API tokens
+    live in a DuckDB file only: a PostgreSQL database is served without tokens.
     """
 
     def __init__(
         self,
-        source: Tracker | str | os.PathLike[str] | None = None,
+        source: Tracker | str | os.PathLike[str] | PostgresUrl | None = None,
         *,
         cache_ttl: float = 1.0,
         token_ttl: float = 2.0,
     ) -> None:
-        from ..errors import StoreError
         from ..store.paths import resolve_db
         from ..tracker import Tracker
 
         if isinstance(source, Tracker):
             self.tracker: Tracker | None = source
-            path = source.path
+            self.path: Database = source.path
         else:
             self.tracker = None
-            path = resolve_db(source)
-        if not isinstance(path, Path):
-            raise StoreError(
-                "tokentrail serve reads a DuckDB file for now; a PostgreSQL database is not "
-                "served yet (use the CLI reports or Analytics(url) on it)"
-            )
-        self.path: Path = path
+            self.path = resolve_db(source)
         self.cache = TTLCache(cache_ttl, stamp=self.stamp, stale_for=_STALE_FOR)
         # The previous token list is used while a new one is read (revocations take effect
         # within token_ttl plus one read), so no request waits for that read.
@@ -152,15 +149,17 @@ class UsageService:
         with self._db.reading(), connect(self.path) as con:
             yield con
 
-    def stamp(self) -> tuple[tuple[int, int] | None, ...]:
+    def stamp(self) -> tuple[tuple[int, int] | None, ...] | None:
         """What changes when rows are written: size and mtime of the database and its WAL.
 
         Reading them costs two ``stat`` calls, so an answer whose data has not changed is
         served again without opening the database (a tracker's pending records are
-        written first).
+        written first). ``None`` for PostgreSQL: answers are reused for ``cache_ttl`` only.
         """
         if self.tracker is not None:
             self.tracker.flush()
+        if not isinstance(self.path, Path):
+            return None
         out: list[tuple[int, int] | None] = []
         for file in (self.path, self.path.with_name(self.path.name + ".wal")):
             try:
@@ -183,7 +182,7 @@ class UsageService:
         """Active token hashes (``(sha256, Principal)`` pairs), re-read every ``token_ttl`` s."""
 
         def load() -> list[tuple[str, Principal]]:
-            if not self.path.exists():
+            if not isinstance(self.path, Path) or not self.path.exists():
                 return []
             with self._db.reading(), connect(self.path) as con:
                 return load_active(con)
@@ -388,13 +387,16 @@ class UsageService:
         from ..budget.persist import budgets_file, load_budget_specs
         from ..tracker import Tracker
 
-        file = budgets_file(self.path)
-        stamp = file.stat().st_mtime_ns if file.exists() else None
+        if isinstance(self.path, Path):
+            file = budgets_file(self.path)
+            stamp: object = file.stat().st_mtime_ns if file.exists() else None
+        else:  # the definitions are rows: what they say is the stamp
+            stamp = json.dumps(load_budget_specs(self.path), sort_keys=True)
         with self._tracker_lock:
             if self._own_tracker is None or self._own_specs != stamp:
                 if self._own_tracker is not None:
                     self._own_tracker.close()
-                tracker = Tracker(self.path)
+                tracker = Tracker(self.path if isinstance(self.path, Path) else self.path.url)
                 for spec in load_budget_specs(self.path):
                     tracker.budget(**_add_args(spec), persist=False)
                 self._own_tracker, self._own_specs = tracker, stamp

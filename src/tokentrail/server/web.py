@@ -24,6 +24,7 @@ from .service import Query as Scope
 from .tokens import Principal, match
 
 if TYPE_CHECKING:
+    from ..store.paths import PostgresUrl
     from ..tracker import Tracker
 
 __all__ = ["STALE_HEADER", "create_app", "is_loopback"]
@@ -81,12 +82,13 @@ async def _answer(answer: Answer) -> Response:
 
 
 def create_app(  # noqa: C901 - the routes it defines inside count toward it
-    source: "Tracker | str | os.PathLike[str] | None" = None,
+    source: "Tracker | str | os.PathLike[str] | PostgresUrl | None" = None,
     *,
     cache_ttl: float = 1.0,
     title: str = "tokentrail",
 ) -> FastAPI:
-    """The FastAPI app over a tracker's database or a database path (``None``: default)."""
+    """The FastAPI app over a tracker's database, a DuckDB path or a PostgreSQL URL
+    (``None``: the default database)."""
     from .. import __version__
 
     service = UsageService(source, cache_ttl=cache_ttl)

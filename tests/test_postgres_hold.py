@@ -1,0 +1,178 @@
+"""The one-statement PostgreSQL reservation (``tokentrail_hold``, schema migration 9).
+
+Against a real server (``pg_url`` in conftest), through :class:`PostgresLedger` as the
+guard uses it: a reservation over several buckets holds in every one or keeps none, what
+it reads excludes its own hold, and many reservations at once from separate connections,
+naming the same buckets in opposite orders, never deadlock and never hold more than the
+limit in any bucket.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+
+from tokentrail.budget.ledger import Seen, Slot
+from tokentrail.budget.ledger_postgres import PostgresLedger
+from tokentrail.store.paths import PostgresUrl
+
+
+def _fits(limit: int, amounts: Sequence[int]) -> Callable[[list[Seen]], bool]:
+    """The guard's rule for the test: every bucket has room for its amount."""
+    return lambda seen: all(
+        s.spent + s.reserved + a <= limit for s, a in zip(seen, amounts, strict=True)
+    )
+
+
+def _holds(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as con:
+        rows = con.execute(
+            "SELECT name, count(*) FROM tokentrail_budget_holds GROUP BY name"
+        ).fetchall()
+    return {str(name): int(n) for name, n in rows}
+
+
+def _hold(
+    ledger: PostgresLedger, ident: str, slots: list[Slot], amounts: list[int], limit: int
+) -> Any:
+    now = time.time()
+    return ledger.hold(ident, slots, amounts, _fits(limit, amounts), expires=now + 60, now=now)
+
+
+def test_a_reservation_takes_every_bucket_or_none(pg_url: str) -> None:
+    """Bucket b has room for 3 units, a for 10: a call of 4 is refused and leaves no hold
+    in a either; a call of 3 holds in both, and each saw what was there before it."""
+    ledger = PostgresLedger(PostgresUrl(pg_url))
+    a, b = Slot("a"), Slot("b")
+    try:
+        seen, ok, _ = _hold(ledger, "r1", [a, b], [0, 7], 10)  # b: 7 of 10 held
+        assert ok and [s.reserved for s in seen] == [0, 0]
+        seen, ok, _ = _hold(ledger, "r2", [a, b], [4, 4], 10)
+        assert not ok and [(s.spent, s.reserved) for s in seen] == [(0, 0), (0, 7)]
+        assert _holds(pg_url) == {"a": 1, "b": 1}  # r1's only: r2 kept none
+        seen, ok, _ = _hold(ledger, "r3", [a, b], [3, 3], 10)
+        assert ok and [s.reserved for s in seen] == [0, 7]
+        assert _holds(pg_url) == {"a": 2, "b": 2}
+        ledger.settle("r3", [(a, 3), (b, 3)], lambda i, spent, warned: warned, time.time())
+        [sa, sb] = ledger.read([a, b], time.time())
+        assert (sa.spent, sa.reserved, sb.spent, sb.reserved) == (3, 0, 3, 7)
+    finally:
+        ledger.close()
+
+
+def test_expired_holds_are_swept_and_counted(pg_url: str) -> None:
+    ledger = PostgresLedger(PostgresUrl(pg_url))
+    try:
+        now = time.time()
+        ok = ledger.hold("old", [Slot("x")], [5], _fits(5, [5]), expires=now - 1, now=now - 2)[1]
+        assert ok
+        ledger._swept = 0.0  # due for a sweep
+        seen, ok, expired = _hold(ledger, "new", [Slot("x")], [5], 5)
+        assert ok and expired == 1 and seen[0].reserved == 0
+    finally:
+        ledger.close()
+
+
+def test_concurrent_reservations_in_opposite_orders_never_overshoot_or_deadlock(
+    pg_url: str,
+) -> None:
+    """12 threads, each with its own connection, reserve 1 unit in buckets p and q (half
+    name them p, q and half q, p) until refused: exactly ``limit`` reservations hold, in
+    both buckets alike, and none failed (a deadlock or lock timeout would raise)."""
+    limit, threads = 150, 12
+    PostgresLedger(PostgresUrl(pg_url)).close()  # migrate once, before the crowd
+    held: list[int] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def work(n: int) -> None:
+        ledger = PostgresLedger(PostgresUrl(pg_url), timeout=10.0)
+        slots = [Slot("p"), Slot("q")] if n % 2 else [Slot("q"), Slot("p")]
+        mine = 0
+        try:
+            start.wait()
+            for i in range(limit):
+                if not _hold(ledger, f"t{n}-{i}", slots, [1, 1], limit)[1]:
+                    break
+                mine += 1
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            held.append(mine)
+            ledger.close()
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(120)
+    assert not errors, errors
+    assert sum(held) == limit
+    assert _holds(pg_url) == {"p": limit, "q": limit}
+
+
+def test_cache_savings_read_the_cache_read_index_not_the_table(pg_url: str) -> None:
+    """Schema migration 9's partial index has the savings query's predicate word for word,
+    so PostgreSQL answers that query from the index (an index-only scan once vacuumed)."""
+    from tokentrail.analytics.savings import CACHE_SAVED_ROWS, cache_savings_rows
+    from tokentrail.store import reading
+    from tokentrail.store.postgres_schema import PG_MIGRATIONS
+
+    [index] = [s for v, _, stmts in PG_MIGRATIONS if v == 9 for s in stmts if "INDEX" in s]
+    assert index.endswith(f"WHERE {CACHE_SAVED_ROWS}")
+    with reading(pg_url) as con:
+        con.execute("SET enable_seqscan = off")  # an empty table: only the index may answer
+        plan = con.execute(
+            f"EXPLAIN SELECT priced_model, provider, sum(cache_read_tokens), "
+            f"sum(cache_read_cost) FROM usage WHERE {CACHE_SAVED_ROWS} GROUP BY 1, 2"
+        ).fetchall()
+        assert "usage_cache_reads" in " ".join(str(r[0]) for r in plan)
+        assert cache_savings_rows(con, "", []) == []
+
+
+def test_bucket_names_with_quotes_backslashes_and_commas_reach_the_server_intact(
+    pg_url: str,
+) -> None:
+    """Bucket names are JSON (``["usd", "user", ...]``) and keys are anyone's text: the
+    array literals the ledger sends must carry them byte for byte."""
+    names = ['["usd","user","day","2026-12-05","a\\"b"]', "back\\slash", "co,mma {x} é", "NULL"]
+    ledger = PostgresLedger(PostgresUrl(pg_url))
+    try:
+        slots = [Slot(n, expires=None if i % 2 else 1e12) for i, n in enumerate(names)]
+        assert _hold(ledger, "r", slots, [1, 2, 3, 4], 10)[1]
+        with psycopg.connect(pg_url) as con:
+            rows = con.execute("SELECT name, amount FROM tokentrail_budget_holds").fetchall()
+            buckets = con.execute("SELECT name, expires FROM tokentrail_budget_buckets").fetchall()
+        assert sorted(rows) == sorted(zip(names, [1, 2, 3, 4], strict=True))
+        assert sorted(buckets, key=str) == sorted(
+            ((n, None if i % 2 else 1e12) for i, n in enumerate(names)), key=str
+        )
+        [seen] = ledger.read([slots[3]], time.time())
+        assert seen.reserved == 4
+    finally:
+        ledger.close()
+
+
+def test_a_decision_that_fails_gives_its_holds_back(pg_url: str) -> None:
+    """The holds are committed before the guard decides: when deciding raises, they are
+    deleted before the error goes on (else they would block room until they expire)."""
+    ledger = PostgresLedger(PostgresUrl(pg_url))
+
+    def broken(seen: list[Seen]) -> bool:
+        raise RuntimeError("a bug in the decision")
+
+    try:
+        now = time.time()
+        try:
+            ledger.hold("r", [Slot("a"), Slot("b")], [1, 1], broken, expires=now + 60, now=now)
+        except RuntimeError:
+            pass
+        else:
+            raise AssertionError("the decision's error was swallowed")
+        assert _holds(pg_url) == {}
+    finally:
+        ledger.close()
