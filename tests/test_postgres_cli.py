@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.test_postgres import _fill, _records
+from tests.varied_records import fill as _fill
+from tests.varied_records import varied_records as _records
 from tokentrail import Tracker
 from tokentrail.budget.persist import load_budget_specs
 from tokentrail.cli import cli

@@ -15,7 +15,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from tests.server_support import Server
-from tests.test_postgres import _fill, _records
+from tests.varied_records import fill as _fill
+from tests.varied_records import varied_records as _records
 from tokentrail import Tracker
 from tokentrail.cli import cli
 
