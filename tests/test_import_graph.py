@@ -114,3 +114,35 @@ def test_no_import_cycles_in_src() -> None:
         for c in found
     ]
     assert not found, "import cycles:\n" + "\n".join(detail)
+
+
+def _imports_a_test_module(source: str) -> list[str]:
+    """The ``tests.test_*`` modules a test file's source imports."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        found += [n for n in names if n.startswith("tests.test_") or n.startswith("test_")]
+    return found
+
+
+def test_the_check_sees_an_import_of_a_test_module() -> None:
+    assert _imports_a_test_module("from tests.test_postgres import _fill") == [
+        "tests.test_postgres"
+    ]
+    assert _imports_a_test_module("from tests.store_helpers import make_record") == []
+
+
+def test_tests_share_helpers_through_modules_not_other_tests() -> None:
+    """Shared helpers live in ``conftest.py`` or a helpers module: a test module that
+    imports another one runs (and breaks with) that module's tests and fixtures."""
+    here = Path(__file__).resolve().parent
+    offenders = {
+        path.name: found
+        for path in sorted(here.glob("*.py"))
+        if (found := _imports_a_test_module(path.read_text(encoding="utf-8")))
+    }
+    assert offenders == {}
