@@ -15,10 +15,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import BudgetExceededError
 from . import alerts
@@ -44,8 +43,7 @@ def minute_of(ts: datetime) -> int:
     return int(ts.timestamp() // 60)
 
 
-@dataclass(frozen=True, slots=True)
-class Charge:
+class Charge(NamedTuple):
     """What one call means for one budget: its bucket, key, window and amount.
 
     ``amount`` is ``None`` when the call cannot be priced and the budget refuses that.

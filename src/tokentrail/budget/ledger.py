@@ -28,9 +28,9 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 from .amounts import Amount
 
@@ -121,8 +121,7 @@ def from_units(units: int, unit: str) -> Amount:
     return amount.quantize(Decimal(1)) if amount == amount.to_integral_value() else amount
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
+class Slot(NamedTuple):
     """Where one bucket's spend is read and written.
 
     ``cutoff``: the first minute a rolling window counts (``ALL_SLOTS`` otherwise);
@@ -136,8 +135,7 @@ class Slot:
     expires: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
+class Seen(NamedTuple):
     """One bucket as a transaction saw it: settled spend, live holds, alert level."""
 
     spent: int
@@ -288,7 +286,7 @@ class Ledger:
         params: list[object] = [now]
         for s in slots:
             params += (s.name, s.cutoff)
-        return [Seen(int(a), int(b), float(c)) for a, b, c in con.execute(sql, params)]
+        return [Seen._make(row) for row in con.execute(sql, params)]
 
     def read(self, slots: Sequence[Slot], now: float) -> list[Seen]:
         """The buckets' current state (a snapshot; takes no write lock)."""
