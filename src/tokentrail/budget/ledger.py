@@ -237,35 +237,9 @@ class Ledger:
         finally:
             self._lock.release()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the process lock; errors as LedgerError.
-
-        The lock is taken here rather than through :meth:`_locked`: one context manager
-        less on the two transactions every guarded call makes.
-        """
-        if not self._lock.acquire(timeout=self.timeout):
-            raise LedgerError(f"the ledger stayed busy in this process for {self.timeout:g} s")
-        try:
-            con = self._connection()
-            started = time.perf_counter()
-            try:
-                con.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise LedgerError(f"{exc} (waited {time.perf_counter() - started:.2f} s)") from exc
-            self.last_wait = time.perf_counter() - started
-            try:
-                yield con
-                con.execute("COMMIT")
-            except BaseException:
-                self._touched.clear()  # rows created in this transaction are gone
-                with contextlib.suppress(sqlite3.Error):
-                    con.execute("ROLLBACK")
-                raise
-        except (sqlite3.Error, OSError) as exc:
-            raise LedgerError(str(exc)) from exc
-        finally:
-            self._lock.release()
+    def _transaction(self) -> _Transaction:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the process lock; errors as LedgerError."""
+        return _Transaction(self)
 
     def _drop_dead_holders(self, con: sqlite3.Connection) -> int:
         """Delete holds of processes that no longer run (a crash between reserve and settle)."""
@@ -442,6 +416,60 @@ class Ledger:
             if self._con is not None and self._pid == os.getpid():
                 self._con.close()
             self._con = None
+
+
+class _Transaction:
+    """``with ledger._transaction() as con``: one write transaction under the process lock.
+
+    Waits at most ``timeout`` for the process lock, then SQLite waits at most ``timeout``
+    for the file's write lock (``last_wait`` says how long it did). An error rolls back;
+    SQLite and I/O errors come out as :class:`LedgerError`. A class and not a
+    ``@contextmanager`` generator: every guarded call makes two of these, and the
+    generator machinery costs about ten times a plain ``__enter__``/``__exit__``.
+    """
+
+    __slots__ = ("_con", "_ledger")
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._con: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        ledger = self._ledger
+        if not ledger._lock.acquire(timeout=ledger.timeout):
+            raise LedgerError(f"the ledger stayed busy in this process for {ledger.timeout:g} s")
+        started = time.perf_counter()
+        try:
+            con = ledger._connection()
+            con.execute("BEGIN IMMEDIATE")
+        except (sqlite3.Error, OSError) as exc:
+            ledger._lock.release()
+            waited = time.perf_counter() - started
+            raise LedgerError(f"{exc} (waited {waited:.2f} s)") from exc
+        except BaseException:
+            ledger._lock.release()
+            raise
+        ledger.last_wait = time.perf_counter() - started
+        self._con = con
+        return con
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        ledger, con = self._ledger, self._con
+        assert con is not None
+        try:
+            if exc is None:
+                try:
+                    con.execute("COMMIT")
+                    return
+                except sqlite3.Error as failed:
+                    exc = failed
+            ledger._touched.clear()  # rows created in this transaction are gone
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+            if isinstance(exc, (sqlite3.Error, OSError)):
+                raise LedgerError(str(exc)) from exc
+        finally:
+            ledger._lock.release()
 
 
 _LEDGERS: weakref.WeakSet[Ledger] = weakref.WeakSet()
