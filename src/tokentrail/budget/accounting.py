@@ -61,7 +61,8 @@ class Charge(NamedTuple):
     @property
     def enforced(self) -> bool:
         """False for a free call against a USD budget: never refused, nothing held."""
-        return not (self.budget.unit == "usd" and self.amount == 0)
+        # ``need`` is the amount rounded up to whole units: 0 only for a zero amount.
+        return self.need != 0 or self.amount is None or self.budget.unit != "usd"
 
 
 class Accounting:
