@@ -1,10 +1,11 @@
 """The shared ledger: spend and reservations of every process on one database, in SQLite.
 
 Every tracker on ``usage.duckdb`` keeps its budgets' state in ``usage.duckdb.ledger.sqlite``
-beside it. A reservation is one ``BEGIN IMMEDIATE`` transaction that reads each
-applicable bucket (settled spend + live holds) and, when the guard's decision says the call
-fits, writes a hold in each: all budgets take it or none does, and no other process can
-reserve in between. Settling deletes the holds and adds the real spend in one transaction.
+beside it. A reservation is one ``BEGIN IMMEDIATE`` transaction that reads every
+applicable bucket (settled spend + live holds) in one statement and, when the guard's
+decision says the call fits, writes a hold in each: all budgets take it or none does, and no
+other process can reserve in between. Settling deletes the holds, adds the real spend and
+reads the buckets back (for alerts) in one transaction.
 
 Why SQLite and not the DuckDB file: DuckDB lets one process write at a time and a notebook
 holding the file blocks everyone, while a budgeted call must decide in microseconds. A
