@@ -100,3 +100,38 @@ def _prompt(t: Tracker) -> int:
     estimate = t.check(model=MODEL, prompt="hi", max_tokens=0).estimate
     assert estimate is not None
     return estimate.tokens
+
+
+def test_a_failed_transaction_rolls_back_and_frees_the_ledger(tmp_path: Path) -> None:
+    """An error inside a reservation's transaction (the guard's decision raising, a
+    statement failing) leaves no hold behind, comes out as itself or as LedgerError, and
+    the next reservation does not wait for a lock nobody released."""
+    import sqlite3
+
+    from tokentrail.budget.ledger import Ledger, LedgerError, Seen, Slot
+
+    ledger = Ledger(tmp_path / "usage.duckdb.ledger.sqlite", timeout=0.2)
+    slot = Slot('["tokens", "global", "day", "d", null]')
+
+    def broken(_: list[Seen]) -> bool:
+        raise ValueError("decision failed")
+
+    with pytest.raises(ValueError, match="decision failed"):
+        ledger.hold("r1", [slot], [10], broken, expires=2e9, now=1.0)
+
+    def bad_sql(_: list[Seen]) -> bool:
+        assert ledger._con is not None
+        ledger._con.execute("INSERT INTO no_such_table VALUES (1)")
+        return True
+
+    with pytest.raises(LedgerError, match="no_such_table"):
+        ledger.hold("r2", [slot], [10], bad_sql, expires=2e9, now=1.0)
+    seen, held, _ = ledger.hold("r3", [slot], [10], lambda s: True, expires=2e9, now=1.0)
+    assert held and seen == [Seen(0, 0, 0.0)]
+    assert ledger.last_wait < 0.1  # no lock was left behind
+    assert ledger.read([slot], 1.0) == [Seen(0, 10, 0.0)]  # only r3's hold
+    other = sqlite3.connect(ledger.path, timeout=0.2)  # another connection can write
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("ROLLBACK")
+    other.close()
+    ledger.close()
