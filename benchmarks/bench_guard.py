@@ -14,6 +14,15 @@ share: each guarded call is timed in a pair with the same call on a tracker with
 budget (``preflight`` returns ``None``, ``capture`` still stores), and the median of the
 per-pair differences is reported; for ``cold``, the pair's other half also runs raw
 ``tiktoken`` on the same prompt, so the tokenizer's share is left out of the last row.
+
+Where the time goes (repeated prompt, two budgets; measured with callgrind, strace and raw
+SQLite loops): two write transactions per call (the hold must commit before the call
+leaves, the settle after it returns), 9 sqlite3 calls, and per call 12 ``fcntl`` lock
+calls and 6 ``pwrite64`` (WAL frames) in the kernel, about 15 us on a Firecracker VM;
+raw SQLite for the same statements is about 17 us (hold) + 23 us (settle). The rest is
+Python: matching, the estimate, charges, the decision and alert levels.
+``synchronous=FULL`` would add an fsync per transaction (320 us against 9.5 us per
+commit here), so the ledger keeps ``NORMAL``.
 """
 
 from __future__ import annotations

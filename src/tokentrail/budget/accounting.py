@@ -15,10 +15,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import BudgetExceededError
 from . import alerts
@@ -44,8 +43,7 @@ def minute_of(ts: datetime) -> int:
     return int(ts.timestamp() // 60)
 
 
-@dataclass(frozen=True, slots=True)
-class Charge:
+class Charge(NamedTuple):
     """What one call means for one budget: its bucket, key, window and amount.
 
     ``amount`` is ``None`` when the call cannot be priced and the budget refuses that.
@@ -63,7 +61,8 @@ class Charge:
     @property
     def enforced(self) -> bool:
         """False for a free call against a USD budget: never refused, nothing held."""
-        return not (self.budget.unit == "usd" and self.amount == 0)
+        # ``need`` is the amount rounded up to whole units: 0 only for a zero amount.
+        return self.need != 0 or self.amount is None or self.budget.unit != "usd"
 
 
 class Accounting:

@@ -1,10 +1,11 @@
 """The shared ledger: spend and reservations of every process on one database, in SQLite.
 
 Every tracker on ``usage.duckdb`` keeps its budgets' state in ``usage.duckdb.ledger.sqlite``
-beside it. A reservation is one ``BEGIN IMMEDIATE`` transaction that reads each
-applicable bucket (settled spend + live holds) and, when the guard's decision says the call
-fits, writes a hold in each: all budgets take it or none does, and no other process can
-reserve in between. Settling deletes the holds and adds the real spend in one transaction.
+beside it. A reservation is one ``BEGIN IMMEDIATE`` transaction that reads every
+applicable bucket (settled spend + live holds) in one statement and, when the guard's
+decision says the call fits, writes a hold in each: all budgets take it or none does, and no
+other process can reserve in between. Settling deletes the holds, adds the real spend and
+reads the buckets back (for alerts) in one transaction.
 
 Why SQLite and not the DuckDB file: DuckDB lets one process write at a time and a notebook
 holding the file blocks everyone, while a budgeted call must decide in microseconds. A
@@ -28,9 +29,9 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 from .amounts import Amount
 
@@ -75,12 +76,22 @@ CREATE TABLE IF NOT EXISTS holds (
 """
 
 
-_SEEN = """
+def _seen_sql(count: int) -> str:
+    """Every bucket's three figures in one statement: ``?1`` is the time holds must outlive,
+    then (name, cutoff) per bucket; rows come back in the buckets' order."""
+    rows = ", ".join(f"({i}, ?{2 * i + 2}, ?{2 * i + 3})" for i in range(count))
+    return f"""
+WITH b(i, name, cutoff) AS (VALUES {rows})
 SELECT
-    (SELECT coalesce(sum(amount), 0) FROM spend WHERE name = ?1 AND slot >= ?2),
-    (SELECT coalesce(sum(amount), 0) FROM holds WHERE name = ?1 AND expires > ?3),
-    coalesce((SELECT warned FROM buckets WHERE name = ?1), 0)
+    (SELECT coalesce(sum(amount), 0) FROM spend WHERE name = b.name AND slot >= b.cutoff),
+    (SELECT coalesce(sum(amount), 0) FROM holds WHERE name = b.name AND expires > ?1),
+    coalesce((SELECT warned FROM buckets WHERE name = b.name), 0)
+FROM b ORDER BY i
 """
+
+
+#: The statement for 1..8 buckets, built once (a call rarely has more budgets than that).
+_SEEN = [_seen_sql(n) for n in range(9)]
 
 
 class LedgerError(Exception):
@@ -111,8 +122,7 @@ def from_units(units: int, unit: str) -> Amount:
     return amount.quantize(Decimal(1)) if amount == amount.to_integral_value() else amount
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
+class Slot(NamedTuple):
     """Where one bucket's spend is read and written.
 
     ``cutoff``: the first minute a rolling window counts (``ALL_SLOTS`` otherwise);
@@ -126,8 +136,7 @@ class Slot:
     expires: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
+class Seen(NamedTuple):
     """One bucket as a transaction saw it: settled spend, live holds, alert level."""
 
     spent: int
@@ -229,25 +238,9 @@ class Ledger:
         finally:
             self._lock.release()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> _Transaction:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` under the process lock; errors as LedgerError."""
-        with self._locked() as con:
-            started = time.perf_counter()
-            try:
-                con.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise LedgerError(f"{exc} (waited {time.perf_counter() - started:.2f} s)") from exc
-            self.last_wait = time.perf_counter() - started
-            try:
-                yield con
-                con.execute("COMMIT")
-            except BaseException:
-                self._touched.clear()  # rows created in this transaction are gone
-                self._levels.clear()  # levels raised in it too
-                with contextlib.suppress(sqlite3.Error):
-                    con.execute("ROLLBACK")
-                raise
+        return _Transaction(self)
 
     def _drop_dead_holders(self, con: sqlite3.Connection) -> int:
         """Delete holds of processes that no longer run (a crash between reserve and settle)."""
@@ -259,16 +252,21 @@ class Ledger:
 
     # ------------------------------------------------------------------ reading
     @staticmethod
-    def _seen(con: sqlite3.Connection, slot: Slot, now: float) -> Seen:
-        # One statement for the three figures: each statement costs a round through
-        # the sqlite3 module, and this runs for every budget of every call.
-        spent, reserved, warned = con.execute(_SEEN, (slot.name, slot.cutoff, now)).fetchone()
-        return Seen(int(spent), int(reserved), float(warned))
+    def _seen(con: sqlite3.Connection, slots: Sequence[Slot], now: float) -> list[Seen]:
+        # One statement for every bucket: each statement costs a round through the
+        # sqlite3 module, and this runs on every call.
+        if not slots:
+            return []
+        sql = _SEEN[len(slots)] if len(slots) < len(_SEEN) else _seen_sql(len(slots))
+        params: list[object] = [now]
+        for s in slots:
+            params += (s.name, s.cutoff)
+        return [Seen._make(row) for row in con.execute(sql, params)]
 
     def read(self, slots: Sequence[Slot], now: float) -> list[Seen]:
         """The buckets' current state (a snapshot; takes no write lock)."""
         with self._locked() as con:
-            return [self._seen(con, s, now) for s in slots]
+            return self._seen(con, slots, now)
 
     def names(self, prefix: str) -> list[str]:
         """Bucket names starting with ``prefix`` (the keys seen in one window)."""
@@ -307,10 +305,10 @@ class Ledger:
             if now - self._swept >= self.sweep_every:
                 self._swept = now
                 expired = con.execute("DELETE FROM holds WHERE expires <= ?", (now,)).rowcount
-            seen = [self._seen(con, s, now) for s in slots]
+            seen = self._seen(con, slots, now)
             ok = fits(seen)
             if not ok and self._drop_dead_holders(con):  # a crashed process held the room
-                seen = [self._seen(con, s, now) for s in slots]
+                seen = self._seen(con, slots, now)
                 ok = fits(seen)
             if not ok:
                 return seen, False, expired
@@ -348,44 +346,31 @@ class Ledger:
                     "DELETE FROM holds WHERE name = ? AND reservation = ?",
                     [(slot.name, reservation) for slot, _ in charges],
                 )
-            for index, (slot, amount) in enumerate(charges):
+            slots = [slot for slot, _ in charges]
+            for slot in slots:
                 self._touch(con, slot)
-                spent = self._add(con, slot, amount)
-                warned = self._levels.get(slot.name, 0.0)  # a lower bound of the shared level
-                level = alert(index, spent, warned)
-                if level > warned:  # a threshold may be crossed: the shared level decides
-                    row = con.execute(
-                        "SELECT warned FROM buckets WHERE name = ?", (slot.name,)
-                    ).fetchone()
-                    warned = float(row[0]) if row else 0.0
-                    level = alert(index, spent, warned)
-                    if level > warned:
-                        con.execute(
-                            "UPDATE buckets SET warned = ? WHERE name = ?", (level, slot.name)
-                        )
-                    if len(self._levels) > 50_000:
-                        self._levels.clear()
-                    self._levels[slot.name] = max(level, warned)
-                out.append((spent, warned, max(level, warned)))
+            # No RETURNING: in SQLite 3.40 it costs about four times the upsert itself;
+            # one read of every bucket after the writes gives spend and alert levels.
+            con.executemany(
+                "INSERT INTO spend VALUES (?, ?, ?) ON CONFLICT (name, slot) "
+                "DO UPDATE SET amount = min(amount + excluded.amount, ?)",
+                [(slot.name, slot.slot, amount, MAX_UNITS) for slot, amount in charges],
+            )
+            for slot in slots:
+                self._trim(con, slot)
+            after = self._seen(con, slots, now)
+            for index, (slot, seen) in enumerate(zip(slots, after, strict=True)):
+                level = alert(index, seen.spent, seen.warned)
+                if level > seen.warned:  # a threshold crossed: stored, so it fires once
+                    con.execute("UPDATE buckets SET warned = ? WHERE name = ?", (level, slot.name))
+                out.append((seen.spent, seen.warned, max(level, seen.warned)))
         return out
 
-    def _add(self, con: sqlite3.Connection, slot: Slot, amount: int) -> int:
-        """Add ``amount`` to the bucket's slot; the bucket's spend in its window after it."""
-        # No RETURNING: in SQLite 3.40 it costs about four times the upsert itself.
-        con.execute(
-            "INSERT INTO spend VALUES (?, ?, ?) ON CONFLICT (name, slot) "
-            "DO UPDATE SET amount = min(amount + excluded.amount, ?)",
-            (slot.name, slot.slot, amount, MAX_UNITS),
-        )
+    def _trim(self, con: sqlite3.Connection, slot: Slot) -> None:
+        """Rolling buckets: drop minutes out of the window (once per minute is enough)."""
         if slot.cutoff != ALL_SLOTS and self._trimmed.get(slot.name) != slot.cutoff:
-            # Rolling: minutes out of the window go (once per minute is enough).
             self._trimmed[slot.name] = slot.cutoff
             con.execute("DELETE FROM spend WHERE name = ? AND slot < ?", (slot.name, slot.cutoff))
-        total = con.execute(
-            "SELECT coalesce(sum(amount), 0) FROM spend WHERE name = ? AND slot >= ?",
-            (slot.name, slot.cutoff),
-        ).fetchone()
-        return int(total[0])
 
     def release(self, reservation: str, slots: Sequence[Slot]) -> None:
         """Drop a reservation's holds in ``slots`` (the call never went out)."""
@@ -432,6 +417,60 @@ class Ledger:
             if self._con is not None and self._pid == os.getpid():
                 self._con.close()
             self._con = None
+
+
+class _Transaction:
+    """``with ledger._transaction() as con``: one write transaction under the process lock.
+
+    Waits at most ``timeout`` for the process lock, then SQLite waits at most ``timeout``
+    for the file's write lock (``last_wait`` says how long it did). An error rolls back;
+    SQLite and I/O errors come out as :class:`LedgerError`. A class and not a
+    ``@contextmanager`` generator: every guarded call makes two of these, and the
+    generator machinery costs about ten times a plain ``__enter__``/``__exit__``.
+    """
+
+    __slots__ = ("_con", "_ledger")
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._con: sqlite3.Connection | None = None
+
+    def __enter__(self) -> sqlite3.Connection:
+        ledger = self._ledger
+        if not ledger._lock.acquire(timeout=ledger.timeout):
+            raise LedgerError(f"the ledger stayed busy in this process for {ledger.timeout:g} s")
+        started = time.perf_counter()
+        try:
+            con = ledger._connection()
+            con.execute("BEGIN IMMEDIATE")
+        except (sqlite3.Error, OSError) as exc:
+            ledger._lock.release()
+            waited = time.perf_counter() - started
+            raise LedgerError(f"{exc} (waited {waited:.2f} s)") from exc
+        except BaseException:
+            ledger._lock.release()
+            raise
+        ledger.last_wait = time.perf_counter() - started
+        self._con = con
+        return con
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        ledger, con = self._ledger, self._con
+        assert con is not None
+        try:
+            if exc is None:
+                try:
+                    con.execute("COMMIT")
+                    return
+                except sqlite3.Error as failed:
+                    exc = failed
+            ledger._touched.clear()  # rows created in this transaction are gone
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+            if isinstance(exc, (sqlite3.Error, OSError)):
+                raise LedgerError(str(exc)) from exc
+        finally:
+            ledger._lock.release()
 
 
 _LEDGERS: weakref.WeakSet[Ledger] = weakref.WeakSet()
