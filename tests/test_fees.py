@@ -69,6 +69,15 @@ def test_sonar_request_fee_follows_the_search_context_size(
     assert cost.total == Decimal(total)
 
 
+def test_record_reads_the_search_context_size_from_the_usage(tmp_path: Path) -> None:
+    """``tracker.record(usage=response.usage)`` of a high-context sonar call bills the
+    high request fee: 1,200 tokens at $1 per 1M plus $12 per 1K requests."""
+    with Tracker(tmp_path / "u.duckdb") as tracker:
+        rec = tracker.record(model="sonar", provider="perplexity", usage=_sonar("high")["usage"])
+    assert rec.price_variant == "search_high"
+    assert rec.cost is not None and rec.cost.total == Decimal("0.0132")
+
+
 def test_sonar_pro_high_context(pricer: Pricer) -> None:
     """3,000 + 3,000 per 1M for 1,000 in / 200 out = $0.006, plus $14 per 1K = $0.02."""
     cost = pricer.cost(

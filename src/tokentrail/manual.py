@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from .extract import extract_usage
+from .extract.response_info import search_context_variant
 from .pricing.types import Cost
 from .providers import infer_provider, normalize_provider
 from .records import Status, UsageRecord
@@ -69,7 +70,8 @@ def manual_record(
         rec.streamed = bool(streamed)
         rec.cost = _valid_cost(cost)
         rec.reported_cost = _to_decimal(reported_cost)
-        rec.price_variant = _opt_str(price_variant)
+        # Perplexity's usage names the search context size its request fee depends on.
+        rec.price_variant = _opt_str(price_variant) or search_context_variant(usage)
         rec.run_id = _opt_str(run_id)
         rec.parent_run_id = _opt_str(parent_run_id)
         rec.trace_id = _opt_str(trace_id)
