@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..store.paths import PostgresUrl
+from ..store.schema import COST_TYPE
 from .amounts import Amount, zero
 from .definition import parse_limit
 from .ledger import Ledger, LedgerError, Slot, from_units
@@ -136,8 +137,11 @@ def _store_spend(con: Any, spec: _Spec) -> dict[str | None, Amount]:
         if value is not None:
             where.append(condition)
             params.append(value)
+    # The cost type on both stores: an empty sum reads the same ("0.000000000000") on each.
     measure = (
-        "coalesce(sum(total_cost), 0)" if spec.unit == "usd" else "coalesce(sum(total_tokens), 0)"
+        f"coalesce(sum(total_cost), 0)::{COST_TYPE}"
+        if spec.unit == "usd"
+        else "coalesce(sum(total_tokens), 0)"
     )
     group = "session_id" if spec.window.kind == "session" else _COLUMN.get(spec.scope.kind)
     if spec.key is not None or group is None:
