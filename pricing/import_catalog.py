@@ -43,6 +43,9 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))  # this checkout's tokentrail
+from tokentrail.pricing.schema import PRICE_KEYS  # noqa: E402
+
 CATALOG_VERSION = "2026.11.23"
 UNITS = "USD per 1M tokens"
 MILLION = Decimal(1_000_000)
@@ -282,22 +285,7 @@ def convert_prices(model_price: Any) -> dict[str, Any] | None:
     return out
 
 
-PRICE_ORDER = (
-    "input",
-    "cache_read",
-    "cache_write",
-    "cache_write_1h",
-    "input_audio",
-    "output",
-    "reasoning",
-    "output_audio",
-    "input_image",
-    "output_image",
-    "cache_read_audio",
-    "input_video",
-    "request",
-    "web_search",
-)
+PRICE_ORDER = PRICE_KEYS  # the catalog schema's keys, in billing order
 
 
 def variant_name(when: dict[str, str]) -> str | None:
@@ -527,7 +515,6 @@ def _rounds_to(ours: Decimal, theirs: Decimal) -> bool:
 
 
 def _pricer(directory: Path) -> Any:
-    sys.path.insert(0, str(HERE.parent / "src"))
     from tokentrail.pricing.catalog import Catalog
     from tokentrail.pricing.engine import Pricer
 

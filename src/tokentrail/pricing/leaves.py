@@ -37,26 +37,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from ..usage import Usage
+from .schema import PRICE_KEYS
 
 __all__ = ["FEE_LEAVES", "LEAF_UNITS", "LEAVES", "LeafError", "leaf_counts", "leaf_prices"]
 
-#: Leaf names, in billing order (also the order of :func:`leaf_prices`' result).
-LEAVES: tuple[str, ...] = (
-    "input",
-    "cache_read",
-    "cache_write",
-    "cache_write_1h",
-    "input_audio",
-    "output",
-    "reasoning",
-    "output_audio",
-    "input_image",
-    "output_image",
-    "cache_read_audio",
-    "input_video",
-    "request",
-    "web_search",
-)
+#: Leaf names, in billing order (also the order of :func:`leaf_prices`' result): one leaf
+#: per catalog price key.
+LEAVES: tuple[str, ...] = PRICE_KEYS
 
 #: The leaves billed per call, not per token: their prices are USD per 1K.
 FEE_LEAVES: tuple[str, ...] = ("request", "web_search")
