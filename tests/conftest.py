@@ -174,6 +174,24 @@ def li_openai(wire_server: WireServer) -> Callable[..., Any]:
     return make
 
 
+#: An OpenAI text-completion model (the legacy ``/v1/completions`` endpoint).
+INSTRUCT = "gpt-3.5-turbo-instruct"
+
+
+@pytest.fixture
+def lc_completion(wire_server: WireServer) -> Callable[..., Any]:
+    """Factory for ``langchain_openai.OpenAI`` (a text-completion LLM, ``on_llm_start``)
+    pointed at the wire server."""
+
+    def make(**kwargs: Any) -> Any:
+        from langchain_openai import OpenAI
+
+        kwargs.setdefault("model", INSTRUCT)
+        return OpenAI(base_url=wire_server.openai_base_url, api_key="test", max_retries=0, **kwargs)
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[Any]:
     """A throwaway PostgreSQL cluster for the session (see ``tests/postgres_server.py``);

@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import INSTRUCT
 from tests.wire import Reply, WireServer
 from tokentrail import BudgetExceededError, Tracker
-
-INSTRUCT = "gpt-3.5-turbo-instruct"
 
 
 @pytest.fixture
@@ -31,32 +30,27 @@ def tracker(tmp_path: Any) -> Iterator[Tracker]:
         t.close()
 
 
-def _completion_llm(wire_server: WireServer) -> Any:
-    from langchain_openai import OpenAI
-
-    return OpenAI(
-        model=INSTRUCT, base_url=wire_server.openai_base_url, api_key="test", max_retries=0
-    )
-
-
 def test_a_langchain_completion_is_refused_by_its_operations_budget(
-    tracker: Tracker, wire_server: WireServer
+    tracker: Tracker, wire_server: WireServer, lc_completion: Callable[..., Any]
 ) -> None:
     wire_server.enqueue(Reply(input_tokens=10, output_tokens=10))
     with pytest.raises(BudgetExceededError):
-        _completion_llm(wire_server).invoke(
-            "Write a long story.", config={"callbacks": [tracker.langchain()]}
-        )
+        lc_completion().invoke("Write a long story.", config={"callbacks": [tracker.langchain()]})
     assert wire_server.requests == []  # refused before the request left
 
 
 def test_the_users_operation_is_reserved_instead(
-    tracker: Tracker, wire_server: WireServer, rows: Callable[..., list[dict[str, Any]]]
+    tracker: Tracker,
+    wire_server: WireServer,
+    lc_completion: Callable[..., Any],
+    rows: Callable[..., list[dict[str, Any]]],
 ) -> None:
-    # A named operation is the call's operation for the guard and the row alike.
+    # A named operation is the call's operation for the guard and the row alike: the
+    # text_completion budget does not apply, so the request leaves.
     wire_server.enqueue(Reply(input_tokens=10, output_tokens=10))
     handler = tracker.langchain(operation="summarize")
-    _completion_llm(wire_server).invoke("x", config={"callbacks": [handler]})
+    lc_completion().invoke("x", config={"callbacks": [handler]})
+    assert len(wire_server.requests) == 1
     [row] = rows(tracker)
     assert row["operation"] == "summarize"
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import INSTRUCT
 from tests.otel_support import Collector, expected_attributes
 from tests.wire import Reply, WireServer
 
@@ -128,28 +129,17 @@ def test_a_failed_call_still_names_the_model_asked_for(
 
 
 # ------------------------------------------------------------------ text completions
-INSTRUCT = "gpt-3.5-turbo-instruct"
-
-
-def _completion_llm(wire_server: WireServer, **kwargs: Any) -> Any:
-    from langchain_openai import OpenAI
-
-    return OpenAI(
-        model=INSTRUCT,
-        base_url=wire_server.openai_base_url,
-        api_key="test",
-        max_retries=0,
-        **kwargs,
-    )
-
-
 def test_langchain_completion_llm_is_a_text_completion(
-    tracker: Any, otel: Collector, wire_server: WireServer, rows: Rows
+    tracker: Any,
+    otel: Collector,
+    wire_server: WireServer,
+    rows: Rows,
+    lc_completion: Callable[..., Any],
 ) -> None:
     # gpt-3.5-turbo-instruct: $1.50 / $2.00 per 1M input / output tokens
     # (https://platform.openai.com/docs/pricing, legacy models).
     wire_server.enqueue(Reply(input_tokens=1000, output_tokens=500))
-    _completion_llm(wire_server).invoke("Say hi", config={"callbacks": [tracker.langchain()]})
+    lc_completion().invoke("Say hi", config={"callbacks": [tracker.langchain()]})
 
     assert [r.path for r in wire_server.requests] == ["/v1/completions"]
     [row] = rows(tracker)
@@ -162,12 +152,14 @@ def test_langchain_completion_llm_is_a_text_completion(
 
 
 def test_langchain_streamed_completion_is_a_text_completion(
-    tracker: Any, otel: Collector, wire_server: WireServer, rows: Rows
+    tracker: Any,
+    otel: Collector,
+    wire_server: WireServer,
+    rows: Rows,
+    lc_completion: Callable[..., Any],
 ) -> None:
     wire_server.enqueue(Reply(text="one two three", input_tokens=9, output_tokens=3))
-    llm = _completion_llm(
-        wire_server, streaming=True, model_kwargs={"stream_options": {"include_usage": True}}
-    )
+    llm = lc_completion(streaming=True, model_kwargs={"stream_options": {"include_usage": True}})
     pieces = list(llm.stream("count", config={"callbacks": [tracker.langchain()]}))
 
     assert "".join(pieces) == "one two three"
@@ -177,13 +169,17 @@ def test_langchain_streamed_completion_is_a_text_completion(
 
 
 def test_the_users_operation_wins_over_text_completion(
-    tracker: Any, otel: Collector, wire_server: WireServer, rows: Rows
+    tracker: Any,
+    otel: Collector,
+    wire_server: WireServer,
+    rows: Rows,
+    lc_completion: Callable[..., Any],
 ) -> None:
     # Budgets and reports are keyed on the user's operation: the integration does not
     # overwrite it (the span then says chat: the record keeps one operation).
     wire_server.enqueue(Reply())
     handler = tracker.langchain(operation="summarize")
-    _completion_llm(wire_server).invoke("x", config={"callbacks": [handler]})
+    lc_completion().invoke("x", config={"callbacks": [handler]})
     [row] = rows(tracker)
     assert row["operation"] == "summarize"
 
