@@ -233,15 +233,19 @@ def test_an_unreachable_ledger_follows_the_budgets_failure_policy(
     try:
         began = time.perf_counter()
         if on_error == "closed":
-            with pytest.raises(BudgetExceededError, match="ledger could not be reached"):
+            with pytest.raises(BudgetExceededError, match="ledger could not be reached") as err:
                 llm.invoke("hello", config={"callbacks": [handler]})
             assert len(lines_of(sent)) == 1  # the refused call never left
+            # Spend is unknown: the message says so, not "exceeded ... spent $0.00".
+            assert "could not be checked" in str(err.value) and "$0.00" not in str(err.value)
+            assert err.value.cause is not None
         else:
             with caplog.at_level("WARNING", logger="tokentrail"):
                 llm.invoke("hello", config={"callbacks": [handler]})
                 llm.invoke("hello", config={"callbacks": [handler]})
             assert len(lines_of(sent)) == 3
             assert caplog.text.count("budget not enforced") == 1  # one warning
+            assert "unchecked" not in caplog.text  # it was let through: no claim otherwise
         waited = time.perf_counter() - began
         assert 0.3 <= waited < 3.0  # a bounded wait, then the policy
     finally:

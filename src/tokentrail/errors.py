@@ -52,6 +52,10 @@ class BudgetExceededError(TokentrailError):
     (this call's worst case), ``unit`` (``usd`` or ``tokens``), ``resets_at`` (when a
     calendar window starts anew, else ``None``) and ``basis`` (how the worst case was
     worked out, e.g. ``812 prompt tokens + 500 reply tokens (max_tokens)``).
+
+    ``cause`` is set when the guard could not decide (its ledger unreachable, the call not
+    estimable) and the budget's ``on_error="closed"`` policy refused the call: spend,
+    holds and the estimate are then unknown and the message says so instead of a limit.
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class BudgetExceededError(TokentrailError):
         detail: str | None = None,
         resets_at: datetime | None = None,
         basis: str | None = None,
+        cause: str | None = None,
         **extra: Any,
     ) -> None:
         self.scope = scope
@@ -81,6 +86,7 @@ class BudgetExceededError(TokentrailError):
         self.detail = detail
         self.resets_at = resets_at
         self.basis = basis
+        self.cause = cause
         self.extra = extra
         super().__init__(self._message())
 
@@ -96,6 +102,12 @@ class BudgetExceededError(TokentrailError):
 
         who = f"{self.scope} {self.key!r}" if self.key is not None else self.scope
         when = f", resets {self.resets_at:%Y-%m-%d %H:%M %Z}" if self.resets_at else ""
+        if self.cause is not None:  # nothing is known of spend: say why it was refused
+            return (
+                f"budget for {who} ({self.window} window, limit {fmt(self.limit)}) could not "
+                f"be checked: {self.cause}. Nothing was sent (on_error='closed'; "
+                "on_error='open' lets such calls through with one warning)."
+            )
         msg = (
             f"budget exceeded for {who} ({self.window} window{when}): limit {fmt(self.limit)}, "
             f"spent {fmt(self.spent)}, held by calls in flight {fmt(self.reserved)}, "

@@ -244,8 +244,7 @@ class BudgetGuard:
         except LedgerError as exc:
             return self._undecided(
                 matched,
-                f"the budget ledger could not be reached ({exc}); no call is let "
-                "through unchecked (on_error='open' lets it through)",
+                f"the budget ledger could not be reached ({exc})",
                 estimate,
             )
         if error is not None or not commit:
@@ -278,7 +277,6 @@ class BudgetGuard:
             reserved=Decimal(0) if closed.unit == "usd" else 0,
             estimate=Decimal(0) if closed.unit == "usd" else 0,
             unit=closed.unit,
-            detail=f"refused because {cause}",
             cause=cause,
         )
         return Decision(None, [], error, estimate)
