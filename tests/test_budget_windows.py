@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -88,3 +90,34 @@ def test_scopes_pick_their_key() -> None:
         parse_scope("team")
     with pytest.raises(ValueError):
         parse_scope("tag:")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"usd": "abc"}, "usd must be a non-negative amount"),
+        ({"usd": True}, "usd must be a non-negative amount"),
+        ({"usd": 1, "warn_at": [1.5]}, "warn_at takes fractions"),
+        ({"usd": 1, "warn_at": [75]}, "such as 0.75"),
+        ({"usd": 1, "warn_at": ["soon"]}, "warn_at takes fractions"),
+        ({"usd": 1, "tz": "Mars/Base"}, "unknown time zone 'Mars/Base'"),
+    ],
+)
+def test_bad_budget_arguments_say_what_is_wrong(
+    tmp_path: Path, arguments: dict[str, Any], says: str
+) -> None:
+    # A threshold of 1.5 or 75 (a percent) used to vanish without a word: no alert ever.
+    from tokentrail import Tracker
+
+    with Tracker(tmp_path / "usage.duckdb") as tracker:
+        with pytest.raises(ValueError, match=says):
+            tracker.budget(**arguments)
+        assert tracker.budget_status() == []
+
+
+def test_warn_at_thresholds_are_sorted_once_each(tmp_path: Path) -> None:
+    from tokentrail import Tracker
+
+    with Tracker(tmp_path / "usage.duckdb") as tracker:
+        budget = tracker.budget(usd=1, warn_at=[0.9, 0.5, 0.9, 1])
+        assert budget.warn_at == (0.5, 0.9, 1.0)

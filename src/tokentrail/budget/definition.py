@@ -5,7 +5,7 @@ Pure data and parsing, no state: the guard keeps the budgets in force, the ledge
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import tzinfo
 from decimal import Decimal
@@ -76,8 +76,11 @@ class Budget:
 def parse_limit(raw: Any, unit: str) -> Amount:
     """A limit from user input: a non-negative Decimal (USD) or int (tokens)."""
     if unit == "usd":
-        value = Decimal(str(raw))
-        if not value.is_finite() or value < 0:
+        try:
+            value = Decimal(str(raw))
+        except ArithmeticError:  # not a number at all ("abc")
+            value = Decimal("NaN")
+        if isinstance(raw, bool) or not value.is_finite() or value < 0:
             raise ValueError(f"usd must be a non-negative amount, got {raw!r}")
         return value
     try:
@@ -87,6 +90,22 @@ def parse_limit(raw: Any, unit: str) -> Amount:
     if isinstance(raw, bool) or not value.is_finite() or value != int(value) or value < 0:
         raise ValueError(f"tokens must be a non-negative integer, got {raw!r}")
     return int(value)
+
+
+def parse_warn_at(values: Iterable[Any] | None) -> tuple[float, ...]:
+    """Alert thresholds as sorted fractions of the limit, each in (0, 1]."""
+    thresholds = []
+    for raw in values or ():
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if isinstance(raw, bool) or not 0 < value <= 1:  # NaN fails too
+            raise ValueError(
+                f"warn_at takes fractions of the limit in (0, 1], such as 0.75; got {raw!r}"
+            )
+        thresholds.append(value)
+    return tuple(sorted(set(thresholds)))
 
 
 def parse_unpriced(value: Any) -> Unpriced:

@@ -33,7 +33,7 @@ from ..context import Attribution, CallContext
 from ..errors import BudgetExceededError
 from . import matching
 from .accounting import Accounting, Charge
-from .definition import Budget, parse_limit, parse_on_error, parse_unpriced
+from .definition import Budget, parse_limit, parse_on_error, parse_unpriced, parse_warn_at
 from .ledger import Ledger, LedgerError
 from .ledgers import open_ledger
 from .matching import Applicable, Spans
@@ -154,7 +154,7 @@ class BudgetGuard:
                 window=window,
                 scope=scope_,
                 key=key,
-                warn_at=tuple(sorted(float(t) for t in (warn_at or ()) if 0 < float(t) <= 1)),
+                warn_at=parse_warn_at(warn_at),
                 on_warn=on_warn,
                 tz=zone(tz),
                 unpriced=parse_unpriced(unpriced),

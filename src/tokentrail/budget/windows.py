@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["CALENDAR_UNITS", "Window", "WindowKind", "calendar_span", "parse_window", "zone"]
 
@@ -101,7 +101,12 @@ def zone(tz: str | tzinfo | None) -> tzinfo:
         return tz
     if str(tz).upper() == "UTC":
         return timezone.utc
-    return ZoneInfo(str(tz))
+    try:
+        return ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {tz!r}: use an IANA name such as 'Europe/Paris' or 'UTC'"
+        ) from exc
 
 
 def calendar_span(unit: str, now: datetime, tz: tzinfo) -> tuple[datetime, datetime]:
