@@ -53,3 +53,30 @@ def test_an_unexpected_failure_is_one_line_not_a_traceback(
 def test_success_returns_normally(capsys: pytest.CaptureFixture[str]) -> None:
     main(["price", "gpt-4o-mini", "--input", "10", "--json"])  # the script exits 0
     assert "total" in json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("db", ["mysql://me@db/usage", "sqlite:///usage.db", "duckdb://x"])
+def test_a_database_url_of_another_kind_is_refused_by_name(
+    db: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Read as a path, "mysql://me@db/usage" made a folder "mysql:" and stored there.
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(capsys, "--db", db, "report")
+    scheme = db.split("://")[0]
+    assert code == 1
+    assert err.strip() == (
+        f"Error: {scheme}:// databases are not supported: give a DuckDB file path or a "
+        "postgresql:// URL"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_tracker_on_a_database_url_of_another_kind_says_why(tmp_path: Path) -> None:
+    from tokentrail import Tracker
+    from tokentrail.errors import StoreError
+
+    with pytest.raises(StoreError, match="mysql:// databases are not supported"):
+        Tracker("mysql://me@db/usage")

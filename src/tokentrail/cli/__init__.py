@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from ..errors import TokentrailError
+
 __all__ = ["cli", "main"]
 
 # command name -> ("module", "attribute", one-line help shown by --help without importing it)
@@ -70,7 +72,11 @@ class LazyGroup(click.Group):
     envvar="TOKENTRAIL_DB",
     type=click.Path(dir_okay=False),
     default=None,
-    help="DuckDB file to use (default: $TOKENTRAIL_DB or the user data directory).",
+    metavar="FILE|URL",
+    help=(
+        "DuckDB file or postgresql:// URL to use (default: $TOKENTRAIL_DB or the user "
+        "data directory)."
+    ),
 )
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:
@@ -101,6 +107,8 @@ def main(argv: list[str] | None = None) -> Any:
         _fail(exc, exc.exit_code, "--json" in args)
     except BrokenPipeError:  # output piped into `head`
         sys.exit(1)
+    except TokentrailError as exc:  # worded for the user already: no class name
+        _fail(click.ClickException(str(exc).splitlines()[0]), 1, "--json" in args)
     except Exception as exc:
         if os.environ.get("TOKENTRAIL_DEBUG") == "1":
             raise

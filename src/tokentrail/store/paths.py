@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,13 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
             f"{PostgresUrl(str(getattr(path, 'url', path)))} is a PostgreSQL database, not a "
             "DuckDB file: this needs a file path (resolve_db takes either)"
         )
+    if isinstance(path, str) and _OTHER_URL.match(path):
+        from ..errors import StoreError
+
+        raise StoreError(
+            f"{path.split('://', 1)[0]}:// databases are not supported: give a DuckDB file "
+            "path or a postgresql:// URL"
+        )
     if path is None or str(path) == "":
         import platformdirs
 
@@ -58,6 +66,9 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
+# Any other URL (mysql://, sqlite:///x.db): read as a relative path it would make a folder
+# named "mysql:" and store there.
+_OTHER_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def is_postgres_url(target: object) -> bool:
