@@ -254,6 +254,28 @@ def test_spooled_records_are_stored_once_the_database_is_fixed(tmp_path: Path):
     assert spooled_segments(db) == []
 
 
+def test_a_database_folder_deleted_while_in_use_starts_a_new_database_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    # The writer used to keep the deleted file's "migrated" mark: the new file had no
+    # tables, every batch failed and flush() said False until the process ended.
+    folder = tmp_path / "data"
+    db = folder / "usage.duckdb"
+    caplog.set_level(logging.WARNING, logger="tokentrail")
+    with UsageStore(db) as store:
+        for i in range(3):
+            store.submit(make_record(i))
+        assert store.flush(10)
+        shutil.rmtree(folder)  # the user deletes the folder under a running app
+        for i in range(3, 8):
+            store.submit(make_record(i))
+        assert store.flush(10)
+        assert count(db) == 5  # every record captured after the deletion
+    said = [r.getMessage() for r in caplog.records]
+    assert sum("was deleted or replaced while in use" in m for m in said) == 1, said
+    assert not any("records are kept in the spool" in m for m in said), said
+
+
 # ---------------------------------------------------------------------------- exactly once
 def test_a_crash_between_commit_and_spool_deletion_does_not_duplicate(tmp_path: Path):
     db = tmp_path / "usage.duckdb"

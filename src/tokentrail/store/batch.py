@@ -110,7 +110,8 @@ class Batches:
         self.engine = Engine()
         self._stored = stored
         self._notices = notices
-        self._migrated = False
+        # (device, inode) of the file last migrated: a file deleted or replaced since is new
+        self._migrated: tuple[int, int] | None = None
         self._unlinked: list[str] = []  # deleted segments whose ledger entries can go
         self.failing = False
         #: ``time.monotonic()`` before which the database is left alone.
@@ -156,9 +157,22 @@ class Batches:
         return True
 
     def _migrate(self, session: _Session) -> None:
-        if not self._migrated:
-            migrate(session.con, self.path)
-            self._migrated = True
+        """Migrate the file once; again when it was deleted or replaced since (say so)."""
+        try:
+            info = self.path.stat()  # the session made it if it was gone
+            identity: tuple[int, int] | None = (info.st_dev, info.st_ino)
+        except OSError:
+            identity = None  # cannot tell: migrating again is harmless
+        if identity is not None and identity == self._migrated:
+            return
+        if identity is not None and self._migrated is not None:
+            logger.warning(
+                "tokentrail: %s was deleted or replaced while in use; a new database is "
+                "started there (the rows the old file held are not in it)",
+                self.path,
+            )
+        migrate(session.con, self.path)
+        self._migrated = identity
 
     def _store_ready(self, session: _Session, ready: list[Segment], forget: list[str]) -> None:
         """This process's segments, a group per transaction. Ledger entries of segments
