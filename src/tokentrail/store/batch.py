@@ -23,9 +23,10 @@ from .connect import is_lock_conflict
 from .engine import ALIAS, Engine, is_out_of_memory
 from .ingest import insert_lines, insert_segment, insert_segments
 from .locks import store_lock
-from .migrate import migrate
+from .migrate import migrate, schema_version
 from .notices import Notices
 from .recovery import Claim, cut_torn_tail, inspect, set_aside
+from .schema import SCHEMA_VERSION
 
 __all__ = ["Batches", "Stored", "Taken", "groups"]
 
@@ -110,8 +111,7 @@ class Batches:
         self.engine = Engine()
         self._stored = stored
         self._notices = notices
-        # (device, inode) of the file last migrated: a file deleted or replaced since is new
-        self._migrated: tuple[int, int] | None = None
+        self._migrated = False
         self._unlinked: list[str] = []  # deleted segments whose ledger entries can go
         self.failing = False
         #: ``time.monotonic()`` before which the database is left alone.
@@ -157,22 +157,18 @@ class Batches:
         return True
 
     def _migrate(self, session: _Session) -> None:
-        """Migrate the file once; again when it was deleted or replaced since (say so)."""
-        try:
-            info = self.path.stat()  # the session made it if it was gone
-            identity: tuple[int, int] | None = (info.st_dev, info.st_ino)
-        except OSError:
-            identity = None  # cannot tell: migrating again is harmless
-        if identity is not None and identity == self._migrated:
+        """Migrate the file at the first batch, and again when it was deleted or replaced
+        since (one query per batch tells: a new file has no schema)."""
+        if self._migrated and schema_version(session.con) == SCHEMA_VERSION:
             return
-        if identity is not None and self._migrated is not None:
+        if self._migrated:
             logger.warning(
                 "tokentrail: %s was deleted or replaced while in use; a new database is "
                 "started there (the rows the old file held are not in it)",
                 self.path,
             )
         migrate(session.con, self.path)
-        self._migrated = identity
+        self._migrated = True
 
     def _store_ready(self, session: _Session, ready: list[Segment], forget: list[str]) -> None:
         """This process's segments, a group per transaction. Ledger entries of segments
