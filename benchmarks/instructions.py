@@ -4,8 +4,8 @@ with the load other processes put on a shared machine (timings there swing 2-3x)
 Run on demand: ``python -m benchmarks.instructions`` (needs ``valgrind``; about 8 minutes).
 Each scenario runs in a child process under callgrind twice, with ``N1`` and ``N2`` calls
 after a warm-up; instructions per call = the difference / (N2 - N1). Garbage collection is
-frozen after the warm-up and the store's background writer is not started, so both runs do
-the same work per call. Counts are user-space instructions: the page faults of the spool's memory
+frozen after the warm-up, the store's background writer is not started and the spool is
+not group-synced (``durability="os"``), so both runs do the same work per call. Counts are user-space instructions: the page faults of the spool's memory
 map are not counted, and DuckDB's batch insert (on the
 background thread, in the time-based benchmarks) is not part of any figure here.
 
@@ -34,12 +34,18 @@ sys.path.insert(0, {root!r})
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp()
 from pathlib import Path
 scenario, variant, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import inspect
 from tokentrail import Tracker
-tracker = Tracker(Path(tempfile.mkdtemp()) / "bench.duckdb")
+from tokentrail.store.writer import UsageStore
 # No background writer at all (records stay in the spool): its thread's first look, run
 # or not before the exit, moved whole runs by ~300M instructions; both runs must do the
-# same work per call and nothing else.
-tracker.store._start_thread = lambda: None
+# same work per call and nothing else. The store starts it when it is built: patched on
+# the class, before.
+UsageStore._start_thread = lambda self: None
+# durability="os": no group-sync thread either, whose ticks (every 0.1 s of a run that
+# valgrind makes ~50x slower) grew with the run's length. Older code has no such thread.
+quiet = {{"durability": "os"}} if "durability" in inspect.signature(Tracker).parameters else {{}}
+tracker = Tracker(Path(tempfile.mkdtemp()) / "bench.duckdb", **quiet)
 if scenario == "langchain":
     from langchain_core.callbacks import UsageMetadataCallbackHandler
     from benchmarks.bench_langchain import _model
