@@ -2,16 +2,17 @@
 
 The same interface and tables as the SQLite ledger (``ledger``), in the store's own
 database (``tokentrail_budget_buckets``, ``_spend``, ``_holds``; created by the store's
-migrations). A reservation is one statement, the ``tokentrail_hold`` function of schema
-migration 9: it locks each applicable bucket's row (always in name order, so two
+migrations). A reservation is one statement, the ``tokentrail_hold`` function (schema
+migrations 9 and 10): it locks each applicable bucket's row (always in name order, so two
 reservations over the same buckets queue instead of deadlocking), reads settled spend and
-live holds, and holds the amount in every bucket, committing at once. The guard then
-decides on what was read; a call that does not fit deletes its holds again. Every budget
-takes a reservation or none keeps it, and no process on any host reserves room another
-one holds. Settling deletes the holds and adds the real spend in one statement. (Holding
-first and deciding after keeps the decision, with its refusal messages, in the guard, one
-rule for both ledgers, while a call that fits costs one round trip, as one deciding on
-the server would.)
+the bucket's ``held`` sum, and holds the amount in every bucket, committing at once. The
+guard then decides on what was read; a call that does not fit gives its holds back and
+the buckets' ``held`` is recounted from the live holds. Every budget takes a reservation
+or none keeps it, and no process on any host reserves room another one holds. Settling
+deletes the holds, lowers ``held`` and adds the real spend in one statement
+(``tokentrail_settle``). (Holding first and deciding after keeps the decision, with its
+refusal messages, in the guard, one rule for both ledgers, while a call that fits costs
+one round trip, as one deciding on the server would.)
 
 Waits are bounded: the process lock by ``timeout``, PostgreSQL's row locks and
 statements by ``lock_timeout``/``statement_timeout`` set to the same. A server that is
@@ -55,32 +56,16 @@ _TOUCH = (
     f"INSERT INTO {_B} (name, expires) SELECT * FROM unnest(%s::TEXT[], %s::FLOAT8[]) "
     "ON CONFLICT (name) DO NOTHING"
 )
-_UNHOLD = f"DELETE FROM {_H} WHERE reservation = %s AND name = ANY(%s::TEXT[])"
+# Give a reservation's holds back and recount the buckets' ``held`` (schema migration 10):
+# a call that did not fit, or never went out.
+_RELEASE = "SELECT * FROM tokentrail_release(%s, %s::TEXT[], %s::BIGINT[], %s)"
 _TRIM = f"DELETE FROM {_S} WHERE name = %s AND slot < %s"
-# A settlement in one statement (its own transaction): drop the holds, create new bucket
-# rows, add the spend, and return each bucket's spend in its window. The window's other
-# minutes of a rolling bucket are read from the statement's snapshot (spend only grows:
-# a lower bound, as the SQLite ledger's read after its insert is).
-_SETTLE = f"""
-WITH gone AS (
-    DELETE FROM {_H} WHERE reservation = %(reservation)s AND name = ANY(%(names)s::TEXT[])
-), touched AS (
-    INSERT INTO {_B} (name, expires)
-    SELECT * FROM unnest(%(new)s::TEXT[], %(expires)s::FLOAT8[])
-    ON CONFLICT (name) DO NOTHING
-), c AS (
-    SELECT * FROM unnest(%(names)s::TEXT[], %(slots)s::BIGINT[], %(amounts)s::BIGINT[],
-        %(cutoffs)s::BIGINT[]) AS c(name, slot, amount, cutoff)
-), added AS (
-    INSERT INTO {_S} AS s (name, slot, amount) SELECT name, slot, amount FROM c
-    ON CONFLICT (name, slot) DO UPDATE SET amount = least(s.amount + excluded.amount, %(cap)s)
-    RETURNING s.name, s.slot, s.amount
+# A settlement in one statement (schema migration 10): drop the holds, create new bucket
+# rows, add the spend, and return each bucket's spend in its window.
+_SETTLE = (
+    "SELECT * FROM tokentrail_settle("
+    "%s, %s::TEXT[], %s::BIGINT[], %s::BIGINT[], %s::BIGINT[], %s::TEXT[], %s::FLOAT8[], %s, %s)"
 )
-SELECT a.name, a.amount + CASE WHEN c.cutoff = %(all)s THEN 0 ELSE coalesce((
-    SELECT sum(x.amount) FROM {_S} x
-    WHERE x.name = a.name AND x.slot >= c.cutoff AND x.slot <> a.slot), 0) END
-FROM added a JOIN c ON c.name = a.name
-"""
 
 
 def _array(values: Iterable[str | int | float | None]) -> str:
@@ -237,25 +222,29 @@ class PostgresLedger(Ledger):
         *,
         expires: float,
         now: float,
+        _again: bool = True,
     ) -> tuple[list[Seen], bool, int]:
         """Hold ``amounts`` in every bucket, read what was there before, and keep the holds
         only when ``fits(seen)``: one round trip for a call that fits.
 
-        ``tokentrail_hold`` (schema migration 9) locks the buckets in name order, reads
-        them and writes the holds in one statement that commits at once, so the buckets are
-        locked for microseconds, not a round trip: that bounds calls/s on a shared budget.
-        The holds are written before the decision (the guard's, in Python), so no process
-        can ever reserve room another one took: a call that does not fit deletes its holds
-        in a second round trip. Until then they count for everyone (a call racing a refusal
-        on an almost full bucket may be refused too: never an overshoot)."""
+        ``tokentrail_hold`` (schema migrations 9, 10) locks the buckets in name order,
+        reads them and writes the holds in one statement that commits at once, so the
+        buckets are locked for microseconds, not a round trip: that bounds calls/s on a
+        shared budget. The holds are written before the decision (the guard's, in Python),
+        so no process can ever reserve room another one took. A call that does not fit
+        gives its holds back in a second round trip (``tokentrail_release``), which also
+        drops expired holds and those of dead processes of this host and recounts the
+        buckets' ``held``; when the call fits what that recount saw, it is reserved once
+        more, so a stale ``held`` never refuses a call on its own."""
         sweep = now - self._swept >= self.sweep_every
         if sweep:
             self._swept = now
         names = _array(s.name for s in slots)
+        cutoffs = _array(s.cutoff for s in slots)
         args = [
             reservation,
             names,
-            _array(s.cutoff for s in slots),
+            cutoffs,
             _array(min(int(a), MAX_UNITS) for a in amounts),
             _array(s.expires for s in slots),
             expires,
@@ -273,23 +262,32 @@ class PostgresLedger(Ledger):
         try:
             ok = fits(seen)
         except BaseException:  # the holds are committed: give them back before failing
-            with contextlib.suppress(LedgerError), self._pg_transaction() as con:
-                con.execute(_UNHOLD, [reservation, names])
+            with contextlib.suppress(LedgerError):
+                self._release(reservation, names, cutoffs, now, drop_dead=False)
             raise
         if ok:
             return seen, True, expired
-        with self._pg_transaction() as con:
-            con.execute(_UNHOLD, [reservation, names])
-            dead = self._drop_dead(con)  # a crashed process may have held the room
-        if dead:
-            with self._pg_transaction() as con:
-                seen = self._seen_all(con, slots, now)
-            if fits(seen):  # rare: reserve again, through the one path
-                return self.hold(reservation, slots, amounts, fits, expires=expires, now=now)
+        seen = self._release(reservation, names, cutoffs, now, drop_dead=True)
+        if _again and fits(seen):  # room the recount found: reserve again, through the one path
+            return self.hold(
+                reservation, slots, amounts, fits, expires=expires, now=now, _again=False
+            )
         return seen, False, expired
 
+    def _release(
+        self, reservation: str, names: str, cutoffs: str, now: float, *, drop_dead: bool
+    ) -> list[Seen]:
+        """Delete the reservation's holds (and, with ``drop_dead``, those of processes of
+        this host that no longer run), recount ``held``; the buckets as then seen."""
+        with self._pg_transaction() as con:
+            if drop_dead:
+                self._drop_dead(con)
+            rows = con.execute(_RELEASE, [reservation, names, cutoffs, now], prepare=True)
+            return [Seen(int(spent), int(held), float(warned)) for spent, held, warned in rows]
+
     def _drop_dead(self, con: Any) -> int:
-        """Delete holds of processes of this host that no longer run."""
+        """Delete holds of processes of this host that no longer run (``held`` is recounted
+        by the release that follows in the same transaction)."""
         rows = con.execute(f"SELECT DISTINCT pid FROM {_H} WHERE host = %s", [self._host])
         dead = [int(p) for (p,) in rows.fetchall() if p != os.getpid() and not _alive(int(p))]
         if dead:
@@ -303,8 +301,8 @@ class PostgresLedger(Ledger):
         alert: Callable[[int, int, float], float],
         now: float,
     ) -> list[tuple[int, float, float]]:
-        """Drop the reservation's holds and add each bucket's real spend, in one transaction
-        (see :meth:`Ledger.settle` for ``alert`` and the result)."""
+        """Drop the reservation's holds and add each bucket's real spend, in one statement
+        (``tokentrail_settle``; see :meth:`Ledger.settle` for ``alert`` and the result)."""
         merged: dict[str, list[Any]] = {}  # name -> [slot, amount]: one row per bucket
         for slot, amount in charges:
             merged.setdefault(slot.name, [slot, 0])[1] += amount
@@ -315,20 +313,18 @@ class PostgresLedger(Ledger):
                 if slot.cutoff != ALL_SLOTS and self._trimmed.get(slot.name) != slot.cutoff:
                     self._trimmed[slot.name] = slot.cutoff
                     con.execute(_TRIM, [slot.name, slot.cutoff])
-            rows = con.execute(
-                _SETTLE,
-                {
-                    "reservation": reservation,
-                    "names": _array(s.name for s in slots),
-                    "slots": _array(s.slot for s in slots),
-                    "amounts": _array(a for _, a in merged.values()),
-                    "cutoffs": _array(s.cutoff for s in slots),
-                    "new": _array(s.name for s in new),
-                    "expires": _array(s.expires for s in new),
-                    "cap": MAX_UNITS,
-                    "all": ALL_SLOTS,
-                },
-            ).fetchall()
+            args = [
+                reservation,
+                _array(s.name for s in slots),
+                _array(s.slot for s in slots),
+                _array(a for _, a in merged.values()),
+                _array(s.cutoff for s in slots),
+                _array(s.name for s in new),
+                _array(s.expires for s in new),
+                MAX_UNITS,
+                ALL_SLOTS,
+            ]
+            rows = con.execute(_SETTLE, args, prepare=True).fetchall()
         self._touched.update(s.name for s in new)
         spent_of = {str(name): int(total) for name, total in rows}
         out: list[tuple[int, float, float]] = []
@@ -355,13 +351,15 @@ class PostgresLedger(Ledger):
 
     def release(self, reservation: str, slots: Sequence[Slot]) -> None:
         """Drop a reservation's holds in ``slots`` (the call never went out)."""
-        with self._pg_transaction() as con:
-            con.execute(_UNHOLD, [reservation, [slot.name for slot in slots]])
+        names, cutoffs = _array(s.name for s in slots), _array(s.cutoff for s in slots)
+        self._release(reservation, names, cutoffs, time.time(), drop_dead=False)
 
     def merge_store(self, slot: Slot, store: dict[int, int], now: float) -> None:
         """Take in the store's spend for a bucket: each slot keeps the larger figure."""
         with self._pg_transaction() as con:
             self._touch_all(con, [slot])
+            # The bucket's lock first, as every statement takes it before spend rows.
+            con.execute(f"UPDATE {_B} SET synced = %s WHERE name = %s", [now, slot.name])
             for minute, amount in store.items():
                 if amount:
                     con.execute(
@@ -370,7 +368,6 @@ class PostgresLedger(Ledger):
                         "amount = greatest(s.amount, excluded.amount)",
                         [slot.name, minute, min(amount, MAX_UNITS)],
                     )
-            con.execute(f"UPDATE {_B} SET synced = %s WHERE name = %s", [now, slot.name])
 
     def close(self) -> None:
         """Close this process's connection (reopened on next use)."""
