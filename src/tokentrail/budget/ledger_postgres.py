@@ -58,7 +58,7 @@ _TOUCH = (
 )
 # Give a reservation's holds back and recount the buckets' ``held`` (schema migration 10):
 # a call that did not fit, or never went out.
-_RELEASE = "SELECT * FROM tokentrail_release(%s, %s::TEXT[], %s::BIGINT[], %s)"
+_RELEASE = "SELECT * FROM tokentrail_release(%s, %s::TEXT[], %s::BIGINT[], %s, %s)"
 _TRIM = f"DELETE FROM {_S} WHERE name = %s AND slot < %s"
 # A settlement in one statement (schema migration 10): drop the holds, create new bucket
 # rows, add the spend, and return each bucket's spend in its window.
@@ -222,7 +222,7 @@ class PostgresLedger(Ledger):
         *,
         expires: float,
         now: float,
-        _again: bool = True,
+        _tries: int = 3,
     ) -> tuple[list[Seen], bool, int]:
         """Hold ``amounts`` in every bucket, read what was there before, and keep the holds
         only when ``fits(seen)``: one round trip for a call that fits.
@@ -232,10 +232,11 @@ class PostgresLedger(Ledger):
         buckets are locked for microseconds, not a round trip: that bounds calls/s on a
         shared budget. The holds are written before the decision (the guard's, in Python),
         so no process can ever reserve room another one took. A call that does not fit
-        gives its holds back in a second round trip (``tokentrail_release``), which also
-        drops expired holds and those of dead processes of this host and recounts the
-        buckets' ``held``; when the call fits what that recount saw, it is reserved once
-        more, so a stale ``held`` never refuses a call on its own."""
+        gives its holds back in a second round trip (``tokentrail_release``). When only
+        holds stand in its way, that release also drops expired holds and those of dead
+        processes of this host and recounts the buckets' ``held``, and a call that fits
+        the recount is reserved again: a stale ``held`` never refuses a call on its own.
+        ``fits`` is last called on the figures returned (the guard keeps its answer)."""
         sweep = now - self._swept >= self.sweep_every
         if sweep:
             self._swept = now
@@ -261,28 +262,35 @@ class PostgresLedger(Ledger):
         expired = int(rows[0][3]) if rows else 0
         try:
             ok = fits(seen)
+            # Only holds in the way (the call would fit without them): worth a recount.
+            recount = not ok and _tries > 1 and fits([s._replace(reserved=0) for s in seen])
         except BaseException:  # the holds are committed: give them back before failing
             with contextlib.suppress(LedgerError):
-                self._release(reservation, names, cutoffs, now, drop_dead=False)
+                self._release(reservation, names, cutoffs, now, recount=False)
             raise
         if ok:
             return seen, True, expired
-        seen = self._release(reservation, names, cutoffs, now, drop_dead=True)
-        if _again and fits(seen):  # room the recount found: reserve again, through the one path
-            return self.hold(
-                reservation, slots, amounts, fits, expires=expires, now=now, _again=False
-            )
+        if recount:
+            after = self._release(reservation, names, cutoffs, now, recount=True)
+            if fits(after):
+                return self.hold(
+                    reservation, slots, amounts, fits, expires=expires, now=now, _tries=_tries - 1
+                )
+            return after, False, expired
+        fits(seen)  # the decision stands on what the hold saw
+        self._release(reservation, names, cutoffs, now, recount=False)
         return seen, False, expired
 
     def _release(
-        self, reservation: str, names: str, cutoffs: str, now: float, *, drop_dead: bool
+        self, reservation: str, names: str, cutoffs: str, now: float, *, recount: bool
     ) -> list[Seen]:
-        """Delete the reservation's holds (and, with ``drop_dead``, those of processes of
-        this host that no longer run), recount ``held``; the buckets as then seen."""
-        with self._pg_transaction() as con:
-            if drop_dead:
+        """Delete the reservation's holds and lower ``held`` by them; with ``recount``,
+        drop expired holds and those of processes of this host that no longer run, and
+        recount ``held``. The buckets as then seen."""
+        with self._pg_transaction(begin=recount) as con:
+            if recount:
                 self._drop_dead(con)
-            rows = con.execute(_RELEASE, [reservation, names, cutoffs, now], prepare=True)
+            rows = con.execute(_RELEASE, [reservation, names, cutoffs, now, recount], prepare=True)
             return [Seen(int(spent), int(held), float(warned)) for spent, held, warned in rows]
 
     def _drop_dead(self, con: Any) -> int:
@@ -352,7 +360,7 @@ class PostgresLedger(Ledger):
     def release(self, reservation: str, slots: Sequence[Slot]) -> None:
         """Drop a reservation's holds in ``slots`` (the call never went out)."""
         names, cutoffs = _array(s.name for s in slots), _array(s.cutoff for s in slots)
-        self._release(reservation, names, cutoffs, time.time(), drop_dead=False)
+        self._release(reservation, names, cutoffs, time.time(), recount=False)
 
     def merge_store(self, slot: Slot, store: dict[int, int], now: float) -> None:
         """Take in the store's spend for a bucket: each slot keeps the larger figure."""

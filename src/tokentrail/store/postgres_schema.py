@@ -310,20 +310,31 @@ $fn$
 """,
     """
 CREATE OR REPLACE FUNCTION tokentrail_release(
-    p_reservation TEXT, p_names TEXT[], p_cutoffs BIGINT[], p_now FLOAT8
+    p_reservation TEXT, p_names TEXT[], p_cutoffs BIGINT[], p_now FLOAT8, p_recount BOOLEAN
 ) RETURNS TABLE (seen_spent BIGINT, seen_held BIGINT, seen_warned FLOAT8)
 LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $fn$
+DECLARE
+    g_names TEXT[];
+    g_amounts BIGINT[];
 BEGIN
-    DELETE FROM tokentrail_budget_holds h
-    WHERE h.reservation = p_reservation AND h.name = ANY(p_names);
+    WITH gone AS (
+        DELETE FROM tokentrail_budget_holds h
+        WHERE h.reservation = p_reservation AND h.name = ANY(p_names)
+        RETURNING h.name, h.amount
+    ) SELECT array_agg(gone.name), array_agg(gone.amount) INTO g_names, g_amounts FROM gone;
     PERFORM 1 FROM tokentrail_budget_buckets b
     WHERE b.name = ANY(p_names) ORDER BY b.name FOR UPDATE;
-    DELETE FROM tokentrail_budget_holds h WHERE h.ctid = ANY(ARRAY(
-        SELECT x.ctid FROM tokentrail_budget_holds x
-        WHERE x.name = ANY(p_names) AND x.expires <= p_now FOR UPDATE SKIP LOCKED));
-    UPDATE tokentrail_budget_buckets b SET held = coalesce((SELECT sum(h.amount)
-        FROM tokentrail_budget_holds h WHERE h.name = b.name), 0)
-    WHERE b.name = ANY(p_names);
+    IF p_recount THEN  -- expired holds go, and ``held`` becomes the holds' sum again
+        DELETE FROM tokentrail_budget_holds h WHERE h.ctid = ANY(ARRAY(
+            SELECT x.ctid FROM tokentrail_budget_holds x
+            WHERE x.name = ANY(p_names) AND x.expires <= p_now FOR UPDATE SKIP LOCKED));
+        UPDATE tokentrail_budget_buckets b SET held = coalesce((SELECT sum(h.amount)
+            FROM tokentrail_budget_holds h WHERE h.name = b.name), 0)
+        WHERE b.name = ANY(p_names);
+    ELSIF g_names IS NOT NULL THEN
+        UPDATE tokentrail_budget_buckets b SET held = b.held - g.a
+        FROM unnest(g_names, g_amounts) AS g(n, a) WHERE b.name = g.n;
+    END IF;
     RETURN QUERY
     SELECT
         (SELECT coalesce(sum(s.amount), 0) FROM tokentrail_budget_spend s
