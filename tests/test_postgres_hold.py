@@ -232,3 +232,21 @@ def test_a_stale_held_never_refuses_a_call(pg_url: str) -> None:
         assert _held(pg_url) == {"x": (10, 10)} and _holds(pg_url) == {"x": 1}
     finally:
         ledger.close()
+
+
+def test_a_bucket_dropped_under_a_process_is_created_again(pg_url: str) -> None:
+    """A process skips creating buckets it has seen; when another one dropped such a
+    bucket meanwhile (a window's rows go a day after it ends), the reservation creates it
+    again instead of failing."""
+    ledger = PostgresLedger(PostgresUrl(pg_url))
+    x = Slot("x", expires=1e12)
+    try:
+        assert _hold(ledger, "r1", [x], [1], 10)[1]
+        with psycopg.connect(pg_url) as con:
+            con.execute("DELETE FROM tokentrail_budget_holds")
+            con.execute("DELETE FROM tokentrail_budget_buckets")
+        seen, ok, _ = _hold(ledger, "r2", [x], [2], 10)
+        assert ok and seen[0].reserved == 0
+        assert _held(pg_url) == {"x": (2, 2)}
+    finally:
+        ledger.close()

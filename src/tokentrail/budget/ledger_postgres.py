@@ -276,6 +276,8 @@ class PostgresLedger(Ledger):
         processes of this host and recounts the buckets' ``held``, and a call that fits
         the recount is reserved again: a stale ``held`` never refuses a call on its own.
         ``fits`` is last called on the figures returned (the guard keeps its answer)."""
+        import psycopg
+
         sweep = now - self._swept >= self.sweep_every
         if sweep:
             self._swept = now
@@ -286,16 +288,24 @@ class PostgresLedger(Ledger):
             names,
             cutoffs,
             _array(min(int(a), MAX_UNITS) for a in amounts),
-            _array(s.expires for s in slots),
+            None,  # the buckets' expiry, when some may not exist yet
             expires,
             now,
             sweep,
             self._host,
             os.getpid(),
         ]
+        if any(s.name not in self._touched for s in slots):
+            args[4] = _array(s.expires for s in slots)
         started = time.perf_counter()
         with self._pg_transaction(begin=False) as con:
-            rows = self._run(con, _HOLD_ALL, args)
+            try:
+                rows = self._run(con, _HOLD_ALL, args)
+            except psycopg.errors.NoDataFound:  # a bucket was dropped: create it again
+                self._touched.difference_update(s.name for s in slots)
+                args[4] = _array(s.expires for s in slots)
+                rows = self._run(con, _HOLD_ALL, args)
+        self._touched.update(s.name for s in slots)
         self.last_wait = time.perf_counter() - started
         seen = [Seen(int(spent), int(held), float(warned)) for spent, held, warned, _ in rows]
         expired = int(rows[0][3]) if rows else 0

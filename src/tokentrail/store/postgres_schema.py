@@ -224,6 +224,7 @@ CREATE OR REPLACE FUNCTION tokentrail_hold(
 LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $fn$
 DECLARE
     n_swept INTEGER := 0;
+    n_locked INTEGER;
 BEGIN
     IF p_sweep THEN
         DELETE FROM tokentrail_budget_holds h WHERE h.ctid = ANY(ARRAY(
@@ -231,31 +232,42 @@ BEGIN
             FOR UPDATE SKIP LOCKED));
         GET DIAGNOSTICS n_swept = ROW_COUNT;
     END IF;
-    INSERT INTO tokentrail_budget_buckets (name, expires)
-    SELECT c.n, c.e FROM unnest(p_names, p_bucket_expires) AS c(n, e) ORDER BY c.n
-    ON CONFLICT (name) DO NOTHING;
+    IF p_bucket_expires IS NOT NULL THEN  -- NULL: the caller knows every bucket exists
+        INSERT INTO tokentrail_budget_buckets (name, expires)
+        SELECT c.n, c.e FROM unnest(p_names, p_bucket_expires) AS c(n, e) ORDER BY c.n
+        ON CONFLICT (name) DO NOTHING;
+    END IF;
     PERFORM 1 FROM tokentrail_budget_buckets b
     WHERE b.name = ANY(p_names) ORDER BY b.name FOR UPDATE;
+    GET DIAGNOSTICS n_locked = ROW_COUNT;
+    IF n_locked < cardinality(p_names) THEN  -- dropped since the caller saw it: call again
+        RAISE EXCEPTION 'tokentrail: a budget bucket is missing' USING ERRCODE = 'no_data_found';
+    END IF;
     IF p_sweep THEN  -- recount: the sweep deleted rows without lowering ``held``
         UPDATE tokentrail_budget_buckets b SET held = coalesce((SELECT sum(h.amount)
             FROM tokentrail_budget_holds h WHERE h.name = b.name), 0)
         WHERE b.name = ANY(p_names);
     END IF;
     -- A new snapshot: every settlement committed before the lock was granted is seen.
+    -- ``held`` as it was before this reservation (which may replace its own earlier hold).
     RETURN QUERY
+    WITH c AS (
+        SELECT c.n, c.cutoff, c.a, c.i, coalesce((SELECT h.amount FROM tokentrail_budget_holds h
+            WHERE h.name = c.n AND h.reservation = p_reservation), 0) AS old
+        FROM unnest(p_names, p_cutoffs, p_amounts) WITH ORDINALITY AS c(n, cutoff, a, i)
+    ), u AS (
+        UPDATE tokentrail_budget_buckets b SET held = b.held + c.a - c.old
+        FROM c WHERE b.name = c.n
+        RETURNING b.name, b.held, b.warned
+    )
     SELECT
         (SELECT coalesce(sum(s.amount), 0) FROM tokentrail_budget_spend s
          WHERE s.name = c.n AND s.slot >= c.cutoff)::BIGINT,
-        least(b.held, 4611686018427387904)::BIGINT,
-        b.warned,
+        least(u.held - c.a + c.old, 4611686018427387904)::BIGINT,
+        u.warned,
         n_swept
-    FROM unnest(p_names, p_cutoffs) WITH ORDINALITY AS c(n, cutoff, i)
-    JOIN tokentrail_budget_buckets b ON b.name = c.n
+    FROM c JOIN u ON u.name = c.n
     ORDER BY c.i;
-    UPDATE tokentrail_budget_buckets b
-    SET held = b.held + c.a - coalesce((SELECT h.amount FROM tokentrail_budget_holds h
-        WHERE h.name = c.n AND h.reservation = p_reservation), 0)
-    FROM unnest(p_names, p_amounts) AS c(n, a) WHERE b.name = c.n;
     INSERT INTO tokentrail_budget_holds AS h (name, reservation, amount, expires, host, pid)
     SELECT c.n, p_reservation, c.a, p_expires, p_host, p_pid
     FROM unnest(p_names, p_amounts) AS c(n, a)
@@ -279,9 +291,11 @@ BEGIN
         WHERE h.reservation = p_reservation AND h.name = ANY(p_names)
         RETURNING h.name, h.amount
     ) SELECT array_agg(gone.name), array_agg(gone.amount) INTO g_names, g_amounts FROM gone;
-    INSERT INTO tokentrail_budget_buckets (name, expires)
-    SELECT c.n, c.e FROM unnest(p_new, p_new_expires) AS c(n, e) ORDER BY c.n
-    ON CONFLICT (name) DO NOTHING;
+    IF cardinality(p_new) > 0 THEN
+        INSERT INTO tokentrail_budget_buckets (name, expires)
+        SELECT c.n, c.e FROM unnest(p_new, p_new_expires) AS c(n, e) ORDER BY c.n
+        ON CONFLICT (name) DO NOTHING;
+    END IF;
     IF g_names IS NOT NULL THEN
         PERFORM 1 FROM tokentrail_budget_buckets b
         WHERE b.name = ANY(g_names) ORDER BY b.name FOR UPDATE;
