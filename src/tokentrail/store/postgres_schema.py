@@ -201,13 +201,17 @@ _V9_CACHE_READS_INDEX = (
 # sum of its holds in ``held``: a reservation reads and raises it under the bucket's row
 # lock instead of summing the holds table, whose index fills with the entries of deleted
 # holds (one per call) until vacuum: at 1,000 calls/s that sum cost 0.15-0.6 ms a call.
-# ``held`` may be higher than the live holds (expired ones count until swept; a sweep or
-# an older client deletes rows without lowering it), never lower: it only drops by holds
-# the same transaction deleted, and a reservation that would be refused recounts it first
-# (``tokentrail_release``). Lock order, so nothing deadlocks: a transaction deletes its
-# own holds before it locks any bucket; buckets are locked in name order; a sweep skips
-# hold rows another transaction has locked. ``plan_cache_mode``: PostgreSQL re-planned
-# the statements over array parameters on every call (about 0.1 ms).
+# ``held`` may be higher than the live holds (expired ones count until swept; a sweep, a
+# dead process's cleanup or an older client deletes rows without lowering it), never
+# lower: it drops only by holds the same transaction deleted, or is recounted from the
+# holds under the lock. A reservation that only holds refuse recounts it
+# (``tokentrail_release``) and tries again, so a stale ``held`` never refuses a call.
+# Lock order, so nothing deadlocks: a transaction deletes its own holds before it locks
+# any bucket; buckets are locked in name order; a sweep skips hold rows another
+# transaction has locked. ``plan_cache_mode``: PostgreSQL re-planned the statements over
+# array parameters on every call (about 0.1 ms). Buckets the caller has seen are not
+# created again (NULL expiries); one dropped meanwhile makes the reservation fail with
+# ``no_data_found``, and the caller creates it.
 _V10_HELD = (
     "ALTER TABLE tokentrail_budget_buckets ADD COLUMN IF NOT EXISTS held NUMERIC NOT NULL "
     "DEFAULT 0",
