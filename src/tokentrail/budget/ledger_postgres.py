@@ -102,6 +102,7 @@ class PostgresLedger(Ledger):
         self._pg_pid = -1
         self._host = socket.gethostname()
         self._prepared: set[bytes] = set()  # statements prepared on the current connection
+        self._encoding = "utf-8"  # the current connection's
 
     def _after_fork(self) -> None:
         """In a forked child: a fresh lock; the parent's socket is left alone."""
@@ -140,18 +141,16 @@ class PostgresLedger(Ledger):
             con.close()
             raise
         self._pg, self._pg_pid = con, os.getpid()
+        self._encoding = con.info.encoding
         self._prepared.clear()
         self._touched.clear()
         self._levels.clear()
         return con
 
     @contextlib.contextmanager
-    def _pg_transaction(self, *, begin: bool = True, pipeline: bool = False) -> Iterator[Any]:
+    def _pg_transaction(self, *, begin: bool = True) -> Iterator[Any]:
         """One transaction under the process lock (``begin=False``: the caller runs a single
-        statement, a transaction of its own); every failure as :class:`LedgerError`.
-
-        ``pipeline``: statements are sent without waiting for each answer (psycopg's
-        pipeline mode); a round trip happens only where a result is read and at the end."""
+        statement, a transaction of its own); every failure as :class:`LedgerError`."""
         import psycopg
 
         from ..errors import StoreError
@@ -162,10 +161,10 @@ class PostgresLedger(Ledger):
         try:
             con = self._connect()
             try:
-                with (
-                    con.pipeline() if pipeline else contextlib.nullcontext(),
-                    con.transaction() if begin else contextlib.nullcontext(),
-                ):
+                if begin:
+                    with con.transaction():
+                        yield con
+                else:
                     yield con
             except BaseException:
                 self._touched.clear()  # rows created in the rolled-back transaction are gone
@@ -193,7 +192,7 @@ class PostgresLedger(Ledger):
         from psycopg import pq
 
         pgconn, (name, sql) = con.pgconn, statement
-        encoding = con.info.encoding
+        encoding = self._encoding
         if name not in self._prepared:
             result = pgconn.prepare(name, sql.encode())
             if result.status != pq.ExecStatus.COMMAND_OK:
@@ -382,7 +381,7 @@ class PostgresLedger(Ledger):
                 ALL_SLOTS,
             ]
             rows = self._run(con, _SETTLE, args)
-            encoding = con.info.encoding
+            encoding = self._encoding
         self._touched.update(s.name for s in new)
         spent_of = {name.decode(encoding): int(total) for name, total in rows}
         out: list[tuple[int, float, float]] = []
