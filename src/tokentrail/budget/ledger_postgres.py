@@ -321,9 +321,10 @@ class PostgresLedger(Ledger):
         if recount:
             after = self._release(reservation, names, cutoffs, now, recount=True)
             if fits(after):
-                return self.hold(
+                seen, ok, more = self.hold(
                     reservation, slots, amounts, fits, expires=expires, now=now, _tries=_tries - 1
                 )
+                return seen, ok, expired + more
             return after, False, expired
         fits(seen)  # the decision stands on what the hold saw
         self._release(reservation, names, cutoffs, now, recount=False)
