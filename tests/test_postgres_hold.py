@@ -250,3 +250,52 @@ def test_a_bucket_dropped_under_a_process_is_created_again(pg_url: str) -> None:
         assert _held(pg_url) == {"x": (2, 2)}
     finally:
         ledger.close()
+
+
+def test_holds_settles_and_releases_at_once_never_deadlock_and_keep_held_exact(
+    pg_url: str,
+) -> None:
+    """8 threads, each with its own connection, hold 1 unit in buckets p and q (half name
+    them p, q and half q, p), then settle or release it, until their calls run out: no
+    call fails (a deadlock or lock timeout would raise), the spend is exactly the settled
+    calls, and ``held`` is back to 0 with no hold left (settling and releasing lock the
+    buckets too, in the same order as reserving)."""
+    threads, calls, limit = 8, 40, 10**6
+    PostgresLedger(PostgresUrl(pg_url)).close()  # migrate once, before the crowd
+    settled: list[int] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def work(n: int) -> None:
+        ledger = PostgresLedger(PostgresUrl(pg_url), timeout=10.0)
+        slots = [Slot("p"), Slot("q")] if n % 2 else [Slot("q"), Slot("p")]
+        mine = 0
+        try:
+            start.wait()
+            for i in range(calls):
+                ident = f"t{n}-{i}"
+                assert _hold(ledger, ident, slots, [1, 1], limit)[1]
+                if i % 3:
+                    ledger.settle(ident, [(s, 1) for s in slots], lambda i, s, w: w, time.time())
+                    mine += 1
+                else:
+                    ledger.release(ident, slots)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            settled.append(mine)
+            ledger.close()
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(120)
+    assert not errors, errors
+    assert _held(pg_url) == {"p": (0, 0), "q": (0, 0)} and _holds(pg_url) == {}
+    ledger = PostgresLedger(PostgresUrl(pg_url))
+    try:
+        [p, q] = ledger.read([Slot("p"), Slot("q")], time.time())
+    finally:
+        ledger.close()
+    assert p.spent == q.spent == sum(settled) > 0
