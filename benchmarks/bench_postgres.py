@@ -16,9 +16,11 @@ benchmark reports that it was skipped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
 import os
+import queue
 import statistics
 import sys
 import tempfile
@@ -52,9 +54,11 @@ def _server() -> Iterator[str | None]:
         print(f"   no PostgreSQL server: {exc}", flush=True)
         yield None
         return
+    os.environ["TOKENTRAIL_BENCH_CLUSTER"] = str(server.folder)
     try:
         yield server.create_database("bench")
     finally:
+        os.environ.pop("TOKENTRAIL_BENCH_CLUSTER", None)
         server.stop()
         import shutil
 
@@ -117,6 +121,7 @@ def _spender(url: str, limit: str, start_at: float, seconds: float, out: Any) ->
         request = PreflightRequest("gpt-4o-mini", "openai", prompt, max_tokens=20, context=ctx)
         tracker.release(tracker.preflight(request))  # warm-up: connection, encodings
         time.sleep(max(0.0, start_at - time.time()))
+        cpu = time.process_time()
         began = time.perf_counter()
         while time.perf_counter() - began < seconds:
             try:
@@ -131,7 +136,31 @@ def _spender(url: str, limit: str, start_at: float, seconds: float, out: Any) ->
             tracker.capture(UsageRecord("gpt-4o-mini", "openai", usage), context=ctx, reservation=r)
             ok += 1
         elapsed = time.perf_counter() - began
-    out.put((ok, refused, elapsed))
+        cpu = time.process_time() - cpu
+    out.put((ok, refused, elapsed, cpu))
+
+
+def _server_cpu() -> dict[int, float]:
+    """CPU seconds so far of each process of the benchmark's own cluster (empty when the
+    server is not one this benchmark started, or /proc cannot tell)."""
+    folder = os.environ.get("TOKENTRAIL_BENCH_CLUSTER")
+    if not folder:
+        return {}
+    try:
+        root = int((Path(folder) / "data" / "postmaster.pid").read_text().split()[0])
+        tick = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return {}
+    out: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid, parent = int(stat.parent.name), int(fields[1])
+        if root in (pid, parent):
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def _clear(url: str) -> None:
@@ -151,8 +180,10 @@ def _clear(url: str) -> None:
         pg.close()
 
 
-def _throughput(url: str) -> tuple[float, int, Decimal, Decimal]:
-    """(calls/s across the processes, calls, spend in the ledger, limit)."""
+def _throughput(url: str) -> tuple[float, int, Decimal, Decimal, float, float]:
+    """(calls/s across the processes, calls, spend in the ledger, limit, client and server
+    CPU seconds per call; the server's is 0 when it is not this benchmark's own cluster).
+    CPU per call says what the box can do when other work shares its cores."""
     from tokentrail import cost
 
     _clear(url)
@@ -168,17 +199,29 @@ def _throughput(url: str) -> tuple[float, int, Decimal, Decimal]:
     ]
     for p in procs:
         p.start()
-    results = [out.get(timeout=180) for _ in procs]
+    time.sleep(max(0.0, start_at - time.time()))
+    first = _server_cpu()  # backends end with their process: sampled until the results
+    last = dict(first)
+    results: list[Any] = []
+    deadline = time.monotonic() + 180
+    while len(results) < len(procs):
+        with contextlib.suppress(queue.Empty):
+            results.append(out.get(timeout=0.2))
+        last.update(_server_cpu())
+        if time.monotonic() > deadline:
+            raise TimeoutError("the spender processes did not report")
     for p in procs:
         p.join(60)
     calls = sum(r[0] for r in results)
     elapsed = max(r[2] for r in results)
+    client_cpu = sum(r[3] for r in results) / max(calls, 1)
+    server_cpu = sum(v - first.get(k, 0.0) for k, v in last.items()) / max(calls, 1)
     from tokentrail import Tracker
 
     with Tracker(url) as t:
         t.budget(usd=limit, per="day", scope="global", persist=False)
         [status] = t.budget_status()
-    return calls / elapsed, calls, Decimal(status.spent), limit
+    return calls / elapsed, calls, Decimal(status.spent), limit, client_cpu, server_cpu
 
 
 def _fill_postgres(duck: Path, url: str) -> float:
@@ -311,7 +354,7 @@ def _ledger(url: str, tmp: Path, n: int) -> list[dict[str, Any]]:
             "met": None,
         },
     ]
-    rate, calls, spent, limit = _throughput(url)
+    rate, calls, spent, limit, client_cpu, server_cpu = _throughput(url)
     results.append(
         {
             "name": f"guarded calls/s, {PROCS} processes, one PostgreSQL budget",
@@ -322,6 +365,20 @@ def _ledger(url: str, tmp: Path, n: int) -> list[dict[str, Any]]:
             "ratio": None,
             "goal": f"≥ {CALLS_GOAL:,.0f}/s",
             "met": rate >= CALLS_GOAL,
+        }
+    )
+    results.append(
+        {
+            "name": f"CPU per guarded call, {PROCS} processes (client + server)",
+            "value": round((client_cpu + server_cpu) * 1000, 3),
+            "unit": "ms",
+            "baseline_name": "client / server",
+            "baseline_value": f"{client_cpu * 1000:.3f} / {server_cpu * 1000:.3f}"
+            if server_cpu
+            else f"{client_cpu * 1000:.3f} / not measured",
+            "ratio": None,
+            "goal": "context: calls/s on free cores ≈ cores / CPU per call",
+            "met": None,
         }
     )
     over = max(Decimal(0), spent - limit)

@@ -1,7 +1,7 @@
 """The PostgreSQL ledger through the guard: bounded waits, refusals, exact settlement.
 
-A reservation is one statement (``tokentrail_hold``, schema migration 9: lock, read, hold,
-commit) and a refused call deletes its holds again. These tests check, through a real
+A reservation is one statement (``tokentrail_hold``, schema migrations 9 and 10: lock,
+read, hold, commit) and a refused call gives its holds back. These tests check, through a real
 tracker against a real server (``pg_url`` in conftest), that it keeps what the separate
 statements promised; ``test_postgres_hold`` tests the function itself.
 """

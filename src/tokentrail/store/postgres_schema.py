@@ -197,6 +197,176 @@ _V9_CACHE_READS_INDEX = (
     "AND coalesce(cost_source, '') <> 'provider'"
 )
 
+# Reservations without scanning holds (``budget.ledger_postgres``). Each bucket keeps the
+# sum of its holds in ``held``: a reservation reads and raises it under the bucket's row
+# lock instead of summing the holds table, whose index fills with the entries of deleted
+# holds (one per call) until vacuum: at 1,000 calls/s that sum cost 0.15-0.6 ms a call.
+# ``held`` may be higher than the live holds (expired ones count until swept; a sweep, a
+# dead process's cleanup or an older client deletes rows without lowering it), never
+# lower: it drops only by holds the same transaction deleted, or is recounted from the
+# holds under the lock. A reservation that only holds refuse recounts it
+# (``tokentrail_release``) and tries again, so a stale ``held`` never refuses a call.
+# Lock order, so nothing deadlocks: a transaction deletes its own holds before it locks
+# any bucket; buckets are locked in name order; a sweep skips hold rows another
+# transaction has locked. ``plan_cache_mode``: PostgreSQL re-planned the statements over
+# array parameters on every call (about 0.1 ms). Buckets the caller has seen are not
+# created again (NULL expiries); one dropped meanwhile makes the reservation fail with
+# ``no_data_found``, and the caller creates it.
+_V10_HELD = (
+    "ALTER TABLE tokentrail_budget_buckets ADD COLUMN IF NOT EXISTS held NUMERIC NOT NULL "
+    "DEFAULT 0",
+    """
+    UPDATE tokentrail_budget_buckets b SET held = coalesce(
+        (SELECT sum(h.amount) FROM tokentrail_budget_holds h WHERE h.name = b.name), 0)
+    """,
+    """
+CREATE OR REPLACE FUNCTION tokentrail_hold(
+    p_reservation TEXT, p_names TEXT[], p_cutoffs BIGINT[], p_amounts BIGINT[],
+    p_bucket_expires FLOAT8[], p_expires FLOAT8, p_now FLOAT8, p_sweep BOOLEAN,
+    p_host TEXT, p_pid INTEGER
+) RETURNS TABLE (seen_spent BIGINT, seen_held BIGINT, seen_warned FLOAT8, swept INTEGER)
+LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $fn$
+DECLARE
+    n_swept INTEGER := 0;
+    n_locked INTEGER;
+BEGIN
+    IF p_sweep THEN
+        DELETE FROM tokentrail_budget_holds h WHERE h.ctid = ANY(ARRAY(
+            SELECT x.ctid FROM tokentrail_budget_holds x WHERE x.expires <= p_now
+            FOR UPDATE SKIP LOCKED));
+        GET DIAGNOSTICS n_swept = ROW_COUNT;
+    END IF;
+    IF p_bucket_expires IS NOT NULL THEN  -- NULL: the caller knows every bucket exists
+        INSERT INTO tokentrail_budget_buckets (name, expires)
+        SELECT c.n, c.e FROM unnest(p_names, p_bucket_expires) AS c(n, e) ORDER BY c.n
+        ON CONFLICT (name) DO NOTHING;
+    END IF;
+    PERFORM 1 FROM tokentrail_budget_buckets b
+    WHERE b.name = ANY(p_names) ORDER BY b.name FOR UPDATE;
+    GET DIAGNOSTICS n_locked = ROW_COUNT;
+    IF n_locked < cardinality(p_names) THEN  -- dropped since the caller saw it: call again
+        RAISE EXCEPTION 'tokentrail: a budget bucket is missing' USING ERRCODE = 'no_data_found';
+    END IF;
+    IF p_sweep THEN  -- recount: the sweep deleted rows without lowering ``held``
+        UPDATE tokentrail_budget_buckets b SET held = coalesce((SELECT sum(h.amount)
+            FROM tokentrail_budget_holds h WHERE h.name = b.name), 0)
+        WHERE b.name = ANY(p_names);
+    END IF;
+    -- A new snapshot: every settlement committed before the lock was granted is seen.
+    -- ``held`` as it was before this reservation (which may replace its own earlier hold).
+    RETURN QUERY
+    WITH c AS (
+        SELECT c.n, c.cutoff, c.a, c.i, coalesce((SELECT h.amount FROM tokentrail_budget_holds h
+            WHERE h.name = c.n AND h.reservation = p_reservation), 0) AS old
+        FROM unnest(p_names, p_cutoffs, p_amounts) WITH ORDINALITY AS c(n, cutoff, a, i)
+    ), u AS (
+        UPDATE tokentrail_budget_buckets b SET held = b.held + c.a - c.old
+        FROM c WHERE b.name = c.n
+        RETURNING b.name, b.held, b.warned
+    )
+    SELECT
+        (SELECT coalesce(sum(s.amount), 0) FROM tokentrail_budget_spend s
+         WHERE s.name = c.n AND s.slot >= c.cutoff)::BIGINT,
+        least(u.held - c.a + c.old, 4611686018427387904)::BIGINT,
+        u.warned,
+        n_swept
+    FROM c JOIN u ON u.name = c.n
+    ORDER BY c.i;
+    INSERT INTO tokentrail_budget_holds AS h (name, reservation, amount, expires, host, pid)
+    SELECT c.n, p_reservation, c.a, p_expires, p_host, p_pid
+    FROM unnest(p_names, p_amounts) AS c(n, a)
+    ON CONFLICT (name, reservation) DO UPDATE
+    SET amount = excluded.amount, expires = excluded.expires;
+END
+$fn$
+""",
+    """
+CREATE OR REPLACE FUNCTION tokentrail_settle(
+    p_reservation TEXT, p_names TEXT[], p_slots BIGINT[], p_amounts BIGINT[],
+    p_cutoffs BIGINT[], p_new TEXT[], p_new_expires FLOAT8[], p_cap BIGINT, p_all BIGINT
+) RETURNS TABLE (bucket TEXT, spent BIGINT)
+LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $fn$
+DECLARE
+    g_names TEXT[];
+    g_amounts BIGINT[];
+BEGIN
+    WITH gone AS (
+        DELETE FROM tokentrail_budget_holds h
+        WHERE h.reservation = p_reservation AND h.name = ANY(p_names)
+        RETURNING h.name, h.amount
+    ) SELECT array_agg(gone.name), array_agg(gone.amount) INTO g_names, g_amounts FROM gone;
+    IF cardinality(p_new) > 0 THEN
+        INSERT INTO tokentrail_budget_buckets (name, expires)
+        SELECT c.n, c.e FROM unnest(p_new, p_new_expires) AS c(n, e) ORDER BY c.n
+        ON CONFLICT (name) DO NOTHING;
+    END IF;
+    IF g_names IS NOT NULL THEN
+        PERFORM 1 FROM tokentrail_budget_buckets b
+        WHERE b.name = ANY(g_names) ORDER BY b.name FOR UPDATE;
+        UPDATE tokentrail_budget_buckets b SET held = b.held - g.a
+        FROM unnest(g_names, g_amounts) AS g(n, a) WHERE b.name = g.n;
+    END IF;
+    -- The window's other minutes of a rolling bucket are read from this statement's
+    -- snapshot (spend only grows: a lower bound, as the SQLite ledger's read after its
+    -- insert is).
+    RETURN QUERY
+    WITH c AS (
+        SELECT * FROM unnest(p_names, p_slots, p_amounts, p_cutoffs)
+        AS c(n, slot, amount, cutoff)
+    ), added AS (
+        INSERT INTO tokentrail_budget_spend AS s (name, slot, amount)
+        SELECT c.n, c.slot, c.amount FROM c ORDER BY c.n
+        ON CONFLICT (name, slot) DO UPDATE SET amount = least(s.amount + excluded.amount, p_cap)
+        RETURNING s.name, s.slot, s.amount
+    )
+    SELECT a.name, (a.amount + CASE WHEN c.cutoff = p_all THEN 0 ELSE coalesce((
+        SELECT sum(x.amount) FROM tokentrail_budget_spend x
+        WHERE x.name = a.name AND x.slot >= c.cutoff AND x.slot <> a.slot), 0) END)::BIGINT
+    FROM added a JOIN c ON c.n = a.name;
+END
+$fn$
+""",
+    """
+CREATE OR REPLACE FUNCTION tokentrail_release(
+    p_reservation TEXT, p_names TEXT[], p_cutoffs BIGINT[], p_now FLOAT8, p_recount BOOLEAN
+) RETURNS TABLE (seen_spent BIGINT, seen_held BIGINT, seen_warned FLOAT8)
+LANGUAGE plpgsql VOLATILE SET plan_cache_mode = force_generic_plan AS $fn$
+DECLARE
+    g_names TEXT[];
+    g_amounts BIGINT[];
+BEGIN
+    WITH gone AS (
+        DELETE FROM tokentrail_budget_holds h
+        WHERE h.reservation = p_reservation AND h.name = ANY(p_names)
+        RETURNING h.name, h.amount
+    ) SELECT array_agg(gone.name), array_agg(gone.amount) INTO g_names, g_amounts FROM gone;
+    PERFORM 1 FROM tokentrail_budget_buckets b
+    WHERE b.name = ANY(p_names) ORDER BY b.name FOR UPDATE;
+    IF p_recount THEN  -- expired holds go, and ``held`` becomes the holds' sum again
+        DELETE FROM tokentrail_budget_holds h WHERE h.ctid = ANY(ARRAY(
+            SELECT x.ctid FROM tokentrail_budget_holds x
+            WHERE x.name = ANY(p_names) AND x.expires <= p_now FOR UPDATE SKIP LOCKED));
+        UPDATE tokentrail_budget_buckets b SET held = coalesce((SELECT sum(h.amount)
+            FROM tokentrail_budget_holds h WHERE h.name = b.name), 0)
+        WHERE b.name = ANY(p_names);
+    ELSIF g_names IS NOT NULL THEN
+        UPDATE tokentrail_budget_buckets b SET held = b.held - g.a
+        FROM unnest(g_names, g_amounts) AS g(n, a) WHERE b.name = g.n;
+    END IF;
+    RETURN QUERY
+    SELECT
+        (SELECT coalesce(sum(s.amount), 0) FROM tokentrail_budget_spend s
+         WHERE s.name = c.n AND s.slot >= c.cutoff)::BIGINT,
+        coalesce((SELECT least(b.held, 4611686018427387904)::BIGINT
+            FROM tokentrail_budget_buckets b WHERE b.name = c.n), 0),
+        coalesce((SELECT b.warned FROM tokentrail_budget_buckets b WHERE b.name = c.n), 0)
+    FROM unnest(p_names, p_cutoffs) WITH ORDINALITY AS c(n, cutoff, i)
+    ORDER BY c.i;
+END
+$fn$
+""",
+)
+
 #: (version, name, statements), applied in order.
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "create usage table", (_V1_USAGE,)),
@@ -212,6 +382,7 @@ PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "one-statement budget reservation, cache-read index",
         (_V9_HOLD_FUNCTION, _V9_CACHE_READS_INDEX),
     ),
+    (10, "held sums on budget buckets, one-statement settle and release", _V10_HELD),
 )
 
 PG_SCHEMA_VERSION = PG_MIGRATIONS[-1][0]
