@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..usage import MAX_TOKENS, Usage
+from ..usage import Usage
 from ._access import get, has_any, is_record
 from ._build import Tally, logger, never_raises
 from ._detect import langchain_generation_message
@@ -114,7 +114,7 @@ _PLAIN_INPUT = frozenset(
 )
 _PLAIN_OUTPUT = frozenset(("reasoning", "audio"))
 _EMPTY: dict[str, Any] = {}
-_INT_OR_NONE = frozenset((int, type(None)))
+_INT = frozenset((int,))
 _SOURCE = "LangChain usage_metadata"
 
 
@@ -135,45 +135,35 @@ def _standard_details(md: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
 def _usual_counts(md: Any) -> dict[str, int] | None:
     """The counts of the usual ``usage_metadata``, or ``None`` when it is not the usual one.
 
-    The usual one is a plain ``dict`` with at least one count set, the standard detail
-    keys only (no service-tier keys) and counts that are exact ``int`` in range (or
-    ``None``, read as 0). Subsets are :meth:`Usage.from_counts`'s to check, as for any other.
+    The usual one is a plain ``dict`` with the input and output counts set, the standard
+    detail keys only (no service-tier keys) and every count an exact ``int``. Range and
+    subsets are :meth:`Usage.from_counts`'s to check, as for any other.
     """
     details = _standard_details(md)
     if details is None:
         return None
     inp, out = details
-    if all(md.get(key) is None for key in _MARKERS):
-        return None  # no count at all: no usage in it
-    raw = (
-        md.get("input_tokens"),
-        md.get("output_tokens"),
-        inp.get("cache_read"),
-        inp.get("cache_creation"),
-        inp.get("ephemeral_5m_input_tokens"),
-        inp.get("ephemeral_1h_input_tokens"),
-        inp.get("audio"),
-        out.get("reasoning"),
-        out.get("audio"),
-    )
-    # Bulk checks (C loops): bools, floats, negatives...: the general rules fix and report them.
-    if not _INT_OR_NONE.issuperset(map(type, raw)):
-        return None
-    values = [value or 0 for value in raw]
-    if min(values) < 0 or max(values) > MAX_TOKENS:
-        return None
-    total_in, total_out, read, creation, w5, w1, audio_in, reasoning, audio_out = values
-    return {
-        "input_tokens": total_in,
-        "output_tokens": total_out,
-        "cache_read_tokens": read,
-        # langchain-anthropic zeroes cache_creation when it gives the TTL split.
-        "cache_write_tokens": max(creation, w5 + w1),
-        "cache_write_1h_tokens": w1,
-        "input_audio_tokens": audio_in,
-        "reasoning_tokens": reasoning,
-        "output_audio_tokens": audio_out,
+    counts = {
+        "input_tokens": md.get("input_tokens"),
+        "output_tokens": md.get("output_tokens"),
+        "cache_read_tokens": inp.get("cache_read", 0),
+        "cache_write_tokens": inp.get("cache_creation", 0),
+        "input_audio_tokens": inp.get("audio", 0),
+        "reasoning_tokens": out.get("reasoning", 0),
+        "output_audio_tokens": out.get("audio", 0),
     }
+    if "ephemeral_5m_input_tokens" in inp or "ephemeral_1h_input_tokens" in inp:
+        counts["cache_write_5m"] = inp.get("ephemeral_5m_input_tokens", 0)
+        counts["cache_write_1h_tokens"] = inp.get("ephemeral_1h_input_tokens", 0)
+    # One bulk check (a C loop): None, bools, floats... go the general way, which reads
+    # None as 0 and fixes and reports the rest.
+    if not _INT.issuperset(map(type, counts.values())):
+        return None
+    if "cache_write_5m" in counts:
+        # langchain-anthropic zeroes cache_creation when it gives the TTL split.
+        split = counts.pop("cache_write_5m") + counts["cache_write_1h_tokens"]
+        counts["cache_write_tokens"] = max(counts["cache_write_tokens"], split)
+    return counts  # type: ignore[return-value]  # every value checked an int above
 
 
 @never_raises("LangChain usage_metadata")

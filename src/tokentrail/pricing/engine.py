@@ -397,16 +397,29 @@ class Pricer:
         leaf = [_ZERO if not n or p is None else p * n for n, p in zip(counts, prices, strict=True)]
         text_in, read, write_5m, write_1h, audio_in, text_out, reasoning, audio_out = leaf[:8]
         image_in, image_out, read_audio, video_in, request, searches = leaf[8:]
+        # Images and video have no money column of their own: they are input and output.
+        input_cost = text_in + image_in + video_in
+        cache_read_cost = read + read_audio
+        cache_write_cost = write_5m + write_1h
+        output_cost = text_out + image_out
+        audio_cost = audio_in + audio_out
+        fee_cost = request + searches
         cost = Cost(
-            total=sum(leaf, _ZERO),
-            # Images and video have no money column of their own: they are input and output.
-            input_cost=text_in + image_in + video_in,
-            cache_read_cost=read + read_audio,
-            cache_write_cost=write_5m + write_1h,
-            output_cost=text_out + image_out,
-            reasoning_cost=reasoning,
-            audio_cost=audio_in + audio_out,
-            fee_cost=request + searches,
+            # Every leaf once: the columns add up to the total (exactly: Decimal sums).
+            input_cost
+            + cache_read_cost
+            + cache_write_cost
+            + output_cost
+            + reasoning
+            + audio_cost
+            + fee_cost,
+            input_cost,
+            cache_read_cost,
+            cache_write_cost,
+            output_cost,
+            reasoning,
+            audio_cost,
+            fee_cost,
             **static,
         )
         return cost, counts, prices
