@@ -108,7 +108,7 @@ def ledger_path(db_path: str | os.PathLike[str]) -> Path:
 def to_units(amount: Amount, unit: str, *, up: bool = True) -> int:
     """An amount as ledger units: tokens, or pico-USD rounded up (``up``) or down."""
     if unit != "usd":
-        return min(int(amount), MAX_UNITS)
+        return amount if type(amount) is int and amount < MAX_UNITS else min(int(amount), MAX_UNITS)
     rounding = ROUND_CEILING if up else ROUND_FLOOR
     return min(int((Decimal(amount) * USD_SCALE).to_integral_value(rounding)), MAX_UNITS)
 
@@ -447,7 +447,8 @@ class _Transaction:
 
     def __enter__(self) -> sqlite3.Connection:
         ledger = self._ledger
-        if not ledger._lock.acquire(timeout=ledger.timeout):
+        # Uncontended, a plain acquire is twice as fast as one with a timeout.
+        if not ledger._lock.acquire(False) and not ledger._lock.acquire(timeout=ledger.timeout):
             raise LedgerError(f"the ledger stayed busy in this process for {ledger.timeout:g} s")
         started = time.perf_counter()
         try:
