@@ -53,8 +53,9 @@ class Charge(NamedTuple):
     slot: Slot
     amount: Amount | None
     key: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    #: When the call was reserved: its calendar window is worked out from it when a
+    #: status or a refusal needs it (most calls need neither).
+    when: datetime | None = None
     #: ``amount`` in ledger units (0 when ``None``), converted once.
     need: int = 0
 
@@ -115,7 +116,6 @@ class Accounting:
         self, budget: Budget, key: str | None, wid: str, estimate: Estimate, now: datetime
     ) -> Charge:
         """The call's worst case against one budget."""
-        start, end = self._window(budget, now)
         amount: Amount | None
         if budget.unit == "tokens":
             amount = estimate.tokens
@@ -128,7 +128,7 @@ class Accounting:
         else:
             amount = None
         need = 0 if amount is None else to_units(amount, budget.unit)
-        return Charge(budget, self.slot(budget, key, wid, now), amount, key, start, end, need)
+        return Charge(budget, self.slot(budget, key, wid, now), amount, key, now, need)
 
     def _limit(self, budget: Budget) -> int:
         """A budget's limit in ledger units, rounded down (memoized: it never changes)."""
@@ -228,11 +228,11 @@ class Accounting:
             why,
         )
 
-    @staticmethod
     def _error(
-        c: Charge, spent: Amount, reserved: Amount, estimate: Amount, detail: str | None
+        self, c: Charge, spent: Amount, reserved: Amount, estimate: Amount, detail: str | None
     ) -> BudgetExceededError:
         budget = c.budget
+        end = None if c.when is None else self._window(budget, c.when)[1]
         return BudgetExceededError(
             scope=budget.scope.name,
             key=c.key,
@@ -243,19 +243,20 @@ class Accounting:
             estimate=estimate,
             unit=budget.unit,
             detail=detail,
-            resets_at=c.end if budget.window.kind == "calendar" else None,
+            resets_at=end if budget.window.kind == "calendar" else None,
         )
 
     def _status_of(self, c: Charge, seen: Seen | None) -> BudgetStatus:
         state = seen or Seen(0, 0)
         unit = c.budget.unit
+        start, end = (None, None) if c.when is None else self._window(c.budget, c.when)
         return _status(
             c.budget,
             c.key,
             from_units(state.spent, unit),
             from_units(state.reserved, unit),
-            c.start,
-            c.end,
+            start,
+            end,
         )
 
     # ------------------------------------------------------------------ settle

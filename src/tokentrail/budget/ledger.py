@@ -23,13 +23,14 @@ block later calls forever) and the holder's pid (holds of a dead process are dro
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
 
@@ -109,8 +110,8 @@ def to_units(amount: Amount, unit: str, *, up: bool = True) -> int:
     """An amount as ledger units: tokens, or pico-USD rounded up (``up``) or down."""
     if unit != "usd":
         return amount if type(amount) is int and amount < MAX_UNITS else min(int(amount), MAX_UNITS)
-    rounding = ROUND_CEILING if up else ROUND_FLOOR
-    return min(int((Decimal(amount) * USD_SCALE).to_integral_value(rounding)), MAX_UNITS)
+    scaled = (amount if type(amount) is Decimal else Decimal(amount)) * USD_SCALE
+    return min(math.ceil(scaled) if up else math.floor(scaled), MAX_UNITS)
 
 
 def from_units(units: int, unit: str) -> Amount:
@@ -271,7 +272,8 @@ class Ledger:
         for s in slots:
             params += (s.name, s.cutoff)
         row = con.execute(sql, params).fetchone()
-        return [Seen(row[i], row[i + 1], row[i + 2]) for i in range(0, len(row), 3)]
+        make = Seen._make
+        return [make(row[i : i + 3]) for i in range(0, len(row), 3)]
 
     def read(self, slots: Sequence[Slot], now: float) -> list[Seen]:
         """The buckets' current state (a snapshot; takes no write lock)."""
