@@ -324,7 +324,8 @@ class Accounting:
                 *self._window(c.budget, self._now()),
             )
             fired += [(c.budget, status) for _ in alerts.crossed(c.budget, fraction, old)]
-        alerts.emit(fired)
+        if fired:
+            alerts.emit(fired)
 
     def release(self, ident: str | None, slots: Sequence[Slot]) -> None:
         """Drop a reservation's holds. Never raises (the hold expires anyway)."""

@@ -324,8 +324,7 @@ class Ledger:
                 ok = fits(seen)
             if not ok:
                 return seen, False, expired
-            for slot in slots:
-                self._touch(con, slot)
+            self._touch(con, slots)
             pid = _PID
             con.executemany(
                 "INSERT OR REPLACE INTO holds VALUES (?, ?, ?, ?, ?)",
@@ -359,8 +358,7 @@ class Ledger:
                     [(slot.name, reservation) for slot, _ in charges],
                 )
             slots = [slot for slot, _ in charges]
-            for slot in slots:
-                self._touch(con, slot)
+            self._touch(con, slots)
             # No RETURNING: in SQLite 3.40 it costs about four times the upsert itself;
             # one read of every bucket after the writes gives spend and alert levels.
             con.executemany(
@@ -368,8 +366,7 @@ class Ledger:
                 "DO UPDATE SET amount = min(amount + excluded.amount, ?)",
                 [(slot.name, slot.slot, amount, MAX_UNITS) for slot, amount in charges],
             )
-            for slot in slots:
-                self._trim(con, slot)
+            self._trim(con, slots)
             after = self._seen(con, slots, now)
             for index, (slot, seen) in enumerate(zip(slots, after, strict=True)):
                 level = alert(index, seen.spent, seen.warned)
@@ -378,11 +375,14 @@ class Ledger:
                 out.append((seen.spent, seen.warned, max(level, seen.warned)))
         return out
 
-    def _trim(self, con: sqlite3.Connection, slot: Slot) -> None:
+    def _trim(self, con: sqlite3.Connection, slots: Sequence[Slot]) -> None:
         """Rolling buckets: drop minutes out of the window (once per minute is enough)."""
-        if slot.cutoff != ALL_SLOTS and self._trimmed.get(slot.name) != slot.cutoff:
-            self._trimmed[slot.name] = slot.cutoff
-            con.execute("DELETE FROM spend WHERE name = ? AND slot < ?", (slot.name, slot.cutoff))
+        for slot in slots:
+            if slot.cutoff != ALL_SLOTS and self._trimmed.get(slot.name) != slot.cutoff:
+                self._trimmed[slot.name] = slot.cutoff
+                con.execute(
+                    "DELETE FROM spend WHERE name = ? AND slot < ?", (slot.name, slot.cutoff)
+                )
 
     def release(self, reservation: str, slots: Sequence[Slot]) -> None:
         """Drop a reservation's holds in ``slots`` (the call never went out)."""
@@ -401,7 +401,7 @@ class Ledger:
         larger one is, too: nothing is counted twice.
         """
         with self._transaction() as con:
-            self._touch(con, slot)
+            self._touch(con, (slot,))
             for minute, amount in store.items():
                 if amount:
                     con.execute(
@@ -411,17 +411,19 @@ class Ledger:
                     )
             con.execute("UPDATE buckets SET synced = ? WHERE name = ?", (now, slot.name))
 
-    def _touch(self, con: sqlite3.Connection, slot: Slot) -> None:
-        """Create the bucket's row once (it lists the key and holds the alert level)."""
-        if slot.name in self._touched:
-            return
-        con.execute(
-            "INSERT OR IGNORE INTO buckets (name, expires) VALUES (?, ?)",
-            (slot.name, slot.expires),
-        )
-        if len(self._touched) > 50_000:
-            self._touched.clear()
-        self._touched.add(slot.name)
+    def _touch(self, con: sqlite3.Connection, slots: Sequence[Slot]) -> None:
+        """Create each bucket's row once (it lists the key and holds the alert level)."""
+        touched = self._touched
+        for slot in slots:
+            if slot.name in touched:
+                continue
+            con.execute(
+                "INSERT OR IGNORE INTO buckets (name, expires) VALUES (?, ?)",
+                (slot.name, slot.expires),
+            )
+            if len(touched) > 50_000:
+                touched.clear()
+            touched.add(slot.name)
 
     def close(self) -> None:
         """Close this process's connection (reopened on next use)."""
