@@ -15,12 +15,16 @@ budget (``preflight`` returns ``None``, ``capture`` still stores), and the media
 per-pair differences is reported; for ``cold``, the pair's other half also runs raw
 ``tiktoken`` on the same prompt, so the tokenizer's share is left out of the last row.
 
-Where the time goes (repeated prompt, two budgets; measured with callgrind, strace and raw
+Where the time goes (repeated prompt, two budgets; measured with py-spy, strace and raw
 SQLite loops): two write transactions per call (the hold must commit before the call
-leaves, the settle after it returns), 9 sqlite3 calls, and per call 12 ``fcntl`` lock
-calls and 6 ``pwrite64`` (WAL frames) in the kernel, about 15 us on a Firecracker VM;
-raw SQLite for the same statements is about 17 us (hold) + 23 us (settle). The rest is
-Python: matching, the estimate, charges, the decision and alert levels.
+leaves, the settle after it returns; the lead keeps the settle on the caller's thread, for
+alerts and crash semantics), 9 sqlite3 calls, and per call 12 ``fcntl`` lock calls (6 per
+transaction: SQLite's WAL read mark and write lock; the process lock in front of them
+serializes the threads sharing the one connection and costs no system call) and 6
+``pwrite64`` (WAL frames). Raw SQLite for the same statements is about 14 us (hold) + 17 us
+(settle) with 1 KiB pages and every bucket read in one row (16 + 22 us with 4 KiB pages and
+a row per bucket). The rest is Python: matching (memoized per call shape and window),
+the estimate (counts cached per text), charges, the decision and alert levels.
 ``synchronous=FULL`` would add an fsync per transaction (320 us against 9.5 us per
 commit here), so the ledger keeps ``NORMAL``.
 """

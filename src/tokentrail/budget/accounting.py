@@ -53,8 +53,9 @@ class Charge(NamedTuple):
     slot: Slot
     amount: Amount | None
     key: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    #: When the call was reserved: its calendar window is worked out from it when a
+    #: status or a refusal needs it (most calls need neither).
+    when: datetime | None = None
     #: ``amount`` in ledger units (0 when ``None``), converted once.
     need: int = 0
 
@@ -78,7 +79,7 @@ class Accounting:
     ) -> None:
         self.ledger = ledger
         self._spans = spans
-        self._names: dict[tuple[str, str, str, str, str | None], str] = {}
+        self._slots: dict[tuple[str, str, str, str, str | None], Slot] = {}
         self._limits: dict[int, int] = {}
         self.config = config
         self._store = store_path
@@ -94,26 +95,27 @@ class Accounting:
         """The ledger slot of (budget group, key, window id) for a call at ``when``."""
         window = budget.window
         ident = (budget.unit, budget.scope.name, window.name, wid, key)
-        name = self._names.get(ident)
-        if name is None:
-            if len(self._names) > 50_000:
-                self._names.clear()
-            name = self._names[ident] = json.dumps(list(ident))
+        found = self._slots.get(ident)
+        if found is None:
+            if len(self._slots) > 50_000:
+                self._slots.clear()
+            name = json.dumps(list(ident))
+            found = Slot(name)
+            if window.kind == "calendar":  # the window id names one period: its end is fixed
+                end = self._spans.span(window.name, when, budget.tz)[1]
+                found = Slot(name, expires=end.timestamp())
+            self._slots[ident] = found
         if window.kind == "rolling" and window.length is not None:
             # Whole minutes: keeping the partial oldest minute errs on the safe side.
-            return Slot(name, cutoff=minute_of(when - window.length), slot=minute_of(when))
-        if window.kind == "calendar":
-            end = self._spans.span(window.name, when, budget.tz)[1]
-            return Slot(name, expires=end.timestamp())
+            return Slot(found.name, cutoff=minute_of(when - window.length), slot=minute_of(when))
         if window.kind == "run":
-            return Slot(name, expires=when.timestamp() + 7 * 86400)
-        return Slot(name)
+            return Slot(found.name, expires=when.timestamp() + 7 * 86400)
+        return found
 
     def charge(
         self, budget: Budget, key: str | None, wid: str, estimate: Estimate, now: datetime
     ) -> Charge:
         """The call's worst case against one budget."""
-        start, end = self._window(budget, now)
         amount: Amount | None
         if budget.unit == "tokens":
             amount = estimate.tokens
@@ -126,7 +128,7 @@ class Accounting:
         else:
             amount = None
         need = 0 if amount is None else to_units(amount, budget.unit)
-        return Charge(budget, self.slot(budget, key, wid, now), amount, key, start, end, need)
+        return Charge(budget, self.slot(budget, key, wid, now), amount, key, now, need)
 
     def _limit(self, budget: Budget) -> int:
         """A budget's limit in ledger units, rounded down (memoized: it never changes)."""
@@ -158,7 +160,13 @@ class Accounting:
         found: list[tuple[list[Seen], BudgetExceededError | None]] = []
 
         def fits(seen: list[Seen]) -> bool:
-            error = self._refusal(charges, dict(zip(map(id, shared), seen, strict=True)), model)
+            if len(shared) == len(charges):  # the usual call: every charge is in the ledger
+                error = self._refusal(charges, seen, model)
+            else:
+                by_charge = dict(zip(map(id, shared), seen, strict=True))
+                error = self._refusal(
+                    charges, [by_charge.get(id(c), _NOTHING) for c in charges], model
+                )
             found[:] = [(seen, error)]
             return error is None and commit
 
@@ -187,16 +195,16 @@ class Accounting:
         return statuses, error, ([] if error else charges)
 
     def _refusal(
-        self, charges: list[Charge], seen: dict[int, Seen], model: str | None
+        self, charges: list[Charge], seen: list[Seen], model: str | None
     ) -> BudgetExceededError | None:
         """The refusal of the tightest budget that does not fit, or ``None``.
 
+        ``seen``: each charge's bucket as the transaction saw it, in the charges' order.
         Runs inside the ledger transaction for every call: integers only until a budget
         refuses (the error's amounts are converted then).
         """
         failures: list[tuple[float, Charge, Seen, str | None]] = []
-        for c in charges:
-            state = seen.get(id(c), _NOTHING)
+        for c, state in zip(charges, seen, strict=True):
             if c.amount is None:
                 failures.append((-1.0, c, state, _unpriced_detail(model)))
                 continue
@@ -220,11 +228,11 @@ class Accounting:
             why,
         )
 
-    @staticmethod
     def _error(
-        c: Charge, spent: Amount, reserved: Amount, estimate: Amount, detail: str | None
+        self, c: Charge, spent: Amount, reserved: Amount, estimate: Amount, detail: str | None
     ) -> BudgetExceededError:
         budget = c.budget
+        end = None if c.when is None else self._window(budget, c.when)[1]
         return BudgetExceededError(
             scope=budget.scope.name,
             key=c.key,
@@ -235,19 +243,20 @@ class Accounting:
             estimate=estimate,
             unit=budget.unit,
             detail=detail,
-            resets_at=c.end if budget.window.kind == "calendar" else None,
+            resets_at=end if budget.window.kind == "calendar" else None,
         )
 
     def _status_of(self, c: Charge, seen: Seen | None) -> BudgetStatus:
         state = seen or Seen(0, 0)
         unit = c.budget.unit
+        start, end = (None, None) if c.when is None else self._window(c.budget, c.when)
         return _status(
             c.budget,
             c.key,
             from_units(state.spent, unit),
             from_units(state.reserved, unit),
-            c.start,
-            c.end,
+            start,
+            end,
         )
 
     # ------------------------------------------------------------------ settle
@@ -315,7 +324,8 @@ class Accounting:
                 *self._window(c.budget, self._now()),
             )
             fired += [(c.budget, status) for _ in alerts.crossed(c.budget, fraction, old)]
-        alerts.emit(fired)
+        if fired:
+            alerts.emit(fired)
 
     def release(self, ident: str | None, slots: Sequence[Slot]) -> None:
         """Drop a reservation's holds. Never raises (the hold expires anyway)."""

@@ -16,6 +16,7 @@ import time
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from .. import estimate as est
 from .request import Estimate, GuardConfig, PreflightRequest
 
 if TYPE_CHECKING:
@@ -30,8 +31,6 @@ def estimate_call(
     request: PreflightRequest, config: GuardConfig, rates: RateCache, variant: str | None
 ) -> Estimate:
     """The worst case of ``request``: counted prompt + reply bound, priced at ``variant``."""
-    from .. import estimate as est
-
     model = None if request.model is None else str(request.model)
     if request.messages:
         prompt = est.count_message_tokens(request.messages, model, request.tools)
