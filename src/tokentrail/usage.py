@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from .frozen_init import dict_init
+
 __all__ = ["COUNT_FIELDS", "MAX_TOKENS", "Usage", "coerce_count", "subsets_fit"]
 
 logger = logging.getLogger("tokentrail")
@@ -139,7 +141,8 @@ _SUBSET_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 
 
-@dataclass(frozen=True, init=False)
+@dict_init
+@dataclass(frozen=True)
 class Usage:
     """Canonical token counts of one model call (or a sum of calls).
 
@@ -170,46 +173,6 @@ class Usage:
     estimated: bool = False
     #: Problems found while validating the counts (values clamped, coerced or dropped).
     issues: tuple[str, ...] = ()
-
-    def __init__(
-        self,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        cache_read_tokens: int = 0,
-        cache_write_tokens: int = 0,
-        cache_write_1h_tokens: int = 0,
-        input_audio_tokens: int = 0,
-        reasoning_tokens: int = 0,
-        output_audio_tokens: int = 0,
-        input_image_tokens: int = 0,
-        output_image_tokens: int = 0,
-        cache_read_audio_tokens: int = 0,
-        web_search_requests: int = 0,
-        input_video_tokens: int = 0,
-        estimated: bool = False,
-        issues: tuple[str, ...] = (),
-    ) -> None:
-        # Frozen: the fields go into the instance's dict in one call. The generated
-        # __init__ of a frozen dataclass calls object.__setattr__ once per field, which
-        # made building a Usage the dearest step of reading a usage_metadata (about 2x
-        # this; benchmarks/bench_langchain.py). No validation here: see from_counts.
-        self.__dict__.update(
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cache_read_tokens=cache_read_tokens,
-            cache_write_tokens=cache_write_tokens,
-            cache_write_1h_tokens=cache_write_1h_tokens,
-            input_audio_tokens=input_audio_tokens,
-            reasoning_tokens=reasoning_tokens,
-            output_audio_tokens=output_audio_tokens,
-            input_image_tokens=input_image_tokens,
-            output_image_tokens=output_image_tokens,
-            cache_read_audio_tokens=cache_read_audio_tokens,
-            web_search_requests=web_search_requests,
-            input_video_tokens=input_video_tokens,
-            estimated=estimated,
-            issues=issues,
-        )
 
     @classmethod
     def from_counts(
@@ -290,10 +253,6 @@ class Usage:
 
 
 _FIELD_SET = frozenset(COUNT_FIELDS)
-# The hand-written __init__ must take every field, in the fields' order.
-assert list(Usage.__init__.__code__.co_varnames[1 : len(fields(Usage)) + 1]) == [
-    f.name for f in fields(Usage)
-]
 assert {f.name for f in fields(Usage)} >= _FIELD_SET
 
 
