@@ -159,9 +159,10 @@ class Batches:
     def _migrate(self, session: _Session) -> None:
         """Migrate the file at the first batch, and again when it was deleted or replaced
         since (one query per batch tells: a new file has no schema)."""
-        if self._migrated and schema_version(session.con) == SCHEMA_VERSION:
+        version = schema_version(session.con) if self._migrated else None
+        if version == SCHEMA_VERSION:
             return
-        if self._migrated:
+        if version == 0:  # not a newer schema (migrate says that): a new, empty file
             logger.warning(
                 "tokentrail: %s was deleted or replaced while in use; a new database is "
                 "started there (the rows the old file held are not in it)",
