@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,6 @@ from tokentrail.estimate import count_message_tokens
 MSG = [{"role": "user", "content": "Say hello."}]
 PROMPT = count_message_tokens(MSG, "gpt-4o-mini")  # 10: 3 + "user" + "Say hello." + 3
 EST = PROMPT + 100  # worst case of request(): prompt + max_tokens
-
-
-@pytest.fixture
-def tracker(tmp_path: Path) -> Iterator[Tracker]:
-    t = Tracker(tmp_path / "usage.duckdb")
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 def request(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +30,6 @@ def _worst_case_responder(model: str = "gpt-4o-mini") -> Callable[[Received], Re
         return Reply(input_tokens=prompt, output_tokens=out, delay=0.01)
 
     return respond
-
-
-@pytest.fixture
-def tracker(tmp_path: Path) -> Iterator[Tracker]:
-    t = Tracker(tmp_path / "usage.duckdb")
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 @pytest.fixture

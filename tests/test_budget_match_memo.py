@@ -3,9 +3,7 @@ nor the budget set it was taken from (a new day, a budget added or removed)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -14,15 +12,6 @@ from tokentrail.budget import BudgetGuard, PreflightRequest
 from tokentrail.context import Attribution
 
 MSG = [{"role": "user", "content": "Say hello."}]
-
-
-@pytest.fixture
-def tracker(tmp_path: Path) -> Iterator[Tracker]:
-    t = Tracker(tmp_path / "usage.duckdb")
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 def request(t: Tracker, user: str = "u1") -> PreflightRequest:

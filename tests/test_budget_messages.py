@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -19,15 +18,6 @@ from tokentrail.budget import PreflightRequest
 from tokentrail.context import Attribution
 
 MSG = [{"role": "user", "content": "Summarize policy 7 of the handbook."}]
-
-
-@pytest.fixture
-def tracker(tmp_path: Path) -> Iterator[Tracker]:
-    t = Tracker(tmp_path / "usage.duckdb")
-    try:
-        yield t
-    finally:
-        t.close()
 
 
 def refusal(t: Tracker, max_tokens: int | None) -> BudgetExceededError:

@@ -13,7 +13,6 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -130,15 +129,6 @@ def test_restarts_with_a_notebook_holding_the_file_keep_the_spend(
 
 
 # ---------------------------------------------------------------------- in one process
-@pytest.fixture
-def tracker(tmp_path: Path) -> Iterator[Tracker]:
-    t = Tracker(tmp_path / "usage.duckdb")
-    try:
-        yield t
-    finally:
-        t.close()
-
-
 def test_an_unpriced_response_model_settles_at_the_request_models_price(
     tracker: Tracker, tmp_path: Path
 ) -> None:
