@@ -23,6 +23,7 @@ block later calls forever) and the holder's pid (holds of a dead process are dro
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import sqlite3
@@ -35,6 +36,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .amounts import Amount
+from .ledger_carry import carry, file_identity
+
+logger = logging.getLogger("tokentrail")
 
 __all__ = [
     "Ledger",
@@ -74,7 +78,17 @@ CREATE TABLE IF NOT EXISTS holds (
     pid INTEGER NOT NULL,
     PRIMARY KEY (name, reservation)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS carried (
+    source TEXT NOT NULL,
+    name TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    PRIMARY KEY (source, name, slot)
+) WITHOUT ROWID;
 """
+#: Seconds between checks that the ledger's path still names the file this process has
+#: open (a deleted data folder would otherwise split the processes between two ledgers).
+CHECK_FILE_EVERY = 1.0
 
 
 def _seen_sql(count: int) -> str:
@@ -156,6 +170,8 @@ class Ledger:
         self._lock = threading.Lock()
         self._con: sqlite3.Connection | None = None
         self._pid = -1
+        self._file: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
+        self._next_file_check = 0.0
         #: Seconds the last transaction waited for the write lock (the bounded wait).
         self.last_wait = 0.0
         #: Seconds between sweeps of expired holds (they stop counting at expiry anyway).
@@ -182,11 +198,17 @@ class Ledger:
 
     # ------------------------------------------------------------------ connection
     def _connection(self) -> sqlite3.Connection:
-        """The process's connection, opened on first use and again after a fork."""
+        """The process's connection, opened on first use, again after a fork, and again
+        when the file was deleted or replaced under it (see :meth:`_reopen_if_replaced`)."""
         # The pid as of the last fork (kept by the at-fork hook): os.getpid() is a system
         # call, about 2 us on a VM, and this runs in every transaction.
         if self._con is not None and self._pid == _PID:
-            return self._con
+            if self._file is None or time.monotonic() < self._next_file_check:
+                return self._con
+            return self._reopen_if_replaced(self._con)
+        return self._open()
+
+    def _open(self) -> sqlite3.Connection:
         target = ":memory:" if self.path is None else str(self.path)
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,14 +223,46 @@ class Ledger:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
             con.executescript(_SCHEMA)
+            self._file = None if self.path is None else file_identity(self.path)
         except BaseException:
             con.close()
             raise
+        self._next_file_check = time.monotonic() + CHECK_FILE_EVERY
         self._con, self._pid = con, _PID
         self._touched.clear()
         self._levels.clear()
         self._drop_dead_holders(con)
         self._drop_past_windows(con)
+        return con
+
+    def _reopen_if_replaced(self, old: sqlite3.Connection) -> sqlite3.Connection:
+        """The open connection, or a new one when the path now names another file.
+
+        A deleted data folder leaves this process writing to an unlinked file while a
+        process started after it makes a new, empty ledger: each would see only its own
+        spend. The open file keeps its inode while this connection holds it, so a new file
+        at the path always has another one. The old file's spend, holds and alert levels
+        are carried into the new one, once whichever process notices first (``carried``
+        names each source file), and this process goes on there.
+        """
+        self._next_file_check = time.monotonic() + CHECK_FILE_EVERY
+        assert self.path is not None and self._file is not None
+        try:
+            if file_identity(self.path) == self._file:
+                return old
+        except OSError:
+            pass  # gone: a new file is made at the path
+        source = f"{self._file[0]}:{self._file[1]}"
+        con = self._open()
+        try:
+            carry(old, con, source, _PID, MAX_UNITS)
+        finally:
+            old.close()
+        logger.warning(
+            "tokentrail: the budget ledger %s was deleted or replaced while in use; its "
+            "spend and reservations were carried into a new file there",
+            self.path,
+        )
         return con
 
     @staticmethod
