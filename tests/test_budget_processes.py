@@ -384,3 +384,28 @@ def test_threads_queueing_on_a_locked_ledger_each_wait_a_bounded_time(tracker: T
     # however many threads queue (not 8 x 0.3 s for the last one).
     assert max(waited for _, waited in results) < 2 * 0.3 + 0.5
     assert tracker.preflight(ask) is not None  # back to normal once the lock is gone
+
+
+def test_spend_the_ledger_could_not_take_is_counted_and_taken_in_from_the_store(
+    tracker: Tracker, caplog: pytest.LogCaptureFixture
+) -> None:
+    tracker.budget(tokens=10**6, per="day", scope="global", ledger_timeout=0.3, warn_at=None)
+    tracker.record(model=MODEL, usage={"input_tokens": 1})  # the ledger file exists now
+    holder = _lock_ledger(tracker.path)
+    try:
+        with caplog.at_level("WARNING", logger="tokentrail"):
+            tracker.record(model=MODEL, usage={"input_tokens": 100})
+            tracker.record(model=MODEL, usage={"input_tokens": 20})
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)
+    assert caplog.text.count("could not record spend") == 1
+    assert "this call's 100 tokens is missing" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tokentrail"):
+        tracker.record(model=MODEL, usage={"input_tokens": 3})
+    assert "2 call(s) settled while it could not (120 tokens)" in caplog.text
+    tracker.flush()
+    [status] = tracker.budget_status()
+    assert status.spent == 124  # the two unrecorded calls came back from the store

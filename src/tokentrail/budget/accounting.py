@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import BudgetExceededError
 from . import alerts
-from .amounts import Amount, zero
+from .amounts import Amount, format_amount, zero
 from .definition import Budget, fallback_price
 from .ledger import ALL_SLOTS, Ledger, LedgerError, Seen, Slot, from_units, to_units
 from .matching import Spans
@@ -89,6 +89,11 @@ class Accounting:
         self._sync_thread: threading.Thread | None = None
         self._sync_lock = threading.Lock()
         self._warned: set[str] = set()
+        # Spend the ledger could not take (it was unreachable): calls, and the most each
+        # unit's budgets would have charged per call, summed.
+        self._unrecorded_calls = 0
+        self._unrecorded: dict[str, Amount] = {}
+        self._unrecorded_buckets: set[str] = set()
 
     # ------------------------------------------------------------------ charges
     def slot(self, budget: Budget, key: str | None, wid: str, when: datetime) -> Slot:
@@ -307,8 +312,10 @@ class Accounting:
         try:
             results = self.ledger.settle(ident, units, level, time.time())
         except LedgerError as exc:
-            self._warn_once("settle", f"could not record spend in the budget ledger ({exc})")
+            self._unrecorded_spend(charges, exc)
             return
+        if self._unrecorded_calls:
+            self._ledger_back()
         fired: list[tuple[Budget, BudgetStatus]] = []
         for c, (spent, old, new) in zip(charges, results, strict=True):
             if new <= old:
@@ -450,6 +457,41 @@ class Accounting:
     def forget(self) -> None:
         """Forget when buckets were last synced (re-read from the store on next use)."""
         self._synced.clear()
+
+    def _unrecorded_spend(self, charges: Sequence[Charge], exc: Exception) -> None:
+        """A settlement the ledger did not take: counted and said once; its buckets read
+        the store again once the ledger is back (the call's row is there)."""
+        per_unit: dict[str, Amount] = {}
+        for c in charges:
+            unit = c.budget.unit
+            per_unit[unit] = max(per_unit.get(unit, zero(unit)), c.amount or zero(unit))
+            if len(self._unrecorded_buckets) < 50_000:
+                self._unrecorded_buckets.add(c.slot.name)
+        self._unrecorded_calls += 1
+        for name, amount in per_unit.items():
+            self._unrecorded[name] = self._unrecorded.get(name, zero(name)) + amount
+        spent = ", ".join(format_amount(a, u) for u, a in per_unit.items()) or "nothing"
+        self._warn_once(
+            "settle",
+            f"could not record spend in the budget ledger ({exc}); this call's {spent} is "
+            "missing from it until the budgets read the store again, which they do once "
+            "the ledger is back. Further failures are counted, not logged.",
+        )
+
+    def _ledger_back(self) -> None:
+        calls, lost = self._unrecorded_calls, self._unrecorded
+        self._unrecorded_calls, self._unrecorded = 0, {}
+        self._warned.discard("settle")
+        for name in self._unrecorded_buckets:
+            self._synced[name] = float("-inf")  # due: read the store (it has those calls)
+        self._unrecorded_buckets.clear()
+        spent = ", ".join(format_amount(a, u) for u, a in lost.items()) or "nothing"
+        logger.warning(
+            "tokentrail: the budget ledger records spend again; %d call(s) settled while it "
+            "could not (%s) are taken in from the store",
+            calls,
+            spent,
+        )
 
     # ------------------------------------------------------------------ warnings
     def warn_open(self, cause: str) -> None:
