@@ -201,7 +201,7 @@ class Ledger:
         """The process's connection, opened on first use, again after a fork, and again
         when the file was deleted or replaced under it (see :meth:`_reopen_if_replaced`)."""
         # The pid as of the last fork (kept by the at-fork hook): os.getpid() is a system
-        # call, about 2 us on a VM, and this runs in every transaction.
+        # call, and this runs in every transaction.
         if self._con is not None and self._pid == _PID:
             if self._file is None or time.monotonic() < self._next_file_check:
                 return self._con
@@ -217,8 +217,8 @@ class Ledger:
         )
         try:
             # Small pages for a new file: a commit writes each changed page to the WAL
-            # (about one per table a transaction touches), and 1 KiB frames commit about
-            # 1.3 us faster each than 4 KiB ones. Files already made keep their size.
+            # (about one per table a transaction touches), and 1 KiB frames commit faster
+            # than 4 KiB ones (bench_guard). Files already made keep their size.
             con.execute("PRAGMA page_size=1024")
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=NORMAL")
@@ -318,7 +318,7 @@ class Ledger:
     def _seen(con: sqlite3.Connection, slots: Sequence[Slot], now: float) -> list[Seen]:
         # One statement, one row for every bucket: each statement and each row costs a
         # round through the sqlite3 module (a VALUES table sorted back into the buckets'
-        # order cost 1 us more per call), and this runs twice on every call.
+        # order was slower), and this runs twice on every call.
         if not slots:
             return []
         sql = _SEEN[len(slots)] if len(slots) < len(_SEEN) else _seen_sql(len(slots))

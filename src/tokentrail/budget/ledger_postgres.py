@@ -186,8 +186,8 @@ class PostgresLedger(Ledger):
         """Run one of the call path's statements; its rows as text values (``bytes``).
 
         Through libpq (``con.pgconn``), prepared once per connection, parameters sent as
-        text: psycopg's adaptation, cursor and row machinery cost about 40 µs of CPU per
-        statement, a tenth of a guarded call's client CPU. Errors come out as psycopg's."""
+        text: psycopg's adaptation, cursor and row machinery were about a tenth of a guarded
+        call's client CPU (bench_postgres reports CPU per call). Errors come out as psycopg's."""
         import psycopg
         from psycopg import pq
 
