@@ -287,3 +287,30 @@ def test_record_with_a_cost_that_is_not_a_cost_keeps_the_row(tmp_path: Path) -> 
         rows = dict(con.execute("SELECT id, total_cost FROM usage").fetchall())
     assert set(rows) == set(ids)
     assert all(v == Decimal("0.00015") for v in rows.values())  # priced from the catalog
+
+
+def test_record_reads_iso_text_as_the_time_and_says_when_it_cannot(
+    tmp_path: Path, caplog: Any
+) -> None:
+    with Tracker(tmp_path / "usage.duckdb") as tracker:
+        given_ts = tracker.record(model="gpt-4o-mini", ts="2026-12-01T10:00:00Z")
+        assert given_ts.ts == datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
+        with caplog.at_level("WARNING", logger="tokentrail"):
+            before = datetime.now(timezone.utc)
+            unreadable = tracker.record(model="gpt-4o-mini", ts="yesterday-ish" * 10_000)
+        assert before <= unreadable.ts <= datetime.now(timezone.utc)  # stored as now
+        assert "is not a datetime or ISO 8601 text" in caplog.text
+        assert len(caplog.text) < 1_000  # the huge value is cut short in the warning
+
+
+def test_a_negative_reported_cost_is_ignored_with_a_warning(tmp_path: Path, caplog: Any) -> None:
+    db = tmp_path / "usage.duckdb"
+    with Tracker(db) as tracker:
+        for bad in (-1, "NaN", "abc"):
+            with caplog.at_level("WARNING", logger="tokentrail"):
+                caplog.clear()
+                rec = tracker.record(
+                    model="gpt-4o-mini", usage={"input_tokens": 1000}, reported_cost=bad
+                )
+            assert "is not an amount >= 0; ignored" in caplog.text, bad
+            assert rec.cost is not None and rec.cost.total == Decimal("0.00015")  # catalog

@@ -17,6 +17,7 @@ from .extract.response_info import search_context_variant
 from .pricing.types import Cost
 from .providers import infer_provider, normalize_provider
 from .records import Status, UsageRecord
+from .timeparse import parse_iso
 from .usage import COUNT_FIELDS, Usage
 
 __all__ = ["UNREADABLE_USAGE", "manual_record", "set_attribution"]
@@ -38,7 +39,7 @@ def manual_record(
     status: Status = "ok",
     error_type: Any = None,
     request_id: Any = None,
-    ts: datetime | None = None,
+    ts: datetime | str | None = None,
     streamed: bool = False,
     cost: Any = None,
     reported_cost: Any = None,
@@ -75,8 +76,8 @@ def manual_record(
         rec.run_id = _opt_str(run_id)
         rec.parent_run_id = _opt_str(parent_run_id)
         rec.trace_id = _opt_str(trace_id)
-        if isinstance(ts, datetime):
-            rec.ts = ts
+        if ts is not None:
+            rec.ts = _to_time(ts, rec.ts)
     except Exception as exc:
         logger.warning("tokentrail: record() got unusable arguments (%s); storing what it can", exc)
         rec = UsageRecord(
@@ -159,9 +160,35 @@ def _to_float(value: Any) -> float | None:
     try:
         result = float(value)
     except (TypeError, ValueError):
-        logger.warning("tokentrail: latency %r is not a number; ignored", value)
+        logger.warning("tokentrail: latency %s is not a number; ignored", _shown(value))
         return None
     return result if result == result and result not in (float("inf"), float("-inf")) else None
+
+
+def _to_time(value: Any, now: datetime) -> datetime:
+    """When the call started: a datetime (naive = UTC) or ISO 8601 text, else ``now``."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_iso(value)
+        except ValueError:
+            pass
+    logger.warning(
+        "tokentrail: record(ts=%s) is not a datetime or ISO 8601 text; the call is stored "
+        "at the time record() was called",
+        _shown(value),
+    )
+    return now
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut short: user input may be huge."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _valid_cost(cost: Any) -> Cost | None:
@@ -194,6 +221,12 @@ def _to_decimal(value: Decimal | float | str | None) -> Decimal | None:
     try:
         result = Decimal(str(value))
     except (ArithmeticError, ValueError, TypeError):
-        logger.warning("tokentrail: reported cost %r is not a number; ignored", value)
+        result = None
+    if result is None or not result.is_finite() or result < 0:
+        logger.warning(
+            "tokentrail: record(reported_cost=%s) is not an amount >= 0; ignored, the call "
+            "is priced from the catalog",
+            _shown(value),
+        )
         return None
-    return result if result.is_finite() and result >= 0 else None
+    return result

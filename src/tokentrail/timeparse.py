@@ -177,6 +177,12 @@ def parse_time(
     return _parse_iso(value.strip(), zone)
 
 
+def parse_iso(text: str, zone: tzinfo = timezone.utc) -> datetime:
+    """ISO 8601 text (``2026-12-05``, ``2026-12-05T10:00:00Z``, with an offset or naive,
+    read in ``zone``) as an aware UTC datetime; ``ValueError`` for anything else."""
+    return _parse_iso(text.strip(), zone)
+
+
 def _parse_iso(text: str, zone: tzinfo) -> datetime:
     candidate = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     try:
