@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic.dataclasses import dataclass
 
 from tokentrail.extract._access import get
 
@@ -78,3 +79,13 @@ def test_a_model_with_its_own_getattr_is_asked() -> None:
 def test_the_same_name_on_different_models_is_decided_per_class() -> None:
     assert get(_Strict(), "doubled") is None
     assert get(_Usage(prompt_tokens=1), "doubled") == 2
+
+
+@dataclass(slots=True)
+class _Slotted:
+    prompt_tokens: int = 3
+
+
+def test_a_pydantic_dataclass_without_dict_is_read_as_an_object() -> None:
+    assert get(_Slotted(), "prompt_tokens") == 3
+    assert get(_Slotted(), "missing_tokens") is None

@@ -14,6 +14,7 @@ import pytest
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ConfigDict
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from tests.sdk_payloads import chat_completion
 from tokentrail.integrations.llamaindex_identify import base_url, identify, model_name
@@ -86,6 +87,15 @@ def test_base_url_in_the_extra_keys_of_a_pydantic_client() -> None:
     client = _Endpoints(endpoint="https://e.example", api_base="https://extra.example")
     assert base_url(client) == "https://extra.example"  # api_base first, even as an extra
     assert base_url(_Endpoints(azure_endpoint="https://az.example")) == "https://az.example"
+
+
+@pydantic_dataclass(slots=True)
+class _SlottedClient:
+    endpoint: str = "https://slot.example"
+
+
+def test_base_url_of_a_pydantic_dataclass_client() -> None:
+    assert base_url(_SlottedClient()) == "https://slot.example"
 
 
 # ---------------------------------------------------------------------- usage at the end

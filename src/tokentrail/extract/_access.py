@@ -36,13 +36,17 @@ _MAX_FIELD_ONLY = 4096
 
 def _field_only(cls: type, name: str) -> bool:
     """True for a pydantic model whose class defines no ``name`` and no ``__getattr__`` of
-    its own: the attribute is then in the instance dictionaries or nowhere."""
+    its own: the attribute is then in the instance dictionaries or nowhere.
+
+    Pydantic dataclasses (which may have no ``__dict__``) are not models: read as objects.
+    """
     key = (cls, name)
     found = _FIELD_ONLY.get(key)
     if found is None:
         hook = next((k for k in cls.__mro__ if "__getattr__" in vars(k)), None)
         found = (
             hasattr(cls, "__pydantic_fields__")
+            and hasattr(cls, "__pydantic_extra__")  # a BaseModel, not a pydantic dataclass
             and not name.startswith("_")  # private attributes live elsewhere
             and not issubclass(cls, Mapping)
             and not hasattr(cls, name)

@@ -79,7 +79,7 @@ def base_url(instance: Any) -> str | None:
         return None
     fields = getattr(instance, "__dict__", None) or {}
     extra = getattr(instance, "__pydantic_extra__", None) or {}
-    pydantic = hasattr(type(instance), "__pydantic_fields__")
+    pydantic = hasattr(type(instance), "__pydantic_extra__")  # a model, not a dataclass
     for name in _URL_NAMES:
         if name in fields:
             value = fields[name]
@@ -93,11 +93,14 @@ def base_url(instance: Any) -> str | None:
 
 
 def _declared_urls(cls: type) -> tuple[str, ...] | None:
-    """The endpoint names a pydantic LLM class declares as fields (``None``: not pydantic)."""
+    """The endpoint names a pydantic model class declares as fields (``None``: not a model;
+    a pydantic dataclass, which may have no ``__dict__``, is not one)."""
     if cls in _DECLARED:
         return _DECLARED[cls]
     declared = getattr(cls, "__pydantic_fields__", None)
-    found = tuple(n for n in _URL_NAMES if n in declared) if isinstance(declared, Mapping) else None
+    found: tuple[str, ...] | None = None
+    if isinstance(declared, Mapping) and hasattr(cls, "__pydantic_extra__"):
+        found = tuple(n for n in _URL_NAMES if n in declared)
     if len(_DECLARED) < _MAX_MEMO:
         _DECLARED[cls] = found
     return found
