@@ -99,6 +99,38 @@ def test_the_service_tier_billed_is_the_price_variant(
     assert found is not None and found.price_variant == variant
 
 
+@pytest.mark.parametrize(
+    ("size", "variant"), [("high", "search_high"), ("medium", "search_medium"), ("low", None)]
+)
+def test_perplexity_search_context_size_in_the_usage_is_the_price_variant(
+    size: str, variant: str | None
+) -> None:
+    """Perplexity through the ``openai`` SDK: the size is an extra key of the SDK's usage."""
+    usage = {"prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200}
+    raw = ChatCompletion.model_validate(
+        chat_completion({**usage, "search_context_size": size}, model="sonar")
+    )
+    found = read_openai_response(raw, provider="perplexity")
+    assert found is not None and found.price_variant == variant
+
+
+def test_a_service_tier_in_the_usage_block_is_the_price_variant() -> None:
+    """Some compatible servers report the tier inside ``usage`` (an extra key there)."""
+    raw = ChatCompletion.model_validate(
+        chat_completion({**REFERENCE_USAGE, "service_tier": "flex"}, service_tier=None)
+    )
+    found = read_openai_response(raw)
+    assert found is not None and found.price_variant == "flex"
+
+
+def test_the_response_tier_wins_over_the_usage_block() -> None:
+    raw = ChatCompletion.model_validate(
+        chat_completion({**REFERENCE_USAGE, "service_tier": "flex"}, service_tier="priority")
+    )
+    found = read_openai_response(raw)
+    assert found is not None and found.price_variant == "priority"
+
+
 def test_the_last_chunk_of_a_stream_with_include_usage() -> None:
     chunk = ChatCompletionChunk.model_validate(
         {

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse
 from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ConfigDict
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from tests.sdk_payloads import chat_completion
 from tokentrail.integrations.llamaindex_identify import base_url, identify, model_name
@@ -63,6 +65,37 @@ def test_base_url_of_an_openai_llm_and_of_other_objects() -> None:
     assert base_url(SimpleNamespace(base_url="")) is None
     assert base_url(object()) is None
     assert base_url(None) is None
+
+
+class _Endpoints(BaseModel):
+    """A pydantic client declaring two endpoint fields and accepting extra keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+    endpoint: str | None = None
+    base_url: str | None = None
+
+
+def test_base_url_of_a_pydantic_client_follows_the_names_order() -> None:
+    assert base_url(_Endpoints(endpoint="https://e.example")) == "https://e.example"
+    both = _Endpoints(endpoint="https://e.example", base_url="https://b.example")
+    assert base_url(both) == "https://b.example"  # base_url comes before endpoint
+    assert base_url(_Endpoints(base_url="")) is None
+
+
+def test_base_url_in_the_extra_keys_of_a_pydantic_client() -> None:
+    client = _Endpoints(endpoint="https://e.example", api_base="https://extra.example")
+    assert base_url(client) == "https://extra.example"  # api_base first, even as an extra
+    assert base_url(_Endpoints(azure_endpoint="https://az.example")) == "https://az.example"
+
+
+@pydantic_dataclass(slots=True)
+class _SlottedClient:
+    endpoint: str = "https://slot.example"
+
+
+def test_base_url_of_a_pydantic_dataclass_client() -> None:
+    assert base_url(_SlottedClient()) == "https://slot.example"
 
 
 # ---------------------------------------------------------------------- usage at the end

@@ -28,12 +28,51 @@ def is_record(obj: Any) -> bool:
     return obj is not None and not isinstance(obj, _SCALARS) and not callable(obj)
 
 
+#: Per (class, name): can ``name`` of an instance only be a pydantic field or extra key?
+#: (Classes and names are few; the bound guards against generated ones.)
+_FIELD_ONLY: dict[tuple[type, str], bool] = {}
+_MAX_FIELD_ONLY = 4096
+
+
+def _field_only(cls: type, name: str) -> bool:
+    """True for a pydantic model whose class defines no ``name`` and no ``__getattr__`` of
+    its own: the attribute is then in the instance dictionaries or nowhere.
+
+    Pydantic dataclasses (which may have no ``__dict__``) are not models: read as objects.
+    """
+    key = (cls, name)
+    found = _FIELD_ONLY.get(key)
+    if found is None:
+        hook = next((k for k in cls.__mro__ if "__getattr__" in vars(k)), None)
+        found = (
+            hasattr(cls, "__pydantic_fields__")
+            and hasattr(cls, "__pydantic_extra__")  # a BaseModel, not a pydantic dataclass
+            and not name.startswith("_")  # private attributes live elsewhere
+            and not issubclass(cls, Mapping)
+            and not hasattr(cls, name)
+            and (hook is None or hook.__module__ == "pydantic.main")
+        )
+        if len(_FIELD_ONLY) < _MAX_FIELD_ONLY:
+            _FIELD_ONLY[key] = found
+    return found
+
+
 def get(obj: Any, name: str) -> Any:
     """``obj[name]`` for a mapping, ``obj.name`` otherwise; ``None`` when absent or unreadable."""
     if type(obj) is dict:  # decoded JSON and TypedDicts: the common case, kept fast
         return obj.get(name)
     if obj is None or isinstance(obj, _SCALARS):
         return None
+    if _field_only(type(obj), name):
+        # An SDK model: a field or extra key, read without the ``__getattr__`` that raises
+        # (and is caught) for every field the response does not carry.
+        fields = obj.__dict__
+        if name in fields:
+            value = fields[name]
+        else:
+            extra = getattr(obj, "__pydantic_extra__", None)
+            value = extra.get(name) if extra else None
+        return None if callable(value) else value
     try:
         if isinstance(obj, Mapping):
             return obj.get(name)

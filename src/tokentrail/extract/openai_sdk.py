@@ -90,18 +90,34 @@ def read_openai_response(
     try:
         served = text_or_none(_field(raw, "model"))
         block = _field(raw, "usage")
-        tier = _field(raw, "service_tier")
-        if tier is None and block is not None and hasattr(block, "__pydantic_extra__"):
-            tier = _field(block, "service_tier")  # some compatible servers put it there
         usage = (
             None
             if block is None
             else from_openai_usage(block, provider=provider, model=served or model)
         )
-        variant = price_variant(tier) or search_context_variant(block)
+        variant = _variant(_field(raw, "service_tier"), block)
         return ResponseInfo(served, text_or_none(_field(raw, "id")), variant, usage)
     except Exception:  # a response we cannot read is a response without information
         return None
+
+
+def _variant(tier: Any, block: Any) -> str | None:
+    """The price variant of the response's service ``tier``, else of its usage ``block``.
+
+    Some compatible servers put the tier in the usage block, and Perplexity its search
+    context size: the SDK's usage class declares neither, so they are extra keys there.
+    """
+    if block is None:
+        return price_variant(tier)
+    if _is_sdk_class(type(block), _USAGES):
+        block = block.__pydantic_extra__
+        if not block:
+            return price_variant(tier)  # the usual case: nothing more in the block
+        if tier is None:
+            tier = block.get("service_tier")
+    elif tier is None and hasattr(block, "__pydantic_extra__"):
+        tier = _field(block, "service_tier")
+    return price_variant(tier) or search_context_variant(block)
 
 
 def from_openai_usage(
