@@ -32,6 +32,26 @@ _Resolved = tuple[Decimal | None, ...]
 _RatesKey = tuple[int, int, str | None, int | None, int | None]
 
 
+# The money columns of a ``Cost`` in its field order, and the column each leaf of
+# ``LEAVES`` is billed in: images and video have no column of their own (they are input
+# and output), audio in and out share one, the fees share one.
+_MONEY_ORDER = ("input", "cache_read", "cache_write", "output", "reasoning", "audio", "fee")
+_LEAF_MONEY = {
+    "cache_write_1h": "cache_write",
+    "input_audio": "audio",
+    "output_audio": "audio",
+    "input_image": "input",
+    "output_image": "output",
+    "cache_read_audio": "cache_read",
+    "input_video": "input",
+    "request": "fee",
+    "web_search": "fee",
+}
+_LEAF_COLUMNS: tuple[int, ...] = tuple(
+    _MONEY_ORDER.index(_LEAF_MONEY.get(leaf, leaf)) for leaf in LEAVES
+)
+
+
 def _first_match(models: ProviderModels | None, names: Sequence[str]) -> ModelEntry | None:
     """The entry of ``models`` matching the first of ``names`` that matches one."""
     if models is not None:
@@ -394,34 +414,17 @@ class Pricer:
         """Bill each leaf of ``usage`` once at ``entry``'s prices in force ``at``."""
         counts = leaf_counts(usage)
         prices, static = self._rates(entry, usage.input_tokens, at, variant, strict)
-        leaf = [_ZERO if not n or p is None else p * n for n, p in zip(counts, prices, strict=True)]
-        text_in, read, write_5m, write_1h, audio_in, text_out, reasoning, audio_out = leaf[:8]
-        image_in, image_out, read_audio, video_in, request, searches = leaf[8:]
-        # Images and video have no money column of their own: they are input and output.
-        input_cost = text_in + image_in + video_in
-        cache_read_cost = read + read_audio
-        cache_write_cost = write_5m + write_1h
-        output_cost = text_out + image_out
-        audio_cost = audio_in + audio_out
-        fee_cost = request + searches
-        cost = Cost(
-            # Every leaf once: the columns add up to the total (exactly: Decimal sums).
-            input_cost
-            + cache_read_cost
-            + cache_write_cost
-            + output_cost
-            + reasoning
-            + audio_cost
-            + fee_cost,
-            input_cost,
-            cache_read_cost,
-            cache_write_cost,
-            output_cost,
-            reasoning,
-            audio_cost,
-            fee_cost,
-            **static,
-        )
+        # Most leaves of a call are zero (no images, audio, fees...): only the others are
+        # billed and added, into their money column and the total (exact: Decimal sums).
+        money = [_ZERO] * len(_MONEY_ORDER)
+        total = _ZERO
+        for n, p, column in zip(counts, prices, _LEAF_COLUMNS, strict=True):
+            if n and p is not None:
+                billed = p * n
+                money[column] = billed if money[column] is _ZERO else money[column] + billed
+                total = billed if total is _ZERO else total + billed
+        input_cost, read, write, output, reasoning, audio, fee = money
+        cost = Cost(total, input_cost, read, write, output, reasoning, audio, fee, **static)
         return cost, counts, prices
 
     def _rates(
