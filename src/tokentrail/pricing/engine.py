@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -50,6 +51,11 @@ _LEAF_MONEY = {
 _LEAF_COLUMNS: tuple[int, ...] = tuple(
     _MONEY_ORDER.index(_LEAF_MONEY.get(leaf, leaf)) for leaf in LEAVES
 )
+# A ``Cost`` is built from positions (cheaper than names): the total, the money columns,
+# then the fields a call's rates decide (memoized with them, in this order).
+_COST_FIELDS = tuple(f.name for f in fields(Cost))
+assert _COST_FIELDS[: 1 + len(_MONEY_ORDER)] == ("total", *(f"{m}_cost" for m in _MONEY_ORDER))
+_STATIC_FIELDS = _COST_FIELDS[1 + len(_MONEY_ORDER) :]
 
 
 def _first_match(models: ProviderModels | None, names: Sequence[str]) -> ModelEntry | None:
@@ -111,7 +117,7 @@ class Pricer:
         self._lock = threading.RLock()
         self._lookups: dict[tuple[str, str | None], ModelEntry | None] = {}
         # see _RatesKey -> (per-token prices, the Cost fields that are not money)
-        self._resolved: dict[_RatesKey, tuple[_Resolved, dict[str, Any]]] = {}
+        self._resolved: dict[_RatesKey, tuple[_Resolved, tuple[Any, ...]]] = {}
         self._overrides: dict[str | None, ProviderModels] = {}
         self._override_specs: dict[tuple[str | None, str], dict[str, Any]] = {}
         self._warned: set[str] = set()
@@ -424,7 +430,7 @@ class Pricer:
                 money[column] = billed if money[column] is _ZERO else money[column] + billed
                 total = billed if total is _ZERO else total + billed
         input_cost, read, write, output, reasoning, audio, fee = money
-        cost = Cost(total, input_cost, read, write, output, reasoning, audio, fee, **static)
+        cost = Cost(total, input_cost, read, write, output, reasoning, audio, fee, *static)
         return cost, counts, prices
 
     def _rates(
@@ -434,8 +440,9 @@ class Pricer:
         at: datetime | date | str | None,
         variant: str | None,
         strict: bool,
-    ) -> tuple[_Resolved, dict[str, Any]]:
-        """The per-token price of each leaf and the ``Cost`` fields that are not money.
+    ) -> tuple[_Resolved, tuple[Any, ...]]:
+        """The per-token price of each leaf and the ``Cost`` fields that are not money
+        (in ``_STATIC_FIELDS`` order).
 
         Memoized per entry, period, variant and tier: most calls repeat a few models.
         """
@@ -476,7 +483,7 @@ class Pricer:
         }
         if len(self._resolved) > _CACHE_LIMIT:
             self._resolved.clear()
-        resolved = self._resolved[key] = (per_token, static)
+        resolved = self._resolved[key] = (per_token, tuple(static[f] for f in _STATIC_FIELDS))
         return resolved
 
     def _variant(
