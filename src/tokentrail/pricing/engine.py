@@ -26,6 +26,7 @@ logger = logging.getLogger("tokentrail")
 
 _ZERO = Decimal(0)
 _CACHE_LIMIT = 20_000
+_HASHABLE = (str, type(None))
 # Each leaf's price per token (None: no price along its fallback chain).
 _Resolved = tuple[Decimal | None, ...]
 # (id of the entry, price period index, variant applied, tier, variant tier): what decides
@@ -116,6 +117,7 @@ class Pricer:
         self.catalog = catalog or Catalog()
         self._lock = threading.RLock()
         self._lookups: dict[tuple[str, str | None], ModelEntry | None] = {}
+        self._matches: dict[tuple[Any, Any], tuple[str | None, bool, ModelEntry | None]] = {}
         # see _RatesKey -> (per-token prices, the Cost fields that are not money)
         self._resolved: dict[_RatesKey, tuple[_Resolved, tuple[Any, ...]]] = {}
         self._overrides: dict[str | None, ProviderModels] = {}
@@ -227,6 +229,7 @@ class Pricer:
         models.entries = [e for e in models.entries if e.id != entry.id]
         models.add(entry, first=True)
         self._lookups.clear()
+        self._matches.clear()
         self._resolved.clear()
 
     def clear_overrides(self) -> None:
@@ -235,6 +238,7 @@ class Pricer:
             self._overrides.clear()
             self._override_specs.clear()
             self._lookups.clear()
+            self._matches.clear()
             self._resolved.clear()
 
     def _load_env(self) -> None:
@@ -358,12 +362,11 @@ class Pricer:
         strict: bool,
         usage_fields: Mapping[str, Any],
     ) -> Cost | None:
-        pid = normalize_provider(provider)
+        pid, local, entry = self._match(model, provider)
         if reported_cost is not None:
             return self._reported(model, pid, reported_cost)
-        if pid is not None and pid in self.catalog.local_providers():
+        if local:
             return self.zero_cost(model, pid)
-        entry = self.find(model, pid) if model else None
         if entry is None:
             if strict:
                 raise UnknownModelError(str(model), pid)
@@ -378,6 +381,24 @@ class Pricer:
             return None
         counts = _as_usage(usage, usage_fields)
         return self._price(entry, counts, at, variant, strict)[0]
+
+    def _match(
+        self, model: str | None, provider: str | None
+    ) -> tuple[str | None, bool, ModelEntry | None]:
+        """The provider id, whether it is priced at 0 (local) and the entry pricing ``model``."""
+        try:  # memoized per argument pair (cleared with the overrides): calls repeat a few
+            return self._matches[(model, provider)]
+        except (KeyError, TypeError):  # TypeError: an unhashable argument, not memoized
+            pass
+        pid = normalize_provider(provider)
+        local = pid is not None and pid in self.catalog.local_providers()
+        entry = self.find(model, pid) if model and not local else None
+        match = (pid, local, entry)
+        if type(provider) in _HASHABLE and type(model) in _HASHABLE:
+            if len(self._matches) > _CACHE_LIMIT:
+                self._matches.clear()
+            self._matches[(model, provider)] = match
+        return match
 
     def explain(
         self,
