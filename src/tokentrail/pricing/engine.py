@@ -6,6 +6,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import date, datetime, time, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -25,11 +26,37 @@ logger = logging.getLogger("tokentrail")
 
 _ZERO = Decimal(0)
 _CACHE_LIMIT = 20_000
+_HASHABLE = (str, type(None))
 # Each leaf's price per token (None: no price along its fallback chain).
 _Resolved = tuple[Decimal | None, ...]
 # (id of the entry, price period index, variant applied, tier, variant tier): what decides
 # the rates of a call; calls repeat a few models, so the rates are worked out once per key.
 _RatesKey = tuple[int, int, str | None, int | None, int | None]
+
+
+# The money columns of a ``Cost`` in its field order, and the column each leaf of
+# ``LEAVES`` is billed in: images and video have no column of their own (they are input
+# and output), audio in and out share one, the fees share one.
+_MONEY_ORDER = ("input", "cache_read", "cache_write", "output", "reasoning", "audio", "fee")
+_LEAF_MONEY = {
+    "cache_write_1h": "cache_write",
+    "input_audio": "audio",
+    "output_audio": "audio",
+    "input_image": "input",
+    "output_image": "output",
+    "cache_read_audio": "cache_read",
+    "input_video": "input",
+    "request": "fee",
+    "web_search": "fee",
+}
+_LEAF_COLUMNS: tuple[int, ...] = tuple(
+    _MONEY_ORDER.index(_LEAF_MONEY.get(leaf, leaf)) for leaf in LEAVES
+)
+# A ``Cost`` is built from positions (cheaper than names): the total, the money columns,
+# then the fields a call's rates decide (memoized with them, in this order).
+_COST_FIELDS = tuple(f.name for f in fields(Cost))
+assert _COST_FIELDS[: 1 + len(_MONEY_ORDER)] == ("total", *(f"{m}_cost" for m in _MONEY_ORDER))
+_STATIC_FIELDS = _COST_FIELDS[1 + len(_MONEY_ORDER) :]
 
 
 def _first_match(models: ProviderModels | None, names: Sequence[str]) -> ModelEntry | None:
@@ -90,8 +117,9 @@ class Pricer:
         self.catalog = catalog or Catalog()
         self._lock = threading.RLock()
         self._lookups: dict[tuple[str, str | None], ModelEntry | None] = {}
+        self._matches: dict[tuple[Any, Any], tuple[str | None, bool, ModelEntry | None]] = {}
         # see _RatesKey -> (per-token prices, the Cost fields that are not money)
-        self._resolved: dict[_RatesKey, tuple[_Resolved, dict[str, Any]]] = {}
+        self._resolved: dict[_RatesKey, tuple[_Resolved, tuple[Any, ...]]] = {}
         self._overrides: dict[str | None, ProviderModels] = {}
         self._override_specs: dict[tuple[str | None, str], dict[str, Any]] = {}
         self._warned: set[str] = set()
@@ -201,6 +229,7 @@ class Pricer:
         models.entries = [e for e in models.entries if e.id != entry.id]
         models.add(entry, first=True)
         self._lookups.clear()
+        self._matches.clear()
         self._resolved.clear()
 
     def clear_overrides(self) -> None:
@@ -209,6 +238,7 @@ class Pricer:
             self._overrides.clear()
             self._override_specs.clear()
             self._lookups.clear()
+            self._matches.clear()
             self._resolved.clear()
 
     def _load_env(self) -> None:
@@ -332,12 +362,11 @@ class Pricer:
         strict: bool,
         usage_fields: Mapping[str, Any],
     ) -> Cost | None:
-        pid = normalize_provider(provider)
+        pid, local, entry = self._match(model, provider)
         if reported_cost is not None:
             return self._reported(model, pid, reported_cost)
-        if pid is not None and pid in self.catalog.local_providers():
+        if local:
             return self.zero_cost(model, pid)
-        entry = self.find(model, pid) if model else None
         if entry is None:
             if strict:
                 raise UnknownModelError(str(model), pid)
@@ -352,6 +381,24 @@ class Pricer:
             return None
         counts = _as_usage(usage, usage_fields)
         return self._price(entry, counts, at, variant, strict)[0]
+
+    def _match(
+        self, model: str | None, provider: str | None
+    ) -> tuple[str | None, bool, ModelEntry | None]:
+        """The provider id, whether it is priced at 0 (local) and the entry pricing ``model``."""
+        try:  # memoized per argument pair (cleared with the overrides): calls repeat a few
+            return self._matches[(model, provider)]
+        except (KeyError, TypeError):  # TypeError: an unhashable argument, not memoized
+            pass
+        pid = normalize_provider(provider)
+        local = pid is not None and pid in self.catalog.local_providers()
+        entry = self.find(model, pid) if model and not local else None
+        match = (pid, local, entry)
+        if type(provider) in _HASHABLE and type(model) in _HASHABLE:
+            if len(self._matches) > _CACHE_LIMIT:
+                self._matches.clear()
+            self._matches[(model, provider)] = match
+        return match
 
     def explain(
         self,
@@ -394,34 +441,17 @@ class Pricer:
         """Bill each leaf of ``usage`` once at ``entry``'s prices in force ``at``."""
         counts = leaf_counts(usage)
         prices, static = self._rates(entry, usage.input_tokens, at, variant, strict)
-        leaf = [_ZERO if not n or p is None else p * n for n, p in zip(counts, prices, strict=True)]
-        text_in, read, write_5m, write_1h, audio_in, text_out, reasoning, audio_out = leaf[:8]
-        image_in, image_out, read_audio, video_in, request, searches = leaf[8:]
-        # Images and video have no money column of their own: they are input and output.
-        input_cost = text_in + image_in + video_in
-        cache_read_cost = read + read_audio
-        cache_write_cost = write_5m + write_1h
-        output_cost = text_out + image_out
-        audio_cost = audio_in + audio_out
-        fee_cost = request + searches
-        cost = Cost(
-            # Every leaf once: the columns add up to the total (exactly: Decimal sums).
-            input_cost
-            + cache_read_cost
-            + cache_write_cost
-            + output_cost
-            + reasoning
-            + audio_cost
-            + fee_cost,
-            input_cost,
-            cache_read_cost,
-            cache_write_cost,
-            output_cost,
-            reasoning,
-            audio_cost,
-            fee_cost,
-            **static,
-        )
+        # Most leaves of a call are zero (no images, audio, fees...): only the others are
+        # billed and added, into their money column and the total (exact: Decimal sums).
+        money = [_ZERO] * len(_MONEY_ORDER)
+        total = _ZERO
+        for n, p, column in zip(counts, prices, _LEAF_COLUMNS, strict=True):
+            if n and p is not None:
+                billed = p * n
+                money[column] = billed if money[column] is _ZERO else money[column] + billed
+                total = billed if total is _ZERO else total + billed
+        input_cost, read, write, output, reasoning, audio, fee = money
+        cost = Cost(total, input_cost, read, write, output, reasoning, audio, fee, *static)
         return cost, counts, prices
 
     def _rates(
@@ -431,8 +461,9 @@ class Pricer:
         at: datetime | date | str | None,
         variant: str | None,
         strict: bool,
-    ) -> tuple[_Resolved, dict[str, Any]]:
-        """The per-token price of each leaf and the ``Cost`` fields that are not money.
+    ) -> tuple[_Resolved, tuple[Any, ...]]:
+        """The per-token price of each leaf and the ``Cost`` fields that are not money
+        (in ``_STATIC_FIELDS`` order).
 
         Memoized per entry, period, variant and tier: most calls repeat a few models.
         """
@@ -473,7 +504,7 @@ class Pricer:
         }
         if len(self._resolved) > _CACHE_LIMIT:
             self._resolved.clear()
-        resolved = self._resolved[key] = (per_token, static)
+        resolved = self._resolved[key] = (per_token, tuple(static[f] for f in _STATIC_FIELDS))
         return resolved
 
     def _variant(
