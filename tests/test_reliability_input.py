@@ -314,3 +314,22 @@ def test_a_negative_reported_cost_is_ignored_with_a_warning(tmp_path: Path, capl
                 )
             assert "is not an amount >= 0; ignored" in caplog.text, bad
             assert rec.cost is not None and rec.cost.total == Decimal("0.00015")  # catalog
+
+
+def test_unknown_model_warnings_are_cut_short_and_capped(caplog: Any) -> None:
+    from tokentrail.pricing.engine import _MAX_WARNINGS, Pricer
+
+    pricer = Pricer()
+    usage = Usage(input_tokens=10, output_tokens=1)
+    with caplog.at_level("WARNING", logger="tokentrail"):
+        assert pricer.cost("made-up-model-" + "x" * 100_000, usage=usage) is None
+    assert "no price known" in caplog.text
+    assert len(caplog.text) < 1_000  # the generated name is cut short
+
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="tokentrail"):
+        for n in range(_MAX_WARNINGS + 500):  # a model name generated per call
+            assert pricer.cost(f"made-up-{n}", usage=usage) is None
+    unknown = [r for r in caplog.records if "no price known" in r.getMessage()]
+    assert len(unknown) == _MAX_WARNINGS  # the first one above counted too
+    assert "no more are logged" in caplog.records[-1].getMessage()

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["ESTIMATED_CAUSES", "count", "money", "money_digits", "percent"]
+__all__ = ["ESTIMATED_CAUSES", "count", "money", "money_digits", "percent", "shown"]
 
 #: Why a call's token counts are estimated, for the notes under reports that mark them.
 ESTIMATED_CAUSES = (
@@ -58,3 +58,13 @@ def count(value: Any) -> str:
 def percent(value: Any, digits: int = 1) -> str:
     """A ratio (0.25) as ``25.0%``; ``—`` when unknown."""
     return "—" if _missing(value) else f"{float(value) * 100:.{digits}f}%"
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for warnings about user input (which
+    may be huge, or have a ``__repr__`` that raises)."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

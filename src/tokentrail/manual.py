@@ -14,6 +14,7 @@ from typing import Any
 
 from .extract import extract_usage
 from .extract.response_info import search_context_variant
+from .formatting import shown
 from .pricing.types import Cost
 from .providers import infer_provider, normalize_provider
 from .records import Status, UsageRecord
@@ -160,7 +161,7 @@ def _to_float(value: Any) -> float | None:
     try:
         result = float(value)
     except (TypeError, ValueError):
-        logger.warning("tokentrail: latency %s is not a number; ignored", _shown(value))
+        logger.warning("tokentrail: latency %s is not a number; ignored", shown(value))
         return None
     return result if result == result and result not in (float("inf"), float("-inf")) else None
 
@@ -177,18 +178,9 @@ def _to_time(value: Any, now: datetime) -> datetime:
     logger.warning(
         "tokentrail: record(ts=%s) is not a datetime or ISO 8601 text; the call is stored "
         "at the time record() was called",
-        _shown(value),
+        shown(value),
     )
     return now
-
-
-def _shown(value: Any) -> str:
-    """``repr(value)``, cut short: user input may be huge."""
-    try:
-        text = repr(value)
-    except Exception:
-        return f"<unprintable {type(value).__name__}>"
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _valid_cost(cost: Any) -> Cost | None:
@@ -226,7 +218,7 @@ def _to_decimal(value: Decimal | float | str | None) -> Decimal | None:
         logger.warning(
             "tokentrail: record(reported_cost=%s) is not an amount >= 0; ignored, the call "
             "is priced from the catalog",
-            _shown(value),
+            shown(value),
         )
         return None
     return result

@@ -255,7 +255,7 @@ class Tracker:
         status: Status = "ok",
         error_type: str | None = None,
         request_id: str | None = None,
-        ts: datetime | None = None,
+        ts: datetime | str | None = None,
         streamed: bool = False,
         estimated: bool = False,
         cost: Cost | None = None,
@@ -273,6 +273,11 @@ class Tracker:
         LangChain ``usage_metadata`` dict. Usage it cannot read logs one warning and
         stores the call with an unknown cost (zero counts would claim it cost $0). The provider is
         inferred from the model name when not given.
+
+        ``ts`` is a :class:`~datetime.datetime` (naive means UTC) or ISO 8601 text; one it
+        cannot use logs a warning and the call is stored at the current time.
+        ``reported_cost`` (the provider's own figure, USD) that is not a non-negative number
+        logs a warning and the call is priced from the catalog.
         """
         rec = manual_record(
             model,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PricingError, UnknownModelError
+from ..formatting import shown
 from ..providers import normalize_provider, provider_from_model
 from ..usage import Usage
 from .catalog import Catalog, ModelEntry, PriceTable, ProviderModels, entry_from_spec
@@ -26,6 +27,8 @@ logger = logging.getLogger("tokentrail")
 
 _ZERO = Decimal(0)
 _CACHE_LIMIT = 20_000
+# Distinct pricing warnings logged per process (model names can be generated per call).
+_MAX_WARNINGS = 1000
 _HASHABLE = (str, type(None))
 # Each leaf's price per token (None: no price along its fallback chain).
 _Resolved = tuple[Decimal | None, ...]
@@ -348,7 +351,7 @@ class Pricer:
                 if isinstance(exc, PricingError):
                     raise
                 raise PricingError(f"cannot price {model!r}: {exc}") from exc
-            logger.warning("tokentrail: cannot price model %r: %s", model, exc)
+            logger.warning("tokentrail: cannot price model %s: %s", shown(model), exc)
             return None
 
     def _cost(
@@ -372,11 +375,11 @@ class Pricer:
                 raise UnknownModelError(str(model), pid)
             self._warn_once(
                 f"model:{model}",
-                "tokentrail: no price known for model %r (provider %r); its cost is left "
+                "tokentrail: no price known for model %s (provider %s); its cost is left "
                 "unknown. Add it with tokentrail.pricing.register(...) or a "
                 "TOKENTRAIL_PRICING file.",
-                model,
-                pid,
+                shown(model),
+                shown(pid),
             )
             return None
         counts = _as_usage(usage, usage_fields)
@@ -521,9 +524,9 @@ class Pricer:
                 )
             self._warn_once(
                 f"variant:{entry.id}:{variant}",
-                "tokentrail: model %r has no %r price; priced at the standard rate",
+                "tokentrail: model %r has no %s price; priced at the standard rate",
                 entry.id,
-                variant,
+                shown(variant),
             )
         return vtable
 
@@ -544,7 +547,13 @@ class Pricer:
         )
 
     def _warn_once(self, key: str, message: str, *args: Any) -> None:
-        if key in self._warned:
+        if key in self._warned or len(self._warned) > _MAX_WARNINGS:
             return
         self._warned.add(key)
         logger.warning(message, *args)
+        if len(self._warned) > _MAX_WARNINGS:
+            logger.warning(
+                "tokentrail: %d different pricing warnings so far; no more are logged "
+                "(costs stay unknown where they were not priced)",
+                len(self._warned),
+            )
