@@ -483,6 +483,46 @@ def test_a_memory_limit_too_tight_for_a_batch_is_raised_and_the_batch_stored(
     assert not any(r.levelno >= logging.WARNING for r in caplog.records)
 
 
+@pytest.mark.parametrize("where", ["attaching", "migrating"])
+def test_an_interrupted_batch_is_retried_without_a_warning(
+    where: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+):
+    # DuckDB's exit hooks interrupt a running query (they run before ours when duckdb was
+    # imported after tokentrail): that is not a broken file, and nothing is lost.
+    from tokentrail.store.engine import Engine
+
+    interrupts = [1]
+
+    def interrupted_once(real: Any) -> Any:
+        def step(*args: Any) -> Any:
+            if interrupts:
+                interrupts.pop()
+                raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+            return real(*args)
+
+        return step
+
+    if where == "attaching":
+        monkeypatch.setattr(Engine, "open", interrupted_once(Engine.open))
+    else:
+        monkeypatch.setattr(batch, "migrate", interrupted_once(batch.migrate))
+    db = tmp_path / "usage.duckdb"
+    caplog.set_level(logging.DEBUG, logger="tokentrail")
+    with UsageStore(db) as store:
+        for i in range(5):
+            store.submit(make_record(i))
+        # The first batch (the background thread's or this flush's) is interrupted.
+        stored = store.flush(10) or store.flush(10)
+        assert stored and store.pending() == 0
+    assert not interrupts
+    assert count(db) == 5
+    assert any("interrupted; will retry" in r.getMessage() for r in caplog.records)
+    assert not any(r.levelno >= logging.WARNING for r in caplog.records)
+
+
 class _Unprintable:
     def __str__(self) -> str:
         raise RuntimeError("no text for you")

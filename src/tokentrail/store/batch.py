@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from ..errors import StoreError
 from .connect import is_lock_conflict
-from .engine import ALIAS, Engine, is_out_of_memory
+from .engine import ALIAS, Engine, is_interrupted, is_out_of_memory
 from .ingest import insert_lines, insert_segment, insert_segments
 from .locks import store_lock
 from .migrate import migrate, schema_version
@@ -125,11 +125,13 @@ class Batches:
         ``timeout``: how long to wait for another process to release the file. On failure
         the memory lines not stored are left in ``taken.memory``.
         """
+        import duckdb
+
         with contextlib.ExitStack() as held:
             try:
                 held.enter_context(store_lock(self.path, shared=True, timeout=timeout))
                 session = _Session(self.engine, self.path, timeout)
-            except StoreError as exc:
+            except (StoreError, duckdb.Error) as exc:  # an interrupted SET or USE too
                 self.engine.detach()
                 self._failed(exc)
                 return False
@@ -253,12 +255,16 @@ class Batches:
         self._unlinked.append(path.name)
 
     def _failed(self, exc: Exception) -> None:
-        """Sort a failure: busy (retry at the next look), memory (retry now), or broken."""
+        """Sort a failure: busy or interrupted (retry at the next look), memory (retry now),
+        or broken."""
         if isinstance(exc, StoreError):
             if is_lock_conflict(exc.__cause__ or exc):
                 logger.debug("tokentrail: %s busy; will retry", self.path)
             else:
                 self._broken(str(exc))
+        elif is_interrupted(exc):
+            # Not a broken file: what was not committed waits in the spool for the next look.
+            logger.debug("tokentrail: a batch into %s was interrupted; will retry", self.path)
         elif is_out_of_memory(exc) and self.engine.raise_memory_limit():
             self.retry_now = True  # our own cap was too tight for this batch
         else:

@@ -15,7 +15,7 @@ from typing import Any
 from .connect import attach, yield_to_readers
 from .integrity import SAFE_CONFIG
 
-__all__ = ["ALIAS", "Engine", "is_out_of_memory"]
+__all__ = ["ALIAS", "Engine", "is_interrupted", "is_out_of_memory"]
 
 logger = logging.getLogger("tokentrail")
 
@@ -30,6 +30,17 @@ MEMORY_LIMIT_CAP_MB = 1024
 
 # Instances inherited from the parent by a forked child: never used nor destroyed there.
 _FORKED: list[Any] = []
+
+
+def is_interrupted(exc: BaseException) -> bool:
+    """Whether a DuckDB error says the query was interrupted (nothing was written).
+
+    DuckDB's own exit hooks interrupt running queries; they are registered when ``duckdb``
+    is first imported, usually after ours, so they run first at interpreter exit and can
+    stop the batch our background thread is writing just before ``close()`` flushes.
+    """
+    interrupt = getattr(sys.modules.get("duckdb"), "InterruptException", None)
+    return interrupt is not None and isinstance(exc, interrupt)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
