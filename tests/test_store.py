@@ -523,6 +523,24 @@ def test_an_interrupted_batch_is_retried_without_a_warning(
     assert not any(r.levelno >= logging.WARNING for r in caplog.records)
 
 
+def test_batches_interrupted_again_and_again_are_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    def always_interrupted(*args: Any) -> None:
+        raise duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+
+    monkeypatch.setattr(batch, "migrate", always_interrupted)
+    db = tmp_path / "usage.duckdb"
+    with caplog.at_level(logging.WARNING, logger="tokentrail"):
+        with UsageStore(db) as store:
+            store.submit(make_record(1))
+            for _ in range(batch.MAX_INTERRUPTED + 1):
+                assert not store.flush(5)
+            assert store.pending() == 1  # kept in the spool
+    warned = [r.getMessage() for r in caplog.records if "Interrupted" in r.getMessage()]
+    assert len(warned) == 1 and "records are kept in the spool" in warned[0]
+
+
 class _Unprintable:
     def __str__(self) -> str:
         raise RuntimeError("no text for you")

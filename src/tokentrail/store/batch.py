@@ -35,6 +35,9 @@ logger = logging.getLogger("tokentrail")
 # How long to leave the database alone after it proved unusable (corrupt, newer schema,
 # no permission) before trying again.
 RETRY_AFTER = 30.0
+# Interrupted batches in a row retried quietly (DuckDB's exit hooks interrupt one); more
+# than that and something keeps interrupting them: warned about like an unusable file.
+MAX_INTERRUPTED = 3
 # Rows stored per session before the file is detached (checkpointed) and attached again:
 # DuckDB keeps what a session inserted in memory until it checkpoints, so a backlog is
 # stored in sessions of bounded size (memory stays flat, readers get a turn in between).
@@ -114,6 +117,7 @@ class Batches:
         self._migrated = False
         self._unlinked: list[str] = []  # deleted segments whose ledger entries can go
         self.failing = False
+        self._interrupted = 0  # batches interrupted in a row
         #: ``time.monotonic()`` before which the database is left alone.
         self.retry_at = 0.0
         #: The memory limit was raised: the batch should go again at once.
@@ -262,8 +266,9 @@ class Batches:
                 logger.debug("tokentrail: %s busy; will retry", self.path)
             else:
                 self._broken(str(exc))
-        elif is_interrupted(exc):
+        elif is_interrupted(exc) and self._interrupted < MAX_INTERRUPTED:
             # Not a broken file: what was not committed waits in the spool for the next look.
+            self._interrupted += 1
             logger.debug("tokentrail: a batch into %s was interrupted; will retry", self.path)
         elif is_out_of_memory(exc) and self.engine.raise_memory_limit():
             self.retry_now = True  # our own cap was too tight for this batch
@@ -278,6 +283,7 @@ class Batches:
         )
 
     def _usable_again(self) -> None:
+        self._interrupted = 0
         if self.failing:
             self.failing = False
             self._notices.clear("db")
