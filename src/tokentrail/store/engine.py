@@ -33,7 +33,7 @@ _FORKED: list[Any] = []
 
 
 def is_interrupted(exc: BaseException) -> bool:
-    """Whether a DuckDB error says the query was interrupted (nothing was written).
+    """Whether a DuckDB error says the query was interrupted (its transaction rolled back).
 
     DuckDB's own exit hooks interrupt running queries; they are registered when ``duckdb``
     is first imported, usually after ours, so they run first at interpreter exit and can
