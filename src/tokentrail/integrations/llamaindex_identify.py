@@ -19,8 +19,6 @@ __all__ = ["base_url", "identify", "max_tokens", "model_name", "provider_of"]
 _URL_NAMES = ("api_base", "base_url", "azure_endpoint", "endpoint")
 _MAX_MEMO = 1024
 _PROVIDERS: dict[tuple[str | None, str | None, str | None], str | None] = {}
-#: Per LLM class: the endpoint fields it declares, in ``_URL_NAMES`` order (classes are few).
-_DECLARED: dict[type, tuple[str, ...] | None] = {}
 
 
 def identify(instance: Any, model_dict: Mapping[str, Any]) -> tuple[str | None, str | None]:
@@ -67,16 +65,6 @@ def base_url(instance: Any) -> str | None:
     """
     if instance is None:
         return None
-    declared = _declared_urls(type(instance))
-    if declared is not None and not getattr(instance, "__pydantic_extra__", None):
-        # The usual LLM: a pydantic model without extra keys, so only the fields its class
-        # declares can hold an endpoint (read at every call: users change ``api_base``).
-        fields = instance.__dict__
-        for name in declared:
-            value = fields.get(name)
-            if isinstance(value, str) and value:
-                return value
-        return None
     fields = getattr(instance, "__dict__", None) or {}
     extra = getattr(instance, "__pydantic_extra__", None) or {}
     pydantic = hasattr(type(instance), "__pydantic_extra__")  # a model, not a dataclass
@@ -90,20 +78,6 @@ def base_url(instance: Any) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
-
-
-def _declared_urls(cls: type) -> tuple[str, ...] | None:
-    """The endpoint names a pydantic model class declares as fields (``None``: not a model;
-    a pydantic dataclass, which may have no ``__dict__``, is not one)."""
-    if cls in _DECLARED:
-        return _DECLARED[cls]
-    declared = getattr(cls, "__pydantic_fields__", None)
-    found: tuple[str, ...] | None = None
-    if isinstance(declared, Mapping) and hasattr(cls, "__pydantic_extra__"):
-        found = tuple(n for n in _URL_NAMES if n in declared)
-    if len(_DECLARED) < _MAX_MEMO:
-        _DECLARED[cls] = found
-    return found
 
 
 def max_tokens(
