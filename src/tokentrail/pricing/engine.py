@@ -231,18 +231,20 @@ class Pricer:
             models = self._overrides[pid] = ProviderModels(pid or "", (), ())
         models.entries = [e for e in models.entries if e.id != entry.id]
         models.add(entry, first=True)
-        self._lookups.clear()
-        self._matches.clear()
-        self._resolved.clear()
+        self._forget_memos()
 
     def clear_overrides(self) -> None:
         """Forget every override (registered or loaded from a file)."""
         with self._lock:
             self._overrides.clear()
             self._override_specs.clear()
-            self._lookups.clear()
-            self._matches.clear()
-            self._resolved.clear()
+            self._forget_memos()
+
+    def _forget_memos(self) -> None:
+        """Drop every memoized lookup and rate: the overrides they were made from changed."""
+        self._lookups.clear()
+        self._matches.clear()
+        self._resolved.clear()
 
     def _load_env(self) -> None:
         self._env_pending = False
