@@ -174,16 +174,13 @@ def parse_time(
     if match is not None and match.group(2) in _UNITS:
         amount = float(match.group(1))
         return (current - amount * _UNITS[match.group(2)]).astimezone(timezone.utc)
-    return _parse_iso(value.strip(), zone)
+    return parse_iso(value, zone)
 
 
 def parse_iso(text: str, zone: tzinfo = timezone.utc) -> datetime:
     """ISO 8601 text (``2026-12-05``, ``2026-12-05T10:00:00Z``, with an offset or naive,
     read in ``zone``) as an aware UTC datetime; ``ValueError`` for anything else."""
-    return _parse_iso(text.strip(), zone)
-
-
-def _parse_iso(text: str, zone: tzinfo) -> datetime:
+    text = text.strip()
     candidate = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     try:
         if len(candidate) == 10:
